@@ -1,0 +1,296 @@
+"""Every exception coatcheck raises, each with a stable machine-readable ``code``.
+
+The tree (codes are part of the public API and never renamed)::
+
+    CoatcheckError                    coatcheck_error        root; never raised directly
+    ├── ConfigurationError            configuration_error    bad policy, key or missing extra (at start-up)
+    ├── CookieError                   cookie_error           dump_cookie(): illegal name, value or attribute
+    ├── StoreError                    store_error            a store backend failed; driver error on __cause__
+    │   └── StoreUnavailable          store_unavailable      the backend cannot be reached (adapters: 503)
+    ├── ConflictError                 conflict               a compare-and-set lost too many times
+    ├── SignatureError                bad_signature          Signer.unsign(): tampered or foreign value
+    │   └── SignatureExpired          signature_expired      older than max_age; .signed_at
+    ├── TokenError                    invalid_token          base for everything token decoding rejects
+    │   ├── MalformedToken            malformed_token        segments, base64, JSON, size
+    │   ├── UnsupportedAlgorithm      unsupported_algorithm  not allowed, unknown, or not the key's
+    │   ├── UnknownKey                unknown_key            no key with that kid (or rotated out)
+    │   ├── UnsupportedHeader         unsupported_header     crit, jku, x5u, embedded jwk ...
+    │   ├── InvalidSignature          invalid_signature      JWS verification failed
+    │   ├── DecryptionFailed          decryption_failed      JWE could not be decrypted
+    │   └── ClaimError                invalid_claim          .claim names the claim
+    │       ├── MissingClaim          missing_claim          required claim absent
+    │       ├── ExpiredToken          expired_token          exp <= now - leeway
+    │       ├── ImmatureToken         immature_token         nbf or iat > now + leeway
+    │       ├── InvalidIssuer         invalid_issuer         iss does not match
+    │       └── InvalidAudience       invalid_audience       aud does not match
+    ├── AuthenticationError           unauthenticated        require(); adapters: 401
+    │   ├── MissingCredentials        missing_credentials    the transport found nothing
+    │   ├── InvalidCredentials        invalid_credentials    unknown/expired session or a bad token
+    │   ├── RevokedCredentials        revoked_credentials    the session behind the token was revoked
+    │   ├── RefreshReuse              refresh_token_reused   a retired refresh token came back
+    │   └── StaleAuthentication       reauthentication_required  the login is older than allowed
+    ├── CsrfError                     csrf_failed            adapters: 403
+    │   ├── CrossOriginRequest        csrf_cross_origin      Sec-Fetch-Site / Origin says another site
+    │   ├── MissingCsrfToken          csrf_token_missing     no token in the form or header
+    │   └── CsrfTokenMismatch         csrf_token_invalid     bad MAC or bound to another session
+    ├── RateLimited                   rate_limited           too many attempts; .retry_after (429)
+    └── InputError                    bad_request            malformed request body or field (400)
+
+``str(error)`` is ``"{code}: {message}"``. Messages never contain a token, cookie
+value or key. Errors do not know HTTP; ``coatcheck.adapters`` maps them to statuses.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ClaimError",
+    "CoatcheckError",
+    "ConfigurationError",
+    "ConflictError",
+    "CookieError",
+    "CrossOriginRequest",
+    "CsrfError",
+    "CsrfTokenMismatch",
+    "DecryptionFailed",
+    "ExpiredToken",
+    "ImmatureToken",
+    "InputError",
+    "InvalidAudience",
+    "InvalidCredentials",
+    "InvalidIssuer",
+    "InvalidSignature",
+    "MalformedToken",
+    "MissingClaim",
+    "MissingCredentials",
+    "MissingCsrfToken",
+    "RateLimited",
+    "RefreshReuse",
+    "RevokedCredentials",
+    "SignatureError",
+    "SignatureExpired",
+    "StaleAuthentication",
+    "StoreError",
+    "StoreUnavailable",
+    "TokenError",
+    "UnknownKey",
+    "UnsupportedAlgorithm",
+    "UnsupportedHeader",
+]
+
+
+class CoatcheckError(Exception):
+    """Root of every coatcheck error."""
+
+    code = "coatcheck_error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or (self.__doc__ or self.code).strip().splitlines()[0])
+        self.message = self.args[0]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class ConfigurationError(CoatcheckError):
+    """The configuration is invalid; the message says how to fix it."""
+
+    code = "configuration_error"
+
+
+class CookieError(CoatcheckError):
+    """A cookie name, value or attribute is not allowed."""
+
+    code = "cookie_error"
+
+
+class StoreError(CoatcheckError):
+    """The session store failed."""
+
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The session store cannot be reached right now."""
+
+    code = "store_unavailable"
+
+
+class ConflictError(CoatcheckError):
+    """A concurrent update kept winning; the change was not applied."""
+
+    code = "conflict"
+
+
+class SignatureError(CoatcheckError):
+    """The signature does not match: the value was tampered with or signed for another use."""
+
+    code = "bad_signature"
+
+
+class SignatureExpired(SignatureError):
+    """The signature is valid but older than allowed."""
+
+    code = "signature_expired"
+
+    def __init__(self, message: str = "", *, signed_at: float | None = None) -> None:
+        super().__init__(message)
+        self.signed_at = signed_at
+
+
+class TokenError(CoatcheckError):
+    """The token was refused."""
+
+    code = "invalid_token"
+
+
+class MalformedToken(TokenError):
+    """The token is not well-formed (segments, base64, JSON or size)."""
+
+    code = "malformed_token"
+
+
+class UnsupportedAlgorithm(TokenError):
+    """The token's algorithm is not allowed, not known, or not the one its key is bound to."""
+
+    code = "unsupported_algorithm"
+
+
+class UnknownKey(TokenError):
+    """No key matches the token (unknown or rotated-out kid)."""
+
+    code = "unknown_key"
+
+
+class UnsupportedHeader(TokenError):
+    """The token carries a header coatcheck refuses (crit, jku, x5u, jwk, ...)."""
+
+    code = "unsupported_header"
+
+
+class InvalidSignature(TokenError):
+    """The token's signature does not verify."""
+
+    code = "invalid_signature"
+
+
+class DecryptionFailed(TokenError):
+    """The encrypted token could not be decrypted."""
+
+    code = "decryption_failed"
+
+
+class ClaimError(TokenError):
+    """A claim is invalid; ``claim`` names it."""
+
+    code = "invalid_claim"
+
+    def __init__(self, message: str = "", *, claim: str = "") -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class MissingClaim(ClaimError):
+    """A required claim is missing."""
+
+    code = "missing_claim"
+
+
+class ExpiredToken(ClaimError):
+    """The token has expired."""
+
+    code = "expired_token"
+
+
+class ImmatureToken(ClaimError):
+    """The token is not valid yet."""
+
+    code = "immature_token"
+
+
+class InvalidIssuer(ClaimError):
+    """The token was issued by someone else."""
+
+    code = "invalid_issuer"
+
+
+class InvalidAudience(ClaimError):
+    """The token is meant for another audience."""
+
+    code = "invalid_audience"
+
+
+class AuthenticationError(CoatcheckError):
+    """Authentication is required."""
+
+    code = "unauthenticated"
+
+
+class MissingCredentials(AuthenticationError):
+    """No credentials were presented."""
+
+    code = "missing_credentials"
+
+
+class InvalidCredentials(AuthenticationError):
+    """The presented credentials are unknown, expired or invalid."""
+
+    code = "invalid_credentials"
+
+
+class RevokedCredentials(AuthenticationError):
+    """The session behind these credentials was revoked."""
+
+    code = "revoked_credentials"
+
+
+class RefreshReuse(AuthenticationError):
+    """A retired refresh token was presented again; its whole family was revoked."""
+
+    code = "refresh_token_reused"
+
+
+class StaleAuthentication(AuthenticationError):
+    """This action needs a recent login."""
+
+    code = "reauthentication_required"
+
+
+class CsrfError(CoatcheckError):
+    """The request failed cross-site request forgery protection."""
+
+    code = "csrf_failed"
+
+
+class CrossOriginRequest(CsrfError):
+    """The request comes from another origin (Sec-Fetch-Site or Origin)."""
+
+    code = "csrf_cross_origin"
+
+
+class MissingCsrfToken(CsrfError):
+    """The request carries no CSRF token."""
+
+    code = "csrf_token_missing"
+
+
+class CsrfTokenMismatch(CsrfError):
+    """The CSRF token is invalid or belongs to another session."""
+
+    code = "csrf_token_invalid"
+
+
+class RateLimited(CoatcheckError):
+    """Too many attempts; try again later."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str = "", *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InputError(CoatcheckError):
+    """The request body or a field in it is malformed."""
+
+    code = "bad_request"

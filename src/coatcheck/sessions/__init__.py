@@ -1,0 +1,9 @@
+"""Server-side sessions: opaque ids, stored hashed, with idle and absolute timeouts."""
+
+from __future__ import annotations
+
+from .lifecycle import Decision, decide
+from .record import SessionRecord
+from .store import SessionStore
+
+__all__ = ["Decision", "SessionRecord", "SessionStore", "decide"]
