@@ -6,6 +6,7 @@ built, so misconfiguration fails at start-up rather than on the first request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +18,9 @@ from .errors import ConfigurationError
 __all__ = ["ClaimsPolicy", "CookiePolicy", "CsrfPolicy", "SameSite", "SessionPolicy"]
 
 SameSite = Literal["lax", "strict", "none"]
+
+# host[:port] of an origin: a DNS name, IPv4 or bracketed IPv6; no userinfo, no spaces.
+_ORIGIN_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +114,14 @@ class CsrfPolicy:
     def __post_init__(self) -> None:
         for origin in self.trusted_origins:
             parts = urlsplit(origin)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            if (
+                parts.scheme not in ("http", "https")
+                or not _ORIGIN_HOST.fullmatch(parts.netloc)
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or origin.endswith(("?", "#"))
+            ):
                 raise ConfigurationError(
                     f"trusted origin {origin!r} must be scheme://host[:port] with no path"
                 )

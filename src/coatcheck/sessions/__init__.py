@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .lifecycle import Decision, decide
+from .manager import SessionManager
 from .record import SessionRecord
 from .store import SessionStore
 
-__all__ = ["Decision", "SessionRecord", "SessionStore", "decide"]
+__all__ = ["Decision", "SessionManager", "SessionRecord", "SessionStore", "decide"]

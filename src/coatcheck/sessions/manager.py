@@ -1,0 +1,213 @@
+"""SessionManager: the async shell around the pure lifecycle rules and a store.
+
+The manager fetches, calls :func:`~coatcheck.sessions.lifecycle.decide` and
+persists; it holds no rule of its own. Per request, :meth:`SessionManager.validate`
+costs one store read, plus one write only when renewal is due (at most once per
+``renew_interval``), so sliding expiry does not turn every request into a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..clock import Clock, SystemClock
+from ..errors import ConfigurationError, ConflictError, InvalidCredentials, StoreError
+from ..policies import SessionPolicy
+from .ids import new_token, session_id
+from .lifecycle import Decision, decide, new_expiry, renewed
+from .record import SessionRecord
+from .store import SessionStore
+
+__all__ = ["SessionManager"]
+
+# Each lost compare-and-set means another writer won, so with N writers racing on
+# one session a writer loses at most N - 1 times; 32 covers any realistic burst.
+_DEFAULT_ATTEMPTS = 32
+
+
+class SessionManager:
+    """Create, validate, renew, rotate and revoke server-side sessions.
+
+    The client gets an opaque token once (from :meth:`create` or :meth:`rotate`);
+    the store only ever sees its hash, the session id. Store failures propagate as
+    :class:`~coatcheck.errors.StoreError` / :class:`~coatcheck.errors.StoreUnavailable`
+    so callers can fail closed.
+    """
+
+    __slots__ = ("_absolute", "_attempts", "_clock", "_idle", "_policy", "_store")
+
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        policy: SessionPolicy = SessionPolicy(),  # noqa: B008 - frozen, so sharing is safe
+        clock: Clock = SystemClock(),  # noqa: B008 - stateless
+        update_attempts: int = _DEFAULT_ATTEMPTS,
+    ) -> None:
+        """Raises ConfigurationError when ``update_attempts`` is below 1."""
+        if update_attempts < 1:
+            raise ConfigurationError("update_attempts must be at least 1")
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+        self._attempts = update_attempts
+        # Read once: timedelta arithmetic is measurable on the per-request path.
+        self._idle = policy.idle_timeout.total_seconds()
+        self._absolute = policy.absolute_timeout.total_seconds()
+
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
+    @property
+    def policy(self) -> SessionPolicy:
+        return self._policy
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        user_agent: str = "",
+        ip: str = "",
+    ) -> tuple[str, SessionRecord]:
+        """Start a new session; return ``(token, record)``. The token is shown only here.
+
+        Always a fresh id (call it at every login: session fixation). Raises StoreError.
+        """
+        now = self._clock.now()
+        token = new_token(user_id)
+        sid = session_id(token)
+        if sid is None:  # pragma: no cover - new_token always makes a well-formed token
+            raise StoreError("could not make a session id")
+        absolute = now + self._absolute
+        record = SessionRecord(
+            id=sid,
+            user_id=user_id,
+            created_at=now,
+            last_seen=now,
+            expires_at=min(now + self._idle, absolute),
+            absolute_expires_at=absolute,
+            auth_time=now,
+            data=dict(data or {}),
+            user_agent=user_agent,
+            ip=ip,
+        )
+        await self._store.create(record)
+        return token, record
+
+    async def validate(self, token: str) -> SessionRecord | None:
+        """The live session behind ``token`` (renewed when due), or ``None``.
+
+        ``None`` for a malformed, unknown, revoked or expired token; a malformed one
+        never reaches the store. Raises StoreError / StoreUnavailable.
+        """
+        sid = session_id(token)
+        if sid is None:
+            return None
+        now = self._clock.now()
+        record = await self._store.get(sid, now)
+        if record is None:
+            return None
+        decision = decide(record, now, self._policy)
+        if decision is Decision.KEEP:
+            return record
+        if decision is Decision.EXPIRED:
+            # Stores already hide expired records; this covers one that ends between
+            # the store's check and ours. Cleaning up is best effort: prune catches it.
+            with contextlib.suppress(StoreError):
+                await self._store.delete(sid)
+            return None
+        fresh = renewed(record, now, self._policy)
+        await self._store.touch(sid, fresh.last_seen, fresh.expires_at)
+        return fresh
+
+    async def rotate(self, token: str) -> tuple[str, SessionRecord] | None:
+        """Move a live session to a new token (after a privilege change); ``None`` if gone.
+
+        The data, user and lifetimes carry over; the old token stops working. Raises
+        StoreError.
+        """
+        sid = session_id(token)
+        if sid is None:
+            return None
+        now = self._clock.now()
+        record = await self._store.get(sid, now)
+        if record is None or record.is_expired(now):
+            return None
+        new = new_token(record.user_id)
+        new_sid = session_id(new)
+        if new_sid is None:  # pragma: no cover - new_token always makes a well-formed token
+            raise StoreError("could not make a session id")
+        moved = replace(
+            record,
+            id=new_sid,
+            last_seen=now,
+            expires_at=new_expiry(now, record.absolute_expires_at, self._policy),
+            auth_time=now,
+        )
+        # Create before delete: a failure in between leaves two sessions (the old one
+        # still revocable), never none.
+        await self._store.create(moved)
+        await self._store.delete(sid)
+        return new, moved
+
+    async def revoke(self, token: str) -> bool:
+        """End the session behind ``token`` (logout); whether there was one. Raises StoreError."""
+        sid = session_id(token)
+        if sid is None:
+            return False
+        return await self._store.delete(sid) is not None
+
+    async def revoke_id(self, session_id: str) -> SessionRecord | None:
+        """End a session by its id (device lists, the CLI); return the removed record.
+
+        Raises StoreError.
+        """
+        return await self._store.delete(session_id)
+
+    async def revoke_user(self, user_id: str) -> list[str]:
+        """End every session of ``user_id``; their ids. Raises StoreError."""
+        return await self._store.delete_user(user_id)
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        """The user's live sessions, oldest first. Raises StoreError."""
+        return await self._store.list_user(user_id, self._clock.now())
+
+    async def update_data(
+        self, session_id: str, change: Callable[[dict[str, Any]], None]
+    ) -> SessionRecord:
+        """Apply ``change`` to a copy of the session's data and save it (compare-and-set).
+
+        ``change`` mutates the dict it is given and may be called several times, once
+        per attempt, each time on the latest data. Raises InvalidCredentials when the
+        session is gone (revoked or expired meanwhile), ConflictError after too many
+        lost races, StoreError when the store fails.
+        """
+        for attempt in range(self._attempts):
+            record = await self._store.get(session_id, self._clock.now())
+            if record is None:
+                raise InvalidCredentials("the session does not exist or has expired")
+            data = dict(record.data)
+            change(data)
+            updated = record.with_data(data)
+            if await self._store.update(updated):
+                return updated
+            if attempt:
+                # Let the winner's follow-up work run before the next read.
+                await asyncio.sleep(0)
+        raise ConflictError(f"session data changed concurrently {self._attempts} times in a row")
+
+    async def prune(self, limit: int | None = None) -> int:
+        """Remove up to ``limit`` expired sessions (all when ``None``); return how many.
+
+        Raises StoreError.
+        """
+        return await self._store.delete_expired(self._clock.now(), limit)
+
+    def __repr__(self) -> str:
+        return f"SessionManager({self._store!r}, policy={self._policy!r})"

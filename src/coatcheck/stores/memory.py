@@ -1,0 +1,124 @@
+"""MemoryStore: the reference session store, and the test double.
+
+Plain dicts in one process: nothing survives a restart and nothing is shared
+between workers, so it suits tests, demos and single-process development only.
+Each method does its work without awaiting, so on one event loop every method is
+atomic and compare-and-set needs no lock.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+from ..sessions.record import SessionRecord
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Sessions in a dict, with a per-user index. See the module docstring."""
+
+    __slots__ = ("_by_user", "_records")
+
+    def __init__(self) -> None:
+        self._records: dict[str, SessionRecord] = {}
+        # An insertion-ordered dict used as a set: O(1) add and remove.
+        self._by_user: dict[str, dict[str, None]] = {}
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        """A new, empty store for ``memory://``. Raises ConfigurationError for other URLs."""
+        parts = urlsplit(url)
+        if parts.scheme != "memory" or parts.netloc or parts.path or parts.query:
+            raise ConfigurationError(f"a memory store URL is just 'memory://', not {url!r}")
+        return cls()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @staticmethod
+    def _frozen(record: SessionRecord) -> SessionRecord:
+        # Like a serialising store, keep nothing the caller could still mutate.
+        return SessionRecord.from_dict(copy.deepcopy(record.to_dict()))
+
+    async def get(self, session_id: str, now: float) -> SessionRecord | None:
+        """The live session with this id, or ``None``."""
+        record = self._records.get(session_id)
+        if record is None or record.is_expired(now):
+            return None
+        return record
+
+    async def create(self, record: SessionRecord) -> None:
+        """Store a new session (replacing one with the same id) and index it."""
+        old = self._records.get(record.id)
+        if old is not None:
+            self._unindex(old)
+        self._records[record.id] = self._frozen(record)
+        self._by_user.setdefault(record.user_id, {})[record.id] = None
+
+    async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
+        """Record activity; a missing session is ignored."""
+        record = self._records.get(session_id)
+        if record is not None:
+            self._records[session_id] = replace(record, last_seen=last_seen, expires_at=expires_at)
+
+    async def update(self, record: SessionRecord) -> bool:
+        """Write ``record`` only over version ``record.version - 1``."""
+        current = self._records.get(record.id)
+        if current is None or current.version != record.version - 1:
+            return False
+        self._records[record.id] = self._frozen(record)
+        if current.user_id != record.user_id:
+            self._unindex(current)
+            self._by_user.setdefault(record.user_id, {})[record.id] = None
+        return True
+
+    async def delete(self, session_id: str) -> SessionRecord | None:
+        """Remove one session; return it (``None`` if there was none)."""
+        record = self._records.pop(session_id, None)
+        if record is not None:
+            self._unindex(record)
+        return record
+
+    async def delete_user(self, user_id: str) -> list[str]:
+        """Remove every session of ``user_id``; return their ids."""
+        ids = list(self._by_user.pop(user_id, {}))
+        for sid in ids:
+            self._records.pop(sid, None)
+        return ids
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        """The user's live sessions, oldest first."""
+        records = (self._records[sid] for sid in self._by_user.get(user_id, ()))
+        live = [record for record in records if not record.is_expired(now)]
+        live.sort(key=lambda r: (r.created_at, r.id))
+        return live
+
+    async def delete_expired(self, now: float, limit: int | None = None) -> int:
+        """Remove up to ``limit`` expired sessions (all when ``None``); return how many."""
+        expired: list[SessionRecord] = []
+        for record in self._records.values():
+            if limit is not None and len(expired) >= limit:
+                break
+            if record.is_expired(now):
+                expired.append(record)
+        for record in expired:
+            del self._records[record.id]
+            self._unindex(record)
+        return len(expired)
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def _unindex(self, record: SessionRecord) -> None:
+        sessions = self._by_user.get(record.user_id)
+        if sessions is not None:
+            sessions.pop(record.id, None)
+            if not sessions:
+                del self._by_user[record.user_id]
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(<{len(self._records)} sessions>)"

@@ -1,0 +1,494 @@
+"""The store contract: one suite every :class:`~coatcheck.sessions.SessionStore` inherits.
+
+A store's test module subclasses :class:`StoreContract` and provides a ``store``
+fixture (sync or async) that yields a ready store and closes it afterwards::
+
+    from .contract import StoreContract
+
+    class TestRedisStore(StoreContract):
+        @pytest.fixture
+        async def store(self, redis_url):
+            store = RedisStore.from_url(redis_url)
+            yield store
+            await store.close()
+
+The suite never assumes the store is empty: every test makes fresh random user ids
+and session ids, so it runs against a shared Redis database or PostgreSQL table.
+Times come from the ``clock`` fixture (a FrozenClock at 1.8e9). To stay safe when
+two test processes share a backend, ``delete_expired`` is only ever called with a
+``now`` at most one minute past the clock's start; tests that watch a record expire
+without pruning work ten days later (``LATER``), beyond any prune's reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from coatcheck.clock import FrozenClock
+from coatcheck.policies import SessionPolicy
+from coatcheck.sessions import SessionRecord, SessionStore
+from coatcheck.sessions.ids import new_token, session_id
+from coatcheck.sessions.manager import SessionManager
+
+__all__ = ["CountingStore", "StoreContract", "make_record", "new_user"]
+
+DAY = 86_400.0
+LATER = 10 * DAY
+
+
+def new_user(prefix: str = "user") -> str:
+    """A user id no other test (or earlier run) has used."""
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def make_record(now: float, user_id: str | None = None, **fields: Any) -> SessionRecord:
+    """A live record for ``user_id`` (a new user when omitted) made at ``now``."""
+    user = user_id if user_id is not None else new_user()
+    sid = session_id(new_token(user))
+    if sid is None:  # pragma: no cover - new_token always makes a well-formed token
+        raise RuntimeError("new_token made a malformed token")
+    values: dict[str, Any] = {
+        "id": sid,
+        "user_id": user,
+        "created_at": now,
+        "last_seen": now,
+        "expires_at": now + DAY,
+        "absolute_expires_at": now + 30 * DAY,
+        "auth_time": now,
+        "data": {},
+        "user_agent": "pytest",
+        "ip": "127.0.0.1",
+        "version": 1,
+    }
+    values.update(fields)
+    return SessionRecord(**values)
+
+
+class CountingStore:
+    """Wraps a store and counts the calls made to each method (reads and writes)."""
+
+    def __init__(self, inner: SessionStore) -> None:
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def count(self, name: str) -> int:
+        return self.calls.get(name, 0)
+
+    @property
+    def writes(self) -> int:
+        return sum(n for name, n in self.calls.items() if name not in ("get", "list_user"))
+
+    async def get(self, session_id: str, now: float) -> SessionRecord | None:
+        self._count("get")
+        return await self.inner.get(session_id, now)
+
+    async def create(self, record: SessionRecord) -> None:
+        self._count("create")
+        await self.inner.create(record)
+
+    async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
+        self._count("touch")
+        await self.inner.touch(session_id, last_seen, expires_at)
+
+    async def update(self, record: SessionRecord) -> bool:
+        self._count("update")
+        return await self.inner.update(record)
+
+    async def delete(self, session_id: str) -> SessionRecord | None:
+        self._count("delete")
+        return await self.inner.delete(session_id)
+
+    async def delete_user(self, user_id: str) -> list[str]:
+        self._count("delete_user")
+        return await self.inner.delete_user(user_id)
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        self._count("list_user")
+        return await self.inner.list_user(user_id, now)
+
+    async def delete_expired(self, now: float, limit: int | None = None) -> int:
+        self._count("delete_expired")
+        return await self.inner.delete_expired(now, limit)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class StoreContract:
+    """Behaviour every session store shares. Subclasses provide the ``store`` fixture."""
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture
+    def store(self) -> SessionStore:
+        raise NotImplementedError("a StoreContract subclass must provide a `store` fixture")
+
+    # -- get / create ---------------------------------------------------------------------
+
+    async def test_get_unknown_returns_none(self, store: SessionStore, clock: FrozenClock) -> None:
+        record = make_record(clock.now())
+        assert await store.get(record.id, clock.now()) is None
+
+    async def test_create_then_get_round_trips_every_field(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        now = clock.now()
+        record = make_record(
+            now,
+            created_at=now - 120.5,
+            last_seen=now - 60.25,
+            expires_at=now + 3 * DAY + 0.75,
+            absolute_expires_at=now + 20 * DAY + 0.5,
+            auth_time=now - 300.125,
+            data={"cart": [1, 2, {"sku": "A-1"}], "flag": True, "none": None, "n": 1.5},
+            user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+            ip="2001:db8::1",
+            version=7,
+        )
+        await store.create(record)
+        got = await store.get(record.id, now)
+        assert got == record
+        assert isinstance(got.data, dict)
+
+    async def test_records_are_independent(self, store: SessionStore, clock: FrozenClock) -> None:
+        user = new_user()
+        first = make_record(clock.now(), user, data={"n": 1})
+        second = make_record(clock.now(), user, data={"n": 2})
+        await store.create(first)
+        await store.create(second)
+        assert await store.get(first.id, clock.now()) == first
+        assert await store.get(second.id, clock.now()) == second
+
+    async def test_unicode_and_300_byte_payload_round_trip(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        user = new_user("usér-Zoë-東京")
+        data = {
+            "name": "Zoë Ångström 🧥",
+            "city": "東京",
+            "quote": 'He said "hi"\n\t\\ and left \u2028',
+            "blob": secrets.token_hex(150),  # 300 bytes
+        }
+        record = make_record(clock.now(), user, data=data, user_agent="Safari/17 ☕", ip="::1")
+        await store.create(record)
+        assert await store.get(record.id, clock.now()) == record
+        assert await store.list_user(user, clock.now()) == [record]
+
+    # -- expiry -----------------------------------------------------------------------------
+
+    async def test_get_after_idle_expiry_returns_none(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        now = clock.now() + LATER
+        record = make_record(now, expires_at=now + 10.0)
+        await store.create(record)
+        assert await store.get(record.id, now + 9.5) == record
+        assert await store.get(record.id, now + 10.0) is None
+        assert await store.get(record.id, now + 11.0) is None
+
+    async def test_get_after_absolute_expiry_returns_none(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        now = clock.now() + LATER
+        # The idle expiry is normally capped at the absolute one; a store must still
+        # honour the absolute expiry on its own (SessionRecord.is_expired checks both).
+        record = make_record(now, expires_at=now + DAY, absolute_expires_at=now + 10.0)
+        await store.create(record)
+        assert await store.get(record.id, now + 9.0) == record
+        assert await store.get(record.id, now + 10.0) is None
+
+    async def test_touch_cannot_outlive_absolute_expiry(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        now = clock.now() + LATER
+        record = make_record(now, expires_at=now + 50.0, absolute_expires_at=now + 50.0)
+        await store.create(record)
+        await store.touch(record.id, now + 40.0, now + 50.0)
+        assert await store.get(record.id, now + 49.0) is not None
+        assert await store.get(record.id, now + 50.0) is None
+
+    # -- touch ------------------------------------------------------------------------------
+
+    async def test_touch_updates_renewal_fields_only(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        now = clock.now() + LATER
+        record = make_record(now, data={"a": 1}, version=3, expires_at=now + 100.0)
+        await store.create(record)
+        await store.touch(record.id, now + 50.0, now + 150.0)
+        got = await store.get(record.id, now + 120.0)
+        assert got == replace(record, last_seen=now + 50.0, expires_at=now + 150.0)
+
+    async def test_touch_of_missing_session_is_ignored(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now())
+        await store.touch(record.id, clock.now(), clock.now() + DAY)
+        assert await store.get(record.id, clock.now()) is None
+        assert await store.list_user(record.user_id, clock.now()) == []
+
+    # -- update (compare-and-set) -----------------------------------------------------------
+
+    async def test_update_with_next_version_writes(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now(), data={"a": 1})
+        await store.create(record)
+        changed = record.with_data({"a": 2, "b": "x"})
+        assert await store.update(changed) is True
+        assert await store.get(record.id, clock.now()) == changed
+        assert await store.list_user(record.user_id, clock.now()) == [changed]
+
+    async def test_update_with_stale_version_changes_nothing(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now(), data={"a": 1})
+        await store.create(record)
+        winner = record.with_data({"a": "winner"})
+        loser = record.with_data({"a": "loser"})
+        assert await store.update(winner) is True
+        assert await store.update(loser) is False
+        assert await store.get(record.id, clock.now()) == winner
+        # Neither an older nor a skipped-ahead version may land.
+        assert await store.update(record) is False
+        assert await store.update(replace(winner, version=winner.version + 2)) is False
+        assert await store.get(record.id, clock.now()) == winner
+
+    async def test_update_of_missing_session_returns_false(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now())
+        assert await store.update(record.with_data({"a": 1})) is False
+        assert await store.get(record.id, clock.now()) is None
+        assert await store.list_user(record.user_id, clock.now()) == []
+
+    async def test_many_concurrent_writers_lose_nothing(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        token, record = await manager.create(new_user(), data={"start": True})
+        writers = 20
+
+        def adder(i: int) -> Any:
+            def change(data: dict[str, Any]) -> None:
+                data[f"k{i}"] = i
+
+            return change
+
+        results = await asyncio.gather(
+            *(manager.update_data(record.id, adder(i)) for i in range(writers))
+        )
+        final = await store.get(record.id, clock.now())
+        assert final is not None
+        assert final.data == {"start": True, **{f"k{i}": i for i in range(writers)}}
+        assert final.version == record.version + writers
+        assert sorted(r.version for r in results) == list(
+            range(record.version + 1, record.version + writers + 1)
+        )
+        assert await manager.validate(token) == final
+
+    # -- delete -----------------------------------------------------------------------------
+
+    async def test_delete_returns_record_and_unindexes_it(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        user = new_user()
+        gone = make_record(clock.now(), user, data={"x": 1})
+        kept = make_record(clock.now() + 1, user)
+        await store.create(gone)
+        await store.create(kept)
+        assert await store.delete(gone.id) == gone
+        assert await store.get(gone.id, clock.now()) is None
+        assert await store.list_user(user, clock.now() + 2) == [kept]
+        assert await store.delete(gone.id) is None
+
+    async def test_delete_unknown_returns_none(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        assert await store.delete(make_record(clock.now()).id) is None
+
+    async def test_delete_user_removes_all_and_leaves_others(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        user, other = new_user(), new_user()
+        mine = [make_record(clock.now() + i, user) for i in range(3)]
+        theirs = make_record(clock.now(), other)
+        for record in [*mine, theirs]:
+            await store.create(record)
+        removed = await store.delete_user(user)
+        assert sorted(removed) == sorted(r.id for r in mine)
+        for record in mine:
+            assert await store.get(record.id, clock.now()) is None
+        assert await store.list_user(user, clock.now()) == []
+        assert await store.get(theirs.id, clock.now()) == theirs
+        assert await store.list_user(other, clock.now()) == [theirs]
+        assert await store.delete_user(user) == []
+
+    async def test_delete_user_unknown_returns_empty(self, store: SessionStore) -> None:
+        assert await store.delete_user(new_user()) == []
+
+    # -- list_user --------------------------------------------------------------------------
+
+    async def test_list_user_is_live_sessions_oldest_first(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        now = clock.now() + LATER
+        user = new_user()
+        middle = make_record(now - 20, user, user_agent="middle")
+        newest = make_record(now - 10, user, user_agent="newest")
+        oldest = make_record(now - 30, user, user_agent="oldest")
+        expired = make_record(now - 40, user, expires_at=now - 1)
+        stranger = make_record(now - 50, new_user())
+        for record in (middle, newest, expired, oldest, stranger):
+            await store.create(record)
+        assert await store.list_user(user, now) == [oldest, middle, newest]
+        assert await store.list_user(user, now - 5) == [expired, oldest, middle, newest]
+        assert await store.list_user(new_user(), now) == []
+
+    # -- delete_expired ---------------------------------------------------------------------
+
+    async def _expired_and_live(
+        self, store: SessionStore, clock: FrozenClock, count: int
+    ) -> tuple[list[SessionRecord], list[SessionRecord], float]:
+        base = clock.now()
+        user = new_user()
+        expired = [
+            make_record(base - 100 + i, user, expires_at=base + 10.0 + i) for i in range(count)
+        ]
+        live = [make_record(base - 50 + i, user) for i in range(2)]
+        for record in [*expired, *live]:
+            await store.create(record)
+        return expired, live, base + 30.0
+
+    async def test_delete_expired_removes_only_expired(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        expired, live, now = await self._expired_and_live(store, clock, 4)
+        assert await store.delete_expired(now) >= len(expired)
+        before = clock.now()  # a time when all of them were still live
+        for record in expired:
+            assert await store.get(record.id, before) is None
+        for record in live:
+            assert await store.get(record.id, now) == record
+        assert await store.list_user(live[0].user_id, before) == live
+        # Nothing is left to remove for this user; others' leftovers may still go.
+        for record in expired:
+            assert await store.delete(record.id) is None
+
+    async def test_delete_expired_honours_limit(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        expired, live, now = await self._expired_and_live(store, clock, 5)
+        assert await store.delete_expired(now, limit=2) == 2
+        for _ in range(10_000):  # drain, in batches, whatever older runs left behind
+            if await store.delete_expired(now, limit=50) == 0:
+                break
+        assert await store.delete_expired(now, limit=2) == 0
+        before = clock.now()
+        for record in expired:
+            assert await store.get(record.id, before) is None
+        assert await store.list_user(live[0].user_id, before) == live
+
+    async def test_delete_expired_with_nothing_expired(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now())
+        await store.create(record)
+        await store.delete_expired(clock.now())
+        assert await store.get(record.id, clock.now()) == record
+
+    # -- through the manager ----------------------------------------------------------------
+
+    async def test_manager_renews_at_most_once_per_interval(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        policy = SessionPolicy(
+            idle_timeout=timedelta(days=1),
+            absolute_timeout=timedelta(days=30),
+            renew_interval=timedelta(hours=1),
+        )
+        counting = CountingStore(store)
+        manager = SessionManager(counting, policy=policy, clock=clock)
+        token, created = await manager.create(new_user())
+        assert counting.writes == 1
+
+        for _ in range(11):  # 55 minutes of requests every 5 minutes: no write
+            clock.advance(300)
+            assert await manager.validate(token) is not None
+        assert counting.count("touch") == 0
+        assert counting.count("get") == 11
+
+        clock.advance(300)  # an hour since the last write: exactly one renewal
+        renewed = await manager.validate(token)
+        assert renewed is not None
+        assert renewed.last_seen == clock.now()
+        assert renewed.expires_at == clock.now() + DAY
+        assert counting.count("touch") == 1
+        assert await store.get(created.id, clock.now()) == renewed
+
+        for _ in range(10):
+            clock.advance(60)
+            assert await manager.validate(token) is not None
+        assert counting.count("touch") == 1
+        assert counting.count("get") == 22
+        assert counting.writes == 2
+
+    async def test_manager_session_expires_when_idle(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        policy = SessionPolicy(idle_timeout=timedelta(days=1), renew_interval=timedelta(hours=1))
+        manager = SessionManager(store, policy=policy, clock=clock)
+        token, _ = await manager.create(new_user())
+        clock.advance(DAY - 1)
+        assert await manager.validate(token) is not None  # renews: a day from now
+        clock.advance(DAY - 1)
+        assert await manager.validate(token) is not None
+        clock.advance(DAY)
+        assert await manager.validate(token) is None
+
+    async def test_manager_create_validate_revoke(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        user = new_user()
+        token, record = await manager.create(user, data={"k": "v"}, user_agent="ua", ip="10.0.0.1")
+        assert await manager.validate(token) == record
+        assert await manager.list_user(user) == [record]
+        assert await manager.revoke(token) is True
+        assert await manager.validate(token) is None
+        assert await manager.revoke(token) is False
+
+    async def test_manager_rotate_moves_session_to_new_id(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        user = new_user()
+        token, record = await manager.create(user, data={"cart": [1]})
+        rotated = await manager.rotate(token)
+        assert rotated is not None
+        new_token_, moved = rotated
+        assert new_token_ != token
+        assert moved.id != record.id
+        assert moved.data == record.data
+        assert await manager.validate(token) is None
+        assert await manager.validate(new_token_) == moved
+        assert await manager.list_user(user) == [moved]
+
+    async def test_manager_revoke_user(self, store: SessionStore, clock: FrozenClock) -> None:
+        manager = SessionManager(store, clock=clock)
+        user = new_user()
+        tokens = [(await manager.create(user))[0] for _ in range(3)]
+        other_token, _ = await manager.create(new_user())
+        assert len(await manager.revoke_user(user)) == 3
+        for token in tokens:
+            assert await manager.validate(token) is None
+        assert await manager.validate(other_token) is not None

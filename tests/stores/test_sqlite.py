@@ -1,0 +1,364 @@
+"""SQLiteStore: the contract, durability, sharing one file, URLs and failures."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from coatcheck.clock import FrozenClock
+from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.sessions import SessionManager, SessionStore
+from coatcheck.stores import sqlite as sqlite_module
+from coatcheck.stores.sqlite import SCHEMA_VERSION, SQLiteStore
+
+from .contract import StoreContract, make_record, new_user
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+        store = SQLiteStore(tmp_path / "sessions.db")
+        yield store
+        await store.close()
+
+
+class TestSQLiteMemoryStore(StoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[SQLiteStore]:
+        store = SQLiteStore.from_url("sqlite://")
+        yield store
+        await store.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "sessions.db")
+    yield store
+    await store.close()
+
+
+def test_is_a_session_store(tmp_path: Path) -> None:
+    assert isinstance(SQLiteStore(tmp_path / "s.db"), SessionStore)
+
+
+def test_nothing_is_opened_before_first_use(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "s.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        SQLiteStore(tmp_path / "nowhere" / "s.db")
+
+
+@pytest.mark.parametrize("kwargs", [{"busy_timeout": -1.0}])
+def test_bad_options_are_configuration_errors(tmp_path: Path, kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        SQLiteStore(tmp_path / "s.db", **kwargs)
+
+
+def test_empty_path_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        SQLiteStore("")
+
+
+# -- durability and schema ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_sessions_survive_a_restart(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "sessions.db"
+    first = SQLiteStore(path)
+    manager = SessionManager(first, clock=clock)
+    token, record = await manager.create(new_user(), data={"name": "Zoë"}, ip="10.0.0.1")
+    await first.close()
+
+    second = SQLiteStore(path)
+    assert await SessionManager(second, clock=clock).validate(token) == record
+    await second.close()
+
+
+@pytest.mark.anyio
+async def test_close_then_use_reopens(store: SQLiteStore, clock: FrozenClock) -> None:
+    record = make_record(clock.now())
+    await store.create(record)
+    await store.close()
+    await store.close()  # idempotent
+    assert await store.get(record.id, clock.now()) == record
+
+
+@pytest.mark.anyio
+async def test_schema_wal_and_indexes(store: SQLiteStore, tmp_path: Path) -> None:
+    await store.get("x", 0.0)  # first use creates the schema
+    db = sqlite3.connect(tmp_path / "sessions.db")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        indexes = {
+            row[0]
+            for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert {"coatcheck_sessions_user", "coatcheck_sessions_expiry"} <= indexes
+    finally:
+        db.close()
+
+
+@pytest.mark.anyio
+async def test_schema_is_created_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    for _ in range(3):
+        store = SQLiteStore(path)
+        await store.get("x", 0.0)
+        await store.close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT count(*) FROM coatcheck_schema").fetchone() == (1,)
+    finally:
+        db.close()
+
+
+@pytest.mark.anyio
+async def test_settings_on_the_connection(store: SQLiteStore) -> None:
+    await store.get("x", 0.0)
+    conn = store._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("sql", "params", "index"),
+    [
+        (sqlite_module._GET, ("a", 0.0, 0.0), "PRIMARY KEY"),
+        (sqlite_module._LIST_USER, ("u", 0.0, 0.0), "coatcheck_sessions_user"),
+        (sqlite_module._DELETE_EXPIRED, (0.0, 10), "coatcheck_sessions_expiry"),
+        (sqlite_module._DELETE_USER, ("u",), "coatcheck_sessions_user"),
+    ],
+)
+async def test_queries_use_an_index(
+    store: SQLiteStore, sql: str, params: tuple[object, ...], index: str
+) -> None:
+    await store.get("x", 0.0)
+    conn = store._conn
+    assert conn is not None
+    plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert index in plan
+    assert "SCAN coatcheck_sessions" not in plan
+
+
+@pytest.mark.anyio
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE coatcheck_schema (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO coatcheck_schema VALUES (?)", (SCHEMA_VERSION + 1,))
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError, match="schema version"):
+        await store.get("x", 0.0)
+    assert store._conn is None
+
+
+# -- sharing one file ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_two_connections_share_one_file(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "shared.db"
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    record = make_record(clock.now(), data={"n": 0})
+    await a.create(record)
+    assert await b.get(record.id, clock.now()) == record
+    assert await b.update(record.with_data({"n": "b"})) is True
+    assert await a.update(record.with_data({"n": "a"})) is False  # stale in a's view
+    got = await a.get(record.id, clock.now())
+    assert got is not None
+    assert got.data == {"n": "b"}
+    await a.close()
+    await b.close()
+
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from coatcheck.clock import FrozenClock
+    from coatcheck.sessions import SessionManager
+    from coatcheck.stores.sqlite import SQLiteStore
+
+    async def main(path, sid, name, count):
+        store = SQLiteStore(path)
+        manager = SessionManager(store, clock=FrozenClock(1_800_000_000.0), update_attempts=1000)
+        for i in range(count):
+            await manager.update_data(sid, lambda d, i=i: d.__setitem__(f"{name}-{i}", i))
+        await store.close()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    """
+)
+
+
+@pytest.mark.anyio
+async def test_processes_writing_one_session_lose_nothing(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "shared.db"
+    store = SQLiteStore(path)
+    manager = SessionManager(store, clock=clock)
+    _, record = await manager.create(new_user())
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, str(path), record.id, f"p{n}", "25"])
+        for n in range(3)
+    ]
+    assert [w.wait(timeout=60) for w in workers] == [0, 0, 0]
+    final = await store.get(record.id, clock.now())
+    assert final is not None
+    assert final.data == {f"p{n}-{i}": i for n in range(3) for i in range(25)}
+    assert final.version == record.version + 75
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_forked_child_reopens(store: SQLiteStore, clock: FrozenClock) -> None:
+    record = make_record(clock.now())
+    await store.create(record)
+    inherited = store._conn
+    sqlite_module._forget_connections_after_fork()  # what os.fork() runs in the child
+    assert store._conn is None
+    assert await store.get(record.id, clock.now()) == record
+    assert store._conn is not inherited
+
+
+# -- pruning ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_delete_expired_in_batches(
+    store: SQLiteStore, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_PRUNE_BATCH", 3)
+    now = clock.now()
+    for i in range(10):
+        await store.create(make_record(now - 100, expires_at=now - i - 1))
+    live = make_record(now)
+    await store.create(live)
+    assert await store.delete_expired(now, limit=5) == 5
+    assert await store.delete_expired(now, limit=0) == 0
+    assert await store.delete_expired(now) == 5
+    assert await store.delete_expired(now) == 0
+    assert await store.get(live.id, now) == live
+
+
+# -- failures -----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_unserialisable_data_is_a_store_error(
+    store: SQLiteStore, clock: FrozenClock
+) -> None:
+    with pytest.raises(StoreError, match="JSON") as info:
+        await store.create(make_record(clock.now(), data={"when": object()}))
+    assert isinstance(info.value.__cause__, TypeError)
+    record = make_record(clock.now())
+    await store.create(record)
+    with pytest.raises(StoreError):
+        await store.update(record.with_data({"nan": float("nan")}))
+
+
+@pytest.mark.anyio
+async def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not an sqlite database" * 100)
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError) as info:
+        await store.get("x", 0.0)
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+
+
+@pytest.mark.anyio
+async def test_locked_database_is_unavailable(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "locked.db"
+    store = SQLiteStore(path, busy_timeout=0)
+    record = make_record(clock.now())
+    await store.create(record)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            await store.touch(record.id, clock.now(), clock.now() + 60)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert str(info.value).startswith("store_unavailable: ")
+        # WAL: readers are not blocked by the writer.
+        assert await store.get(record.id, clock.now()) == record
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await store.touch(record.id, clock.now(), clock.now() + 60)
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_unopenable_file_is_unavailable(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder.db"
+    folder.mkdir()
+    store = SQLiteStore(folder)
+    with pytest.raises(StoreUnavailable):
+        await store.get("x", 0.0)
+
+
+# -- URLs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "path", "busy_timeout"),
+    [
+        ("sqlite:///coatcheck.db", "coatcheck.db", 5.0),
+        ("sqlite:///data/sessions.db", "data/sessions.db", 5.0),
+        ("sqlite:////tmp/sessions.db", "/tmp/sessions.db", 5.0),
+        ("sqlite:////tmp/with%20space.db", "/tmp/with space.db", 5.0),
+        ("sqlite://", ":memory:", 5.0),
+        ("sqlite:///:memory:", ":memory:", 5.0),
+        ("sqlite:////tmp/s.db?busy_timeout=0.5", "/tmp/s.db", 0.5),
+    ],
+)
+def test_parse_url(url: str, path: str, busy_timeout: float) -> None:
+    assert sqlite_module._parse_url(url) == (path, busy_timeout)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://relative.db", "three slashes"),
+        ("sqlite://relative.db", r"sqlite:///relative\.db"),
+        ("sqlite:relative.db", "sqlite:///relative.db"),
+        ("sqlite:////tmp/s.db?timeout=3", "unknown SQLite store URL option"),
+        ("sqlite:////tmp/s.db?busy_timeout=soon", "number of seconds"),
+        ("sqlite:////tmp/s.db#frag", "fragment"),
+        ("postgresql:///x", "sqlite:"),
+    ],
+)
+def test_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        SQLiteStore.from_url(url)
+
+
+@pytest.mark.anyio
+async def test_relative_url_is_relative_to_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FrozenClock
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore.from_url("sqlite:///here.db")
+    await store.create(make_record(clock.now()))
+    await store.close()
+    assert (tmp_path / "here.db").is_file()
+    assert store.path == str(tmp_path / "here.db")
+    assert repr(store) == f"SQLiteStore({str(tmp_path / 'here.db')!r})"
