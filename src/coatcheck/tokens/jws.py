@@ -1,0 +1,174 @@
+"""Compact JWS (RFC 7515 §7.1) signed and verified directly on ``hmac``/``cryptography``.
+
+This is coatcheck's hot path. The signature primitives come from the standard library
+and ``cryptography`` (prepared once per :class:`~coatcheck.tokens.keys.Key`); what is
+here is the strict framing around them: size limits, canonical base64url, a header
+check that binds the token's ``alg`` to the key's, and a small cache of header
+segments that already verified, so a repeat header costs one dict lookup. The module
+is differential-tested against joserfc on random and hostile input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from ..errors import (
+    ConfigurationError,
+    InvalidSignature,
+    MalformedToken,
+    UnknownKey,
+    UnsupportedAlgorithm,
+    UnsupportedHeader,
+)
+from ._codec import MAX_TOKEN_BYTES, b64url_decode, b64url_encode, dumps, loads_object
+from .keys import SIGNING_ALGORITHMS, Key, KeyRing
+
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "REFUSED_HEADERS",
+    "CompactVerifier",
+    "check_algorithms",
+    "sign_compact",
+]
+
+#: Encoded header segments longer than this are refused.
+MAX_HEADER_BYTES = 1024
+#: Header parameters coatcheck never honours. ``jku``/``x5u`` would make us fetch a key
+#: an attacker names, ``jwk``/``x5c`` would let the token carry its own key (RFC 8725
+#: §3.10), ``crit`` demands extensions we do not implement (RFC 7515 §4.1.11) and
+#: ``b64`` changes what is signed (RFC 7797).
+REFUSED_HEADERS = frozenset({"crit", "jku", "x5u", "jwk", "x5c", "b64"})
+_CACHE_SIZE = 64
+# Registered parameters whose value must be a string when present (RFC 7515 §4.1).
+_STRING_HEADERS = ("typ", "cty", "x5t", "x5t#S256")
+
+
+def check_algorithms(algorithms: Collection[str] | None, keys: KeyRing) -> frozenset[str]:
+    """The allowed JWS algorithms: those named, or the algorithms of the ring's keys.
+
+    :raises ConfigurationError: for ``none``, an unknown name, or an empty set.
+    """
+    if algorithms is None:
+        allowed = frozenset(k.alg for k in keys if k.alg in SIGNING_ALGORITHMS)
+    else:
+        if isinstance(algorithms, str):
+            raise ConfigurationError("algorithms is a collection of names, not one string")
+        allowed = frozenset(algorithms)
+        unknown = allowed - SIGNING_ALGORITHMS
+        if unknown:
+            # 'none' in any spelling ends up here too (RFC 8725 §3.1).
+            raise ConfigurationError(f"unsupported algorithms: {', '.join(sorted(unknown))}")
+    if not allowed:
+        raise ConfigurationError("no JWS algorithm is allowed")
+    return allowed
+
+
+def sign_compact(payload: bytes, key: Key, *, header: Mapping[str, Any] | None = None) -> str:
+    """A compact JWS of ``payload`` signed by ``key``; ``alg`` and ``kid`` come from the key.
+
+    :raises ConfigurationError: when the key cannot sign.
+    """
+    protected = {"alg": key.alg, "kid": key.kid, **(header or {})}
+    protected["alg"] = key.alg
+    head = b64url_encode(dumps(protected))
+    signing_input = head + b"." + b64url_encode(payload)
+    return (signing_input + b"." + b64url_encode(key.sign(signing_input))).decode("ascii")
+
+
+class CompactVerifier:
+    """Verifies compact JWS against a ring: the token's ``alg`` must be allowed and equal
+    the bound algorithm of the key its ``kid`` names.
+
+    A missing ``kid`` is accepted when exactly one key of the token's algorithm exists.
+
+    :raises ConfigurationError: at construction, for bad ``algorithms``.
+    """
+
+    __slots__ = ("_allowed", "_by_alg", "_cache", "_keys")
+
+    def __init__(self, keys: KeyRing, *, algorithms: Collection[str] | None = None) -> None:
+        self._keys = keys
+        self._allowed = check_algorithms(algorithms, keys)
+        by_alg: dict[str, list[Key]] = {}
+        for key in keys:
+            by_alg.setdefault(key.alg, []).append(key)
+        self._by_alg = {alg: tuple(found) for alg, found in by_alg.items()}
+        # header segment -> (parsed header, key); filled only after a signature verified,
+        # so forged tokens cannot grow or churn it.
+        self._cache: dict[bytes, tuple[dict[str, Any], Key]] = {}
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The allowed algorithms."""
+        return self._allowed
+
+    def verify(self, token: str) -> tuple[dict[str, Any], bytes, Key]:
+        """Check ``token`` and return its header (shared; do not mutate), payload bytes, key.
+
+        :raises MalformedToken: size, segments, base64url or header JSON.
+        :raises UnsupportedHeader: a refused header parameter.
+        :raises UnsupportedAlgorithm: an algorithm not allowed or not the key's.
+        :raises UnknownKey: no key for the ``kid`` (or several candidates and no kid).
+        :raises InvalidSignature: the signature does not verify.
+        """
+        if type(token) is not str:
+            if isinstance(token, bytes | bytearray):
+                raw = bytes(token)
+            else:
+                raise MalformedToken("a token is text")
+        else:
+            try:
+                raw = token.encode("ascii")
+            except UnicodeEncodeError:
+                raise MalformedToken("a token is ASCII") from None
+        if len(raw) > MAX_TOKEN_BYTES:
+            raise MalformedToken("token too large")
+        if raw.count(b".") != 2:
+            raise MalformedToken("a JWS has three segments")
+        last = raw.rindex(b".")
+        head_end = raw.index(b".")
+        head_seg = raw[:head_end]
+        cached = self._cache.get(head_seg)
+        if cached is None:
+            header, key = self._resolve(head_seg)
+        else:
+            header, key = cached
+        signing_input = raw[:last]
+        if not key._verify(signing_input, b64url_decode(raw[last + 1 :])):
+            raise InvalidSignature("signature does not verify")
+        if cached is None:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[head_seg] = (header, key)
+        return header, b64url_decode(raw[head_end + 1 : last]), key
+
+    def _resolve(self, head_seg: bytes) -> tuple[dict[str, Any], Key]:
+        if len(head_seg) > MAX_HEADER_BYTES:
+            raise MalformedToken("header too large")
+        header = loads_object(b64url_decode(head_seg))
+        refused = REFUSED_HEADERS.intersection(header)
+        if refused:
+            raise UnsupportedHeader(f"refused header parameter: {', '.join(sorted(refused))}")
+        for name in _STRING_HEADERS:
+            if name in header and type(header[name]) is not str:
+                raise MalformedToken(f"'{name}' must be a string")
+        alg = header.get("alg")
+        if type(alg) is not str:
+            raise MalformedToken("the header has no 'alg' string")
+        if alg not in self._allowed:
+            raise UnsupportedAlgorithm("algorithm not allowed")
+        kid = header.get("kid")
+        if kid is None:
+            candidates = self._by_alg.get(alg, ())
+            if len(candidates) != 1:
+                raise UnknownKey("no kid and no single key for this algorithm")
+            return header, candidates[0]
+        if type(kid) is not str:
+            raise MalformedToken("'kid' must be a string")
+        key = self._keys.get(kid)
+        if key is None:
+            raise UnknownKey("no key with this kid")
+        if key.alg != alg:
+            raise UnsupportedAlgorithm("the algorithm is not the one this key is bound to")
+        return header, key

@@ -1,0 +1,195 @@
+"""Differential tests: the fast compact-JWS verifier against joserfc on random and
+hostile input. Whatever coatcheck accepts, joserfc accepts with the same payload; whatever
+joserfc accepts, coatcheck accepts unless it hits one of coatcheck's documented extra
+refusals (refused header parameters, a kid naming no key, duplicate or deep JSON, size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from joserfc import jws
+from joserfc.jws import JWSRegistry
+
+from coatcheck.errors import ConfigurationError, TokenError
+from coatcheck.tokens import CompactVerifier, Key, KeyRing, sign_compact
+from coatcheck.tokens._codec import MAX_JSON_DEPTH, MAX_TOKEN_BYTES
+from coatcheck.tokens.jws import MAX_HEADER_BYTES, REFUSED_HEADERS
+
+from .conftest import b64
+
+ALGS = ["HS256", "ES256", "EdDSA"]
+_KEYS = {alg: Key.generate(alg, kid=f"k-{alg}") for alg in ALGS}
+_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _joserfc_accepts(token: str, key: Key) -> bytes | None:
+    registry = JWSRegistry(algorithms=[key.alg], strict_check_header=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return jws.deserialize_compact(token, key.jose_key, registry=registry).payload
+        except Exception:  # any refusal counts; we only compare accept/refuse
+            return None
+
+
+def _ours(token: str, key: Key) -> bytes | None:
+    try:
+        return CompactVerifier(KeyRing([key])).verify(token)[1]
+    except TokenError:
+        return None
+
+
+def _dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate")
+    return dict(pairs)
+
+
+def _deliberately_stricter(token: str, key: Key) -> bool:
+    """True when coatcheck refuses on purpose what joserfc lets through."""
+    if len(token) > MAX_TOKEN_BYTES or len(token.split(".")[0]) > MAX_HEADER_BYTES:
+        return True
+    head = token.split(".")[0]
+    raw = __import__("base64").urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    try:
+        header = json.loads(raw, object_pairs_hook=_dupes, parse_constant=float.__call__)
+    except (ValueError, RecursionError):
+        return True
+    depth = raw.count(b"[") + raw.count(b"{")
+    return (
+        depth > MAX_JSON_DEPTH
+        or bool(REFUSED_HEADERS.intersection(header))
+        or ("kid" in header and header["kid"] != key.kid)
+    )
+
+
+def _agree(token: str, key: Key) -> None:
+    ours = _ours(token, key)
+    theirs = _joserfc_accepts(token, key)
+    if ours is not None:
+        assert theirs == ours, "coatcheck accepted what joserfc refuses"
+    elif theirs is not None:
+        assert _deliberately_stricter(token, key), "coatcheck refused what joserfc accepts"
+
+
+_header_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "alg": st.sampled_from(["HS256", "ES256", "EdDSA", "RS256", "none", "hs256", "", 1]),
+        "kid": st.sampled_from([*(k.kid for k in _KEYS.values()), "x", "../../etc/passwd", 3]),
+        "typ": st.sampled_from(["JWT", "at+jwt", 5]),
+        "crit": st.sampled_from([[], ["exp"], "x"]),
+        "jku": st.just("https://attacker.example/jwks"),
+        "jwk": st.just({"kty": "oct", "k": "AAAA"}),
+        "b64": st.booleans(),
+        "zip": st.just("DEF"),
+        "custom": st.text(max_size=5),
+    },
+)
+
+
+@pytest.mark.parametrize("alg", ALGS)
+@_SETTINGS
+@given(header=_header_values, payload=st.binary(max_size=64))
+def test_signed_headers_agree(alg: str, header: dict[str, Any], payload: bytes) -> None:
+    key = _KEYS[alg]
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(payload)}"
+    token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+    _agree(token, key)
+
+
+def _mutate(token: str, data: st.DataObject) -> str:
+    kind = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate", "swap", "dots"]))
+    if not token:
+        return token
+    i = data.draw(st.integers(0, len(token) - 1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/. \x00é"
+    if kind == "flip":
+        return token[:i] + data.draw(st.sampled_from(alphabet)) + token[i + 1 :]
+    if kind == "delete":
+        return token[:i] + token[i + 1 :]
+    if kind == "insert":
+        return token[:i] + data.draw(st.sampled_from(alphabet)) + token[i:]
+    if kind == "truncate":
+        return token[:i]
+    if kind == "swap":
+        parts = token.split(".")
+        return ".".join(reversed(parts))
+    return token.replace(".", data.draw(st.sampled_from(["", "..", "."])), 1)
+
+
+@pytest.mark.parametrize("alg", ALGS)
+@pytest.mark.parametrize("issuer", ["coatcheck", "joserfc"])
+@_SETTINGS
+@given(data=st.data(), payload=st.binary(max_size=48))
+def test_mutated_tokens_agree(alg: str, issuer: str, data: st.DataObject, payload: bytes) -> None:
+    key = _KEYS[alg]
+    if issuer == "coatcheck":
+        token = sign_compact(payload, key)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            token = jws.serialize_compact(
+                {"alg": alg, "kid": key.kid}, payload, key.jose_key, algorithms=[alg]
+            )
+    _agree(token, key)  # the untouched token: both accept
+    assert _ours(token, key) == payload
+    for _ in range(data.draw(st.integers(1, 3))):
+        token = _mutate(token, data)
+    _agree(token, key)
+
+
+@_SETTINGS
+@given(st.text(max_size=200))
+def test_any_text_only_raises_token_errors(text: str) -> None:
+    key = _KEYS["HS256"]
+    with contextlib.suppress(TokenError):
+        CompactVerifier(KeyRing([key])).verify(text)
+    _agree(text, key) if text.isascii() else None
+
+
+def test_cache_only_holds_verified_headers() -> None:
+    key = _KEYS["HS256"]
+    verifier = CompactVerifier(KeyRing([key]))
+    for i in range(200):
+        forged = f"{b64(json.dumps({'alg': 'HS256', 'n': i}).encode())}.e30.{b64(bytes(32))}"
+        with pytest.raises(TokenError):
+            verifier.verify(forged)
+    assert verifier._cache == {}
+    token = sign_compact(b"{}", key)
+    verifier.verify(token)
+    verifier.verify(token)
+    assert len(verifier._cache) == 1
+
+
+def test_cache_is_bounded() -> None:
+    key = _KEYS["HS256"]
+    verifier = CompactVerifier(KeyRing([key]))
+    for i in range(300):
+        verifier.verify(sign_compact(b"{}", key, header={"n": i}))
+    assert len(verifier._cache) <= 64
+
+
+def test_check_algorithms() -> None:
+    ring = KeyRing([_KEYS["HS256"]])
+    assert CompactVerifier(ring).algorithms == {"HS256"}
+    for bad in (["none"], ["HS256", "RS1"], [], "HS256"):
+        with pytest.raises(ConfigurationError):
+            CompactVerifier(ring, algorithms=bad)
+
+
+def test_sign_compact_keeps_the_key_alg() -> None:
+    key = _KEYS["ES256"]
+    token = sign_compact(b"x", key, header={"alg": "none", "typ": "JOSE"})
+    header, payload, used = CompactVerifier(KeyRing([key])).verify(token)
+    assert header["alg"] == "ES256"
+    assert header["typ"] == "JOSE"
+    assert payload == b"x"
+    assert used is key
