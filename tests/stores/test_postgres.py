@@ -1,0 +1,206 @@
+"""PostgresStore against the real server: the contract, plus schema, pruning and concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from coatcheck.clock import FrozenClock
+from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.sessions import SessionStore
+from coatcheck.sessions.manager import SessionManager
+from coatcheck.stores import open_store
+from coatcheck.stores.postgres import PostgresStore
+
+from .contract import StoreContract, make_record, new_user
+
+pytestmark = pytest.mark.postgres
+
+# One table per test run, so parallel runs sharing the database never collide.
+TABLE = f"cct_{secrets.token_hex(4)}"
+
+
+def _url(base: str, **options: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in options.items())
+    return f"{base}{'&' if '?' in base else '?'}{query}" if query else base
+
+
+def _drop(base: str, *tables: str) -> None:
+    with psycopg.connect(base, autocommit=True) as conn:
+        for table in tables:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup(postgres_url: str) -> Iterator[None]:
+    yield
+    _drop(postgres_url, TABLE, f"{TABLE}_m", f"{TABLE}_p")
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore.from_url(_url(postgres_url, table=TABLE))
+    yield store
+    await store.close()
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    async def store(self, postgres_url: str) -> AsyncIterator[PostgresStore]:
+        # No opportunistic pruning here: the contract counts what delete_expired removes.
+        store = PostgresStore.from_url(_url(postgres_url, table=TABLE))
+        store._prune_every = 0
+        yield store
+        await store.close()
+
+
+def test_is_a_session_store(postgres_url: str) -> None:
+    assert isinstance(PostgresStore.from_url(postgres_url), SessionStore)
+
+
+def test_open_store_and_url_options(postgres_url: str) -> None:
+    store = open_store(_url(postgres_url.replace("postgresql://", "postgres://"), table="t_1"))
+    assert isinstance(store, PostgresStore)
+    assert "table='t_1'" in repr(store)
+    assert "connect_timeout=2" in store._conninfo
+    other = PostgresStore.from_url("postgresql://u:secret@db:5433/app?schema=s1&sslmode=disable")
+    assert "table='s1.coatcheck_sessions'" in repr(other)
+    assert "secret" not in repr(other)
+    assert "sslmode=disable" in other._conninfo
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u@h/db",
+        "postgresql://u@h:notaport/db",
+        "postgresql://u@h/db?table=Robert');DROP",
+        "postgresql://u@h/db?schema=a.b",
+    ],
+)
+def test_from_url_refuses_bad_urls(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        PostgresStore.from_url(url)
+
+
+@pytest.mark.anyio
+async def test_schema_is_versioned_and_migration_is_safe_to_race(postgres_url: str) -> None:
+    table = f"{TABLE}_m"
+    stores = [PostgresStore.from_url(_url(postgres_url, table=table)) for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))  # four "processes" start at once
+    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        cur = await conn.execute(
+            "SELECT version FROM coatcheck_schema_version WHERE name = %s", (table,)
+        )
+        assert await cur.fetchall() == [(1,)]
+        cur = await conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,))
+        names = sorted(row[0] for row in await cur.fetchall())
+        assert names == [f"{table}_expiry_idx", f"{table}_pkey", f"{table}_user_idx"]
+    for s in stores:
+        await s.close()
+
+
+@pytest.mark.anyio
+async def test_newer_schema_is_refused(postgres_url: str) -> None:
+    table = f"{TABLE}_m"
+    store = PostgresStore.from_url(_url(postgres_url, table=table))
+    await store.open()
+    await store.close()
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE coatcheck_schema_version SET version = 99 WHERE name = %s", (table,)
+        )
+    with pytest.raises(ConfigurationError):
+        await store.open()
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE coatcheck_schema_version SET version = 1 WHERE name = %s", (table,)
+        )
+
+
+@pytest.mark.anyio
+async def test_lookup_uses_the_primary_key(store: PostgresStore, clock: FrozenClock) -> None:
+    record = make_record(clock.now())
+    await store.create(record)
+    assert store._pool is not None
+    async with store._pool.connection() as conn:
+        cur = await conn.execute(
+            "EXPLAIN (FORMAT JSON) " + store._sql_get.as_string(conn),
+            (record.id, clock.now(), clock.now()),
+        )
+        plan = str(await cur.fetchone())
+    assert f"{TABLE}_pkey" in plan
+
+
+@pytest.mark.anyio
+async def test_every_nth_create_prunes_a_small_batch(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    table = f"{TABLE}_p"
+    store = PostgresStore(
+        _url(postgres_url), table=table, prune_every=4, prune_batch=2
+    )
+    now = clock.now()
+    expired = [make_record(now - 100, expires_at=now - 50) for _ in range(3)]
+    for record in expired:
+        await store.create(record)  # creates 1-3: no pruning yet
+    assert store._pool is not None
+    async with store._pool.connection() as conn:
+        count = await conn.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+        assert await count.fetchone() == (3,)
+        await store.create(make_record(now))  # the 4th create prunes two rows
+        count = await conn.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+        assert await count.fetchone() == (2,)
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_data_that_is_not_json_is_refused(store: PostgresStore, clock: FrozenClock) -> None:
+    with pytest.raises(StoreError):
+        await store.create(make_record(clock.now(), data={"when": object()}))
+    with pytest.raises(StoreError):
+        await store.create(make_record(clock.now(), data={"nul": "a\x00b"}))
+
+
+@pytest.mark.anyio
+async def test_unreachable_server_is_store_unavailable(clock: FrozenClock) -> None:
+    store = PostgresStore.from_url("postgresql://postgres@127.0.0.1:1/test")
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.get(make_record(clock.now()).id, clock.now())
+    assert caught.value.__cause__ is not None
+    assert caught.value.code == "store_unavailable"
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_concurrent_writers_in_separate_processes_lose_nothing(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    # Two stores, two connection pools: what two app processes would have.
+    stores = [PostgresStore.from_url(_url(postgres_url, table=TABLE)) for _ in range(2)]
+    managers = [SessionManager(s, clock=clock, update_attempts=200) for s in stores]
+    _, record = await managers[0].create(new_user(), data={"n": 0})
+    writers = 40
+
+    def adder(i: int) -> Any:
+        def change(data: dict[str, Any]) -> None:
+            data[f"w{i}"] = i
+            data["n"] += 1
+
+        return change
+
+    await asyncio.gather(
+        *(managers[i % 2].update_data(record.id, adder(i)) for i in range(writers))
+    )
+    final = await stores[1].get(record.id, clock.now())
+    assert final is not None
+    assert final.data == {"n": writers, **{f"w{i}": i for i in range(writers)}}
+    assert final.version == record.version + writers
+    for s in stores:
+        await s.close()
