@@ -154,20 +154,13 @@ def _validator(manager: SessionManager, tokens: list[str]) -> Callable[[], Await
 
 
 async def _redis_bulk(store: RedisStore, records: list[SessionRecord], chunk: int = 2000) -> None:
-    """Write sessions exactly as RedisStore.create does, but pipelined (no script)."""
+    """Write sessions with RedisStore's own create script, pipelined (same layout)."""
     client: aioredis.Redis = store._client
     for start in range(0, len(records), chunk):
         pipe = client.pipeline(transaction=False)
         for record in records[start : start + chunk]:
-            keys = store._session_key(record.id)
-            assert keys is not None
-            index, _, _ = store._user_keys(record.user_id)
-            ends = min(record.expires_at, record.absolute_expires_at)
-            ttl = int((ends - record.last_seen) * 1000)
-            pipe.set(keys[0], _encode(record), px=ttl)
-            pipe.zadd(index, {keys[1]: int(record.created_at)})
-            life = record.absolute_expires_at - record.last_seen
-            pipe.pexpire(index, int(life * 1000) + 60_000)
+            keys, args = store._create_call(record)
+            await store._create(keys=keys, args=args, client=pipe)
         await pipe.execute()
 
 
@@ -264,6 +257,7 @@ async def _drop_redis_prefix(url: str, prefix: str) -> None:
 async def _drop_pg(conninfo: str, table: str) -> None:
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await conn.execute(f"DROP TABLE IF EXISTS {table}_attempts")
         await conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
@@ -276,7 +270,7 @@ async def part_memory(args: argparse.Namespace, now: float) -> list[dict[str, An
         n = args.memory_sessions
         # Stored record of 300 bytes (as connect-redis' 300-B JSON) and data of 300 bytes.
         _, probe = _sessions(1, 1, 0, now)
-        overhead = len(_encode(probe[0]))
+        overhead = len(_encode(probe[0], bytes(16)))
         for label, data_bytes, per_user in [
             ("record 300 B, 4 sessions/user", 300 - overhead, 4),
             ("record 300 B, 1 session/user", 300 - overhead, 1),
@@ -286,7 +280,7 @@ async def part_memory(args: argparse.Namespace, now: float) -> list[dict[str, An
             await asyncio.sleep(0.2)
             before = int((await client.info("memory"))["used_memory"])
             _, records = _sessions(n, per_user, data_bytes, now)
-            value_len = len(_encode(records[0]))
+            value_len = len(_encode(records[0], bytes(16)))
             await _redis_bulk(store, records)
             after = int((await client.info("memory"))["used_memory"])
             rows.append(

@@ -1,1 +1,25 @@
-"""(package)"""
+"""Authentication: strategies (how a credential is made and checked) and transports
+(where it travels), tied together by the :class:`Authenticator`."""
+
+from __future__ import annotations
+
+from .authenticator import Authenticator, AuthResult, LoginResult
+from .identity import Identity, Issued, Verified
+from .strategies import PERSISTENT_KEY, JWTStrategy, SessionStrategy, Strategy
+from .transports import BearerTransport, CookieTransport, Transport
+
+__all__ = [
+    "PERSISTENT_KEY",
+    "AuthResult",
+    "Authenticator",
+    "BearerTransport",
+    "CookieTransport",
+    "Identity",
+    "Issued",
+    "JWTStrategy",
+    "LoginResult",
+    "SessionStrategy",
+    "Strategy",
+    "Transport",
+    "Verified",
+]

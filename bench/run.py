@@ -1,0 +1,177 @@
+"""coatcheck's benchmarks, side by side with the peers, in one command.
+
+    .venv/bin/python bench/run.py            # full run, under 10 minutes
+    .venv/bin/python bench/run.py --quick    # under a minute, noisy: checks it works
+
+Writes ``bench/results/<YYYY-MM-DD>.md`` (``<date>-quick.md`` in quick mode) with the
+machine described, every table and the targets of issue 7 computed from this run, a PNG
+chart and the raw JSON beside it. Needs Redis on 127.0.0.1:6379 and PostgreSQL on
+127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` / ``COATCHECK_BENCH_POSTGRES`` override the
+URLs; Redis db 13 and database ``coatcheck_bench`` by default) and, for the HTTP section,
+Debian's ``wrk`` (a bounded Python load client is used without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from fixtures import BenchKeys, Services
+from harness import Budget, Progress
+from http_load import HttpBudget, load_tool, run_http
+from inprocess import run_inprocess
+from micro import run_jwt, run_sessions
+from report import machine, write_chart, write_markdown
+from stores_section import run_stores
+from targets import compute_targets
+from variants import VARIANTS, BuildContext
+
+HERE = Path(__file__).resolve().parent
+SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http")
+
+
+def _budgets(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {
+            "jwt": Budget(rounds=3, batch_seconds=0.008, group_seconds=1.0),
+            "sessions": Budget(rounds=3, batch_seconds=0.02, group_seconds=2.0),
+            "session_count": 200,
+            "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
+            "stores_timeouts": (15.0, 0.0),
+            "http": HttpBudget(rounds=1, duration=1, warmup=0),
+        }
+    return {
+        "jwt": Budget(rounds=15, batch_seconds=0.04, group_seconds=12.0, min_rounds=5),
+        "sessions": Budget(rounds=12, batch_seconds=0.1, group_seconds=25.0, min_rounds=5),
+        "session_count": 2000,
+        "inprocess": Budget(rounds=10, batch_seconds=0.1, group_seconds=40.0, min_rounds=5),
+        "stores_timeouts": (60.0, 200.0),
+        "http": HttpBudget(rounds=3, duration=4, warmup=1),
+    }
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN (not valid JSON): NaN becomes null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+async def _async_sections(
+    wanted: set[str], budgets: dict[str, Any], progress: Progress, services: Services,
+    keys: BenchKeys, variants: list[str],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "sessions" in wanted:
+        out["sessions"] = await run_sessions(
+            services, budgets["sessions"], progress, sessions=budgets["session_count"]
+        )
+    if "inprocess" in wanted:
+        with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
+            ctx = BuildContext(keys, services, Path(tmp))
+            out["inprocess"] = await run_inprocess(ctx, budgets["inprocess"], progress, variants)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a run under a minute (noisy)")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument("--variants", default="", help="comma-separated HTTP/in-process variants")
+    parser.add_argument(
+        "--scale", type=int, default=1_000_000,
+        help="live sessions for the stores scale part (full runs only; default 1000000)",
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="results directory")
+    args = parser.parse_args(argv)
+    wanted = {s.strip() for s in args.sections.split(",") if s.strip()}
+    unknown = wanted - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    variants = [v.name for v in VARIANTS]
+    if args.variants:
+        variants = [v for v in args.variants.split(",") if v]
+        unknown = set(variants) - {v.name for v in VARIANTS}
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    warnings.simplefilter("ignore")  # joserfc's EdDSA deprecation, once per run is noise
+    budgets = _budgets(args.quick)
+    progress = Progress()
+    services = Services.from_env()
+    keys = BenchKeys.generate()
+    started = time.monotonic()
+    date = dt.date.today().isoformat()
+    stem = f"{date}-quick" if args.quick else date
+    if wanted != set(SECTIONS) or args.variants:
+        stem += "-partial"  # never overwrite a whole run's results with a subset
+    command = "bench/run.py" + (" --quick" if args.quick else "")
+    if args.sections != ",".join(SECTIONS):
+        command += f" --sections {args.sections}"
+    if args.variants:
+        command += f" --variants {args.variants}"
+    results: dict[str, Any] = {
+        "meta": {"date": date, "quick": args.quick, "command": f".venv/bin/python {command}",
+                 "sections": sorted(wanted)},
+    }
+    chosen = ", ".join(s for s in SECTIONS if s in wanted)
+    progress.say(f"coatcheck bench ({'quick' if args.quick else 'full'}): {chosen}")
+    results["machine"] = machine(services.redis_url, services.postgres_url)
+    if "jwt" in wanted:
+        results["jwt"] = run_jwt(keys, budgets["jwt"], progress)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        results.update(
+            runner.run(_async_sections(wanted, budgets, progress, services, keys, variants))
+        )
+    if "stores" in wanted:
+        results["stores"] = run_stores(
+            args.quick,
+            progress,
+            timeouts=budgets["stores_timeouts"],
+            scale=None if args.quick else args.scale,
+            postgres_url=services.postgres_url,
+        )
+    if "http" in wanted:
+        hb: HttpBudget = budgets["http"]
+        results["http"] = {
+            **run_http(hb, progress, variants),
+            "rounds": hb.rounds, "duration": hb.duration, "warmup": hb.warmup,
+            "connections": hb.connections, "tool": load_tool(),
+        }
+    results["meta"]["seconds"] = time.monotonic() - started
+    results["targets"] = [t.__dict__ if not hasattr(t, "__slots__") else
+                          {s: getattr(t, s) for s in t.__slots__} for t in compute_targets(results)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    chart = args.out / f"{stem}.png"
+    has_chart = write_chart(chart, results)
+    md = args.out / f"{stem}.md"
+    write_markdown(md, results, chart if has_chart else None)
+    (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
+    shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
+    progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")
+    for t in results["targets"]:
+        line = f"  {t['status']:>12}  {t['what']}  ({t['measured']}; {t['threshold']})"
+        print(line, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

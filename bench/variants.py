@@ -1,0 +1,732 @@
+"""The apps under test: one ASGI app per variant, each with GET /me returning the user's name.
+
+Both the in-process section (raw scope/receive/send) and the HTTP section (uvicorn in a
+child process, ``serve.py``) build variants from here, so both measure the same code.
+
+A variant's ``build`` runs inside the event loop that will serve it, makes the app, logs
+one user in (through the app's own login route, or the strategy's own issue call) and
+returns the header that carries the credential plus a forged one for the gate.
+
+Hooks for modules that have not landed raise :class:`~harness.Unavailable`; the runners
+show them as "not available yet" rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt as pyjwt
+from fastapi import Request as FastAPIRequest
+from fixtures import (
+    AUDIENCE,
+    ISSUER,
+    KID,
+    USER_ID,
+    USER_NAME,
+    BenchKeys,
+    Services,
+    ensure_postgres_database,
+    need,
+    verify_claims,
+)
+from floors import JWTFloor, verify_hs256_bearer
+from harness import Unavailable
+
+__all__ = [
+    "BARE_OF_GROUP",
+    "VARIANTS",
+    "BuildContext",
+    "Built",
+    "Variant",
+    "asgi_request",
+    "by_name",
+    "make_scope",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    keys: BenchKeys
+    services: Services
+    tmp: Path
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(slots=True)
+class Built:
+    """A ready app and the request header that authenticates against it."""
+
+    app: ASGIApp
+    credential: tuple[str, str] | None
+    forged: tuple[str, str] | None
+    close: Callable[[], Awaitable[None]] = field(default=_nothing)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One row of the HTTP and in-process tables.
+
+    ``role``: "limit" (bare, no auth), "coatcheck", "peer" (what users pick instead),
+    "floor" (hand-written checks: the yardsticks).
+    """
+
+    name: str
+    group: str
+    role: str
+    label: str
+    build: Callable[[BuildContext], Awaitable[Built]]
+
+
+# -- raw ASGI calls -----------------------------------------------------------------
+
+
+def make_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+async def asgi_request(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    body: bytes = b"",
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request through ``app`` with no server; (status, headers, body)."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    if body:
+        raw.append((b"content-length", str(len(body)).encode()))
+    scope = make_scope(method, path, raw)
+    sent = False
+    out: dict[str, Any] = {"status": 0, "headers": [], "body": b""}
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+            out["headers"] = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
+            ]
+        elif message["type"] == "http.response.body":
+            out["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return out["status"], out["headers"], out["body"]
+
+
+def _cookie_from(set_cookies: list[tuple[str, str]], name: str | None = None) -> tuple[str, str]:
+    for key, value in set_cookies:
+        if key.lower() == "set-cookie":
+            pair = value.split(";", 1)[0].strip()
+            if name is None or pair.split("=", 1)[0] == name:
+                return ("cookie", pair)
+    raise RuntimeError("the login sent no session cookie")
+
+
+def _forged_cookie(credential: tuple[str, str]) -> tuple[str, str]:
+    name, _, value = credential[1].partition("=")
+    fake = base64.urlsafe_b64encode(secrets.token_bytes(max(8, len(value) * 3 // 4))).decode()
+    return ("cookie", f"{name}={fake[: len(value)]}")
+
+
+def _forged_bearer(token: str) -> tuple[str, str]:
+    head, _, sig = token.rpartition(".")
+    middle = len(sig) // 2
+    flipped = "A" if sig[middle] != "A" else "B"
+    return ("authorization", f"Bearer {head}.{sig[:middle]}{flipped}{sig[middle + 1 :]}")
+
+
+# -- app shapes ---------------------------------------------------------------------
+
+
+def _starlette_app(
+    name_of: Callable[[Any], str | None],
+    *,
+    middleware: list[Any] = (),  # type: ignore[assignment]
+    login: Callable[[Any], Awaitable[Any]] | None = None,
+) -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def me(request: Any) -> Any:
+        name = name_of(request)
+        if name is None:
+            return PlainTextResponse("unauthorized", status_code=401)
+        return PlainTextResponse(name)
+
+    routes = [Route("/me", me)]
+    if login is not None:
+        routes.append(Route("/login", login, methods=["POST"]))
+    return Starlette(routes=routes, middleware=list(middleware))
+
+
+def _fastapi_app(name_of: Callable[[Any], str | None]) -> Any:
+    from fastapi import FastAPI, HTTPException
+
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(request: FastAPIRequest) -> dict[str, str]:
+        name = name_of(request)
+        if name is None:
+            raise HTTPException(status_code=401, detail="unauthorized")
+        return {"name": name}
+
+    return app
+
+
+class _BearerCheck:
+    """A hand-written pure-ASGI check: Authorization: Bearer -> verify -> scope["claims"].
+
+    The shape a developer writes around PyJWT/joserfc/the floor, and the same shape as
+    coatcheck's AuthMiddleware, so the difference is the verify.
+    """
+
+    def __init__(self, app: ASGIApp, verify: Callable[[str], dict[str, Any] | None]) -> None:
+        self.app = app
+        self.verify = verify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            claims = None
+            for key, value in scope["headers"]:
+                if key == b"authorization":
+                    if value[:7].lower() == b"bearer ":
+                        claims = self.verify(value[7:].decode("latin-1"))
+                    break
+            scope["bench.claims"] = claims
+        await self.app(scope, receive, send)
+
+
+def _claims_name(request: Any) -> str | None:
+    claims = request.scope.get("bench.claims")
+    return None if claims is None else str(claims.get("name", ""))
+
+
+# -- bare -----------------------------------------------------------------------------
+
+
+async def _bare(ctx: BuildContext) -> Built:
+    return Built(_starlette_app(lambda request: USER_NAME), None, None)
+
+
+async def _fastapi_bare(ctx: BuildContext) -> Built:
+    return Built(_fastapi_app(lambda request: USER_NAME), None, None)
+
+
+# -- hand-written JWT checks ----------------------------------------------------------
+
+
+def _bench_token(ctx: BuildContext) -> str:
+    return pyjwt.encode(
+        verify_claims(ttl=86400), ctx.keys.secret, algorithm="HS256", headers={"kid": KID}
+    )
+
+
+def _bearer_built(ctx: BuildContext, verify: Callable[[str], dict[str, Any] | None]) -> Built:
+    token = _bench_token(ctx)
+    app = _BearerCheck(_starlette_app(_claims_name), verify)
+    return Built(app, ("authorization", f"Bearer {token}"), _forged_bearer(token))
+
+
+async def _floor_hs256(ctx: BuildContext) -> Built:
+    floor = JWTFloor("HS256", ctx.keys.secret, issuer=ISSUER, audience=AUDIENCE, kid=KID)
+    return _bearer_built(ctx, lambda token: verify_hs256_bearer(floor, token))
+
+
+async def _pyjwt(ctx: BuildContext) -> Built:
+    secret = ctx.keys.secret
+
+    def verify(token: str) -> dict[str, Any] | None:
+        try:
+            return pyjwt.decode(  # type: ignore[no-any-return]
+                token, secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER
+            )
+        except pyjwt.PyJWTError:
+            return None
+
+    return _bearer_built(ctx, verify)
+
+
+async def _joserfc(ctx: BuildContext) -> Built:
+    from joserfc import jwt as jose_jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import OctKey
+
+    key = OctKey.import_key(ctx.keys.secret)
+    registry = jose_jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE}
+    )
+
+    def verify(token: str) -> dict[str, Any] | None:
+        try:
+            claims = jose_jwt.decode(token, key, algorithms=["HS256"]).claims
+            registry.validate(claims)
+        except (JoseError, ValueError):
+            return None
+        return claims
+
+    return _bearer_built(ctx, verify)
+
+
+# -- hand-written Redis lookup ----------------------------------------------------------
+
+
+async def _manual_redis(ctx: BuildContext) -> Built:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(ctx.services.redis_url)
+    token = secrets.token_urlsafe(32)
+    await client.set(f"bench:manual:{token}", json.dumps({"name": USER_NAME}), ex=86400)
+
+    class _CookieLookup:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                data = None
+                for key, value in scope["headers"]:
+                    if key == b"cookie":
+                        for part in value.decode("latin-1").split(";"):
+                            name, _, val = part.strip().partition("=")
+                            if name == "sid" and val:
+                                raw = await client.get(f"bench:manual:{val}")
+                                data = json.loads(raw) if raw else None
+                        break
+                scope["bench.claims"] = data
+            await self.app(scope, receive, send)
+
+    async def close() -> None:
+        await client.delete(f"bench:manual:{token}")
+        await client.aclose()
+
+    credential = ("cookie", f"sid={token}")
+    app = _CookieLookup(_starlette_app(_claims_name))
+    return Built(app, credential, _forged_cookie(credential), close)
+
+
+# -- Starlette SessionMiddleware and starsessions -----------------------------------
+
+
+async def _login_session(request: Any) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    request.session["name"] = USER_NAME
+    return PlainTextResponse("ok")
+
+
+def _session_name(request: Any) -> str | None:
+    value = request.session.get("name")
+    return value if isinstance(value, str) else None
+
+
+async def _starlette_session(ctx: BuildContext) -> Built:
+    from starlette.middleware import Middleware
+    from starlette.middleware.sessions import SessionMiddleware
+
+    secret = base64.urlsafe_b64encode(ctx.keys.secret).decode()
+    app = _starlette_app(
+        _session_name,
+        middleware=[Middleware(SessionMiddleware, secret_key=secret, https_only=False)],
+        login=_login_session,
+    )
+    _, headers, _ = await asgi_request(app, "POST", "/login")
+    credential = _cookie_from(headers, "session")
+    return Built(app, credential, _forged_cookie(credential))
+
+
+async def _starsessions_redis(ctx: BuildContext) -> Built:
+    from starlette.middleware import Middleware
+    from starsessions import SessionAutoloadMiddleware, SessionMiddleware
+    from starsessions.stores.redis import RedisStore
+
+    store = RedisStore(url=ctx.services.redis_url, prefix="bench:starsessions:")
+    app = _starlette_app(
+        _session_name,
+        middleware=[
+            Middleware(SessionMiddleware, store=store, cookie_https_only=False, lifetime=86400),
+            Middleware(SessionAutoloadMiddleware),
+        ],
+        login=_login_session,
+    )
+    _, headers, _ = await asgi_request(app, "POST", "/login")
+    credential = _cookie_from(headers, "session")
+
+    async def close() -> None:
+        connection = getattr(store, "_connection", None)
+        if connection is not None:
+            await connection.aclose()
+
+    return Built(app, credential, _forged_cookie(credential), close)
+
+
+# -- coatcheck ------------------------------------------------------------------------
+
+
+def _coatcheck_names() -> dict[str, Any]:
+    auth = need("coatcheck.auth", "Authenticator", "JWTStrategy", "SessionStrategy")
+    transports = need("coatcheck.auth", "CookieTransport", "BearerTransport")
+    asgi = need("coatcheck.adapters.asgi", "AuthMiddleware", "identity_of")
+    return {
+        "Authenticator": auth[0],
+        "JWTStrategy": auth[1],
+        "SessionStrategy": auth[2],
+        "CookieTransport": transports[0],
+        "BearerTransport": transports[1],
+        "AuthMiddleware": asgi[0],
+        "identity_of": asgi[1],
+    }
+
+
+def _identity_name(names: dict[str, Any]) -> Callable[[Any], str | None]:
+    identity_of = names["identity_of"]
+
+    def name_of(request: Any) -> str | None:
+        identity = identity_of(request.scope)
+        return None if identity is None else str(identity.name)
+
+    return name_of
+
+
+async def _coatcheck_jwt_strategy(
+    ctx: BuildContext,
+) -> tuple[Any, tuple[str, str], tuple[str, str]]:
+    from micro import coatcheck_codec
+
+    names = _coatcheck_names()
+    strategy = names["JWTStrategy"](coatcheck_codec(ctx.keys, "HS256"))
+    issued = await strategy.issue(USER_ID, data={"name": USER_NAME})
+    return strategy, ("authorization", f"Bearer {issued.token}"), _forged_bearer(issued.token)
+
+
+async def _session_manager(ctx: BuildContext, kind: str) -> Any:
+    from micro import open_bench_store, store_urls
+
+    manager_cls = need("coatcheck.sessions", "SessionManager")
+    url = store_urls(ctx.services, ctx.tmp)[kind]
+    if kind == "postgresql":
+        ensure_postgres_database(url)
+    return manager_cls(await open_bench_store(kind, url))
+
+
+async def _coatcheck_session_strategy(
+    ctx: BuildContext, kind: str
+) -> tuple[Any, tuple[str, str], tuple[str, str], Callable[[], Awaitable[None]]]:
+    names = _coatcheck_names()
+    manager = await _session_manager(ctx, kind)
+    strategy = names["SessionStrategy"](manager)
+    issued = await strategy.issue(USER_ID, data={"name": USER_NAME}, user_agent="bench")
+    cookie = names["CookieTransport"]()
+    credential = _cookie_from(cookie.write(issued, persistent=True), cookie.cookie_name)
+
+    async def close() -> None:
+        await manager.revoke(issued.token)
+        await manager.store.close()
+
+    return strategy, credential, _forged_cookie(credential), close
+
+
+def _coatcheck_starlette(names: dict[str, Any], strategy: Any) -> Any:
+    from starlette.middleware import Middleware
+
+    authenticator = names["Authenticator"](strategy)
+    return _starlette_app(
+        _identity_name(names), middleware=[Middleware(names["AuthMiddleware"], authenticator)]
+    )
+
+
+def _coatcheck_fastapi_mw(names: dict[str, Any], strategy: Any) -> Any:
+    app = _fastapi_app(_identity_name(names))
+    app.add_middleware(names["AuthMiddleware"], names["Authenticator"](strategy))
+    return app
+
+
+async def _cc_jwt(ctx: BuildContext) -> Built:
+    strategy, credential, forged = await _coatcheck_jwt_strategy(ctx)
+    return Built(_coatcheck_starlette(_coatcheck_names(), strategy), credential, forged)
+
+
+def _cc_session(kind: str) -> Callable[[BuildContext], Awaitable[Built]]:
+    async def build(ctx: BuildContext) -> Built:
+        strategy, credential, forged, close = await _coatcheck_session_strategy(ctx, kind)
+        app = _coatcheck_starlette(_coatcheck_names(), strategy)
+        return Built(app, credential, forged, close)
+
+    return build
+
+
+async def _hybrid_strategy(
+    ctx: BuildContext,
+) -> tuple[Any, tuple[str, str], tuple[str, str], Callable[[], Awaitable[None]]]:
+    """Hybrid mode (issue 4): access JWT in the bearer header, refresh sessions on Redis.
+
+    The access token lives 30 minutes here instead of the default 5 so that it cannot
+    expire in the middle of a run; verifying it costs the same either way.
+    """
+    try:
+        hybrid_cls = need("coatcheck.auth", "HybridStrategy")
+    except Unavailable:
+        hybrid_cls = need("coatcheck.auth.hybrid", "HybridStrategy")
+    from datetime import timedelta
+
+    from micro import coatcheck_codec
+
+    manager = await _session_manager(ctx, "redis")
+    try:
+        strategy = hybrid_cls(
+            manager,
+            coatcheck_codec(ctx.keys, "HS256"),
+            secrets.token_bytes(32),
+            access_ttl=timedelta(minutes=30),
+        )
+    except TypeError as exc:
+        raise Unavailable(f"HybridStrategy's constructor differs from this hook's: {exc}") from exc
+    issued = await strategy.issue(USER_ID, data={"name": USER_NAME}, user_agent="bench")
+
+    async def close() -> None:
+        await manager.revoke_user(USER_ID)
+        await manager.store.close()
+
+    credential = ("authorization", f"Bearer {issued.token}")
+    return strategy, credential, _forged_bearer(issued.token), close
+
+
+async def _cc_hybrid(ctx: BuildContext) -> Built:
+    strategy, credential, forged, close = await _hybrid_strategy(ctx)
+    app = _coatcheck_starlette(_coatcheck_names(), strategy)
+    return Built(app, credential, forged, close)
+
+
+# -- FastAPI ------------------------------------------------------------------------------
+
+
+async def _cc_fastapi_mw_jwt(ctx: BuildContext) -> Built:
+    strategy, credential, forged = await _coatcheck_jwt_strategy(ctx)
+    return Built(_coatcheck_fastapi_mw(_coatcheck_names(), strategy), credential, forged)
+
+
+async def _cc_fastapi_mw_redis(ctx: BuildContext) -> Built:
+    strategy, credential, forged, close = await _coatcheck_session_strategy(ctx, "redis")
+    app = _coatcheck_fastapi_mw(_coatcheck_names(), strategy)
+    return Built(app, credential, forged, close)
+
+
+def _fastapi_integration() -> Any:
+    """HOOK (issue 8): coatcheck's FastAPI integration module, when it lands."""
+    for module in ("coatcheck.adapters.fastapi", "coatcheck.fastapi"):
+        try:
+            return importlib.import_module(module)
+        except ImportError:
+            continue
+    raise Unavailable("coatcheck's FastAPI integration not available yet")
+
+
+async def _cc_fastapi_integration_jwt(ctx: BuildContext) -> Built:
+    _fastapi_integration()
+    raise Unavailable("FastAPI integration landed: wire its dependency into this hook")
+
+
+async def _cc_fastapi_integration_redis(ctx: BuildContext) -> Built:
+    _fastapi_integration()
+    raise Unavailable("FastAPI integration landed: wire its dependency into this hook")
+
+
+def _fastapi_users_app(backend: Any, users: Any) -> Any:
+    from fastapi import Depends, FastAPI
+
+    app = FastAPI()
+    current_user = users.current_user(active=True)
+
+    @app.get("/me")
+    async def me(user: Any = Depends(current_user)) -> dict[str, str]:  # noqa: B008
+        return {"name": user.name}
+
+    return app
+
+
+async def _fastapi_users(ctx: BuildContext, kind: str) -> Built:
+    """fastapi-users as its docs set it up, with an in-memory user table (its best case)."""
+    import uuid
+
+    from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin
+    from fastapi_users.authentication import (
+        AuthenticationBackend,
+        BearerTransport,
+        JWTStrategy,
+        RedisStrategy,
+    )
+    from fastapi_users.db import BaseUserDatabase
+
+    @dataclass
+    class User:
+        id: uuid.UUID
+        email: str
+        hashed_password: str
+        name: str
+        is_active: bool = True
+        is_superuser: bool = False
+        is_verified: bool = True
+
+    class MemoryUserDatabase(BaseUserDatabase[User, uuid.UUID]):
+        def __init__(self) -> None:
+            self.users: dict[uuid.UUID, User] = {}
+
+        async def get(self, id: uuid.UUID) -> User | None:
+            return self.users.get(id)
+
+        async def get_by_email(self, email: str) -> User | None:
+            return next((u for u in self.users.values() if u.email == email), None)
+
+        async def create(self, create_dict: dict[str, Any]) -> User:
+            user = User(id=uuid.uuid4(), **create_dict)
+            self.users[user.id] = user
+            return user
+
+        async def update(self, user: User, update_dict: dict[str, Any]) -> User:
+            for key, value in update_dict.items():
+                setattr(user, key, value)
+            return user
+
+        async def delete(self, user: User) -> None:
+            self.users.pop(user.id, None)
+
+    secret = base64.urlsafe_b64encode(ctx.keys.secret).decode()
+
+    class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
+        reset_password_token_secret = secret
+        verification_token_secret = secret
+
+    db = MemoryUserDatabase()
+    user = User(id=uuid.uuid4(), email="ada@example.com", hashed_password="x", name=USER_NAME)
+    db.users[user.id] = user
+
+    async def get_user_db() -> Any:
+        yield db
+
+    from fastapi import Depends
+
+    async def get_user_manager(user_db: Any = Depends(get_user_db)) -> Any:  # noqa: B008
+        yield UserManager(user_db)
+
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if kind == "jwt":
+        strategy: Any = JWTStrategy(secret=secret, lifetime_seconds=86400)
+
+        def get_strategy() -> Any:
+            return JWTStrategy(secret=secret, lifetime_seconds=86400)
+    else:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(ctx.services.redis_url, decode_responses=True)
+        strategy = RedisStrategy(client, lifetime_seconds=86400, key_prefix="bench:fu:")
+
+        def get_strategy() -> Any:
+            return RedisStrategy(client, lifetime_seconds=86400, key_prefix="bench:fu:")
+
+        closers.append(client.aclose)
+
+    backend = AuthenticationBackend(
+        name=kind, transport=BearerTransport(tokenUrl="auth/login"), get_strategy=get_strategy
+    )
+    users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])
+    token = await strategy.write_token(user)
+
+    async def close() -> None:
+        for closer in closers:
+            await closer()
+
+    app = _fastapi_users_app(backend, users)
+    credential = ("authorization", f"Bearer {token}")
+    forged = (
+        _forged_bearer(token) if kind == "jwt" else ("authorization", "Bearer " + "x" * len(token))
+    )
+    return Built(app, credential, forged, close)
+
+
+async def _fu_jwt(ctx: BuildContext) -> Built:
+    return await _fastapi_users(ctx, "jwt")
+
+
+async def _fu_redis(ctx: BuildContext) -> Built:
+    return await _fastapi_users(ctx, "redis")
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("bare", "starlette", "limit", "Starlette bare, no auth", _bare),
+    Variant("coatcheck-jwt", "starlette", "coatcheck", "coatcheck jwt (bearer)", _cc_jwt),
+    Variant("coatcheck-hybrid", "starlette", "coatcheck", "coatcheck hybrid (bearer)", _cc_hybrid),
+    Variant("coatcheck-session-memory", "starlette", "coatcheck", "coatcheck session, memory",
+            _cc_session("memory")),
+    Variant("coatcheck-session-sqlite", "starlette", "coatcheck", "coatcheck session, SQLite",
+            _cc_session("sqlite")),
+    Variant("coatcheck-session-redis", "starlette", "coatcheck", "coatcheck session, Redis",
+            _cc_session("redis")),
+    Variant("coatcheck-session-postgresql", "starlette", "coatcheck",
+            "coatcheck session, PostgreSQL", _cc_session("postgresql")),
+    Variant("floor-hs256", "starlette", "floor", "hand-written HS256 check (stdlib)", _floor_hs256),
+    Variant("pyjwt", "starlette", "peer", "hand-written PyJWT check", _pyjwt),
+    Variant("joserfc", "starlette", "peer", "hand-written joserfc check", _joserfc),
+    Variant("starlette-session", "starlette", "peer", "Starlette SessionMiddleware",
+            _starlette_session),
+    Variant("starsessions-redis", "starlette", "peer", "starsessions + RedisStore",
+            _starsessions_redis),
+    Variant("manual-redis", "starlette", "floor", "hand-written Redis GET by cookie",
+            _manual_redis),
+    Variant("fastapi-bare", "fastapi", "limit", "FastAPI bare, no auth", _fastapi_bare),
+    Variant("coatcheck-fastapi-jwt", "fastapi", "coatcheck",
+            "coatcheck FastAPI integration, jwt", _cc_fastapi_integration_jwt),
+    Variant("coatcheck-fastapi-redis", "fastapi", "coatcheck",
+            "coatcheck FastAPI integration, session on Redis", _cc_fastapi_integration_redis),
+    Variant("coatcheck-mw-fastapi-jwt", "fastapi", "coatcheck",
+            "coatcheck AuthMiddleware on FastAPI, jwt", _cc_fastapi_mw_jwt),
+    Variant("coatcheck-mw-fastapi-redis", "fastapi", "coatcheck",
+            "coatcheck AuthMiddleware on FastAPI, session on Redis", _cc_fastapi_mw_redis),
+    Variant("fastapi-users-jwt", "fastapi", "peer", "fastapi-users JWTStrategy", _fu_jwt),
+    Variant("fastapi-users-redis", "fastapi", "peer", "fastapi-users RedisStrategy", _fu_redis),
+)
+
+BARE_OF_GROUP = {"starlette": "bare", "fastapi": "fastapi-bare"}
+
+
+def by_name(name: str) -> Variant:
+    for variant in VARIANTS:
+        if variant.name == name:
+            return variant
+    raise KeyError(name)

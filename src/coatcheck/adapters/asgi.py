@@ -1,0 +1,168 @@
+"""Pure ASGI middleware: authenticate each request, before any framework sees it.
+
+Works under Starlette, FastAPI or any ASGI 3 app. Per request it scans
+``scope["headers"]`` once, asks the :class:`~coatcheck.auth.Authenticator`, stores
+the :class:`~coatcheck.auth.Identity` (or ``None`` for a guest) in the scope, and
+appends the ``Set-Cookie`` headers the strategy asked for to the response. Nothing
+is built per request that could be built once, and no framework object is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from ..auth.authenticator import Authenticator
+from ..auth.identity import Identity
+from ..errors import CoatcheckError
+from .http import error_headers, error_json, error_status
+
+__all__ = [
+    "IDENTITY_KEY",
+    "AuthMiddleware",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "identity_of",
+    "request_headers",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Scope key holding the request's Identity (``None`` for a guest).
+IDENTITY_KEY = "coatcheck.identity"
+#: Scope key holding the request headers as a ``dict[str, str]`` (built once here).
+HEADERS_KEY = "coatcheck.headers"
+_SET_COOKIE = b"set-cookie"
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request headers as ``{lower-case name: value}``, never raising.
+
+    Repeated fields are joined with ", " (RFC 9110 §5.3), except Cookie, joined with
+    "; " (RFC 9113 §8.2.3). The middleware caches the result in the scope.
+    """
+    cached = scope.get(HEADERS_KEY)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        # ASGI servers lower-case names; latin-1 maps every byte, so this cannot fail.
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            headers[name] += ("; " if name == "cookie" else ", ") + value
+        else:
+            headers[name] = value
+    scope[HEADERS_KEY] = headers
+    return headers
+
+
+def identity_of(scope: Scope) -> Identity | None:
+    """The Identity the middleware put in ``scope`` (``None`` for a guest or no middleware)."""
+    identity = scope.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+class AuthMiddleware:
+    """Authenticate every HTTP and WebSocket request with ``authenticator``.
+
+    The identity goes to ``scope["coatcheck.identity"]`` and, for Starlette,
+    ``request.state.identity``. Paths in ``exclude_paths`` (a path or a prefix ending
+    at a ``/`` boundary: ``"/static"`` covers ``/static/app.css``) skip
+    authentication entirely, so health checks and key sets keep answering while the
+    store is down. A store outage answers 503 ``{"error": "store_unavailable"}``;
+    other coatcheck errors get their status from :func:`~coatcheck.adapters.http.error_status`.
+    A cookie the app itself sets wins over the one the middleware would add.
+    """
+
+    __slots__ = ("_app", "_authenticator", "_exact", "_prefixes")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        *,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        self._app = app
+        self._authenticator = authenticator
+        paths = [p.rstrip("/") or "/" for p in exclude_paths]
+        self._exact = frozenset(paths)
+        self._prefixes = tuple(p + "/" for p in paths if p != "/")
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self._authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self._app(scope, receive, send)
+            return
+        if self._exact:
+            path = scope.get("path", "")
+            if path in self._exact or path.startswith(self._prefixes):
+                _put(scope, None)
+                await self._app(scope, receive, send)
+                return
+        headers = request_headers(scope)
+        try:
+            result = await self._authenticator.authenticate(headers)
+        except CoatcheckError as exc:
+            # Fail closed and say so: never a guest that was really a store outage.
+            await _refuse(kind, exc, send)
+            return
+        _put(scope, result.identity)
+        if not result.set_headers or kind != "http":
+            await self._app(scope, receive, send)
+            return
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in result.set_headers]
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _merge(list(message.get("headers") or ()), extra)
+            await send(message)
+
+        await self._app(scope, receive, send_with_cookies)
+
+    def __repr__(self) -> str:
+        return f"AuthMiddleware({self._app!r}, {self._authenticator!r})"
+
+
+def _put(scope: Scope, identity: Identity | None) -> None:
+    scope[IDENTITY_KEY] = identity
+    state = scope.get("state")
+    if state is None:
+        scope["state"] = {"identity": identity}
+    else:
+        state["identity"] = identity
+
+
+def _merge(
+    headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    # The app may have logged in or out on this request; its cookie is the newer one.
+    own = [v.split(b"=", 1)[0] for k, v in headers if k.lower() == _SET_COOKIE]
+    for name, value in extra:
+        if name == _SET_COOKIE and value.split(b"=", 1)[0] in own:
+            continue
+        headers.append((name, value))
+    return headers
+
+
+async def _refuse(kind: str, exc: CoatcheckError, send: Send) -> None:
+    if kind == "websocket":
+        # RFC 6455 §7.4.1 1011 / IANA 1013 "try again later"; before accept this is a 403.
+        await send({"type": "websocket.close", "code": 1013 if error_status(exc) == 503 else 1008})
+        return
+    body = error_json(exc)
+    headers = [(k.encode(), v.encode()) for k, v in error_headers(exc)]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": error_status(exc), "headers": headers})
+    await send({"type": "http.response.body", "body": body})

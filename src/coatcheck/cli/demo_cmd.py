@@ -1,0 +1,73 @@
+"""``coatcheck demo``: run the demo app under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+_DEFAULT_STORE = "sqlite:///coatcheck.db"
+_MODES = ("session", "jwt")  # hybrid mode (issue 4) adds itself to demo.MODES and here
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the demo app (sessions or JWTs, cookie and bearer)",
+        description="Run the coatcheck demo app on a local address and print its URL.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument(
+        "--mode", choices=_MODES, default="session", help="authentication mode (session)"
+    )
+    parser.add_argument(
+        "--store",
+        default=_DEFAULT_STORE,
+        metavar="URL",
+        help=f"session store URL ({_DEFAULT_STORE}, in the working folder); also memory://, "
+        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, postgresql://user@host/db",
+    )
+    parser.add_argument(
+        "--alg",
+        default="ES256",
+        choices=("ES256", "EdDSA", "RS256", "HS256"),
+        help="JWT signing algorithm in jwt mode (ES256; HS256 leaves the JWKS empty)",
+    )
+    parser.add_argument(
+        "--https-proxy",
+        action="store_true",
+        help="served over HTTPS by a TLS proxy: Secure cookies with the __Host- prefix",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        from ..demo import DemoConfig, create_app, serve
+    except ModuleNotFoundError as exc:
+        print(
+            f"coatcheck demo needs the demo extra ({exc.name} is missing): "
+            "pip install 'coatcheck[demo]'",
+            file=sys.stderr,
+        )
+        return 2
+    if not 0 < args.port < 65536:
+        print("coatcheck demo: --port must be between 1 and 65535", file=sys.stderr)
+        return 2
+    config = DemoConfig(
+        mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg
+    )
+    app = create_app(config)  # a bad --store fails here, before the banner
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    behind = " (behind your HTTPS proxy)" if args.https_proxy else ""
+    print(
+        f"coatcheck demo ({args.mode} mode, store {args.store}) serving on "
+        f"http://{host}:{args.port}/{behind}",
+        flush=True,
+    )
+    serve(app, host=args.host, port=args.port)
+    return 0

@@ -1,0 +1,78 @@
+"""The ``coatcheck`` command: argparse, one module per subcommand.
+
+Each subcommand module exposes ``register(subparsers)`` and sets ``func`` on its
+parser to a handler that returns the exit code: 0 ok, 1 refused or failed (the
+error code is printed), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+from .. import __version__
+from ..errors import CoatcheckError, ConfigurationError
+from . import demo_cmd, sessions_cmd, token_cmd
+
+__all__ = ["build_parser", "main"]
+
+
+def _optional(name: str) -> ModuleType | None:
+    # inspect_cmd (issue 6) may not be in this tree yet; a missing module is fine, but
+    # an ImportError from inside it (a broken dependency) must still surface.
+    import importlib
+
+    qualified = f"{__package__}.{name}"
+    try:
+        return importlib.import_module(qualified)
+    except ModuleNotFoundError as exc:
+        if exc.name == qualified:
+            return None
+        raise
+
+
+def _subcommands() -> list[ModuleType]:
+    found = [token_cmd, sessions_cmd, _optional("inspect_cmd"), demo_cmd]
+    return [module for module in found if module is not None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (every subcommand registered)."""
+    parser = argparse.ArgumentParser(
+        prog="coatcheck",
+        description="Sessions, signed tokens and the hybrid of both: tools and a demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"coatcheck {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _subcommands():
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit code (0 ok, 1 refused/failed, 2 usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else 2
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return func(args)
+    except ConfigurationError as exc:
+        print(f"coatcheck: {exc}", file=sys.stderr)
+        return 2
+    except CoatcheckError as exc:
+        print(f"coatcheck: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

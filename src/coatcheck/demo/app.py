@@ -1,0 +1,395 @@
+"""The demo app: sessions or JWTs side by side, on Starlette, using only coatcheck's public API.
+
+``create_app(DemoConfig(...))`` builds it; ``coatcheck demo`` runs it under uvicorn.
+The mode switch is :data:`MODES` (one builder per mode, so hybrid mode adds an entry);
+every form is rendered with :func:`_hidden_fields`, where the CSRF token goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from argon2 import PasswordHasher
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..adapters.asgi import IDENTITY_KEY, AuthMiddleware, request_headers
+from ..adapters.http import error_body, error_headers, error_status
+from ..auth import (
+    Authenticator,
+    BearerTransport,
+    CookieTransport,
+    Identity,
+    JWTStrategy,
+    SessionStrategy,
+    Strategy,
+)
+from ..clock import SystemClock
+from ..errors import CoatcheckError, ConfigurationError, InputError
+from ..policies import CookiePolicy, SessionPolicy
+from ..sessions import SessionManager, SessionStore
+from ..stores import SQLiteStore, open_store
+from ..tokens import JWTCodec, KeyRing
+from . import pages
+from .signing_key import load_signing_keys
+from .users import User, UserDirectory, UsernameTaken
+
+__all__ = [
+    "MAX_BODY",
+    "MODES",
+    "DemoConfig",
+    "DemoContext",
+    "DemoError",
+    "create_app",
+    "serve",
+]
+
+#: Largest request body the demo reads (bytes); more is refused with 413.
+MAX_BODY = 64 * 1024
+_USERS_FILE = "coatcheck-demo-users.db"
+_PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static")
+_CLOCK = SystemClock()
+
+
+class DemoError(Exception):
+    """An HTTP refusal specific to the demo (413, 415, 409 ...) with a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoConfig:
+    """How to run the demo.
+
+    ``https`` means the demo is served over HTTPS (behind a TLS proxy): cookies
+    get Secure and the ``__Host-`` prefix. On plain HTTP they cannot be Secure, or the
+    browser would drop them on any host but localhost.
+    """
+
+    mode: str = "session"
+    store_url: str = "sqlite:///coatcheck.db"
+    users_path: str | None = None
+    https: bool = False
+    alg: str = "ES256"
+    jwt_ttl: timedelta = timedelta(days=7)
+    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
+    hasher: PasswordHasher | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigurationError(f"mode must be one of {', '.join(sorted(MODES))}")
+
+
+@dataclass(slots=True)
+class DemoContext:
+    """Everything the routes share, built once at start-up."""
+
+    config: DemoConfig
+    users: UserDirectory
+    authenticator: Authenticator
+    cookie: CookieTransport
+    bearer: BearerTransport
+    store: SessionStore
+    manager: SessionManager | None
+    keys: KeyRing | None
+    explainer: pages.Explainer
+
+
+# -- the mode switch -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Parts:
+    strategy: Strategy
+    cookie_name: str
+    manager: SessionManager | None = None
+    keys: KeyRing | None = None
+
+
+def _session_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
+    manager = SessionManager(store, policy=config.session_policy)
+    return _Parts(SessionStrategy(manager), "coatcheck_session", manager=manager)
+
+
+def _jwt_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
+    keys = load_signing_keys(users.connection, config.alg)
+    codec = JWTCodec(keys, algorithms=[config.alg])
+    return _Parts(JWTStrategy(codec, ttl=config.jwt_ttl), "coatcheck_token", keys=keys)
+
+
+#: mode name -> builder of its strategy and cookie name (hybrid mode adds itself here).
+MODES: dict[str, Callable[[DemoConfig, UserDirectory, SessionStore], _Parts]] = {
+    "session": _session_mode,
+    "jwt": _jwt_mode,
+}
+
+
+def _explainer(config: DemoConfig, cookie: CookieTransport, parts: _Parts) -> pages.Explainer:
+    policy = cookie.policy
+    flags = f"HttpOnly, SameSite={policy.same_site.capitalize()}, Path={policy.path}, " + (
+        "Secure (served over HTTPS, so the __Host- prefix pins it to this host)"
+        if policy.secure
+        else "not Secure: this is plain HTTP, and browsers drop Secure cookies over HTTP on "
+        "any host but localhost (run with --https-proxy behind TLS to get Secure and __Host-)"
+    )
+    lifetime = (
+        "With 'remember me' it has Max-Age (it survives closing the browser and a server "
+        "restart); without, it is a browser-session cookie (no Max-Age or Expires)."
+    )
+    if config.mode == "jwt":
+        alg = config.alg
+        return pages.Explainer(
+            browser=[
+                f"A cookie named {cookie.cookie_name}: {flags}.",
+                f"Inside: a JWT signed with {alg}, header.payload.signature. The payload "
+                "is only base64url, not encrypted: sub (your user id), username, name, "
+                "auth_time, per (remember me), iat, exp, jti.",
+                lifetime,
+                "API clients send the same kind of token as 'Authorization: Bearer ...'.",
+            ],
+            server=[
+                "Nothing per user: no session record. The token proves itself with its "
+                f"signature, checked against the public key in /.well-known/jwks.json ({alg}).",
+                "The signing key is kept in the demo's SQLite file, so tokens survive a restart.",
+                "Logging out clears the cookie, but the token itself stays valid until its "
+                "exp: a copy taken earlier still works. Hybrid mode fixes that.",
+                "Past half its lifetime the token is re-issued in the cookie (sliding expiry).",
+            ],
+        )
+    return pages.Explainer(
+        browser=[
+            f"A cookie named {cookie.cookie_name}: {flags}.",
+            "Inside: an opaque random token (256 bits from the secrets module). It says "
+            "nothing by itself; only the server can look it up.",
+            lifetime,
+            "API clients send the same kind of token as 'Authorization: Bearer ...'.",
+        ],
+        server=[
+            "A session record keyed by the SHA-256 hash of the token (never the token): "
+            "your user id, username and name, created / last seen, user agent, IP.",
+            f"Store: {_describe_store(config.store_url)}. Sessions end after "
+            f"{config.session_policy.idle_timeout} idle or "
+            f"{config.session_policy.absolute_timeout} in all.",
+            "Logging out deletes the record: the token stops working at once, everywhere.",
+        ],
+    )
+
+
+def _describe_store(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    if scheme in ("sqlite", "memory"):
+        return url
+    # Network URLs may carry a password: show only the scheme and host part.
+    host = rest.rpartition("@")[2].partition("/")[0]
+    return f"{scheme}://{host}"
+
+
+def _users_path(config: DemoConfig) -> str:
+    if config.users_path is not None:
+        return config.users_path
+    if config.store_url.startswith("sqlite:"):
+        path = SQLiteStore.from_url(config.store_url).path
+        if path != ":memory:":
+            return path
+    return os.path.join(os.getcwd(), _USERS_FILE)
+
+
+def create_app(config: DemoConfig | None = None) -> Starlette:
+    """The demo as an ASGI app. Raises ConfigurationError for a bad store URL or mode."""
+    config = config or DemoConfig()
+    # Opened in every mode, so a bad --store fails at start-up even where it is unused.
+    store = open_store(config.store_url)
+    users_path = _users_path(config)
+    if users_path != ":memory:":
+        Path(users_path).parent.mkdir(parents=True, exist_ok=True)
+    users = UserDirectory(users_path, hasher=config.hasher)
+    parts = MODES[config.mode](config, users, store)
+    name = ("__Host-" if config.https else "") + parts.cookie_name
+    cookie = CookieTransport(name, CookiePolicy(secure=config.https))
+    bearer = BearerTransport()
+    demo = DemoContext(
+        config=config,
+        users=users,
+        authenticator=Authenticator(parts.strategy, (cookie, bearer)),
+        cookie=cookie,
+        bearer=bearer,
+        store=store,
+        manager=parts.manager,
+        keys=parts.keys,
+        explainer=_explainer(config, cookie, parts),
+    )
+    return _build(demo)
+
+
+def _build(demo: DemoContext) -> Starlette:
+    from .routes import routes
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await demo.store.close()
+            demo.users.close()
+
+    async def on_coatcheck_error(request: Request, exc: Exception) -> Response:
+        return _error_response(demo, request, exc)
+
+    app = Starlette(
+        routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes],
+        middleware=[
+            Middleware(
+                AuthMiddleware, authenticator=demo.authenticator, exclude_paths=_PUBLIC_PATHS
+            )
+        ],
+        exception_handlers={CoatcheckError: on_coatcheck_error, DemoError: on_coatcheck_error},
+        lifespan=lifespan,
+    )
+    app.state.demo = demo
+    return app
+
+
+def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DemoError):
+        status, code, message = exc.status, exc.code, exc.message
+        body: dict[str, Any] = {"error": code, "message": message}
+        headers: dict[str, str] = {"cache-control": "no-store"}
+    else:
+        status = error_status(exc)
+        body = error_body(exc)
+        code, message = body["error"], body["message"]
+        headers = {k: v for k, v in error_headers(exc) if k != "content-type"}
+    if wants_json(request):
+        return JSONResponse(body, status_code=status, headers=headers)
+    page = pages.error_page(mode=demo.config.mode, status=status, code=code, message=message)
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/.well-known/")) or path == "/healthz"
+
+
+# -- request helpers shared by the routes ---------------------------------------------------
+
+
+def demo_of(request: Request) -> DemoContext:
+    demo: DemoContext = request.app.state.demo
+    return demo
+
+
+def identity_of(request: Request) -> Identity | None:
+    identity = request.scope.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def headers_of(request: Request) -> Mapping[str, str]:
+    return request_headers(request.scope)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, up to :data:`MAX_BODY`. Raises DemoError 413, InputError."""
+    declared = headers_of(request).get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InputError("Content-Length is not a number")
+        if int(declared) > MAX_BODY:
+            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return headers_of(request).get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form as ``{field: first value}``. Raises InputError, DemoError."""
+    media = _media_type(request)
+    body = await read_body(request)
+    # An empty POST (a bare logout button, a script) may come without a Content-Type.
+    if media != "application/x-www-form-urlencoded" and (media or body):
+        raise DemoError(
+            415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded"
+        )
+    try:
+        text = body.decode("utf-8")
+        parsed = parse_qs(text, keep_blank_values=True, max_num_fields=32)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError("the form is not valid UTF-8 urlencoded data") from exc
+    return {key: values[0] for key, values in parsed.items()}
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """A JSON object body. Raises InputError (400), DemoError (413, 415)."""
+    media = _media_type(request)
+    if media != "application/json" and not media.endswith("+json"):
+        raise DemoError(415, "unsupported_media_type", "send a JSON body as application/json")
+    body = await read_body(request)
+    if not body.strip():
+        raise InputError("the body is empty; send a JSON object")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InputError("the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InputError("the JSON body must be an object")
+    return data
+
+
+async def check_password(demo: DemoContext, username: object, password: object) -> User | None:
+    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
+    return await run_in_threadpool(demo.users.check, username, password)
+
+
+async def register_user(
+    demo: DemoContext, username: object, password: object, name: object
+) -> User:
+    try:
+        return await run_in_threadpool(demo.users.register, username, password, name)
+    except UsernameTaken as exc:
+        raise DemoError(409, "username_taken", "that username is already taken") from exc
+
+
+def redirect(url: str, set_headers: list[tuple[str, str]] | None = None) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    for name, value in set_headers or ():
+        response.headers.append(name, value)
+    return response
+
+
+def now() -> float:
+    return _CLOCK.now()
+
+
+def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run ``app`` under uvicorn until interrupted (blocking)."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,198 @@
+"""HTML for the demo: small functions, every dynamic value escaped with html.escape.
+
+No template engine: the pages are few and short, and an f-string per fragment keeps
+the escaping visible at each insertion point (``_e``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+__all__ = [
+    "Explainer",
+    "SessionRow",
+    "error_page",
+    "form",
+    "hidden_input",
+    "home_page",
+    "sessions_page",
+    "when",
+]
+
+_STYLE = """
+body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.6rem}code{background:#f3f3f3;padding:0 .25em}
+.box{border:1px solid #ddd;border-radius:6px;padding:.75rem 1rem;margin:1rem 0}
+.msg{background:#eef6ff;border-color:#b8d8ff}.err{background:#fff0f0;border-color:#f2b8b8}
+label{display:block;margin:.3rem 0}input[type=text],input[type=password]{width:16rem}
+table{border-collapse:collapse}
+td,th{padding:.2rem .6rem;border-bottom:1px solid #eee;text-align:left}
+form.inline{display:inline}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def when(timestamp: float) -> str:
+    """A POSIX time as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "never"
+
+
+def _page(title: str, body: str, *, mode: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
+        f'<p><a href="/">coatcheck demo</a> · mode <b>{_e(mode)}</b> · '
+        '<a href="/sessions">sessions</a> · <a href="/api/me">/api/me</a></p>'
+        f"{body}</body></html>"
+    )
+
+
+def form(action: str, inner: str, button: str, *, hidden: str = "", css: str = "") -> str:
+    """A POST form; ``hidden`` is pre-rendered hidden inputs (the CSRF token goes there)."""
+    klass = f' class="{_e(css)}"' if css else ""
+    return (
+        f'<form method=post action="{_e(action)}"{klass}>{hidden}{inner}'
+        f"<button>{_e(button)}</button></form>"
+    )
+
+
+def hidden_input(name: str, value: str) -> str:
+    return f'<input type=hidden name="{_e(name)}" value="{_e(value)}">'
+
+
+@dataclass(frozen=True, slots=True)
+class Explainer:
+    """What the page says about the active mode (plain text; escaped when rendered)."""
+
+    browser: Sequence[str]
+    server: Sequence[str]
+
+
+def _list(items: Iterable[str]) -> str:
+    return "<ul>" + "".join(f"<li>{_e(item)}</li>" for item in items) + "</ul>"
+
+
+def home_page(
+    *,
+    mode: str,
+    name: str | None,
+    explainer: Explainer,
+    details: Sequence[str] = (),
+    message: str = "",
+    error: str = "",
+    hidden: str = "",
+    username: str = "",
+) -> str:
+    """The front page: greeting, what is held where, and the forms."""
+    parts = [f"<h1>Hello, {_e(name) if name else 'guest'}</h1>"]
+    if message:
+        parts.append(f'<div class="box msg">{_e(message)}</div>')
+    if error:
+        parts.append(f'<div class="box err" role=alert>{_e(error)}</div>')
+    if name:
+        if details:
+            parts.append("<h2>You are logged in</h2>" + _list(details))
+        parts.append(form("/logout", "", "Log out", hidden=hidden))
+    else:
+        parts.append(
+            "<h2>Log in</h2>"
+            + form(
+                "/login",
+                f'<label>Username <input type=text name=username value="{_e(username)}" '
+                "autocomplete=username required></label>"
+                "<label>Password <input type=password name=password "
+                "autocomplete=current-password required></label>"
+                "<label><input type=checkbox name=remember value=on checked> Remember me "
+                "(a persistent cookie; without it the cookie ends when the browser closes)"
+                "</label>",
+                "Log in",
+                hidden=hidden,
+            )
+        )
+        parts.append(
+            "<h2>Register</h2>"
+            + form(
+                "/register",
+                "<label>Username <input type=text name=username autocomplete=username "
+                "required></label>"
+                "<label>Password <input type=password name=password minlength=8 "
+                "autocomplete=new-password required></label>"
+                "<label>Display name <input type=text name=name required></label>",
+                "Register",
+                hidden=hidden,
+            )
+        )
+    parts.append(
+        f'<div class=box><h2>Mode: {_e(mode)}</h2><h3>What your browser holds</h3>'
+        f"{_list(explainer.browser)}<h3>What the server keeps</h3>{_list(explainer.server)}</div>"
+    )
+    return _page("coatcheck demo", "".join(parts), mode=mode)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    session_id: str
+    created_at: float
+    last_seen: float
+    expires_at: float
+    user_agent: str
+    ip: str
+    current: bool
+
+
+def sessions_page(
+    *,
+    mode: str,
+    name: str,
+    rows: Sequence[SessionRow] | None,
+    note: str = "",
+    hidden: str = "",
+) -> str:
+    """The user's active sessions with revoke buttons (or why there is no list)."""
+    parts = [f"<h1>Sessions of {_e(name)}</h1>"]
+    if note:
+        parts.append(f'<div class="box msg">{_e(note)}</div>')
+    if rows is not None:
+        body = []
+        for row in rows:
+            revoke = form(
+                "/sessions/revoke",
+                hidden_input("session_id", row.session_id),
+                "Revoke",
+                hidden=hidden,
+                css="inline",
+            )
+            body.append(
+                "<tr>"
+                f"<td>{_e(when(row.created_at))}</td><td>{_e(when(row.last_seen))}</td>"
+                f"<td>{_e(when(row.expires_at))}</td><td>{_e(row.user_agent or '?')}</td>"
+                f"<td>{_e(row.ip or '?')}</td>"
+                f"<td>{'<b>this device</b>' if row.current else ''}</td><td>{revoke}</td></tr>"
+            )
+        parts.append(
+            "<table><tr><th>created</th><th>last seen</th><th>idle expiry</th>"
+            "<th>user agent</th><th>IP</th><th></th><th></th></tr>"
+            + "".join(body)
+            + "</table>"
+        )
+        parts.append(form("/sessions/revoke-all", "", "Log out everywhere", hidden=hidden))
+    return _page("sessions", "".join(parts), mode=mode)
+
+
+def error_page(*, mode: str, status: int, code: str, message: str) -> str:
+    """A short error page (the JSON API gets ``{"error", "message"}`` instead)."""
+    body = (
+        f"<h1>{_e(status)}: {_e(code)}</h1><div class='box err' role=alert>{_e(message)}</div>"
+        '<p><a href="/">Back to the front page</a></p>'
+    )
+    return _page(f"error {status}", body, mode=mode)

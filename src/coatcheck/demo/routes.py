@@ -1,0 +1,330 @@
+"""The demo's pages and JSON API. Each route reads the Identity the middleware found."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from ..auth import Identity
+from ..errors import InputError, InvalidCredentials, MissingCredentials
+from . import pages
+from .app import (
+    DemoContext,
+    DemoError,
+    check_password,
+    client_ip,
+    demo_of,
+    headers_of,
+    identity_of,
+    now,
+    read_form,
+    read_json,
+    redirect,
+    register_user,
+)
+from .users import User
+
+__all__ = ["hidden_fields", "routes"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def hidden_fields(request: Request) -> str:
+    """Hidden inputs every form carries. The CSRF token (issue 5) is rendered here."""
+    return ""
+
+
+def _name(identity: Identity) -> str:
+    return identity.name
+
+
+def _login_data(user: User) -> dict[str, str]:
+    return {"username": user.username, "name": user.name}
+
+
+def _details(demo: DemoContext, identity: Identity) -> list[str]:
+    lines = [
+        f"User id {identity.user_id}, username {identity.claims.get('username', '?')}.",
+        f"Authenticated by {identity.mode} via {identity.via}; "
+        f"logged in at {pages.when(identity.auth_time)}.",
+        f"This credential expires at {pages.when(identity.expires_at)}"
+        + (" (remember me: on)." if identity.persistent else " (remember me: off)."),
+    ]
+    if identity.session_id:
+        lines.append(f"Session id (the SHA-256 of your token): {identity.session_id[:20]}...")
+    return lines
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+def _home(request: Request, *, status: int = 200, message: str = "", error: str = "",
+          username: str = "") -> Response:
+    demo = demo_of(request)
+    identity = identity_of(request)
+    page = pages.home_page(
+        mode=demo.config.mode,
+        name=_name(identity) if identity else None,
+        explainer=demo.explainer,
+        details=_details(demo, identity) if identity else (),
+        message=message,
+        error=error,
+        hidden=hidden_fields(request),
+        username=username,
+    )
+    return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
+
+
+_MESSAGES = {
+    "registered": "Your account is ready: log in below.",
+    "logged-out": "You are logged out.",
+    "revoked": "That session was revoked.",
+}
+
+
+async def home(request: Request) -> Response:
+    return _home(request, message=_MESSAGES.get(request.query_params.get("msg", ""), ""))
+
+
+async def register_form(request: Request) -> Response:
+    demo = demo_of(request)
+    fields = await read_form(request)
+    try:
+        await register_user(demo, fields.get("username"), fields.get("password"),
+                            fields.get("name"))
+    except InputError as exc:
+        return _home(request, status=400, error=exc.message)
+    except DemoError as exc:
+        return _home(request, status=exc.status, error=exc.message)
+    return redirect("/?msg=registered")
+
+
+async def login_form(request: Request) -> Response:
+    demo = demo_of(request)
+    fields = await read_form(request)
+    username, password = fields.get("username", ""), fields.get("password", "")
+    if not username or not password:
+        return _home(request, status=400, error="Enter a username and a password.",
+                     username=username)
+    user = await check_password(demo, username, password)
+    if user is None:
+        return _home(request, status=401, error="Wrong username or password.",
+                     username=username)
+    result = await demo.authenticator.login(
+        user.user_id,
+        headers=headers_of(request),
+        data=_login_data(user),
+        persistent=fields.get("remember") == "on",
+        ip=client_ip(request),
+    )
+    return redirect("/", result.set_headers)
+
+
+async def logout_form(request: Request) -> Response:
+    demo = demo_of(request)
+    set_headers = await demo.authenticator.logout(headers_of(request))
+    return redirect("/?msg=logged-out", set_headers)
+
+
+async def sessions(request: Request) -> Response:
+    demo = demo_of(request)
+    identity = identity_of(request)
+    if identity is None:
+        return _home(request, status=401, error="Log in to see your sessions.")
+    mode = demo.config.mode
+    if demo.manager is None:
+        note = (
+            f"In {mode} mode the server keeps no list of logins: each JWT is valid on its own "
+            "until it expires, so there is nothing to revoke one by one and no 'log out "
+            "everywhere'. Session mode (or hybrid mode) can do both."
+        )
+        page = pages.sessions_page(mode=mode, name=_name(identity), rows=None, note=note)
+        return HTMLResponse(page)
+    records = await demo.manager.list_user(identity.user_id)
+    rows = [
+        pages.SessionRow(
+            session_id=r.id, created_at=r.created_at, last_seen=r.last_seen,
+            expires_at=r.expires_at, user_agent=r.user_agent, ip=r.ip,
+            current=r.id == identity.session_id,
+        )
+        for r in records
+    ]
+    revoked = request.query_params.get("msg") == "revoked"
+    note = "That session was revoked." if revoked else ""
+    page = pages.sessions_page(
+        mode=mode, name=_name(identity), rows=rows, note=note, hidden=hidden_fields(request)
+    )
+    return HTMLResponse(page, headers={"cache-control": "no-store"})
+
+
+async def revoke_session(request: Request) -> Response:
+    demo = demo_of(request)
+    identity = identity_of(request)
+    fields = await read_form(request)
+    if identity is None or demo.manager is None:
+        raise MissingCredentials("log in to manage sessions (session mode only)")
+    target = fields.get("session_id", "")
+    owned = {r.id for r in await demo.manager.list_user(identity.user_id)}
+    # Only the user's own sessions: an id from someone else is "not found", not revoked.
+    if target not in owned:
+        raise DemoError(404, "unknown_session", "no such session among yours")
+    await demo.manager.revoke_id(target)
+    if target == identity.session_id:
+        return redirect("/?msg=logged-out", demo.cookie.clear())
+    return redirect("/sessions?msg=revoked")
+
+
+async def revoke_all(request: Request) -> Response:
+    demo = demo_of(request)
+    identity = identity_of(request)
+    await read_form(request)
+    if identity is None or demo.manager is None:
+        raise MissingCredentials("log in to manage sessions (session mode only)")
+    await demo.manager.revoke_user(identity.user_id)
+    return redirect("/?msg=logged-out", demo.cookie.clear())
+
+
+# -- JSON API --------------------------------------------------------------------------------
+
+
+def _require(request: Request) -> Identity:
+    identity = identity_of(request)
+    if identity is not None:
+        return identity
+    demo = demo_of(request)
+    headers = headers_of(request)
+    if demo.cookie.read(headers) is not None or demo.bearer.read(headers) is not None:
+        raise InvalidCredentials("the session or token is invalid, expired or revoked")
+    if headers.get("authorization"):
+        raise InvalidCredentials("the Authorization header is not 'Bearer <token>'")
+    raise MissingCredentials("send the session cookie or 'Authorization: Bearer <token>'")
+
+
+async def api_register(request: Request) -> Response:
+    demo = demo_of(request)
+    body = await read_json(request)
+    for key in ("username", "password", "name"):
+        if key not in body:
+            raise InputError(f"'{key}' is required")
+    user = await register_user(demo, body["username"], body["password"], body["name"])
+    return JSONResponse(
+        {"user_id": user.user_id, "username": user.username, "name": user.name}, status_code=201
+    )
+
+
+async def api_login(request: Request) -> Response:
+    demo = demo_of(request)
+    body = await read_json(request)
+    remember = body.get("remember", True)
+    if not isinstance(remember, bool):
+        raise InputError("'remember' must be true or false")
+    user = await check_password(demo, body.get("username"), body.get("password"))
+    if user is None:
+        # One answer for an unknown user and a wrong password (no user enumeration).
+        raise InvalidCredentials("wrong username or password")
+    result = await demo.authenticator.login(
+        user.user_id,
+        headers=headers_of(request),
+        data=_login_data(user),
+        persistent=remember,
+        ip=client_ip(request),
+        # A native client has no previous credential to take over: never end another one.
+        revoke_previous=False,
+    )
+    return JSONResponse(
+        {
+            "token": result.token,
+            "token_type": "Bearer",
+            "expires_in": max(0, int(result.expires_at - now())),
+            "mode": demo.config.mode,
+        },
+        headers={"cache-control": "no-store"},  # RFC 6749 §5.1
+    )
+
+
+async def api_me(request: Request) -> Response:
+    demo = demo_of(request)
+    identity = _require(request)
+    claims = identity.claims
+    return JSONResponse(
+        {
+            "user_id": identity.user_id,
+            "username": claims.get("username"),
+            "name": identity.name,
+            "mode": demo.config.mode,
+            "via": identity.via,
+            "session_id": identity.session_id,
+            "auth_time": identity.auth_time,
+            "expires_at": identity.expires_at,
+            "persistent": identity.persistent,
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def api_logout(request: Request) -> Response:
+    demo = demo_of(request)
+    _require(request)
+    set_headers = await demo.authenticator.logout(headers_of(request))
+    body = {"ok": True, "mode": demo.config.mode}
+    if demo.manager is None:
+        body["note"] = "the cookie is cleared, but a JWT stays valid until its exp"
+    response = JSONResponse(body)
+    for name, value in set_headers:
+        response.headers.append(name, value)
+    return response
+
+
+async def api_sessions(request: Request) -> Response:
+    demo = demo_of(request)
+    identity = _require(request)
+    if demo.manager is None:
+        raise DemoError(404, "no_sessions", f"{demo.config.mode} mode keeps no sessions")
+    records = await demo.manager.list_user(identity.user_id)
+    return JSONResponse(
+        {
+            "sessions": [
+                {
+                    "id": r.id,
+                    "created_at": r.created_at,
+                    "last_seen": r.last_seen,
+                    "expires_at": r.expires_at,
+                    "user_agent": r.user_agent,
+                    "ip": r.ip,
+                    "current": r.id == identity.session_id,
+                }
+                for r in records
+            ]
+        }
+    )
+
+
+async def jwks(request: Request) -> Response:
+    demo = demo_of(request)
+    if demo.keys is None:
+        raise DemoError(404, "no_jwks", f"{demo.config.mode} mode signs no tokens")
+    return JSONResponse(demo.keys.jwks(), headers={"cache-control": "public, max-age=300"})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+routes: list[tuple[str, Endpoint, list[str]]] = [
+    ("/", home, ["GET"]),
+    ("/register", register_form, ["POST"]),
+    ("/login", login_form, ["POST"]),
+    ("/logout", logout_form, ["POST"]),
+    ("/sessions", sessions, ["GET"]),
+    ("/sessions/revoke", revoke_session, ["POST"]),
+    ("/sessions/revoke-all", revoke_all, ["POST"]),
+    ("/api/register", api_register, ["POST"]),
+    ("/api/login", api_login, ["POST"]),
+    ("/api/me", api_me, ["GET"]),
+    ("/api/logout", api_logout, ["POST"]),
+    ("/api/sessions", api_sessions, ["GET"]),
+    ("/.well-known/jwks.json", jwks, ["GET"]),
+    ("/healthz", healthz, ["GET"]),
+]
