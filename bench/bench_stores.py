@@ -5,6 +5,7 @@ Standalone::
     .venv/bin/python bench/bench_stores.py --quick          # about a minute
     .venv/bin/python bench/bench_stores.py                  # 10k vs 200k
     .venv/bin/python bench/bench_stores.py --scale 1000000  # 10k vs 1M
+    .venv/bin/python bench/bench_stores.py --skip validate --skip scale  # bytes only
 
 1. ``SessionManager.validate`` (one store read, no renewal due) for memory, SQLite,
    Redis and PostgreSQL, interleaved: each round runs a batch on every store, in a
@@ -353,6 +354,10 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=None, help="large live-session count")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--memory-sessions", type=int, default=None,
+        help="sessions per Redis bytes-per-session row (default 100k; 20k with --quick)",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument(
         "--skip", action="append", default=[], choices=["validate", "memory", "scale"]
@@ -361,7 +366,8 @@ async def main(argv: list[str] | None = None) -> int:
     args.sessions = 2_000 if args.quick else 10_000
     args.rounds = 5 if args.quick else 15
     args.batch = 200 if args.quick else 400
-    args.memory_sessions = 20_000 if args.quick else 100_000
+    if args.memory_sessions is None:
+        args.memory_sessions = 20_000 if args.quick else 100_000
     if args.scale is None:
         args.scale = 50_000 if args.quick else 200_000
     now = time.time()

@@ -66,8 +66,8 @@ class TestRedisStore(StoreContract):
 
 
 def _keys(prefix: str, sid: str, user: str) -> tuple[bytes, bytes]:
-    head = prefix.encode() + b"{" + sid[:8].encode() + b"}"
-    return head + b"s" + bytes.fromhex(sid[9:]), head + b"u" + user.encode()
+    head = prefix.encode() + b"{" + sid[:4].encode() + b"}"
+    return head + b"s" + bytes.fromhex(sid[9:])[:16], head + b"u" + user.encode()
 
 
 class _Counting:
@@ -156,10 +156,34 @@ async def test_record_is_compact(
     now = clock.now()
     record = make_record(now, data={}, user_agent="", ip="")
     await store.create(record)
-    value = await raw.get(_keys(RUN_PREFIX, record.id, record.user_id)[0])
-    # Ten fields, no names: under 100 bytes for an empty session.
+    key, _ = _keys(RUN_PREFIX, record.id, record.user_id)
+    value = await raw.get(key)
     assert value is not None
-    assert len(value) <= 70 + len(record.user_id)
+    # The key: prefix, a 4-digit hash tag, a type byte and half the digest (with
+    # the default "cc:" prefix, 26 bytes: jemalloc's 32-byte class with sds header).
+    assert len(key) == len(RUN_PREFIX) + 6 + 1 + 16
+    # The value: the digest's other half, then ten fields with no names; a fresh
+    # session's last_seen and auth_time equal created_at and are stored as null.
+    assert value[:16] == bytes.fromhex(record.id[9:])[16:]
+    assert value[16:].count(b"null") == 2
+    assert len(value) <= 16 + 60 + len(record.user_id)
+
+
+@pytest.mark.anyio
+async def test_the_whole_id_must_match(store: RedisStore, clock: FrozenClock) -> None:
+    # Same key (first half of the digest), different second half: not the session.
+    now = clock.now()
+    record = make_record(now, data={"a": 1})
+    await store.create(record)
+    last = record.id[-1]
+    twin = record.id[:-1] + ("0" if last != "0" else "1")
+    assert await store.get(twin, now) is None
+    await store.touch(twin, now + 10, now + 2 * DAY)
+    assert await store.update(replace(record, id=twin, version=2)) is False
+    assert await store.delete(twin) is None
+    assert await store.get(record.id, now) == record
+    assert [r.id for r in await store.list_user(record.user_id, now)] == [record.id]
+    assert await store.delete_user(record.user_id) == [record.id]
 
 
 @pytest.mark.anyio
@@ -172,9 +196,9 @@ async def test_index_entries_of_sessions_redis_dropped_are_pruned(
         await store.create(record)
     key, index = _keys(RUN_PREFIX, records[0].id, user)
     await raw.delete(key)  # as if its TTL ran out
-    assert await raw.zcard(index) == 3
+    assert await raw.hlen(index) == 3
     assert await store.list_user(user, clock.now()) == records[1:]
-    assert await raw.zcard(index) == 2
+    assert await raw.hlen(index) == 2
     assert await store.delete(records[0].id) is None
     assert await store.delete_user(user) == [r.id for r in records[1:]]
     assert await raw.exists(index) == 0
@@ -194,7 +218,7 @@ async def test_delete_expired_tidies_indexes(
     await raw.delete(_keys(RUN_PREFIX, gone.id, user)[0])
     assert await store.delete_expired(now) >= 1
     _, index = _keys(RUN_PREFIX, live.id, user)
-    assert await raw.zrange(index, 0, -1) == [bytes.fromhex(live.id[9:])]
+    assert await raw.hkeys(index) == [bytes.fromhex(live.id[9:])[:16]]
     assert await store.get(live.id, now) == live
 
 
@@ -225,7 +249,8 @@ async def test_unreadable_record_is_a_store_error(
 ) -> None:
     record = make_record(clock.now())
     await store.create(record)
-    await raw.set(_keys(RUN_PREFIX, record.id, record.user_id)[0], b"{garbage")
+    tail = bytes.fromhex(record.id[9:])[16:]
+    await raw.set(_keys(RUN_PREFIX, record.id, record.user_id)[0], tail + b"{garbage")
     with pytest.raises(StoreError) as caught:
         await store.get(record.id, clock.now())
     assert caught.value.code == "store_error"
@@ -274,3 +299,19 @@ async def test_concurrent_writers_in_separate_processes_lose_nothing(
     assert final.version == record.version + writers
     for s in stores:
         await s.close()
+
+
+@pytest.mark.anyio
+async def test_attempt_counter_is_one_script_call_and_expires_by_itself(
+    store: RedisStore, raw: aioredis.Redis, clock: FrozenClock
+) -> None:
+    key = secrets.token_hex(32)
+    counting = _Counting(store._client)
+    assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
+    assert counting.commands == ["EVALSHA"]
+    # The count is judged by the caller's clock; the TTL only collects the key.
+    ttl = await raw.pttl(RUN_PREFIX.encode() + b"a:" + key.encode())
+    assert 900_000 < ttl <= 960_000
+    await raw.set(RUN_PREFIX.encode() + b"a:" + key.encode(), b"garbage")
+    assert await store.peek_attempts(key, clock.now()) == (0, clock.now())
+    assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)

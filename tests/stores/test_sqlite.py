@@ -156,6 +156,44 @@ async def test_queries_use_an_index(
 
 
 @pytest.mark.anyio
+async def test_version_1_file_gains_the_attempts_table(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "v1.db"
+    store = SQLiteStore(path)
+    record = make_record(clock.now())
+    await store.create(record)
+    await store.close()
+    db = sqlite3.connect(path)  # as version 1 left it: no attempts table
+    db.execute("DROP TABLE coatcheck_attempts")
+    db.execute("UPDATE coatcheck_schema SET version = 1")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+    assert await store.get(record.id, clock.now()) == record
+    await store.close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(2,)]
+    finally:
+        db.close()
+
+
+@pytest.mark.anyio
+async def test_attempt_queries_use_an_index(store: SQLiteStore) -> None:
+    await store.get("x", 0.0)
+    conn = store._conn
+    assert conn is not None
+    for sql, params in (
+        (sqlite_module._PEEK_ATTEMPTS, ("k", 0.0)),
+        (sqlite_module._DELETE_SPENT_ATTEMPTS, (0.0,)),
+    ):
+        plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "SCAN coatcheck_attempts" not in plan
+
+
+@pytest.mark.anyio
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     db = sqlite3.connect(path)

@@ -21,10 +21,12 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Sessions in a dict, with a per-user index. See the module docstring."""
 
-    __slots__ = ("_by_user", "_records")
+    __slots__ = ("_attempts", "_by_user", "_records")
 
     def __init__(self) -> None:
         self._records: dict[str, SessionRecord] = {}
+        # Login-attempt counters (coatcheck.ratelimit): key -> (count, resets_at).
+        self._attempts: dict[str, tuple[int, float]] = {}
         # An insertion-ordered dict used as a set: O(1) add and remove.
         self._by_user: dict[str, dict[str, None]] = {}
 
@@ -108,10 +110,34 @@ class MemoryStore:
         for record in expired:
             del self._records[record.id]
             self._unindex(record)
+        # Spent login-attempt counters go too (not counted: they are not sessions).
+        for key in [k for k, (_, resets_at) in self._attempts.items() if resets_at <= now]:
+            del self._attempts[key]
         return len(expired)
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
+
+    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
+        """Count one failure under ``key``; ``(count, resets_at)``.
+
+        The count restarts once ``window`` seconds pass after the latest failure.
+        """
+        count, resets_at = self._attempts.get(key, (0, now))
+        result = (count + 1 if resets_at > now else 1), now + window
+        self._attempts[key] = result
+        return result
+
+    async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
+        """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
+        count, resets_at = self._attempts.get(key, (0, now))
+        return (count, resets_at) if resets_at > now else (0, now)
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the failures counted under ``key``."""
+        self._attempts.pop(key, None)
 
     def _unindex(self, record: SessionRecord) -> None:
         sessions = self._by_user.get(record.user_id)

@@ -10,6 +10,8 @@
   and opportunistically every ``prune_every`` creates: never a full scan per request.
   The expiry index is on ``LEAST(expires_at, absolute_expires_at)`` so the idle and
   the absolute expiry are both served by one index.
+* Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``<table>_attempts``
+  (schema version 2): one upsert per failure, so every process counts each one.
 * Connections run in autocommit, so returning one to the pool costs no ``ROLLBACK``
   round trip. A pool that cannot get a connection within ``timeout`` seconds (2 by
   default) raises StoreUnavailable; broken connections are dropped and re-made, so
@@ -62,6 +64,15 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX {i_user} ON {t} (user_id, created_at);
     CREATE INDEX {i_expiry} ON {t} (LEAST(expires_at, absolute_expires_at));
+    """,
+    # 2: login-attempt counters (coatcheck.ratelimit); keys are hashes, never names.
+    """
+    CREATE TABLE {t_attempts} (
+        key text PRIMARY KEY,
+        failures integer NOT NULL,
+        resets_at double precision NOT NULL
+    );
+    CREATE INDEX {i_resets} ON {t_attempts} (resets_at);
     """,
 )
 
@@ -182,6 +193,19 @@ class PostgresStore:
             "SELECT {c} FROM {t} WHERE user_id = %s AND expires_at > %s "
             "AND absolute_expires_at > %s ORDER BY created_at, id"
         ).format(c=cols, t=t)
+        a = sql.Identifier(*([schema, f"{table}_attempts"] if schema else [f"{table}_attempts"]))
+        # One statement, so processes count every failure: the count restarts when
+        # the previous one had run out (resets_at <= now).
+        self._sql_hit = sql.SQL(
+            "INSERT INTO {a} AS c (key, failures, resets_at) VALUES (%s, 1, %s) "
+            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN c.resets_at > %s "
+            "THEN c.failures + 1 ELSE 1 END, resets_at = EXCLUDED.resets_at RETURNING failures"
+        ).format(a=a)
+        self._sql_peek = sql.SQL(
+            "SELECT failures, resets_at FROM {a} WHERE key = %s AND resets_at > %s"
+        ).format(a=a)
+        self._sql_clear = sql.SQL("DELETE FROM {a} WHERE key = %s").format(a=a)
+        self._sql_spent = sql.SQL("DELETE FROM {a} WHERE resets_at <= %s").format(a=a)
         self._sql_prune = sql.SQL(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} "
             "WHERE LEAST(expires_at, absolute_expires_at) <= %s LIMIT %s FOR UPDATE SKIP LOCKED)"
@@ -256,6 +280,10 @@ class PostgresStore:
             "t": sql.Identifier(*([self._schema, self._table] if self._schema else [self._table])),
             "i_user": sql.Identifier(f"{self._table}_user_idx"),
             "i_expiry": sql.Identifier(f"{self._table}_expiry_idx"),
+            "t_attempts": sql.Identifier(
+                *([self._schema] if self._schema else []), f"{self._table}_attempts"
+            ),
+            "i_resets": sql.Identifier(f"{self._table}_resets_idx"),
         }
         async with pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
@@ -367,7 +395,29 @@ class PostgresStore:
             removed += n
             if n < batch:
                 break
+        # Spent login-attempt counters go too (not counted: they are not sessions).
+        await self._execute(self._sql_spent, (now,))
         return removed
+
+    # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
+
+    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
+        """Count one failure under ``key``; ``(count, resets_at)``: one statement.
+
+        The count restarts once ``window`` seconds pass after the latest failure.
+        """
+        resets_at = now + window
+        row = await self._execute(self._sql_hit, (key, resets_at, now), fetch="one")
+        return int(row[0]), resets_at
+
+    async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
+        """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
+        row = await self._execute(self._sql_peek, (key, now), fetch="one")
+        return (0, now) if row is None else (int(row[0]), float(row[1]))
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the failures counted under ``key``."""
+        await self._execute(self._sql_clear, (key,))
 
     async def close(self) -> None:
         """Close the pool (it reopens on the next use)."""

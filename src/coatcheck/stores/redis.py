@@ -1,37 +1,47 @@
 """RedisStore: sessions shared by every process, one round trip per request.
 
-Layout (``P`` is the key prefix, ``T`` the 8-hex-digit slot of the session id, which
-is the user's slot, see :mod:`coatcheck.sessions.ids`)::
+Layout (``P`` is the key prefix, ``T`` the first 4 hex digits of the session id's
+slot, which is the user's slot, see :mod:`coatcheck.sessions.ids`; ``D`` the 32
+raw bytes of the SHA-256 in the session id)::
 
-    P{T}s<32 raw bytes of the id's SHA-256>   -> the record, a compact JSON array
-    P{T}u<user id>                            -> sorted set: the user's sessions
-                                                 (members: the 32 raw bytes)
+    P{T}s<D[:16]>   -> D[16:] followed by the record, a compact JSON array
+    P{T}u<user id>  -> hash: one field D[:16] (value empty) per session of the user
+    Pa:<key>        -> a login-attempt counter (see coatcheck.ratelimit)
 
 ``{T}`` is a Redis Cluster hash tag, so one user's sessions and index share a slot
-and the Lua scripts that change both stay legal on a cluster. The digest is kept
-raw rather than in hex: the record key then fits a smaller allocator size class and
-each index entry is 32 bytes shorter (see ``bench/bench_stores.py`` for bytes per
-session).
+and the Lua scripts that change both stay legal on a cluster (16 bits of tag are
+plenty for the cluster's 16384 slots). Keys and index fields hold the first 128
+bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
+still make a guess or a collision infeasible; the other 16 bytes lead the value,
+so a lookup still matches the whole id and listings can return it. This layout is
+what keeps a session with a 300-byte record and its index entry under 520 bytes of
+Redis memory (``bench/bench_stores.py``: about 508 with four sessions per user):
+the record key (``len(prefix) + 23`` bytes) fits jemalloc's 32-byte size class
+while the prefix has at most 5 bytes, and an index entry costs 20 bytes of
+listpack (a user with more than ``hash-max-listpack-entries`` sessions, 512 by
+default, gets a real hash table instead, at several times that per entry).
 
 * ``get`` is one ``GET``; expiry is still checked against the caller's ``now``.
 * The key's TTL is the session's remaining life, ``min(expires_at,
   absolute_expires_at) - last_seen``, counted by Redis's own clock so that a skewed
   app clock cannot keep a session alive; Redis drops dead sessions by itself. The
-  user index lives as long as its longest possible session.
+  user index lives as long as its longest possible session: its TTL only ever
+  grows, and only when a session is created or changed, never on a plain request.
 * Every write that touches a record and the index runs as one Lua script
   (``EVALSHA``, reloaded on ``NOSCRIPT``), so the two never disagree for long: a
-  member whose record Redis expired is dropped by the next ``create``,
-  ``list_user`` or ``delete_expired`` that meets it.
+  field whose record Redis expired is dropped by the next ``create`` that samples
+  it (``HRANDFIELD``, so Redis 6.2 or newer), ``list_user`` or ``delete_expired``.
 * ``update`` is a compare-and-set: the script compares the stored version.
-* ``delete_expired`` walks the user indexes with ``SCAN MATCH P{*}u*`` (cursor-based,
-  never blocking the server; Redis has no secondary index by time without a
-  per-session memory cost) and removes records expired at ``now``. Redis expires
-  records on its own, so in production this only tidies indexes. It is a
+* ``delete_expired`` walks the user indexes with ``SCAN MATCH P{????}u*``
+  (cursor-based, never blocking the server; Redis has no secondary index by time
+  without a per-session memory cost) and removes records expired at ``now``. Redis
+  expires records on its own, so in production this only tidies indexes. It is a
   maintenance task (``coatcheck sessions prune``); no request path scans.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import re
@@ -55,45 +65,59 @@ _ID_RE = re.compile(r"[0-9a-f]{8}\.[0-9a-f]{64}")
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 _MIN_TTL_MS = 1000  # a record already past its expiry still lives a second, then goes
 _INDEX_MARGIN_MS = 60_000
+_TAG = 4  # hex digits of the slot in the hash tag
+_HALF = 16  # bytes of the digest in the key; the rest lead the value
+_SWEEP = 8  # index fields a create samples for records Redis already expired
 
-# The record is [version, expires_at, absolute_expires_at, created_at, last_seen,
-# auth_time, user_id, user_agent, ip, data]: the fields the scripts need come first
-# and are plain numbers, so Lua reads them with one pattern instead of decoding JSON.
+# The value is the digest's last 16 bytes, then [version, expires_at,
+# absolute_expires_at, created_at, last_seen, auth_time, user_id, user_agent, ip,
+# data]: the fields the scripts need come first and are plain numbers, so Lua reads
+# them with one pattern instead of decoding JSON. last_seen and auth_time are null
+# when they equal created_at (a fresh session): 4 bytes instead of up to 18 each.
 _HEAD = "^%[(%-?%d+),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$"
+
 
 def _lua(source: str) -> str:
     # Shared pieces are spelled once: the record-head pattern and the TTL floor.
-    return source.replace("HEAD", _HEAD).replace("MIN_TTL", str(_MIN_TTL_MS))
+    return (
+        source.replace("HEAD", _HEAD)
+        .replace("MIN_TTL", str(_MIN_TTL_MS))
+        .replace("HALF", str(_HALF))
+    )
 
 
-_CREATE = """
+# KEYS: record, index. ARGV: value, ttl ms, field, index ttl ms.
+_CREATE = _lua("""
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[3], '')
 local t = redis.call('PTTL', KEYS[2])
-if t == -1 or t < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-local base = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[3])
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 7)) do
-  if redis.call('EXISTS', base .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+if t == -1 or t < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+local base = string.sub(KEYS[1], 1, #KEYS[1] - HALF)
+for _, m in ipairs(redis.call('HRANDFIELD', KEYS[2], SWEEP)) do
+  if redis.call('EXISTS', base .. m) == 0 then redis.call('HDEL', KEYS[2], m) end
 end
 return 1
-"""
+""".replace("SWEEP", str(_SWEEP)))
 
+# KEYS: record. ARGV: expires_at, last_seen, digest tail.
 _TOUCH = _lua("""
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local ver, _, a, c, _, rest = string.match(v, 'HEAD')
+if not v or string.sub(v, 1, HALF) ~= ARGV[3] then return 0 end
+local ver, _, a, c, _, rest = string.match(string.sub(v, HALF + 1), 'HEAD')
 if not ver then return redis.error_reply('ERR coatcheck: unreadable session record') end
 local ttl = math.ceil((math.min(tonumber(ARGV[1]), tonumber(a)) - tonumber(ARGV[2])) * 1000)
 if ttl < MIN_TTL then ttl = MIN_TTL end
-local nv = '[' .. ver .. ',' .. ARGV[1] .. ',' .. a .. ',' .. c .. ',' .. ARGV[2] .. ',' .. rest
+local nv = ARGV[3] .. '[' .. ver .. ',' .. ARGV[1] .. ',' .. a .. ',' .. c .. ',' .. ARGV[2]
+  .. ',' .. rest
 redis.call('SET', KEYS[1], nv, 'PX', string.format('%d', ttl))
 return 1
 """)
 
+# KEYS: record, index. ARGV: value, old version, new end of life, index ttl ms.
 _UPDATE = _lua("""
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local ver, e, a = string.match(v, 'HEAD')
+if not v or string.sub(v, 1, HALF) ~= string.sub(ARGV[1], 1, HALF) then return 0 end
+local ver, e, a = string.match(string.sub(v, HALF + 1), 'HEAD')
 if ver ~= ARGV[2] then return 0 end
 local old, new = math.min(tonumber(e), tonumber(a)), tonumber(ARGV[3])
 if new == old then
@@ -108,52 +132,73 @@ if t ~= -2 and (t == -1 or t < tonumber(ARGV[4])) then redis.call('PEXPIRE', KEY
 return 1
 """)
 
-_DELETE = """
+# KEYS: record. ARGV: index key without the user id, field, digest tail.
+_DELETE = _lua("""
 local v = redis.call('GET', KEYS[1])
-if not v then return false end
+if not v or string.sub(v, 1, HALF) ~= ARGV[3] then return false end
 redis.call('DEL', KEYS[1])
-local uid = cjson.decode(v)[7]
-redis.call('ZREM', ARGV[1] .. uid, ARGV[2])
+local uid = cjson.decode(string.sub(v, HALF + 1))[7]
+redis.call('HDEL', ARGV[1] .. uid, ARGV[2])
 return v
-"""
+""")
 
-_DELETE_USER = """
+# KEYS: index. ARGV: record key base. Returns each removed field and its digest tail.
+_DELETE_USER = _lua("""
 local out = {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if redis.call('DEL', ARGV[1] .. m) == 1 then out[#out + 1] = m end
+for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local k = ARGV[1] .. m
+  local tail = redis.call('GETRANGE', k, 0, HALF - 1)
+  if #tail == HALF then
+    redis.call('DEL', k)
+    out[#out + 1] = m .. tail
+  end
 end
 redis.call('DEL', KEYS[1])
 return out
-"""
+""")
 
 _LIST = """
 local out = {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   local v = redis.call('GET', ARGV[1] .. m)
-  if v then out[#out + 1] = m; out[#out + 1] = v else redis.call('ZREM', KEYS[1], m) end
+  if v then out[#out + 1] = m; out[#out + 1] = v else redis.call('HDEL', KEYS[1], m) end
 end
 return out
 """
 
 _PRUNE = _lua("""
 local n, now, lim = 0, tonumber(ARGV[2]), tonumber(ARGV[3])
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   if n >= lim then break end
   local k = ARGV[1] .. m
   local v = redis.call('GET', k)
   if not v then
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('HDEL', KEYS[1], m)
   else
-    local ver, e, a = string.match(v, 'HEAD')
+    local ver, e, a = string.match(string.sub(v, HALF + 1), 'HEAD')
     if ver and (now >= tonumber(e) or now >= tonumber(a)) then
       redis.call('DEL', k)
-      redis.call('ZREM', KEYS[1], m)
+      redis.call('HDEL', KEYS[1], m)
       n = n + 1
     end
   end
 end
 return n
 """)
+
+# Login-attempt counters (coatcheck.ratelimit): "count:resets_at" under a TTL that
+# only collects garbage; the count is judged by the caller's clock, like sessions.
+# KEYS: counter. ARGV: now, resets_at, ttl ms.
+_HIT = """
+local n = 1
+local v = redis.call('GET', KEYS[1])
+if v then
+  local c, r = string.match(v, '^(%d+):(.+)$')
+  if c and tonumber(r) > tonumber(ARGV[1]) then n = tonumber(c) + 1 end
+end
+redis.call('SET', KEYS[1], string.format('%d', n) .. ':' .. ARGV[2], 'PX', ARGV[3])
+return n
+"""
 
 
 def _num(value: float) -> float | int:
@@ -163,16 +208,18 @@ def _num(value: float) -> float | int:
     return value
 
 
-def _encode(record: SessionRecord) -> bytes:
+def _encode(record: SessionRecord, tail: bytes) -> bytes:
+    """The stored value: the digest's last 16 bytes, then the JSON array."""
+    created = record.created_at
     try:
-        return json.dumps(
+        body = json.dumps(
             [
                 record.version,
                 _num(record.expires_at),
                 _num(record.absolute_expires_at),
-                _num(record.created_at),
-                _num(record.last_seen),
-                _num(record.auth_time),
+                _num(created),
+                None if record.last_seen == created else _num(record.last_seen),
+                None if record.auth_time == created else _num(record.auth_time),
                 record.user_id,
                 record.user_agent,
                 record.ip,
@@ -184,19 +231,23 @@ def _encode(record: SessionRecord) -> bytes:
         ).encode()
     except (TypeError, ValueError) as exc:
         raise StoreError("the session cannot be stored: its data is not plain JSON") from exc
+    return tail + body
 
 
 def _decode(session_id: str, raw: bytes) -> SessionRecord:
     try:
-        version, exp, absolute, created, seen, auth, user, agent, ip, data = json.loads(raw)
+        version, exp, absolute, created, seen, auth, user, agent, ip, data = json.loads(
+            raw[_HALF:]
+        )
+        created = float(created)
         return SessionRecord(
             id=session_id,
             user_id=user,
-            created_at=float(created),
-            last_seen=float(seen),
+            created_at=created,
+            last_seen=created if seen is None else float(seen),
             expires_at=float(exp),
             absolute_expires_at=float(absolute),
-            auth_time=float(auth),
+            auth_time=created if auth is None else float(auth),
             data=data,
             user_agent=agent,
             ip=ip,
@@ -229,6 +280,7 @@ class RedisStore:
         "_create",
         "_delete",
         "_delete_user",
+        "_hit",
         "_list",
         "_prefix",
         "_prune",
@@ -248,6 +300,7 @@ class RedisStore:
         self._delete_user = client.register_script(_DELETE_USER)
         self._list = client.register_script(_LIST)
         self._prune = client.register_script(_PRUNE)
+        self._hit = client.register_script(_HIT)
 
     @classmethod
     def from_url(
@@ -299,18 +352,33 @@ class RedisStore:
 
     # -- keys ---------------------------------------------------------------------------
 
-    def _session_key(self, session_id: str) -> tuple[bytes, bytes] | None:
-        """``(key, index member)`` for a well-formed id, else ``None``."""
+    def _session_key(self, session_id: str) -> tuple[bytes, bytes, bytes] | None:
+        """``(key, index field, digest tail)`` for a well-formed id, else ``None``."""
         if len(session_id) != 73 or not _ID_RE.fullmatch(session_id):
             return None
-        member = bytes.fromhex(session_id[9:])
-        return self._prefix + b"{" + session_id[:8].encode() + b"}s" + member, member
+        digest = bytes.fromhex(session_id[9:])
+        head = digest[:_HALF]
+        tag = session_id[:_TAG].encode()
+        return self._prefix + b"{" + tag + b"}s" + head, head, digest[_HALF:]
 
     def _user_keys(self, user_id: str) -> tuple[bytes, bytes, str]:
         """``(index key, record key base, slot)`` for a user."""
         slot = user_slot(user_id)
-        head = self._prefix + b"{" + slot.encode() + b"}"
+        head = self._prefix + b"{" + slot[:_TAG].encode() + b"}"
         return head + b"u" + user_id.encode(), head + b"s", slot
+
+    def _create_call(self, record: SessionRecord) -> tuple[list[bytes], list[Any]]:
+        """The keys and arguments of the create script (the benchmark pipelines them)."""
+        keys = self._session_key(record.id)
+        index, _, slot = self._user_keys(record.user_id)
+        if keys is None or record.id[:8] != slot:
+            raise StoreError("the session id is not a session id made for this user")
+        key, field, tail = keys
+        ends = min(record.expires_at, record.absolute_expires_at)
+        ttl = _ttl_ms(ends, record.last_seen)
+        index_ttl = max(ttl, _ttl_ms(record.absolute_expires_at, record.last_seen))
+        args = [_encode(record, tail), ttl, field, index_ttl + _INDEX_MARGIN_MS]
+        return [key, index], args
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -325,7 +393,8 @@ class RedisStore:
             raise StoreUnavailable("Redis cannot be reached") from exc
         except RedisError as exc:
             raise StoreError("Redis refused a read") from exc
-        if raw is None:
+        # The key holds half the digest; the value's first bytes must hold the rest.
+        if raw is None or not hmac.compare_digest(raw[:_HALF], keys[2]):
             return None
         record = _decode(session_id, raw)
         if now >= record.expires_at or now >= record.absolute_expires_at:
@@ -337,27 +406,16 @@ class RedisStore:
 
         Raises StoreError when the id is not a session id of this user.
         """
-        keys = self._session_key(record.id)
-        index, _, slot = self._user_keys(record.user_id)
-        if keys is None or record.id[:8] != slot:
-            raise StoreError("the session id is not a session id made for this user")
-        key, member = keys
-        value = _encode(record)
-        ends = min(record.expires_at, record.absolute_expires_at)
-        ttl = _ttl_ms(ends, record.last_seen)
-        index_ttl = max(ttl, _ttl_ms(record.absolute_expires_at, record.last_seen))
-        await self._run(
-            self._create,
-            [key, index],
-            [value, ttl, member, int(record.created_at), index_ttl + _INDEX_MARGIN_MS],
-        )
+        keys, args = self._create_call(record)
+        await self._run(self._create, keys, args)
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity and move the key's TTL; a missing session is ignored."""
         keys = self._session_key(session_id)
         if keys is None:
             return
-        await self._run(self._touch, [keys[0]], [repr(_num(expires_at)), repr(_num(last_seen))])
+        args = [repr(_num(expires_at)), repr(_num(last_seen)), keys[2]]
+        await self._run(self._touch, [keys[0]], args)
 
     async def update(self, record: SessionRecord) -> bool:
         """Write ``record`` only over version ``record.version - 1`` (checked in Redis)."""
@@ -370,7 +428,7 @@ class RedisStore:
         done = await self._run(
             self._update,
             [keys[0], index],
-            [_encode(record), str(record.version - 1), repr(ends), index_ttl],
+            [_encode(record, keys[2]), str(record.version - 1), repr(ends), index_ttl],
         )
         return bool(done)
 
@@ -379,22 +437,23 @@ class RedisStore:
         keys = self._session_key(session_id)
         if keys is None:
             return None
-        index_head = self._prefix + b"{" + session_id[:8].encode() + b"}u"
-        raw = await self._run(self._delete, [keys[0]], [index_head, keys[1]])
+        index_head = self._prefix + b"{" + session_id[:_TAG].encode() + b"}u"
+        raw = await self._run(self._delete, [keys[0]], [index_head, keys[1], keys[2]])
         return None if raw is None else _decode(session_id, raw)
 
     async def delete_user(self, user_id: str) -> list[str]:
         """Remove every session of ``user_id``; return their ids."""
         index, base, slot = self._user_keys(user_id)
-        members = await self._run(self._delete_user, [index], [base])
-        return [f"{slot}.{member.hex()}" for member in members]
+        digests = await self._run(self._delete_user, [index], [base])
+        return [f"{slot}.{digest.hex()}" for digest in digests]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's live sessions, oldest first (drops index entries Redis expired)."""
         index, base, slot = self._user_keys(user_id)
         flat = await self._run(self._list, [index], [base])
         records = [
-            _decode(f"{slot}.{flat[i].hex()}", flat[i + 1]) for i in range(0, len(flat), 2)
+            _decode(f"{slot}.{(flat[i] + flat[i + 1][:_HALF]).hex()}", flat[i + 1])
+            for i in range(0, len(flat), 2)
         ]
         live = [r for r in records if not r.is_expired(now)]
         live.sort(key=lambda r: (r.created_at, r.id))
@@ -406,7 +465,7 @@ class RedisStore:
         One cursor pass over the user indexes (see the module docstring).
         """
         remaining = limit if limit is not None else 2**62
-        pattern = _glob_escape(self._prefix) + b"{????????}u*"
+        pattern = _glob_escape(self._prefix) + b"{" + b"?" * _TAG + b"}u*"
         head = len(self._prefix)
         removed, cursor = 0, 0
         try:
@@ -415,7 +474,7 @@ class RedisStore:
                 for index in cast("list[bytes]", found):
                     if remaining <= 0:
                         break
-                    base = index[: head + 10] + b"s"
+                    base = index[: head + _TAG + 2] + b"s"
                     n = int(await self._prune(keys=[index], args=[base, repr(now), remaining]))
                     removed += n
                     remaining -= n
@@ -426,6 +485,46 @@ class RedisStore:
         except RedisError as exc:
             raise StoreError("Redis refused to prune sessions") from exc
         return removed
+
+    # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
+
+    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
+        """Count one failure under ``key``; ``(count, resets_at)``: one script call.
+
+        The count restarts once ``window`` seconds pass after the latest failure.
+        """
+        resets_at = now + window
+        ttl = _ttl_ms(resets_at, now) + _INDEX_MARGIN_MS
+        args = [repr(now), repr(resets_at), ttl]
+        count = await self._run(self._hit, [self._attempt_key(key)], args)
+        return int(count), resets_at
+
+    async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
+        """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
+        try:
+            raw = cast("bytes | None", await self._client.get(self._attempt_key(key)))
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except RedisError as exc:
+            raise StoreError("Redis refused a read") from exc
+        count, _, resets = (raw or b"").partition(b":")
+        try:
+            n, resets_at = int(count), float(resets)
+        except ValueError:
+            return 0, now
+        return (n, resets_at) if resets_at > now else (0, now)
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the failures counted under ``key``."""
+        try:
+            await self._client.delete(self._attempt_key(key))
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except RedisError as exc:
+            raise StoreError("Redis refused a write") from exc
+
+    def _attempt_key(self, key: str) -> bytes:
+        return self._prefix + b"a:" + key.encode()
 
     async def close(self) -> None:
         """Close the client and its connection pool."""

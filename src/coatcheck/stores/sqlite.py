@@ -10,6 +10,10 @@ takes about 10 µs here, and a hop to a thread would cost about 200 µs. Every
 method is one statement (``delete_expired`` one per batch), so under write
 contention the loop waits at most ``busy_timeout``.
 
+Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``coatcheck_attempts``
+(schema version 2): one upsert per failure, so processes sharing the file count
+every one.
+
 Store URLs follow SQLAlchemy: ``sqlite:///relative.db`` (relative to the working
 folder), ``sqlite:////absolute/path.db``, ``sqlite://`` for a private in-memory
 database.
@@ -31,7 +35,7 @@ from ..sessions.record import SessionRecord
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 # The column order every SELECT/RETURNING below uses (see _record). Spelled out in
 # each statement rather than interpolated, so each one reads as plain SQL.
@@ -58,6 +62,13 @@ _SCHEMA = (
     # Pruning looks at whichever expiry comes first; index exactly that expression.
     "CREATE INDEX IF NOT EXISTS coatcheck_sessions_expiry "
     "ON coatcheck_sessions (min(expires_at, absolute_expires_at))",
+    # Version 2: login-attempt counters (coatcheck.ratelimit); keys are hashes.
+    """CREATE TABLE IF NOT EXISTS coatcheck_attempts (
+        key TEXT PRIMARY KEY NOT NULL,
+        failures INTEGER NOT NULL,
+        resets_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS coatcheck_attempts_resets ON coatcheck_attempts (resets_at)",
 )
 
 _GET = (
@@ -93,6 +104,20 @@ _DELETE_EXPIRED = (
     "SELECT id FROM coatcheck_sessions "
     "WHERE min(expires_at, absolute_expires_at) <= ? LIMIT ?)"
 )
+
+# One statement, so processes sharing the file count every failure: the count
+# restarts when the previous one had run out (resets_at <= now).
+_HIT_ATTEMPTS = (
+    "INSERT INTO coatcheck_attempts (key, failures, resets_at) VALUES (?, 1, ?) "
+    "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN coatcheck_attempts.resets_at > ? "
+    "THEN coatcheck_attempts.failures + 1 ELSE 1 END, resets_at = excluded.resets_at "
+    "RETURNING failures"
+)
+_PEEK_ATTEMPTS = (
+    "SELECT failures, resets_at FROM coatcheck_attempts WHERE key = ? AND resets_at > ?"
+)
+_CLEAR_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE key = ?"
+_DELETE_SPENT_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE resets_at <= ?"
 
 # Removing all expired rows goes in batches so no single write holds the lock long.
 _PRUNE_BATCH = 1000
@@ -230,6 +255,9 @@ class SQLiteStore:
                         f"the SQLite session store has schema version {found}; this coatcheck "
                         f"knows up to {SCHEMA_VERSION} (upgrade coatcheck)"
                     )
+                elif found < SCHEMA_VERSION:
+                    # Every step so far only adds tables (CREATE ... IF NOT EXISTS above).
+                    conn.execute("UPDATE coatcheck_schema SET version = ?", (SCHEMA_VERSION,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -340,9 +368,41 @@ class SQLiteStore:
                 removed += count
                 if count < batch:
                     break
+            # Spent login-attempt counters go too (not counted: they are not sessions).
+            db.execute(_DELETE_SPENT_ATTEMPTS, (now,))
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
         return removed
+
+    # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
+
+    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
+        """Count one failure under ``key``; ``(count, resets_at)``: one statement.
+
+        The count restarts once ``window`` seconds pass after the latest failure.
+        Raises StoreError.
+        """
+        resets_at = now + window
+        try:
+            row = self._db().execute(_HIT_ATTEMPTS, (key, resets_at, now)).fetchone()
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+        return int(row[0]), resets_at
+
+    async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
+        """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
+        try:
+            row = self._db().execute(_PEEK_ATTEMPTS, (key, now)).fetchone()
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+        return (0, now) if row is None else (int(row[0]), float(row[1]))
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the failures counted under ``key``. Raises StoreError."""
+        try:
+            self._db().execute(_CLEAR_ATTEMPTS, (key,))
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
 
     async def close(self) -> None:
         """Close the connection; the next call opens a new one."""
