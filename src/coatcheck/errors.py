@@ -3,14 +3,14 @@
 The tree (codes are part of the public API and never renamed)::
 
     CoatcheckError                    coatcheck_error        root; never raised directly
-    ├── ConfigurationError            configuration_error    bad policy, key or missing extra (at start-up)
-    ├── CookieError                   cookie_error           dump_cookie(): illegal name, value or attribute
-    ├── StoreError                    store_error            a store backend failed; driver error on __cause__
-    │   └── StoreUnavailable          store_unavailable      the backend cannot be reached (adapters: 503)
+    ├── ConfigurationError            configuration_error    bad policy, key or extra (start-up)
+    ├── CookieError                   cookie_error           dump_cookie(): illegal name/value/attr
+    ├── StoreError                    store_error            a store backend failed (__cause__)
+    │   └── StoreUnavailable          store_unavailable      the backend cannot be reached (503)
     ├── ConflictError                 conflict               a compare-and-set lost too many times
-    ├── SignatureError                bad_signature          Signer.unsign(): tampered or foreign value
+    ├── SignatureError                bad_signature          Signer.unsign(): tampered or foreign
     │   └── SignatureExpired          signature_expired      older than max_age; .signed_at
-    ├── TokenError                    invalid_token          base for everything token decoding rejects
+    ├── TokenError                    invalid_token          base of every token refusal
     │   ├── MalformedToken            malformed_token        segments, base64, JSON, size
     │   ├── UnsupportedAlgorithm      unsupported_algorithm  not allowed, unknown, or not the key's
     │   ├── UnknownKey                unknown_key            no key with that kid (or rotated out)
@@ -26,11 +26,11 @@ The tree (codes are part of the public API and never renamed)::
     ├── AuthenticationError           unauthenticated        require(); adapters: 401
     │   ├── MissingCredentials        missing_credentials    the transport found nothing
     │   ├── InvalidCredentials        invalid_credentials    unknown/expired session or a bad token
-    │   ├── RevokedCredentials        revoked_credentials    the session behind the token was revoked
+    │   ├── RevokedCredentials        revoked_credentials    its session was revoked
     │   ├── RefreshReuse              refresh_token_reused   a retired refresh token came back
     │   └── StaleAuthentication       reauthentication_required  the login is older than allowed
     ├── CsrfError                     csrf_failed            adapters: 403
-    │   ├── CrossOriginRequest        csrf_cross_origin      Sec-Fetch-Site / Origin says another site
+    │   ├── CrossOriginRequest        csrf_cross_origin      Sec-Fetch-Site/Origin: another site
     │   ├── MissingCsrfToken          csrf_token_missing     no token in the form or header
     │   └── CsrfTokenMismatch         csrf_token_invalid     bad MAC or bound to another session
     ├── RateLimited                   rate_limited           too many attempts; .retry_after (429)

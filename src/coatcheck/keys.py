@@ -74,7 +74,9 @@ class SecretRing:
         self._secrets = ring
 
     @classmethod
-    def coerce(cls, value: SecretRing | str | bytes | Secret | Sequence[str | bytes | Secret]) -> SecretRing:
+    def coerce(
+        cls, value: SecretRing | str | bytes | Secret | Sequence[str | bytes | Secret]
+    ) -> SecretRing:
         """Accept a ring, one secret, or a sequence of secrets (oldest first)."""
         if isinstance(value, SecretRing):
             return value
