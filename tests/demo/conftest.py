@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -14,6 +16,39 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 ALICE = {"username": "alice", "password": "correct horse", "name": "Alice Example"}
 
 MakeClient = Callable[..., TestClient]
+_TOKEN_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_-]+)"')
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def page_token(client: TestClient, path: str = "/") -> str:
+    """The CSRF token of the form on ``path``, as a browser showing that page holds it."""
+    match = _TOKEN_RE.search(client.get(path).text)
+    assert match is not None, "the page has no CSRF token"
+    return match.group(1)
+
+
+class Browser(TestClient):
+    """A TestClient that sends, like a browser on the demo's page, the page's CSRF token.
+
+    Before each unsafe request that a browser would make (it holds cookies, or it is
+    not a JSON API call) it loads ``/`` (which may set the pre-session or
+    double-submit cookie) and sends that page's token in the ``x-csrf-token`` header,
+    unless the test sets one itself or passes ``csrf=False``. The CSRF checks
+    themselves are tested in tests/demo/test_csrf*.py.
+    """
+
+    def request(  # type: ignore[override]
+        self, method: str, url: Any, *, csrf: bool = True, **kwargs: Any
+    ) -> Any:
+        if csrf and method.upper() in _UNSAFE and (self.cookies or kwargs.get("json") is None):
+            headers = dict(kwargs.pop("headers", None) or {})
+            if not any(k.lower() == "x-csrf-token" for k in headers):
+                headers["x-csrf-token"] = page_token(self)
+            kwargs["headers"] = headers
+        return super().request(method, url, **kwargs)
+
+    def post(self, url: Any, *, csrf: bool = True, **kwargs: Any) -> Any:  # type: ignore[override]
+        return self.request("POST", url, csrf=csrf, **kwargs)
 
 
 @pytest.fixture
@@ -28,7 +63,9 @@ def make_client(tmp_path: Path) -> Iterator[MakeClient]:
             hasher=FAST_HASHER,
             **options,  # type: ignore[arg-type]
         )
-        client = TestClient(create_app(config), base_url="http://127.0.0.1")
+        # https=True means served over HTTPS: Secure cookies only come back over https.
+        scheme = "https" if options.get("https") else "http"
+        client = Browser(create_app(config), base_url=f"{scheme}://127.0.0.1")
         client.__enter__()
         clients.append(client)
         return client

@@ -17,6 +17,8 @@ from typing import IO
 import httpx
 import pytest
 
+from ._csrf import CsrfClient
+
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery"
@@ -98,7 +100,8 @@ def server(
 
 
 def _client(server: DemoServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=10.0, follow_redirects=False)
+    # Sends the page's CSRF token on unsafe requests, as a browser on the page would.
+    return CsrfClient(base_url=server.url, timeout=10.0, follow_redirects=False)
 
 
 def test_banner_names_the_url(server: DemoServer) -> None:

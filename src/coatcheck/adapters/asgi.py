@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from ..auth.authenticator import Authenticator
+from ..auth.hybrid_cookies import refresh_location
 from ..auth.identity import Identity
 from ..errors import CoatcheckError
+from ..redirects import safe_redirect
 from .http import error_headers, error_json, error_status
 
 __all__ = [
@@ -79,9 +82,15 @@ class AuthMiddleware:
     store is down. A store outage answers 503 ``{"error": "store_unavailable"}``;
     other coatcheck errors get their status from :func:`~coatcheck.adapters.http.error_status`.
     A cookie the app itself sets wins over the one the middleware would add.
+
+    Hybrid mode (a :class:`~coatcheck.auth.HybridStrategy` with a
+    :class:`~coatcheck.auth.HybridCookieTransport`): a request whose access cookie
+    has expired is answered ``307`` to the refresh path with ``?next=``; on that path
+    the middleware itself rotates the refresh cookie and answers ``307`` back to
+    ``next`` (a same-origin path) with both cookies renewed, or cleared on failure.
     """
 
-    __slots__ = ("_app", "_authenticator", "_exact", "_prefixes")
+    __slots__ = ("_app", "_authenticator", "_exact", "_prefixes", "_refresh_path")
 
     def __init__(
         self,
@@ -95,6 +104,7 @@ class AuthMiddleware:
         paths = [p.rstrip("/") or "/" for p in exclude_paths]
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")
+        self._refresh_path = authenticator.refresh_path
 
     @property
     def authenticator(self) -> Authenticator:
@@ -112,11 +122,21 @@ class AuthMiddleware:
                 await self._app(scope, receive, send)
                 return
         headers = request_headers(scope)
+        refresh_path = self._refresh_path
         try:
+            if refresh_path is not None and kind == "http" and scope.get("path") == refresh_path:
+                await self._refresh(scope, headers, send)
+                return
             result = await self._authenticator.authenticate(headers)
         except CoatcheckError as exc:
             # Fail closed and say so: never a guest that was really a store outage.
             await _refuse(kind, exc, send)
+            return
+        if result.refresh and refresh_path is not None and kind == "http":
+            # Hybrid mode, expired access cookie: refresh, then come back (method kept).
+            query = scope.get("query_string", b"").decode("latin-1")
+            location = refresh_location(refresh_path, scope.get("path", "/"), query)
+            await _redirect(location, result.set_headers, send)
             return
         _put(scope, result.identity)
         if not result.set_headers or kind != "http":
@@ -131,8 +151,26 @@ class AuthMiddleware:
 
         await self._app(scope, receive, send_with_cookies)
 
+    async def _refresh(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
+        # The refresh cookie is sent to this path only; rotate it and go back to `next`.
+        _, set_headers = await self._authenticator.refresh(headers)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8)
+        await _redirect(safe_redirect((query.get("next") or [""])[0]), set_headers, send)
+
     def __repr__(self) -> str:
         return f"AuthMiddleware({self._app!r}, {self._authenticator!r})"
+
+
+async def _redirect(location: str, set_headers: list[tuple[str, str]], send: Send) -> None:
+    # 307, not 302/303: the browser repeats the same method and body (RFC 9110 §15.4.8).
+    headers = [
+        (b"location", location.encode("latin-1")),
+        (b"cache-control", b"no-store"),
+        (b"content-length", b"0"),
+    ]
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in set_headers]
+    await send({"type": "http.response.start", "status": 307, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _put(scope: Scope, identity: Identity | None) -> None:

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 from .authenticator import Authenticator, AuthResult, LoginResult
+from .fresh import require_recent_login
+from .hybrid import HybridIssued, HybridStrategy, Refreshing
+from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued, Verified
 from .strategies import PERSISTENT_KEY, JWTStrategy, SessionStrategy, Strategy
 from .transports import BearerTransport, CookieTransport, Transport
@@ -14,12 +17,17 @@ __all__ = [
     "Authenticator",
     "BearerTransport",
     "CookieTransport",
+    "HybridCookieTransport",
+    "HybridIssued",
+    "HybridStrategy",
     "Identity",
     "Issued",
     "JWTStrategy",
     "LoginResult",
+    "Refreshing",
     "SessionStrategy",
     "Strategy",
     "Transport",
     "Verified",
+    "require_recent_login",
 ]

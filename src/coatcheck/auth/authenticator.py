@@ -11,7 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import ConfigurationError, InvalidCredentials, MissingCredentials
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidCredentials,
+    MissingCredentials,
+)
+from .hybrid import Refreshing
+from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued
 from .strategies import Strategy
 from .transports import BearerTransport, CookieTransport, Transport
@@ -25,12 +32,16 @@ class AuthResult:
 
     ``identity`` is ``None`` for a guest; ``set_headers`` are response headers the
     strategy asked for (a renewed or cleared cookie); ``presented`` tells whether
-    any transport found a credential at all (to tell "missing" from "invalid").
+    any transport found a credential at all (to tell "missing" from "invalid");
+    ``refresh`` that a refresh could renew it (the middleware then redirects there).
     """
 
     identity: Identity | None
-    set_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Set-Cookie values carry the credential: keep them out of reprs and logs.
+    set_headers: list[tuple[str, str]] = field(default_factory=list, repr=False)
     presented: bool = False
+    #: A cookie held a genuine but expired access token (hybrid mode): refresh it.
+    refresh: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +51,7 @@ class LoginResult:
     token: str = field(repr=False)
     expires_at: float
     identity: Identity
-    set_headers: list[tuple[str, str]]
+    set_headers: list[tuple[str, str]] = field(repr=False)
     issued: Issued = field(repr=False)
 
 
@@ -56,7 +67,7 @@ class Authenticator:
     :raises ConfigurationError: when ``transports`` is empty.
     """
 
-    __slots__ = ("_strategy", "_transports")
+    __slots__ = ("_refresh_transport", "_refreshing", "_strategy", "_transports")
 
     def __init__(
         self,
@@ -67,6 +78,11 @@ class Authenticator:
             raise ConfigurationError("an Authenticator needs at least one transport")
         self._strategy = strategy
         self._transports = tuple(transports)
+        # Hybrid mode: decided once here, so the per-request path pays nothing for it.
+        self._refreshing = strategy if isinstance(strategy, Refreshing) else None
+        self._refresh_transport = next(
+            (t for t in self._transports if isinstance(t, HybridCookieTransport)), None
+        )
 
     @property
     def strategy(self) -> Strategy:
@@ -76,13 +92,20 @@ class Authenticator:
     def transports(self) -> tuple[Transport, ...]:
         return self._transports
 
+    @property
+    def refresh_path(self) -> str | None:
+        """Where browsers refresh (hybrid strategy with a refresh cookie), else ``None``."""
+        if self._refreshing is None or self._refresh_transport is None:
+            return None
+        return self._refresh_transport.refresh_path
+
     async def authenticate(self, headers: Mapping[str, str]) -> AuthResult:
         """Who sent ``headers``: never raises for absent or bad credentials.
 
         Raises StoreUnavailable / StoreError when the strategy's store fails.
         """
         cleared: list[tuple[str, str]] | None = None
-        presented = False
+        presented = refresh = False
         for transport in self._transports:
             token = transport.read(headers)
             if token is None:
@@ -90,6 +113,14 @@ class Authenticator:
             presented = True
             verified = await self._strategy.verify(token)
             if verified is None:
+                if (
+                    transport is self._refresh_transport
+                    and self._refreshing is not None
+                    and self._refreshing.refreshable(token)
+                ):
+                    # Keep the cookie: it is what tells the next request to refresh.
+                    refresh = True
+                    continue
                 # Fail closed: a forged or dead credential makes a guest; drop it.
                 dead = transport.clear()
                 if dead:
@@ -103,7 +134,28 @@ class Authenticator:
                 return AuthResult(identity, cleared or [], True)
             written = transport.write(reissued, persistent=identity.persistent)
             return AuthResult(identity, (cleared + written) if cleared else written, True)
-        return AuthResult(None, cleared or [], presented)
+        return AuthResult(None, cleared or [], presented, refresh)
+
+    async def refresh(
+        self, headers: Mapping[str, str]
+    ) -> tuple[Issued | None, list[tuple[str, str]]]:
+        """Renew the pair from the refresh cookie: ``(new pair or None, Set-Cookie headers)``.
+
+        A missing, invalid, reused or revoked refresh token clears both cookies (and,
+        for reuse, the strategy has revoked the session). Raises StoreError /
+        StoreUnavailable.
+        """
+        transport, refreshing = self._refresh_transport, self._refreshing
+        if transport is None or refreshing is None:
+            return None, []
+        token = transport.read_refresh(headers)
+        if token is None:
+            return None, transport.clear()
+        try:
+            issued = await refreshing.refresh(token)
+        except AuthenticationError:
+            return None, transport.clear()
+        return issued, transport.write(issued, persistent=issued.identity.persistent)
 
     async def require(self, headers: Mapping[str, str]) -> Identity:
         """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from typing import Any
 
 __all__ = ["register"]
 
 _DEFAULT_STORE = "sqlite:///coatcheck.db"
-_MODES = ("session", "jwt")  # hybrid mode (issue 4) adds itself to demo.MODES and here
+_MODES = ("session", "jwt", "hybrid")
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +36,21 @@ def register(subparsers: Any) -> None:
         "--alg",
         default="ES256",
         choices=("ES256", "EdDSA", "RS256", "HS256"),
-        help="JWT signing algorithm in jwt mode (ES256; HS256 leaves the JWKS empty)",
+        help="JWT signing algorithm in jwt and hybrid modes (ES256; HS256 leaves the JWKS empty)",
+    )
+    parser.add_argument(
+        "--access-ttl",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="hybrid mode: access-token lifetime (300; try 30 to watch refreshes)",
+    )
+    parser.add_argument(
+        "--feed",
+        default=None,
+        metavar="URL",
+        help="hybrid mode: revocation feed, redis://... or postgresql://... (default: the "
+        "store's server when it is Redis or PostgreSQL; 'none' to disable)",
     )
     parser.add_argument(
         "--https-proxy",
@@ -58,9 +73,13 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         print("coatcheck demo: --port must be between 1 and 65535", file=sys.stderr)
         return 2
+    if args.access_ttl < 11:
+        print("coatcheck demo: --access-ttl must be at least 11 seconds", file=sys.stderr)
+        return 2
     config = DemoConfig(
-        mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg
-    )
+        mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg,
+        access_ttl=timedelta(seconds=args.access_ttl), feed_url=args.feed,
+    )  # fmt: skip
     app = create_app(config)  # a bad --store fails here, before the banner
     host = f"[{args.host}]" if ":" in args.host else args.host
     behind = " (behind your HTTPS proxy)" if args.https_proxy else ""

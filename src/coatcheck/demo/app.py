@@ -8,6 +8,7 @@ every form is rendered with :func:`_hidden_fields`, where the CSRF token goes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -31,6 +32,8 @@ from ..auth import (
     Authenticator,
     BearerTransport,
     CookieTransport,
+    HybridCookieTransport,
+    HybridStrategy,
     Identity,
     JWTStrategy,
     SessionStrategy,
@@ -39,10 +42,13 @@ from ..auth import (
 from ..clock import SystemClock
 from ..errors import CoatcheckError, ConfigurationError, InputError
 from ..policies import CookiePolicy, SessionPolicy
+from ..ratelimit import LoginLimiter
+from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import SessionManager, SessionStore
 from ..stores import SQLiteStore, open_store
 from ..tokens import JWTCodec, KeyRing
 from . import pages
+from .protection import csrf_middleware, login_limiter
 from .signing_key import load_signing_keys
 from .users import User, UserDirectory, UsernameTaken
 
@@ -78,8 +84,11 @@ class DemoConfig:
     """How to run the demo.
 
     ``https`` means the demo is served over HTTPS (behind a TLS proxy): cookies
-    get Secure and the ``__Host-`` prefix. On plain HTTP they cannot be Secure, or the
-    browser would drop them on any host but localhost.
+    get Secure and the ``__Host-`` prefix (``__Secure-`` for hybrid mode's refresh
+    cookie, which has a narrow Path). In hybrid mode ``access_ttl`` is the access
+    token's lifetime and ``feed_url`` the revocation feed (default: the store's
+    Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
+    cannot be Secure, or the browser would drop them on any host but localhost.
     """
 
     mode: str = "session"
@@ -88,6 +97,8 @@ class DemoConfig:
     https: bool = False
     alg: str = "ES256"
     jwt_ttl: timedelta = timedelta(days=7)
+    access_ttl: timedelta = timedelta(minutes=5)
+    feed_url: str | None = None
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     hasher: PasswordHasher | None = None
 
@@ -109,6 +120,8 @@ class DemoContext:
     manager: SessionManager | None
     keys: KeyRing | None
     explainer: pages.Explainer
+    feed: RevocationFeed | None = None
+    limiter: LoginLimiter | None = None
 
 
 # -- the mode switch -------------------------------------------------------------------------
@@ -120,6 +133,7 @@ class _Parts:
     cookie_name: str
     manager: SessionManager | None = None
     keys: KeyRing | None = None
+    feed: RevocationFeed | None = None
 
 
 def _session_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
@@ -133,10 +147,47 @@ def _jwt_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> 
     return _Parts(JWTStrategy(codec, ttl=config.jwt_ttl), "coatcheck_token", keys=keys)
 
 
-#: mode name -> builder of its strategy and cookie name (hybrid mode adds itself here).
+def _hybrid_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
+    keys = load_signing_keys(users.connection, config.alg)
+    codec = JWTCodec(keys, algorithms=[config.alg])
+    manager = SessionManager(store, policy=config.session_policy)
+    # Demo only: the refresh secret is derived from the stored signing key, so every
+    # demo process sharing the users file derives the same one. Use a real secret.
+    material = json.dumps(keys.signing_key().to_jwk(private=True), sort_keys=True).encode()
+    refresh_secret = hashlib.sha256(b"coatcheck demo refresh secret\x00" + material).digest()
+    revocations = RevocationSet(retention=config.access_ttl + codec.policy.leeway)
+    feed = _feed(config, revocations)
+    strategy = HybridStrategy(
+        manager, codec, refresh_secret, access_ttl=config.access_ttl,
+        revocations=revocations, feed=feed,
+    )  # fmt: skip
+    return _Parts(strategy, "coatcheck_access", manager=manager, keys=keys, feed=feed)
+
+
+def _feed(config: DemoConfig, revocations: RevocationSet) -> RevocationFeed | None:
+    url = config.feed_url
+    if url is None:
+        url = config.store_url if config.store_url.startswith(_FEED_SCHEMES) else ""
+    if not url or url == "none":
+        return None
+    if url.startswith(("redis://", "rediss://")):
+        from ..stores.redis_revocation import RedisRevocationFeed
+
+        return RedisRevocationFeed(url.partition("?")[0], revocations)
+    if url.startswith(("postgresql://", "postgres://")):
+        from ..stores.postgres_revocation import PostgresRevocationFeed
+
+        return PostgresRevocationFeed(url.partition("?")[0], revocations)
+    raise ConfigurationError("the revocation feed URL must be redis:// or postgresql://")
+
+
+_FEED_SCHEMES = ("redis://", "rediss://", "postgresql://", "postgres://")
+
+#: mode name -> builder of its strategy and cookie name.
 MODES: dict[str, Callable[[DemoConfig, UserDirectory, SessionStore], _Parts]] = {
     "session": _session_mode,
     "jwt": _jwt_mode,
+    "hybrid": _hybrid_mode,
 }
 
 
@@ -152,6 +203,8 @@ def _explainer(config: DemoConfig, cookie: CookieTransport, parts: _Parts) -> pa
         "With 'remember me' it has Max-Age (it survives closing the browser and a server "
         "restart); without, it is a browser-session cookie (no Max-Age or Expires)."
     )
+    if config.mode == "hybrid":
+        return _hybrid_explainer(config, cookie, parts, flags)
     if config.mode == "jwt":
         alg = config.alg
         return pages.Explainer(
@@ -191,6 +244,44 @@ def _explainer(config: DemoConfig, cookie: CookieTransport, parts: _Parts) -> pa
     )
 
 
+def _hybrid_explainer(
+    config: DemoConfig, cookie: CookieTransport, parts: _Parts, flags: str
+) -> pages.Explainer:
+    ttl = int(config.access_ttl.total_seconds())
+    refresh = cookie.refresh_name if isinstance(cookie, HybridCookieTransport) else "?"
+    path = cookie.refresh_path if isinstance(cookie, HybridCookieTransport) else "?"
+    feed = (
+        f"A revocation feed ({_describe_store(config.feed_url or config.store_url)}) tells "
+        "every app process within about a second; while it is down each process checks "
+        "the store for every request instead."
+        if parts.feed is not None
+        else "No revocation feed (SQLite or memory store): other processes would accept a "
+        f"revoked access token until it expires, at most {ttl} s (one process: at once)."
+    )
+    return pages.Explainer(
+        browser=[
+            f"An access cookie {cookie.cookie_name}: {flags}. Inside: a JWT ({config.alg}) "
+            f"valid {ttl} s with sub, sid (your session id), auth_time, name. Requests are "
+            "checked with it alone: no store round trip.",
+            f"A refresh cookie {refresh}: HttpOnly, Path={path}, so the browser sends it "
+            "to that path only. Inside: your session token and a generation secret.",
+            "When the access token has expired, the next request is sent (307) to the "
+            "refresh path, which rotates the refresh token and sends you back (307) with "
+            "both cookies renewed. Neither cookie is readable by this page's JavaScript.",
+            "API clients: POST /api/login returns token and refresh_token; POST "
+            "/api/refresh {refresh_token} returns a new pair.",
+        ],
+        server=[
+            "A session record keyed by the SHA-256 of the session token, holding only "
+            "SHA-256 hashes of the current and previous refresh generations.",
+            "Presenting a retired refresh token (after a 10 s grace for parallel tabs) "
+            "revokes the whole session: a copied token was used.",
+            feed,
+            f"Store: {_describe_store(config.store_url)}.",
+        ],
+    )
+
+
 def _describe_store(url: str) -> str:
     scheme, _, rest = url.partition("://")
     if scheme in ("sqlite", "memory"):
@@ -220,8 +311,18 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         Path(users_path).parent.mkdir(parents=True, exist_ok=True)
     users = UserDirectory(users_path, hasher=config.hasher)
     parts = MODES[config.mode](config, users, store)
-    name = ("__Host-" if config.https else "") + parts.cookie_name
-    cookie = CookieTransport(name, CookiePolicy(secure=config.https))
+    cookie: CookieTransport
+    if config.mode == "hybrid":
+        # __Host- needs Path=/, which the refresh cookie must not have.
+        prefix = "__Secure-" if config.https else ""
+        cookie = HybridCookieTransport(
+            prefix + parts.cookie_name,
+            CookiePolicy(secure=config.https),
+            refresh_name=prefix + "coatcheck_refresh",
+        )
+    else:
+        name = ("__Host-" if config.https else "") + parts.cookie_name
+        cookie = CookieTransport(name, CookiePolicy(secure=config.https))
     bearer = BearerTransport()
     demo = DemoContext(
         config=config,
@@ -233,6 +334,8 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         manager=parts.manager,
         keys=parts.keys,
         explainer=_explainer(config, cookie, parts),
+        feed=parts.feed,
+        limiter=login_limiter(store, users.connection),
     )
     return _build(demo)
 
@@ -242,9 +345,14 @@ def _build(demo: DemoContext) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if demo.feed is not None:
+            # Until it is connected the strategy checks the store: safe either way.
+            await demo.feed.start(wait=2.0)
         try:
             yield
         finally:
+            if demo.feed is not None:
+                await demo.feed.stop()
             await demo.store.close()
             demo.users.close()
 
@@ -256,7 +364,9 @@ def _build(demo: DemoContext) -> Starlette:
         middleware=[
             Middleware(
                 AuthMiddleware, authenticator=demo.authenticator, exclude_paths=_PUBLIC_PATHS
-            )
+            ),
+            # Inside AuthMiddleware: it needs the identity to bind the token to.
+            csrf_middleware(demo),
         ],
         exception_handlers={CoatcheckError: on_coatcheck_error, DemoError: on_coatcheck_error},
         lifespan=lifespan,

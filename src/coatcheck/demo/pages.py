@@ -18,6 +18,7 @@ __all__ = [
     "form",
     "hidden_input",
     "home_page",
+    "hybrid_panel",
     "sessions_page",
     "when",
 ]
@@ -92,8 +93,12 @@ def home_page(
     error: str = "",
     hidden: str = "",
     username: str = "",
+    extra: str = "",
 ) -> str:
-    """The front page: greeting, what is held where, and the forms."""
+    """The front page: greeting, what is held where, and the forms.
+
+    ``extra`` is trusted HTML made by this module (the hybrid token panel).
+    """
     parts = [f"<h1>Hello, {_e(name) if name else 'guest'}</h1>"]
     if message:
         parts.append(f'<div class="box msg">{_e(message)}</div>')
@@ -102,6 +107,7 @@ def home_page(
     if name:
         if details:
             parts.append("<h2>You are logged in</h2>" + _list(details))
+        parts.append(extra)
         parts.append(form("/logout", "", "Log out", hidden=hidden))
     else:
         parts.append(
@@ -196,3 +202,64 @@ def error_page(*, mode: str, status: int, code: str, message: str) -> str:
         '<p><a href="/">Back to the front page</a></p>'
     )
     return _page(f"error {status}", body, mode=mode)
+
+
+_HYBRID_SCRIPT = """
+(() => {
+  const box = document.getElementById('tokens');
+  let exp = Number(box.dataset.exp), skew = 0;
+  const left = document.getElementById('left'), log = document.getElementById('log');
+  const at = (t) => new Date(t * 1000).toLocaleTimeString();
+  const note = (text) => { const li = document.createElement('li');
+    li.textContent = new Date().toLocaleTimeString() + ': ' + text; log.prepend(li); };
+  async function status(url, method) {
+    // The CSRF token of this page's forms, echoed in the header (issue 5).
+    const csrf = document.querySelector('input[name=csrf_token]');
+    const r = await fetch(url, {method, credentials: 'same-origin',
+      headers: csrf ? {'x-csrf-token': csrf.value} : {}});
+    if (!r.ok) { note('HTTP ' + r.status + ': logged out (the refresh token was refused)');
+      return; }
+    const j = await r.json();
+    skew = j.now - Date.now() / 1000;
+    const renewed = j.access_expires_at !== exp;
+    exp = j.access_expires_at;
+    document.getElementById('exp').textContent = at(exp);
+    note((r.redirected ? 'redirected through the refresh path; ' : 'no redirect; ') +
+      (renewed ? 'NEW access token ' + j.access_token_id + ', expires ' + at(exp)
+               : 'same access token, expires ' + at(exp)));
+  }
+  document.getElementById('check').onclick = () => status('/api/refresh-status', 'GET');
+  document.getElementById('force').onclick = () =>
+    status(box.dataset.refresh + '?next=/api/refresh-status', 'GET');
+  let fired = false;
+  setInterval(() => {
+    const s = Math.round(exp - (Date.now() / 1000 + skew));
+    left.textContent = s > 0 ? s + ' s' : 'expired';
+    if (s > 0) { fired = false; }
+    else if (!fired && document.getElementById('auto').checked) {
+      fired = true; status('/api/refresh-status', 'GET');
+    }
+  }, 1000);
+  document.getElementById('exp').textContent = at(exp);
+})();
+"""
+
+
+def hybrid_panel(*, expires_at: float, refresh_path: str, access_cookie: str) -> str:
+    """Hybrid mode: the access token's countdown and the refreshes as they happen.
+
+    The cookies stay HttpOnly; the script asks ``/api/refresh-status`` what they hold.
+    """
+    return (
+        f'<div class=box id=tokens data-exp="{_e(expires_at)}" data-refresh="{_e(refresh_path)}">'
+        "<h2>Your tokens right now</h2>"
+        f"<p>Access token (cookie {_e(access_cookie)}): expires at <b id=exp></b>, "
+        "in <b id=left>?</b>.</p>"
+        f"<p>Refresh token: an HttpOnly cookie the browser sends only to "
+        f"{_e(refresh_path)}; neither cookie is visible to this script.</p>"
+        "<p><label><input type=checkbox id=auto checked> when it expires, make a request "
+        "(the middleware refreshes it transparently)</label></p>"
+        "<button id=check type=button>Ask the server (/api/refresh-status)</button> "
+        "<button id=force type=button>Refresh now</button>"
+        f"<ul id=log></ul><script>{_HYBRID_SCRIPT}</script></div>"
+    )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ..auth import Identity
+from ..auth import HybridIssued, HybridStrategy, Identity, require_recent_login
+from ..clock import SystemClock
 from ..errors import InputError, InvalidCredentials, MissingCredentials
+from ..redirects import is_safe_redirect, safe_redirect
 from . import pages
 from .app import (
     DemoContext,
     DemoError,
-    check_password,
     client_ip,
     demo_of,
     headers_of,
@@ -24,16 +26,30 @@ from .app import (
     redirect,
     register_user,
 )
+from .protection import csrf_field, guarded_login
 from .users import User
 
 __all__ = ["hidden_fields", "routes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+_FRESH_LOGIN = timedelta(minutes=15)
+_CLOCK = SystemClock()
 
 
 def hidden_fields(request: Request) -> str:
-    """Hidden inputs every form carries. The CSRF token (issue 5) is rendered here."""
-    return ""
+    """Hidden inputs every form carries: the CSRF token, and for a guest where to go next.
+
+    ``next`` is only ever a same-origin path (:mod:`coatcheck.redirects`): the query's
+    ``next``, the one a failed login form sent back, or the guest's current page.
+    """
+    fields = csrf_field(request)
+    if identity_of(request) is None:
+        target = getattr(request.state, "next", None) or request.query_params.get("next")
+        if target is None and request.method == "GET" and request.url.path != "/":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if target != "/" and is_safe_redirect(target):
+            fields += pages.hidden_input("next", str(target))
+    return fields
 
 
 def _name(identity: Identity) -> str:
@@ -64,6 +80,13 @@ def _home(request: Request, *, status: int = 200, message: str = "", error: str 
           username: str = "") -> Response:
     demo = demo_of(request)
     identity = identity_of(request)
+    panel = ""
+    if identity is not None and isinstance(demo.authenticator.strategy, HybridStrategy):
+        panel = pages.hybrid_panel(
+            expires_at=identity.expires_at,
+            refresh_path=demo.authenticator.refresh_path or "",
+            access_cookie=demo.cookie.cookie_name,
+        )
     page = pages.home_page(
         mode=demo.config.mode,
         name=_name(identity) if identity else None,
@@ -73,6 +96,7 @@ def _home(request: Request, *, status: int = 200, message: str = "", error: str 
         error=error,
         hidden=hidden_fields(request),
         username=username,
+        extra=panel,
     )
     return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
 
@@ -105,10 +129,13 @@ async def login_form(request: Request) -> Response:
     demo = demo_of(request)
     fields = await read_form(request)
     username, password = fields.get("username", ""), fields.get("password", "")
+    # Open redirects: only a same-origin path, whatever the form says (issue 5).
+    target = safe_redirect(fields.get("next"))
+    request.state.next = target
     if not username or not password:
         return _home(request, status=400, error="Enter a username and a password.",
                      username=username)
-    user = await check_password(demo, username, password)
+    user = await guarded_login(demo, request, username, password)  # RateLimited: 429
     if user is None:
         return _home(request, status=401, error="Wrong username or password.",
                      username=username)
@@ -119,7 +146,7 @@ async def login_form(request: Request) -> Response:
         persistent=fields.get("remember") == "on",
         ip=client_ip(request),
     )
-    return redirect("/", result.set_headers)
+    return redirect(target, result.set_headers)
 
 
 async def logout_form(request: Request) -> Response:
@@ -170,7 +197,11 @@ async def revoke_session(request: Request) -> Response:
     # Only the user's own sessions: an id from someone else is "not found", not revoked.
     if target not in owned:
         raise DemoError(404, "unknown_session", "no such session among yours")
-    await demo.manager.revoke_id(target)
+    strategy = demo.authenticator.strategy
+    if isinstance(strategy, HybridStrategy):
+        await strategy.revoke_session(target)  # also tells the other processes
+    else:
+        await demo.manager.revoke_id(target)
     if target == identity.session_id:
         return redirect("/?msg=logged-out", demo.cookie.clear())
     return redirect("/sessions?msg=revoked")
@@ -182,7 +213,13 @@ async def revoke_all(request: Request) -> Response:
     await read_form(request)
     if identity is None or demo.manager is None:
         raise MissingCredentials("log in to manage sessions (session mode only)")
-    await demo.manager.revoke_user(identity.user_id)
+    strategy = demo.authenticator.strategy
+    if isinstance(strategy, HybridStrategy):
+        # Fresh authentication (issue 4): logging out everywhere needs a recent login.
+        require_recent_login(identity, _FRESH_LOGIN, clock=_CLOCK)
+        await strategy.revoke_user(identity.user_id)
+    else:
+        await demo.manager.revoke_user(identity.user_id)
     return redirect("/?msg=logged-out", demo.cookie.clear())
 
 
@@ -220,7 +257,7 @@ async def api_login(request: Request) -> Response:
     remember = body.get("remember", True)
     if not isinstance(remember, bool):
         raise InputError("'remember' must be true or false")
-    user = await check_password(demo, body.get("username"), body.get("password"))
+    user = await guarded_login(demo, request, body.get("username"), body.get("password"))
     if user is None:
         # One answer for an unknown user and a wrong password (no user enumeration).
         raise InvalidCredentials("wrong username or password")
@@ -233,14 +270,53 @@ async def api_login(request: Request) -> Response:
         # A native client has no previous credential to take over: never end another one.
         revoke_previous=False,
     )
+    answer: dict[str, object] = {
+        "token": result.token,
+        "token_type": "Bearer",
+        "expires_in": max(0, int(result.expires_at - now())),
+        "mode": demo.config.mode,
+    }
+    if isinstance(result.issued, HybridIssued):
+        answer["refresh_token"] = result.issued.refresh_token
+    return JSONResponse(answer, headers={"cache-control": "no-store"})  # RFC 6749 §5.1
+
+
+async def api_refresh(request: Request) -> Response:
+    """Native apps: trade a refresh token for a new pair (hybrid mode)."""
+    demo = demo_of(request)
+    strategy = demo.authenticator.strategy
+    if not isinstance(strategy, HybridStrategy):
+        raise DemoError(404, "no_refresh", f"{demo.config.mode} mode has no refresh tokens")
+    body = await read_json(request)
+    token = body.get("refresh_token")
+    if not isinstance(token, str) or not token:
+        raise InputError("'refresh_token' is required")
+    pair = await strategy.refresh(token)
     return JSONResponse(
         {
-            "token": result.token,
+            "token": pair.token,
             "token_type": "Bearer",
-            "expires_in": max(0, int(result.expires_at - now())),
-            "mode": demo.config.mode,
+            "refresh_token": pair.refresh_token,
+            "expires_in": max(0, int(pair.expires_at - now())),
         },
-        headers={"cache-control": "no-store"},  # RFC 6749 §5.1
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def api_refresh_status(request: Request) -> Response:
+    """What the browser holds, for the demo page (whose JavaScript cannot read it)."""
+    demo = demo_of(request)
+    identity = _require(request)
+    return JSONResponse(
+        {
+            "mode": demo.config.mode,
+            "session_id": identity.session_id,
+            "access_expires_at": identity.expires_at,
+            "access_token_id": identity.claims.get("jti"),
+            "issued_at": identity.claims.get("iat"),
+            "now": now(),
+        },
+        headers={"cache-control": "no-store"},
     )
 
 
@@ -309,7 +385,10 @@ async def jwks(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True})
+    feed = demo_of(request).feed
+    if feed is None:
+        return JSONResponse({"ok": True})
+    return JSONResponse({"ok": True, "revocation_feed": "up" if feed.healthy else "down"})
 
 
 routes: list[tuple[str, Endpoint, list[str]]] = [
@@ -325,6 +404,8 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/api/me", api_me, ["GET"]),
     ("/api/logout", api_logout, ["POST"]),
     ("/api/sessions", api_sessions, ["GET"]),
+    ("/api/refresh", api_refresh, ["POST"]),
+    ("/api/refresh-status", api_refresh_status, ["GET", "POST"]),
     ("/.well-known/jwks.json", jwks, ["GET"]),
     ("/healthz", healthz, ["GET"]),
 ]

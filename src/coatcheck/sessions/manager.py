@@ -126,6 +126,18 @@ class SessionManager:
         await self._store.touch(sid, fresh.last_seen, fresh.expires_at)
         return fresh
 
+    async def get_id(self, session_id: str) -> SessionRecord | None:
+        """The live session with this id, or ``None``; read only, never renews.
+
+        For callers that hold a session id rather than a token (hybrid mode checks a
+        JWT's ``sid`` this way while its revocation feed is down). Raises StoreError.
+        """
+        now = self._clock.now()
+        record = await self._store.get(session_id, now)
+        if record is None or decide(record, now, self._policy) is Decision.EXPIRED:
+            return None
+        return record
+
     async def rotate(self, token: str) -> tuple[str, SessionRecord] | None:
         """Move a live session to a new token (after a privilege change); ``None`` if gone.
 

@@ -1,0 +1,121 @@
+"""The demo's defences: CSRF middleware, login throttling, the ``next`` redirect.
+
+Kept apart from the routes so each defence reads in one place:
+
+* :func:`csrf_middleware` wires :class:`~coatcheck.adapters.csrf.CsrfMiddleware`
+  (Fetch Metadata / Origin, then a token bound to the session, the login, or a
+  pre-session cookie for the login and register forms);
+* :func:`guarded_login` runs the password check between
+  :class:`~coatcheck.ratelimit.LoginLimiter`'s ``check`` and ``failed`` /
+  ``succeeded``, with the same work for unknown users and wrong passwords;
+* :func:`load_secret` keeps the demo's HMAC secrets (CSRF, rate-limit keys) in the
+  demo's SQLite file, so tokens in open forms survive a restart. A real deployment
+  loads its secrets from a secret store.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from starlette.middleware import Middleware
+
+from ..adapters.csrf import CsrfMiddleware, csrf_token
+from ..auth import HybridCookieTransport
+from ..csrf import CsrfProtector
+from ..errors import CsrfError
+from ..keys import Secret
+from ..policies import CookiePolicy
+from ..ratelimit import AttemptCounter, LoginLimiter
+from . import pages
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from .app import DemoContext
+    from .users import User
+
+__all__ = ["csrf_field", "csrf_middleware", "guarded_login", "load_secret", "login_limiter"]
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS demo_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created_at REAL NOT NULL
+)"""
+
+
+def load_secret(conn: sqlite3.Connection, name: str) -> Secret:
+    """The demo secret called ``name``, made (256 random bits) on first use."""
+    conn.execute(_SCHEMA)
+    # INSERT OR IGNORE, then read: demo processes starting together agree on one value.
+    conn.execute(
+        "INSERT OR IGNORE INTO demo_secrets (name, value, created_at) VALUES (?, ?, ?)",
+        (name, secrets.token_urlsafe(32), time.time()),
+    )
+    row = conn.execute("SELECT value FROM demo_secrets WHERE name = ?", (name,)).fetchone()
+    return Secret(row[0])
+
+
+def csrf_middleware(demo: DemoContext) -> Middleware:
+    """The CSRF middleware for the demo; it must sit inside AuthMiddleware."""
+    cookie = demo.cookie
+    names = [cookie.cookie_name]
+    if isinstance(cookie, HybridCookieTransport):
+        names.append(cookie.refresh_name)
+    mode = demo.config.mode
+
+    def html_error(exc: CsrfError) -> str:
+        return pages.error_page(mode=mode, status=403, code=exc.code, message=exc.message)
+
+    return Middleware(
+        CsrfMiddleware,
+        protector=CsrfProtector(load_secret(demo.users.connection, "csrf")),
+        credential_cookies=names,
+        cookie_policy=CookiePolicy(secure=demo.config.https),
+        html_error=html_error,
+    )
+
+
+def csrf_field(request: Request) -> str:
+    """The hidden input carrying this request's CSRF token."""
+    # The default CsrfPolicy is used, so its field name is the default one.
+    return pages.hidden_input("csrf_token", csrf_token(request.scope))
+
+
+def login_limiter(store: object, conn: sqlite3.Connection) -> LoginLimiter | None:
+    """5 failures per account, 50 per IP in 15 minutes, then 1 s, 2 s, 4 s ... up to 15 min.
+
+    The counts live in the session store (so they hold across processes); their keys
+    are HMACs, so reading the store does not tell who failed to log in. ``None`` for a
+    store that cannot count attempts (every coatcheck store can).
+    """
+    if not isinstance(store, AttemptCounter):
+        return None
+    return LoginLimiter(store, secret=load_secret(conn, "ratelimit"))
+
+
+async def guarded_login(
+    demo: DemoContext, request: Request, username: object, password: object
+) -> User | None:
+    """The user if the password matches, else ``None``; raises RateLimited (429) first.
+
+    Unknown user and wrong password take the same path: one argon2 verification
+    (:meth:`~coatcheck.demo.users.UserDirectory.check` verifies a dummy hash for an
+    unknown name), one ``failed`` count, one answer.
+    """
+    from .app import check_password, client_ip
+
+    limiter = demo.limiter
+    name = username if isinstance(username, str) else ""
+    ip = client_ip(request)
+    if limiter is not None:
+        await limiter.check(name, ip)
+    user = await check_password(demo, username, password)
+    if limiter is not None:
+        if user is None:
+            await limiter.failed(name, ip)
+        else:
+            await limiter.succeeded(name, ip)
+    return user

@@ -1,0 +1,311 @@
+"""HybridStrategy: access tokens, refresh rotation, reuse detection, grace, revocation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from coatcheck.auth.fresh import require_recent_login
+from coatcheck.auth.hybrid import (
+    GENERATION_KEY,
+    PREVIOUS_GENERATION_KEY,
+    REFRESH_SEPARATOR,
+    HybridIssued,
+    HybridStrategy,
+    split_refresh_token,
+)
+from coatcheck.auth.identity import Identity
+from coatcheck.clock import FrozenClock
+from coatcheck.errors import (
+    ConfigurationError,
+    InvalidCredentials,
+    RefreshReuse,
+    StaleAuthentication,
+)
+from coatcheck.keys import SecretRing
+from coatcheck.revocation import RevocationSet
+from coatcheck.sessions import SessionManager
+from coatcheck.stores import MemoryStore
+from coatcheck.tokens import JWTCodec, Key, unverified_parts
+
+pytestmark = pytest.mark.anyio
+
+SECRET_A = "a" * 32
+SECRET_B = "b" * 32
+
+
+def _strategy(
+    clock: FrozenClock,
+    *,
+    alg: str = "HS256",
+    ring: SecretRing | None = None,
+    revocations: RevocationSet | None = None,
+    store: MemoryStore | None = None,
+) -> HybridStrategy:
+    key = Key.from_secret("k" * 32, kid="k1") if alg == "HS256" else Key.generate(alg, kid="k1")
+    codec = JWTCodec([key], clock=clock)
+    manager = SessionManager(store or MemoryStore(), clock=clock)
+    return HybridStrategy(
+        manager, codec, ring or SecretRing([SECRET_A]), revocations=revocations, clock=clock
+    )
+
+
+async def _login(strategy: HybridStrategy) -> HybridIssued:
+    return await strategy.issue("alice", data={"name": "Alice", "_rt": "forged"})
+
+
+async def test_login_gives_an_access_jwt_and_a_refresh_token(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    pair = await _login(strategy)
+    _, claims = unverified_parts(pair.token)
+    assert claims["sub"] == "alice"
+    assert claims["sid"] == pair.session_id
+    assert claims["name"] == "Alice"
+    assert claims["auth_time"] == int(clock.now())
+    assert claims["exp"] - claims["iat"] == 300
+    assert not any(k.startswith("_") for k in claims)
+    assert REFRESH_SEPARATOR in pair.refresh_token
+    assert pair.refresh_expires_at > pair.expires_at
+    # The store holds only hashes of the generation secret, never the secret.
+    record = await strategy.manager.get_id(pair.session_id or "")
+    assert record is not None
+    generation = pair.refresh_token.rpartition(REFRESH_SEPARATOR)[2]
+    assert generation not in repr(record.data)
+    assert record.data[GENERATION_KEY] != "forged"
+    assert "forged" not in repr(record.data)
+
+
+async def test_verify_needs_no_store_and_refuses_garbage(clock: FrozenClock) -> None:
+    store = MemoryStore()
+    strategy = _strategy(clock, store=store)
+    pair = await _login(strategy)
+    # Gone from the store, yet the access token still works: no store lookup per request.
+    store._records.clear()
+    verified = await strategy.verify(pair.token)
+    assert verified is not None
+    identity = verified.identity
+    assert (identity.user_id, identity.mode) == ("alice", "hybrid")
+    assert identity.session_id == pair.session_id
+    assert identity.name == "Alice"
+    assert verified.reissued is None
+    assert await strategy.verify("not.a.jwt") is None
+    assert await strategy.verify(pair.refresh_token) is None
+
+
+async def test_access_token_expires_after_its_ttl(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    pair = await _login(strategy)
+    clock.advance(300 + 11)  # ttl + the codec's default leeway of 10 s
+    assert await strategy.verify(pair.token) is None
+
+
+async def test_refresh_rotates_and_the_successor_works(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    clock.advance(400)
+    second = await strategy.refresh(first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    assert second.session_id == first.session_id
+    assert (await strategy.verify(second.token)) is not None
+    third = await strategy.refresh(second.refresh_token)
+    assert third.refresh_token not in (first.refresh_token, second.refresh_token)
+    record = await strategy.manager.get_id(first.session_id or "")
+    assert record is not None
+    assert record.data["_rt_n"] == 2
+
+
+async def test_claims_and_auth_time_survive_refresh(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    clock.advance(1000)
+    second = await strategy.refresh(first.refresh_token)
+    _, claims = unverified_parts(second.token)
+    assert claims["name"] == "Alice"
+    assert claims["auth_time"] == int(clock.now()) - 1000
+    assert claims["iat"] == int(clock.now())
+
+
+async def test_reuse_after_grace_revokes_the_family(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    second = await strategy.refresh(first.refresh_token)
+    clock.advance(11)
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(first.refresh_token)
+    # The whole family is gone: the legitimate successor and its access token too.
+    with pytest.raises(InvalidCredentials):
+        await strategy.refresh(second.refresh_token)
+    assert await strategy.verify(second.token) is None
+    assert await strategy.manager.get_id(first.session_id or "") is None
+
+
+async def test_an_older_generation_is_reuse_even_within_grace(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    second = await strategy.refresh(first.refresh_token)
+    await strategy.refresh(second.refresh_token)
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(first.refresh_token)
+
+
+async def test_a_guessed_generation_with_a_stolen_session_token_is_reuse(
+    clock: FrozenClock,
+) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    session_token = first.refresh_token.rpartition(REFRESH_SEPARATOR)[0]
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(session_token + REFRESH_SEPARATOR + "A" * 43)
+    assert await strategy.verify(first.token) is None
+
+
+@pytest.mark.parametrize("alg", ["HS256", "EdDSA"])
+async def test_grace_window_returns_the_very_same_pair(clock: FrozenClock, alg: str) -> None:
+    strategy = _strategy(clock, alg=alg)
+    first = await _login(strategy)
+    clock.advance(100)
+    winner = await strategy.refresh(first.refresh_token)
+    clock.advance(9.5)
+    again = await strategy.refresh(first.refresh_token)
+    assert again.refresh_token == winner.refresh_token
+    assert again.token == winner.token  # deterministic signatures: byte-identical
+    # ... and the successor still rotates normally afterwards.
+    assert (await strategy.refresh(winner.refresh_token)).refresh_token != winner.refresh_token
+
+
+async def test_grace_survives_a_refresh_secret_rotation(clock: FrozenClock) -> None:
+    store = MemoryStore()
+    old = _strategy(clock, store=store, ring=SecretRing([SECRET_A]))
+    first = await _login(old)
+    winner = await old.refresh(first.refresh_token)
+    rotated = HybridStrategy(
+        old.manager, old.codec, SecretRing([SECRET_A, SECRET_B]), clock=clock
+    )
+    again = await rotated.refresh(first.refresh_token)
+    assert again.refresh_token == winner.refresh_token
+
+
+async def test_malformed_or_unknown_refresh_tokens(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    for bad in ["", "x", first.token, first.refresh_token + "x", "~" * 60]:
+        with pytest.raises(InvalidCredentials):
+            await strategy.refresh(bad)
+    await strategy.revoke(first.refresh_token)
+    with pytest.raises(InvalidCredentials):
+        await strategy.refresh(first.refresh_token)
+    assert split_refresh_token(first.token) is None
+
+
+async def test_session_tokens_of_other_modes_are_not_refreshable(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    token, _ = await strategy.manager.create("bob")
+    with pytest.raises(InvalidCredentials):
+        await strategy.refresh(token + REFRESH_SEPARATOR + "A" * 43)
+
+
+async def test_logout_by_access_token_stops_it_at_once_here(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    pair = await _login(strategy)
+    await strategy.revoke(pair.token)
+    assert await strategy.verify(pair.token) is None
+    with pytest.raises(InvalidCredentials):
+        await strategy.refresh(pair.refresh_token)
+
+
+async def test_logout_with_an_expired_access_token_still_ends_the_session(
+    clock: FrozenClock,
+) -> None:
+    strategy = _strategy(clock)
+    pair = await _login(strategy)
+    clock.advance(3600)
+    await strategy.revoke(pair.token)
+    assert await strategy.manager.get_id(pair.session_id or "") is None
+    await strategy.revoke("forged.token.here")
+
+
+async def test_revoke_device_and_everywhere_but_this_one(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    phone, laptop, tablet = [await _login(strategy) for _ in range(3)]
+    assert await strategy.revoke_session(phone.session_id or "")
+    assert await strategy.verify(phone.token) is None
+    revoked = await strategy.revoke_user("alice", keep=laptop.session_id)
+    assert revoked == [tablet.session_id]
+    assert await strategy.verify(tablet.token) is None
+    assert await strategy.verify(laptop.token) is not None
+    assert await strategy.revoke_user("alice") == [laptop.session_id]
+    assert await strategy.verify(laptop.token) is None
+
+
+async def test_entries_are_kept_until_the_tokens_expire(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    pair = await _login(strategy)
+    await strategy.revoke(pair.token)
+    assert len(strategy.revocations) == 1
+    clock.advance(300 + 10 + 1)
+    strategy.revocations.add(["other"])  # adding prunes the expired head
+    assert len(strategy.revocations) == 1
+
+
+async def test_other_process_without_feed_keeps_accepting_until_expiry(clock: FrozenClock) -> None:
+    store = MemoryStore()
+    here = _strategy(clock, store=store)
+    there = HybridStrategy(here.manager, here.codec, SecretRing([SECRET_A]), clock=clock)
+    pair = await _login(here)
+    await here.revoke(pair.token)
+    # The stated bound without a feed: one access-token lifetime elsewhere.
+    assert await there.verify(pair.token) is not None
+    clock.advance(300 + 11)
+    assert await there.verify(pair.token) is None
+
+
+async def test_unreliable_set_falls_back_to_the_store(clock: FrozenClock) -> None:
+    store = MemoryStore()
+    here = _strategy(clock, store=store)
+    revocations = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    there = HybridStrategy(
+        here.manager, here.codec, SecretRing([SECRET_A]), revocations=revocations, clock=clock
+    )
+    pair, other = await _login(here), await _login(here)
+    revocations.mark_down()  # the feed dropped: every access token is checked in the store
+    await here.revoke(pair.token)
+    assert await there.verify(pair.token) is None
+    assert await there.verify(other.token) is not None
+    assert revocations.is_revoked(pair.session_id or "", clock.now())
+    revocations.mark_up()
+    store._records.clear()
+    assert await there.verify(other.token) is not None
+
+
+def test_configuration_is_checked(clock: FrozenClock) -> None:
+    codec = JWTCodec([Key.from_secret("k" * 32)], clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock)
+    for kwargs in (
+        {"access_ttl": timedelta(0)},
+        {"grace": timedelta(seconds=-1)},
+        {"grace": timedelta(minutes=5)},
+        {"revocations": RevocationSet(retention=timedelta(minutes=1))},
+    ):
+        with pytest.raises(ConfigurationError):
+            HybridStrategy(manager, codec, SECRET_A, clock=clock, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        HybridStrategy(manager, codec, "short", clock=clock)
+
+
+async def test_previous_generation_hash_is_kept_for_grace(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    await strategy.refresh(first.refresh_token)
+    record = await strategy.manager.get_id(first.session_id or "")
+    assert record is not None
+    assert len(record.data[PREVIOUS_GENERATION_KEY]) == 64
+
+
+def test_require_recent_login(clock: FrozenClock) -> None:
+    identity = Identity(user_id="alice", mode="hybrid", auth_time=clock.now() - 100)
+    require_recent_login(identity, timedelta(minutes=5), clock=clock)
+    with pytest.raises(StaleAuthentication):
+        require_recent_login(identity, timedelta(seconds=99), clock=clock)
+    with pytest.raises(StaleAuthentication):
+        require_recent_login(Identity(user_id="a", mode="jwt"), timedelta(days=1), clock=clock)

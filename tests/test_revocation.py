@@ -1,0 +1,195 @@
+"""RevocationSet (pure) and the Redis / PostgreSQL feeds against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+
+from coatcheck.clock import FrozenClock, SystemClock
+from coatcheck.errors import ConfigurationError
+from coatcheck.revocation import RevocationFeed, RevocationSet, decode_message, encode_message
+from coatcheck.stores.postgres_revocation import PostgresRevocationFeed
+from coatcheck.stores.redis_revocation import RedisRevocationFeed
+
+RETENTION = timedelta(minutes=5, seconds=10)
+
+
+def test_entries_live_for_the_retention(clock: FrozenClock) -> None:
+    revoked = RevocationSet(retention=RETENTION, clock=clock)
+    revoked.add(["a", "b"])
+    assert revoked.is_revoked("a", clock.now())
+    assert not revoked.is_revoked("c", clock.now())
+    clock.advance(310)
+    assert not revoked.is_revoked("a", clock.now())
+    revoked.add(["c"])
+    assert len(revoked) == 1
+
+
+def test_until_from_the_wire_is_capped_and_past_ones_ignored(clock: FrozenClock) -> None:
+    revoked = RevocationSet(retention=RETENTION, clock=clock)
+    revoked.add(["old"], until=clock.now() - 1)
+    revoked.add(["far"], until=clock.now() + 10**9)
+    assert len(revoked) == 1
+    clock.advance(86_401)
+    assert not revoked.is_revoked("far", clock.now())
+
+
+def test_a_full_set_becomes_unreliable_instead_of_forgetting(clock: FrozenClock) -> None:
+    revoked = RevocationSet(retention=RETENTION, max_entries=2, clock=clock)
+    revoked.add(["a", "b"])
+    assert revoked.reliable
+    revoked.add(["c"])
+    assert len(revoked) == 2
+    assert not revoked.reliable  # "c" is not held: callers must ask the store
+    clock.advance(311)
+    assert revoked.reliable
+    revoked.add(["d"])  # expired entries make room again
+    assert revoked.is_revoked("d", clock.now())
+
+
+def test_messages_round_trip_and_garbage_is_ignored() -> None:
+    assert decode_message(encode_message(["a", "b"], 5.0)) == (["a", "b"], 5.0)
+    for junk in ["", "[]", "{}", '{"u": true, "s": []}', '{"u": 1, "s": "a"}', "\xff"]:
+        assert decode_message(junk) is None
+    assert decode_message('{"u": 1, "s": ["ok", 3, null]}') == (["ok"], 1.0)
+
+
+def test_down_and_up_nest(clock: FrozenClock) -> None:
+    revoked = RevocationSet(retention=RETENTION, clock=clock)
+    revoked.mark_down()
+    revoked.mark_down()
+    revoked.mark_up()
+    assert not revoked.reliable
+    revoked.mark_up()
+    assert revoked.reliable
+
+
+def test_bad_configuration(redis_url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        RevocationSet(retention=timedelta(0))
+    with pytest.raises(ConfigurationError):
+        RevocationSet(retention=RETENTION, max_entries=0)
+    revoked = RevocationSet(retention=RETENTION)
+    with pytest.raises(ConfigurationError):
+        RedisRevocationFeed(redis_url, revoked, channel="bad channel")
+    with pytest.raises(ConfigurationError):
+        PostgresRevocationFeed("postgresql://x@127.0.0.1/x", revoked, channel="Bad-Name")
+
+
+async def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll until ``check`` holds (bounded); the feed works in the background."""
+    for _ in range(int(timeout / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+FeedFactory = Callable[[RevocationSet], RevocationFeed]
+
+
+async def _spread_and_recover(make: FeedFactory, kill: Callable[[], Awaitable[None]]) -> None:
+    clock = SystemClock()
+    here_set = RevocationSet(retention=RETENTION, clock=clock)
+    there_set = RevocationSet(retention=RETENTION, clock=clock)
+    here, there = make(here_set), make(there_set)
+    assert not there_set.reliable  # not connected yet: unreliable, so the store is asked
+    try:
+        await here.start(wait=5)
+        await there.start(wait=5)
+        assert here.healthy
+        assert there.healthy
+        assert there_set.reliable
+        sid = f"s.{secrets.token_hex(8)}"
+        await here.publish([sid])
+        assert here_set.is_revoked(sid, clock.now())  # at once in the publisher
+        await _eventually(lambda: there_set.is_revoked(sid, clock.now()))
+        # Drop the listener's connection: unreliable until it reconnects and replays.
+        await kill()
+        await _eventually(lambda: not there.healthy)
+        assert not there_set.reliable
+        missed = f"s.{secrets.token_hex(8)}"
+        await here.publish([missed])  # published while "there" was disconnected
+        await _eventually(lambda: there.healthy)
+        assert there_set.is_revoked(missed, clock.now())  # replayed from the backlog
+        assert there_set.reliable
+        # A process started later learns earlier revocations from the backlog too.
+        late_set = RevocationSet(retention=RETENTION, clock=clock)
+        late = make(late_set)
+        try:
+            await late.start(wait=5)
+            assert late_set.is_revoked(sid, clock.now())
+            assert late_set.is_revoked(missed, clock.now())
+        finally:
+            await late.stop()
+    finally:
+        await here.stop()
+        await there.stop()
+    assert not there.healthy
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"cctrev_{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, channel: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.delete(channel + ":backlog")
+    await client.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_feed(redis_url: str, channel: str, redis_client: aioredis.Redis) -> None:
+    async def kill() -> None:
+        # Every pub/sub connection of this channel is killed (the publisher's is not one).
+        await redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+
+    def make(revocations: RevocationSet) -> RevocationFeed:
+        return RedisRevocationFeed(redis_url, revocations, channel=channel, heartbeat=0.2)
+
+    await _spread_and_recover(make, kill)
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_publish_failure_is_queued_and_resent(redis_url: str, channel: str) -> None:
+    revoked = RevocationSet(retention=RETENTION)
+    feed = RedisRevocationFeed("redis://127.0.0.1:1/15", revoked, channel=channel, max_backoff=0.1)
+    await feed.publish(["s.x"])  # nothing listens on port 1: queued, known locally
+    assert revoked.is_revoked("s.x", SystemClock().now())
+    assert not feed.healthy
+    await feed.stop()
+
+
+@pytest.fixture
+async def pg_cleanup(postgres_url: str) -> AsyncIterator[None]:
+    yield
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute("DELETE FROM coatcheck_revocations WHERE session_id LIKE 's.%%'")
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+@pytest.mark.usefixtures("pg_cleanup")
+async def test_postgres_feed(postgres_url: str, channel: str) -> None:
+    async def kill() -> None:
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'coatcheck-revocation-listener'"
+            )
+
+    def make(revocations: RevocationSet) -> RevocationFeed:
+        return PostgresRevocationFeed(postgres_url, revocations, channel=channel, heartbeat=0.2)
+
+    await _spread_and_recover(make, kill)
