@@ -558,14 +558,30 @@ def _fastapi_integration() -> Any:
     raise Unavailable("coatcheck's FastAPI integration not available yet")
 
 
+def _coatcheck_fastapi_dependency(strategy: Any) -> Any:
+    """FastAPI with coatcheck's ``current_user`` dependency (no middleware) on GET /me."""
+    from fastapi import Depends, FastAPI
+
+    integration = _fastapi_integration()
+    names = _coatcheck_names()
+    app = FastAPI()
+    cc = integration.CoatCheck(app, authenticator=names["Authenticator"](strategy))
+
+    @app.get("/me")
+    async def me(user: Any = Depends(cc.current_user)) -> dict[str, str]:  # noqa: B008
+        return {"name": user.name}
+
+    return app
+
+
 async def _cc_fastapi_integration_jwt(ctx: BuildContext) -> Built:
-    _fastapi_integration()
-    raise Unavailable("FastAPI integration landed: wire its dependency into this hook")
+    strategy, credential, forged = await _coatcheck_jwt_strategy(ctx)
+    return Built(_coatcheck_fastapi_dependency(strategy), credential, forged)
 
 
 async def _cc_fastapi_integration_redis(ctx: BuildContext) -> Built:
-    _fastapi_integration()
-    raise Unavailable("FastAPI integration landed: wire its dependency into this hook")
+    strategy, credential, forged, close = await _coatcheck_session_strategy(ctx, "redis")
+    return Built(_coatcheck_fastapi_dependency(strategy), credential, forged, close)
 
 
 def _fastapi_users_app(backend: Any, users: Any) -> Any:

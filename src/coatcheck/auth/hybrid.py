@@ -61,6 +61,7 @@ from ..sessions.ids import session_id as _session_id
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec, unverified_parts
+from ._cache import VerifiedCache
 from .identity import Identity, Issued, Verified
 from .strategies import PERSISTENT_KEY
 
@@ -195,7 +196,7 @@ class HybridStrategy:
         # token -> Identity of access tokens that verified, until their exp: a hit
         # never changes an answer (the key ring is immutable; revocation is checked
         # on every request regardless).
-        self._cache: dict[str, Identity] = {}
+        self._cache: VerifiedCache[Identity] = VerifiedCache(_CACHE_SIZE)
 
     @property
     def manager(self) -> SessionManager:
@@ -289,19 +290,12 @@ class HybridStrategy:
         session (raises StoreError / StoreUnavailable).
         """
         now = self._clock.now()
-        cache = self._cache
-        identity = cache.get(token)
-        if identity is not None and now >= identity.expires_at:
-            del cache[token]
-            identity = None
+        identity = self._cache.get(token, now)
         if identity is None:
             identity = self._decode(token)
             if identity is None:
                 return None
-            if len(cache) >= _CACHE_SIZE:
-                # Drop the oldest entry (dicts keep insertion order): bounded memory.
-                del cache[next(iter(cache))]
-            cache[token] = identity
+            self._cache.put(token, identity, identity.expires_at)
         # The cache only saves the signature check; revocation is checked every time.
         sid = identity.session_id or ""
         revocations = self._revocations

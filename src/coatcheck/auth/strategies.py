@@ -24,6 +24,7 @@ from ..errors import ConfigurationError, TokenError
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec
+from ._cache import VerifiedCache
 from .identity import Identity, Issued, Verified
 
 __all__ = ["PERSISTENT_KEY", "JWTStrategy", "SessionStrategy", "Strategy"]
@@ -155,7 +156,7 @@ class JWTStrategy:
     :raises ConfigurationError: when ``ttl`` is not positive.
     """
 
-    __slots__ = ("_cache", "_cache_size", "_clock", "_codec", "_renew", "_ttl")
+    __slots__ = ("_cache", "_clock", "_codec", "_renew", "_ttl")
 
     name = "jwt"
 
@@ -180,8 +181,7 @@ class JWTStrategy:
         # earlier of exp and the sliding-renewal point, so a hit never changes an answer:
         # a JWT cannot be revoked, and the codec's key ring is immutable (rotating keys
         # means a new codec, hence a new strategy and an empty cache).
-        self._cache: dict[str, tuple[Identity, float]] = {}
-        self._cache_size = cache_size
+        self._cache: VerifiedCache[Identity] = VerifiedCache(cache_size)
 
     @property
     def codec(self) -> JWTCodec:
@@ -206,11 +206,9 @@ class JWTStrategy:
     async def verify(self, token: str) -> Verified | None:
         """The token's identity, or ``None`` for anything the codec refuses."""
         now = self._clock.now()
-        hit = self._cache.get(token)
+        hit = self._cache.get(token, now)
         if hit is not None:
-            if now < hit[1]:
-                return Verified(hit[0])
-            del self._cache[token]
+            return Verified(hit)
         try:
             claims = self._codec.decode(token)
         except TokenError:
@@ -229,11 +227,7 @@ class JWTStrategy:
                 kept["sub"] = identity.user_id
                 kept[_PERSISTENT_CLAIM] = identity.persistent
                 return Verified(identity, self._sign(kept))
-        if self._cache_size:
-            if len(self._cache) >= self._cache_size:
-                # Drop the oldest entry (dicts keep insertion order): bounded memory.
-                del self._cache[next(iter(self._cache))]
-            self._cache[token] = (identity, good_until)
+        self._cache.put(token, identity, good_until)
         return Verified(identity)
 
     async def revoke(self, token: str) -> None:

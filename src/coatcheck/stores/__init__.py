@@ -17,9 +17,19 @@ from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
+    from .postgres_sync import SyncPostgresStore
     from .redis import RedisStore
+    from .redis_sync import SyncRedisStore
 
-__all__ = ["MemoryStore", "PostgresStore", "RedisStore", "SQLiteStore", "open_store"]
+__all__ = [
+    "MemoryStore",
+    "PostgresStore",
+    "RedisStore",
+    "SQLiteStore",
+    "SyncPostgresStore",
+    "SyncRedisStore",
+    "open_store",
+]
 
 # scheme -> (module, class, pip extra)
 _SCHEMES: dict[str, tuple[str, str, str]] = {
@@ -31,7 +41,21 @@ _SCHEMES: dict[str, tuple[str, str, str]] = {
     "postgres": ("coatcheck.stores.postgres", "PostgresStore", "postgres"),
 }
 
-_LAZY = {"PostgresStore": "coatcheck.stores.postgres", "RedisStore": "coatcheck.stores.redis"}
+# Network stores with blocking I/O, for WSGI (open_store(url, sync=True)); memory and
+# SQLite never suspend, so they serve both worlds as they are.
+_SYNC_SCHEMES: dict[str, tuple[str, str]] = {
+    "redis": ("coatcheck.stores.redis_sync", "SyncRedisStore"),
+    "rediss": ("coatcheck.stores.redis_sync", "SyncRedisStore"),
+    "postgresql": ("coatcheck.stores.postgres_sync", "SyncPostgresStore"),
+    "postgres": ("coatcheck.stores.postgres_sync", "SyncPostgresStore"),
+}
+
+_LAZY = {
+    "PostgresStore": "coatcheck.stores.postgres",
+    "RedisStore": "coatcheck.stores.redis",
+    "SyncPostgresStore": "coatcheck.stores.postgres_sync",
+    "SyncRedisStore": "coatcheck.stores.redis_sync",
+}
 
 _EXAMPLES = (
     "memory://, sqlite:///relative.db, sqlite:////absolute/path.db, "
@@ -55,8 +79,12 @@ def _scheme(url: str) -> str:
     return scheme
 
 
-def open_store(url: str) -> SessionStore:
+def open_store(url: str, *, sync: bool = False) -> SessionStore:
     """The store a URL names, e.g. ``sqlite:///coatcheck.db`` or ``redis://127.0.0.1:6379/0``.
+
+    With ``sync=True`` a network store does blocking I/O and never suspends, for WSGI
+    apps driving the core with :func:`coatcheck._sync.run_sync` (memory and SQLite
+    stores are the same either way).
 
     Raises ConfigurationError for an unknown scheme, a malformed URL, or a store whose
     driver is not installed (naming the extra to install).
@@ -69,6 +97,8 @@ def open_store(url: str) -> SessionStore:
     if entry is None:
         raise ConfigurationError(f"unknown store URL scheme {scheme!r}; use one of: {_EXAMPLES}")
     module_name, class_name, extra = entry
+    if sync and scheme in _SYNC_SCHEMES:
+        module_name, class_name = _SYNC_SCHEMES[scheme]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

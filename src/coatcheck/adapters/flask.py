@@ -1,0 +1,238 @@
+"""Flask extension: sessions, JWTs or hybrid mode, cookie and bearer, CSRF, on sync I/O.
+
+::
+
+    from coatcheck.adapters.flask import CoatCheck, current_identity, login_required
+
+    coatcheck = CoatCheck(app, authenticator=authenticator, csrf=CsrfProtector(secret))
+
+    @app.post("/login")
+    def login():
+        user = check_password(...)
+        coatcheck.login(user.id, data={"name": user.name}, persistent=True)
+        return redirect("/")
+
+    @app.get("/me")
+    @login_required
+    def me():
+        return {"name": current_identity.name}
+
+The authenticator's coroutines run through :func:`~coatcheck._sync.run_sync`, so its
+store must never suspend: ``open_store(url, sync=True)``, memory or SQLite. Every
+coatcheck error becomes the JSON body ``{"error": code, "message": ...}`` with the
+status of :func:`~coatcheck.adapters.http.error_status` (401, 403, 503 ...).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.local import LocalProxy
+
+from .._sync import run_sync
+from ..auth.authenticator import Authenticator, LoginResult
+from ..auth.identity import Identity
+from ..csrf import CsrfProtector
+from ..errors import CoatcheckError, ConfigurationError, InvalidCredentials, MissingCredentials
+from .csrf_rules import check_csrf, csrf_binding, origin_of
+from .http import error_body, error_headers, error_status
+from .wsgi import request_headers
+
+__all__ = ["CoatCheck", "current_identity", "login_required"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTENSION = "coatcheck"
+_IDENTITY = "_coatcheck_identity"
+_PRESENTED = "_coatcheck_presented"
+_HEADERS = "_coatcheck_headers"
+
+
+class CoatCheck:
+    """Authenticate every Flask request with ``authenticator``.
+
+    ``csrf``: a :class:`~coatcheck.csrf.CsrfProtector` to refuse forged unsafe requests
+    (the rule of :func:`~coatcheck.adapters.csrf_rules.check_csrf`; the token comes from
+    the ``policy.header_name`` header or the ``policy.field_name`` form field, and
+    templates get ``csrf_token()``). ``own_origin``: the app's public
+    ``scheme://host[:port]`` when behind a proxy. ``exclude_paths`` skip both.
+
+    :raises ConfigurationError: from :meth:`init_app` if a store in use suspends
+        (an async store in a sync app) on the first request.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        authenticator: Authenticator,
+        csrf: CsrfProtector | None = None,
+        own_origin: str | None = None,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        self.authenticator = authenticator
+        self.csrf = csrf
+        self._own_origin = own_origin
+        paths = [p.rstrip("/") or "/" for p in exclude_paths]
+        self._exact = frozenset(paths)
+        self._prefixes = tuple(p + "/" for p in paths if p != "/")
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Register the request hooks, the error handler and the template helpers."""
+        app.extensions[_EXTENSION] = self
+        app.before_request(self._before)
+        app.after_request(self._after)
+        app.register_error_handler(CoatcheckError, _error_response)
+        app.context_processor(self._template_globals)
+
+    # -- per request ------------------------------------------------------------------------
+
+    def _excluded(self, path: str) -> bool:
+        return bool(self._exact) and (path in self._exact or path.startswith(self._prefixes))
+
+    def _before(self) -> None:
+        setattr(g, _HEADERS, [])
+        if self._excluded(request.path):
+            setattr(g, _IDENTITY, None)
+            setattr(g, _PRESENTED, False)
+            return
+        headers = request_headers(request.environ)
+        # Raises StoreUnavailable (503 through the error handler): fail closed.
+        result = run_sync(self.authenticator.authenticate(headers))
+        setattr(g, _IDENTITY, result.identity)
+        setattr(g, _PRESENTED, result.presented)
+        setattr(g, _HEADERS, list(result.set_headers))
+        if self.csrf is not None:
+            policy = self.csrf.policy
+            submitted = headers.get(policy.header_name)
+            if submitted is None and request.mimetype == "application/x-www-form-urlencoded":
+                submitted = request.form.get(policy.field_name)
+            own = self._own_origin or origin_of(request.scheme, request.host)
+            check_csrf(self.csrf, request.method, headers, result.identity, submitted,
+                       own_origin=own)  # fmt: skip
+
+    def _after(self, response: Response) -> Response:
+        pending: list[tuple[str, str]] = g.get(_HEADERS, [])
+        own = {v.split("=", 1)[0] for v in response.headers.getlist("set-cookie")}
+        for name, value in pending:
+            if name.lower() == "set-cookie" and value.split("=", 1)[0] in own:
+                continue  # the view set this cookie itself: it is the newer one
+            response.headers.add(name, value)
+        return response
+
+    def _template_globals(self) -> dict[str, Any]:
+        return {"current_identity": _current(), "csrf_token": self.csrf_token}
+
+    # -- helpers for views ------------------------------------------------------------------
+
+    @property
+    def identity(self) -> Identity | None:
+        """This request's Identity (``None`` for a guest)."""
+        return _current()
+
+    def require(self) -> Identity:
+        """This request's Identity, or raise MissingCredentials / InvalidCredentials (401)."""
+        identity = _current()
+        if identity is not None:
+            return identity
+        if g.get(_PRESENTED, False):
+            raise InvalidCredentials("the credentials are invalid or have expired")
+        raise MissingCredentials("log in first: no session cookie or bearer token was sent")
+
+    def login(
+        self,
+        user_id: str,
+        *,
+        data: dict[str, Any] | None = None,
+        persistent: bool = True,
+        revoke_previous: bool = True,
+    ) -> LoginResult:
+        """Log ``user_id`` in (after checking the password): a brand-new credential.
+
+        The cookie goes on this request's response; a native client takes
+        ``result.token``. Raises StoreError / StoreUnavailable.
+        """
+        result = run_sync(
+            self.authenticator.login(
+                user_id,
+                headers=request_headers(request.environ),
+                data=data,
+                persistent=persistent,
+                revoke_previous=revoke_previous,
+                ip=request.remote_addr or "",
+            )
+        )
+        _replace_headers(result.set_headers)
+        setattr(g, _IDENTITY, result.identity)
+        return result
+
+    def logout(self) -> None:
+        """Revoke the presented credential and clear the cookie on the response.
+
+        Raises StoreError / StoreUnavailable.
+        """
+        cleared = run_sync(self.authenticator.logout(request_headers(request.environ)))
+        _replace_headers(cleared)
+        setattr(g, _IDENTITY, None)
+
+    def csrf_token(self) -> str:
+        """A fresh CSRF token for this request's forms ("" for a guest or without csrf)."""
+        binding = csrf_binding(_current())
+        if self.csrf is None or binding is None:
+            return ""
+        return self.csrf.issue(binding)
+
+    def __repr__(self) -> str:
+        return f"CoatCheck({self.authenticator!r})"
+
+
+def _current() -> Identity | None:
+    identity = g.get(_IDENTITY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def _replace_headers(new: list[tuple[str, str]]) -> None:
+    # A login or logout on this request supersedes a renewal the authenticator queued.
+    names = {v.split("=", 1)[0] for k, v in new if k.lower() == "set-cookie"}
+    kept = [
+        (k, v)
+        for k, v in g.get(_HEADERS, [])
+        if not (k.lower() == "set-cookie" and v.split("=", 1)[0] in names)
+    ]
+    setattr(g, _HEADERS, kept + new)
+
+
+def _error_response(exc: CoatcheckError) -> Response:
+    response = current_app.json.response(error_body(exc))
+    response.status_code = error_status(exc)
+    for name, value in error_headers(exc):
+        if name != "content-type":
+            response.headers[name] = value
+    return cast("Response", response)
+
+
+def _extension() -> CoatCheck:
+    ext = current_app.extensions.get(_EXTENSION)
+    if not isinstance(ext, CoatCheck):
+        raise ConfigurationError("CoatCheck(app, ...) was not set up on this Flask app")
+    return ext
+
+
+#: This request's Identity, or ``None`` for a guest (a proxy, like ``flask.g``).
+current_identity: Identity | None = cast("Identity | None", LocalProxy(_current))
+
+
+def login_required(view: F) -> F:
+    """Answer 401 ``{"error": "missing_credentials" | "invalid_credentials", ...}`` to guests."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _extension().require()
+        return view(*args, **kwargs)
+
+    return cast("F", wrapper)

@@ -1,0 +1,175 @@
+"""The Flask extension through Flask's test client: cookie and bearer, CSRF, errors, sync stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask, render_template_string
+
+from coatcheck.adapters.flask import CoatCheck, current_identity, login_required
+from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionStrategy
+from coatcheck.clock import FrozenClock
+from coatcheck.csrf import CsrfProtector
+from coatcheck.errors import StoreUnavailable
+from coatcheck.sessions import SessionManager
+from coatcheck.stores import MemoryStore, open_store
+from coatcheck.tokens import JWTCodec, Key, KeyRing
+
+SECRET = b"s" * 32
+
+
+def make_app(authenticator: Authenticator, *, csrf: bool = False) -> tuple[Flask, CoatCheck]:
+    app = Flask(__name__)
+    cc = CoatCheck(app, authenticator=authenticator,
+                   csrf=CsrfProtector(SECRET) if csrf else None)  # fmt: skip
+
+    @app.post("/login")
+    def login() -> Any:
+        result = cc.login("ada", data={"name": "Ada"}, persistent=bool(app.config.get("REMEMBER")))
+        return {"token": result.token, "now": current_identity.user_id}
+
+    @app.post("/logout")
+    def logout() -> Any:
+        cc.logout()
+        return {"ok": True, "identity": bool(current_identity)}
+
+    @app.get("/me")
+    @login_required
+    def me() -> Any:
+        return {"name": current_identity.name, "via": current_identity.via}
+
+    @app.get("/page")
+    def page() -> str:
+        return render_template_string(
+            "{% if current_identity %}{{ current_identity.name }}{% else %}guest{% endif %}"
+            " [{{ csrf_token() }}]"
+        )
+
+    @app.post("/change")
+    @login_required
+    def change() -> Any:
+        return {"changed": True}
+
+    return app, cc
+
+
+def _sessions(clock: FrozenClock, store: Any = None) -> Authenticator:
+    manager = SessionManager(store if store is not None else MemoryStore(), clock=clock)
+    return Authenticator(SessionStrategy(manager, clock=clock))
+
+
+def test_login_me_logout_with_a_cookie(clock: FrozenClock) -> None:
+    app, _ = make_app(_sessions(clock))
+    client = app.test_client()
+    guest = client.get("/me", base_url="https://localhost")
+    assert guest.status_code == 401
+    assert guest.json == {
+        "error": "missing_credentials",
+        "message": "log in first: no session cookie or bearer token was sent",
+    }
+    assert guest.headers["www-authenticate"] == "Bearer"
+    login = client.post("/login", base_url="https://localhost")
+    assert login.json is not None
+    assert login.json["now"] == "ada"
+    [cookie] = login.headers.getlist("set-cookie")
+    assert cookie.startswith("session=")
+    assert "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert "Max-Age" not in cookie  # remember me off: a browser-session cookie
+    me = client.get("/me", base_url="https://localhost")
+    assert me.json == {"name": "Ada", "via": "cookie"}
+    assert client.get("/page", base_url="https://localhost").text == "Ada []"
+    logout = client.post("/logout", base_url="https://localhost")
+    assert logout.json == {"ok": True, "identity": False}
+    assert "Max-Age=0" in logout.headers["set-cookie"]
+    assert client.get("/me", base_url="https://localhost").status_code == 401
+    assert client.get("/page", base_url="https://localhost").text == "guest []"
+
+
+def test_bearer_token_and_invalid_token(clock: FrozenClock) -> None:
+    app, _ = make_app(_sessions(clock))
+    app.config["REMEMBER"] = True
+    client = app.test_client()
+    token = client.post("/login").json["token"]  # type: ignore[index]
+    client.delete_cookie("session")
+    me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json == {"name": "Ada", "via": "bearer"}
+    bad = client.get("/me", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    assert bad.json["error"] == "invalid_credentials"  # type: ignore[index]
+    assert bad.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_jwt_mode(clock: FrozenClock) -> None:
+    codec = JWTCodec(KeyRing([Key.generate("ES256")]), algorithms=["ES256"], clock=clock)
+    cookie = CookieTransport("token", clock=clock)
+    app, _ = make_app(Authenticator(JWTStrategy(codec, clock=clock), (cookie,)))
+    client = app.test_client()
+    client.post("/login", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").json == {"name": "Ada", "via": "cookie"}
+
+
+def test_csrf_refuses_cross_site_and_tokenless_posts(clock: FrozenClock) -> None:
+    app, _ = make_app(_sessions(clock), csrf=True)
+    client = app.test_client()
+    https = {"base_url": "https://localhost"}
+    cross = client.post("/login", headers={"Sec-Fetch-Site": "cross-site"}, **https)
+    assert cross.status_code == 403
+    assert cross.json["error"] == "csrf_cross_origin"  # type: ignore[index]
+    same = client.post("/login", headers={"Origin": "https://localhost"}, **https)
+    assert same.status_code == 200
+    missing = client.post("/change", **https)
+    assert missing.status_code == 403
+    assert missing.json["error"] == "csrf_token_missing"  # type: ignore[index]
+    token = client.get("/page", **https).text.split("[")[1].rstrip("]")
+    assert len(token) == 64
+    ok = client.post("/change", data={"csrf_token": token}, **https)
+    assert ok.json == {"changed": True}
+    assert client.post("/change", headers={"X-CSRF-Token": token}, **https).status_code == 200
+
+
+class DownStore(MemoryStore):
+    async def get(self, session_id: str, now: float) -> Any:
+        raise StoreUnavailable("the store is down")
+
+
+def test_store_outage_is_503(clock: FrozenClock) -> None:
+    app, _ = make_app(_sessions(clock, DownStore()))
+    client = app.test_client()
+    client.set_cookie("session", "a" * 8 + "." + "b" * 43)
+    response = client.get("/page")
+    assert response.status_code == 503
+    assert response.json["error"] == "store_unavailable"  # type: ignore[index]
+
+
+@pytest.mark.redis
+def test_flask_on_sync_redis(redis_url: str, clock: FrozenClock) -> None:
+    store = open_store(redis_url + "?prefix=ccflask:", sync=True)
+    app, _ = make_app(_sessions(clock, store))
+    client = app.test_client()
+    client.post("/login", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").json == {"name": "Ada", "via": "cookie"}
+    client.post("/logout", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").status_code == 401
+
+
+@pytest.mark.postgres
+def test_flask_on_sync_postgres(postgres_url: str, clock: FrozenClock) -> None:
+    store = open_store(postgres_url, sync=True)
+    app, _ = make_app(_sessions(clock, store))
+    client = app.test_client()
+    client.post("/login", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").json == {"name": "Ada", "via": "cookie"}
+    client.post("/logout", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").status_code == 401
+
+
+@pytest.mark.redis
+def test_an_async_store_fails_clearly(redis_url: str, clock: FrozenClock) -> None:
+    app, _ = make_app(_sessions(clock, open_store(redis_url)))
+    client = app.test_client()
+    client.set_cookie("session", "a" * 8 + "." + "b" * 43)
+    response = client.get("/page")
+    assert response.status_code == 500
+    assert response.json["error"] == "configuration_error"  # type: ignore[index]

@@ -1,0 +1,240 @@
+"""The WSGI adapter with raw environ / start_response: the ASGI adapter's behaviour, sync."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from coatcheck._sync import run_sync
+from coatcheck.adapters.csrf_rules import csrf_binding
+from coatcheck.adapters.wsgi import (
+    AuthMiddleware,
+    CsrfMiddleware,
+    csrf_token,
+    identity_of,
+    request_headers,
+)
+from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionStrategy
+from coatcheck.clock import FrozenClock
+from coatcheck.csrf import CsrfProtector
+from coatcheck.errors import StoreUnavailable
+from coatcheck.policies import CookiePolicy
+from coatcheck.sessions import SessionManager
+from coatcheck.stores import MemoryStore
+from coatcheck.tokens import JWTCodec, Key, KeyRing
+
+SECRET = b"k" * 32
+
+
+def _environ(
+    method: str = "GET", path: str = "/", body: bytes = b"", **headers: str
+) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "app.test",
+        "SERVER_PORT": "443",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(body),
+        "HTTP_HOST": "app.test",
+    }
+    if body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    for name, value in headers.items():
+        if name == "content_type":
+            environ["CONTENT_TYPE"] = value
+        else:
+            environ["HTTP_" + name.upper()] = value
+    return environ
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        self.status, self.headers = status, headers
+        return lambda data: None
+
+    def cookies(self) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == "set-cookie"]
+
+
+def echo_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    identity = identity_of(environ)
+    body = json.dumps({
+        "user": identity.user_id if identity else None,
+        "via": identity.via if identity else None,
+        "body": environ["wsgi.input"].read().decode(),
+        "csrf": bool(csrf_token(environ)),
+    }).encode()
+    start_response("200 OK", [("content-type", "application/json")])
+    return [body]
+
+
+def _call(app: Any, environ: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
+    recorder = Recorder()
+    body = b"".join(app(environ, recorder))
+    return recorder, json.loads(body)
+
+
+@pytest.fixture
+def manager(clock: FrozenClock) -> SessionManager:
+    return SessionManager(MemoryStore(), clock=clock)
+
+
+@pytest.fixture
+def authenticator(manager: SessionManager, clock: FrozenClock) -> Authenticator:
+    cookie = CookieTransport("sid", CookiePolicy(), clock=clock)
+    return Authenticator(SessionStrategy(manager, clock=clock), (cookie,))
+
+
+def test_headers_come_from_the_environ() -> None:
+    environ = _environ("POST", body=b"x", cookie="a=1", content_type="text/plain", x_thing="y")
+    headers = request_headers(environ)
+    assert headers == {
+        "host": "app.test", "cookie": "a=1", "x-thing": "y",
+        "content-type": "text/plain", "content-length": "1",
+    }  # fmt: skip
+    assert request_headers(environ) is headers
+
+
+def test_guest_session_and_forged_cookie(authenticator: Authenticator) -> None:
+    app = AuthMiddleware(echo_app, authenticator)
+    recorder, out = _call(app, _environ())
+    assert (recorder.status, out["user"]) == ("200 OK", None)
+    login = run_sync(authenticator.login("ada", headers={}))
+    _, out = _call(app, _environ(cookie=f"sid={login.token}"))
+    assert (out["user"], out["via"]) == ("ada", "cookie")
+    recorder, out = _call(app, _environ(cookie="sid=forged.value"))
+    assert out["user"] is None
+    assert recorder.cookies() == [c for _, c in CookieTransport("sid").clear()]
+
+
+def test_a_renewed_cookie_is_appended(
+    authenticator: Authenticator, clock: FrozenClock
+) -> None:
+    login = run_sync(authenticator.login("ada", headers={}))
+    clock.advance(2 * 3600)
+    app = AuthMiddleware(echo_app, authenticator)
+    recorder, out = _call(app, _environ(cookie=f"sid={login.token}"))
+    assert out["user"] == "ada"
+    [renewed] = recorder.cookies()
+    assert renewed.startswith(f"sid={login.token};")
+    assert "Max-Age=" in renewed
+
+
+def test_excluded_paths_skip_authentication(authenticator: Authenticator) -> None:
+    app = AuthMiddleware(echo_app, authenticator, exclude_paths=["/static"])
+    login = run_sync(authenticator.login("ada", headers={}))
+    _, out = _call(app, _environ(path="/static/app.css", cookie=f"sid={login.token}"))
+    assert out["user"] is None
+    _, out = _call(app, _environ(path="/staticky", cookie=f"sid={login.token}"))
+    assert out["user"] == "ada"
+
+
+class DownStore(MemoryStore):
+    async def get(self, session_id: str, now: float) -> Any:
+        raise StoreUnavailable("the store is down")
+
+
+def test_store_outage_is_503_json(clock: FrozenClock) -> None:
+    manager = SessionManager(DownStore(), clock=clock)
+    authenticator = Authenticator(SessionStrategy(manager, clock=clock))
+    login_token = run_sync(SessionManager(MemoryStore(), clock=clock).create("ada"))[0]
+    recorder = Recorder()
+    body = b"".join(AuthMiddleware(echo_app, authenticator)(
+        _environ(cookie=f"session={login_token}"), recorder))
+    assert recorder.status == "503 Service Unavailable"
+    assert json.loads(body)["error"] == "store_unavailable"
+    assert ("retry-after", "5") in recorder.headers
+
+
+def test_jwt_strategy_over_bearer(clock: FrozenClock) -> None:
+    codec = JWTCodec(KeyRing([Key.generate("ES256")]), algorithms=["ES256"], clock=clock)
+    authenticator = Authenticator(JWTStrategy(codec, clock=clock))
+    token = run_sync(authenticator.login("bob", headers={})).token
+    app = AuthMiddleware(echo_app, authenticator)
+    _, out = _call(app, _environ(authorization=f"Bearer {token}"))
+    assert (out["user"], out["via"]) == ("bob", "bearer")
+
+
+# -- CSRF ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def csrf_app(authenticator: Authenticator) -> Any:
+    return AuthMiddleware(CsrfMiddleware(echo_app, CsrfProtector(SECRET)), authenticator)
+
+
+def test_cross_origin_post_is_refused(csrf_app: Any) -> None:
+    recorder = Recorder()
+    body = b"".join(csrf_app(_environ("POST", sec_fetch_site="cross-site"), recorder))
+    assert recorder.status == "403 Forbidden"
+    assert json.loads(body)["error"] == "csrf_cross_origin"
+    recorder, _ = _call(csrf_app, _environ("POST", origin="https://app.test"))
+    assert recorder.status == "200 OK"
+
+
+def test_cookie_session_needs_its_token_in_the_form_or_header(
+    csrf_app: Any, authenticator: Authenticator, manager: SessionManager
+) -> None:
+    login = run_sync(authenticator.login("ada", headers={}))
+    cookie = f"sid={login.token}"
+    protector = CsrfProtector(SECRET)
+    recorder = Recorder()
+    environ = _environ("POST", cookie=cookie, sec_fetch_site="same-origin")
+    body = b"".join(csrf_app(environ, recorder))
+    assert recorder.status == "403 Forbidden"
+    assert json.loads(body)["error"] == "csrf_token_missing"
+    binding = csrf_binding(login.identity)
+    assert binding is not None
+    # Bound as the ASGI CsrfMiddleware binds it: a bare session id is not accepted.
+    bare = protector.issue(login.identity.session_id or "")
+    recorder = Recorder()
+    body = b"".join(csrf_app(_environ("POST", cookie=cookie, x_csrf_token=bare), recorder))
+    assert json.loads(body)["error"] == "csrf_token_invalid"
+    token = protector.issue(binding)
+    form = f"a=1&csrf_token={token}".encode()
+    recorder, out = _call(csrf_app, _environ(
+        "POST", body=form, cookie=cookie, content_type="application/x-www-form-urlencoded"))
+    assert recorder.status == "200 OK"
+    assert out["body"] == form.decode()  # the app still reads the whole body
+    recorder, _ = _call(csrf_app, _environ("POST", cookie=cookie, x_csrf_token=token))
+    assert recorder.status == "200 OK"
+    other = protector.issue("another-session")
+    recorder = Recorder()
+    body = b"".join(csrf_app(_environ("POST", cookie=cookie, x_csrf_token=other), recorder))
+    assert json.loads(body)["error"] == "csrf_token_invalid"
+    _, out = _call(csrf_app, _environ(cookie=cookie))
+    assert out["csrf"] is True
+
+
+def test_a_jwt_cookie_token_survives_a_sliding_reissue(clock: FrozenClock) -> None:
+    codec = JWTCodec(KeyRing([Key.generate("ES256")]), algorithms=["ES256"], clock=clock)
+    cookie = CookieTransport("token", clock=clock)
+    authenticator = Authenticator(JWTStrategy(codec, clock=clock), (cookie,))
+    protector = CsrfProtector(SECRET)
+    app = AuthMiddleware(CsrfMiddleware(echo_app, protector), authenticator)
+    login = run_sync(authenticator.login("bob", headers={}))
+    binding = csrf_binding(login.identity)
+    assert binding is not None
+    token = protector.issue(binding)  # rendered into a form before the re-issue
+    clock.advance(7 * 3600)  # past half the 12 h lifetime: the next request re-issues
+    recorder, out = _call(app, _environ("POST", cookie=f"token={login.token}", x_csrf_token=token))
+    assert (recorder.status, out["user"]) == ("200 OK", "bob")
+    assert any(c.startswith("token=") for c in recorder.cookies())  # a new JWT, new jti
+
+
+def test_bearer_requests_need_no_token(clock: FrozenClock) -> None:
+    codec = JWTCodec(KeyRing([Key.generate("ES256")]), algorithms=["ES256"], clock=clock)
+    authenticator = Authenticator(JWTStrategy(codec, clock=clock))
+    app = AuthMiddleware(CsrfMiddleware(echo_app, CsrfProtector(SECRET)), authenticator)
+    token = run_sync(authenticator.login("bob", headers={})).token
+    recorder, out = _call(app, _environ("POST", authorization=f"Bearer {token}"))
+    assert (recorder.status, out["user"]) == ("200 OK", "bob")
