@@ -39,7 +39,7 @@ from ..auth import (
     SessionStrategy,
     Strategy,
 )
-from ..clock import SystemClock
+from ..clock import Clock, SystemClock
 from ..errors import CoatcheckError, ConfigurationError, InputError
 from ..policies import CookiePolicy, SessionPolicy
 from ..ratelimit import LoginLimiter
@@ -66,7 +66,6 @@ __all__ = [
 MAX_BODY = 64 * 1024
 _USERS_FILE = "coatcheck-demo-users.db"
 _PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static")
-_CLOCK = SystemClock()
 
 
 class DemoError(Exception):
@@ -89,6 +88,9 @@ class DemoConfig:
     token's lifetime and ``feed_url`` the revocation feed (default: the store's
     Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
     cannot be Secure, or the browser would drop them on any host but localhost.
+    ``fresh_login`` is how recent a login must be for sensitive actions (changing
+    the password, logging out everywhere). ``clock`` is every time the demo reads
+    (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -101,6 +103,8 @@ class DemoConfig:
     feed_url: str | None = None
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     hasher: PasswordHasher | None = None
+    fresh_login: timedelta = timedelta(minutes=10)
+    clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -137,29 +141,33 @@ class _Parts:
 
 
 def _session_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
-    manager = SessionManager(store, policy=config.session_policy)
-    return _Parts(SessionStrategy(manager), "coatcheck_session", manager=manager)
+    manager = SessionManager(store, policy=config.session_policy, clock=config.clock)
+    strategy = SessionStrategy(manager, clock=config.clock)
+    return _Parts(strategy, "coatcheck_session", manager=manager)
 
 
 def _jwt_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
     keys = load_signing_keys(users.connection, config.alg)
-    codec = JWTCodec(keys, algorithms=[config.alg])
-    return _Parts(JWTStrategy(codec, ttl=config.jwt_ttl), "coatcheck_token", keys=keys)
+    codec = JWTCodec(keys, algorithms=[config.alg], clock=config.clock)
+    strategy = JWTStrategy(codec, ttl=config.jwt_ttl, clock=config.clock)
+    return _Parts(strategy, "coatcheck_token", keys=keys)
 
 
 def _hybrid_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
     keys = load_signing_keys(users.connection, config.alg)
-    codec = JWTCodec(keys, algorithms=[config.alg])
-    manager = SessionManager(store, policy=config.session_policy)
+    codec = JWTCodec(keys, algorithms=[config.alg], clock=config.clock)
+    manager = SessionManager(store, policy=config.session_policy, clock=config.clock)
     # Demo only: the refresh secret is derived from the stored signing key, so every
     # demo process sharing the users file derives the same one. Use a real secret.
     material = json.dumps(keys.signing_key().to_jwk(private=True), sort_keys=True).encode()
     refresh_secret = hashlib.sha256(b"coatcheck demo refresh secret\x00" + material).digest()
-    revocations = RevocationSet(retention=config.access_ttl + codec.policy.leeway)
+    revocations = RevocationSet(
+        retention=config.access_ttl + codec.policy.leeway, clock=config.clock
+    )
     feed = _feed(config, revocations)
     strategy = HybridStrategy(
         manager, codec, refresh_secret, access_ttl=config.access_ttl,
-        revocations=revocations, feed=feed,
+        revocations=revocations, feed=feed, clock=config.clock,
     )  # fmt: skip
     return _Parts(strategy, "coatcheck_access", manager=manager, keys=keys, feed=feed)
 
@@ -319,10 +327,11 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
             prefix + parts.cookie_name,
             CookiePolicy(secure=config.https),
             refresh_name=prefix + "coatcheck_refresh",
+            clock=config.clock,
         )
     else:
         name = ("__Host-" if config.https else "") + parts.cookie_name
-        cookie = CookieTransport(name, CookiePolicy(secure=config.https))
+        cookie = CookieTransport(name, CookiePolicy(secure=config.https), clock=config.clock)
     bearer = BearerTransport()
     demo = DemoContext(
         config=config,
@@ -335,14 +344,17 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         keys=parts.keys,
         explainer=_explainer(config, cookie, parts),
         feed=parts.feed,
-        limiter=login_limiter(store, users.connection),
+        limiter=login_limiter(store, users.connection, clock=config.clock),
     )
     return _build(demo)
 
 
 def _build(demo: DemoContext) -> Starlette:
-    from .routes import routes
+    from . import inspect_page, password
+    from .routes import routes as core_routes
 
+    # Each page module lists its own routes; imported here, after this module exists.
+    routes = core_routes + password.routes + inspect_page.routes
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
@@ -494,8 +506,8 @@ def redirect(url: str, set_headers: list[tuple[str, str]] | None = None) -> Resp
     return response
 
 
-def now() -> float:
-    return _CLOCK.now()
+def now(demo: DemoContext) -> float:
+    return demo.config.clock.now()
 
 
 def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000) -> None:

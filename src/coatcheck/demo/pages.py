@@ -19,6 +19,7 @@ __all__ = [
     "hidden_input",
     "home_page",
     "hybrid_panel",
+    "page",
     "sessions_page",
     "when",
 ]
@@ -53,9 +54,15 @@ def _page(title: str, body: str, *, mode: str) -> str:
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f'<p><a href="/">coatcheck demo</a> · mode <b>{_e(mode)}</b> · '
-        '<a href="/sessions">sessions</a> · <a href="/api/me">/api/me</a></p>'
+        '<a href="/sessions">sessions</a> · <a href="/inspect">inspect a token</a> · '
+        '<a href="/api/me">/api/me</a></p>'
         f"{body}</body></html>"
     )
+
+
+def page(title: str, body: str, *, mode: str) -> str:
+    """A whole page around ``body``, which is trusted HTML: escape what goes into it."""
+    return _page(title, body, mode=mode)
 
 
 def form(action: str, inner: str, button: str, *, hidden: str = "", css: str = "") -> str:
@@ -109,6 +116,7 @@ def home_page(
             parts.append("<h2>You are logged in</h2>" + _list(details))
         parts.append(extra)
         parts.append(form("/logout", "", "Log out", hidden=hidden))
+        parts.append('<p><a href="/password">Change your password</a></p>')
     else:
         parts.append(
             "<h2>Log in</h2>"
@@ -140,7 +148,10 @@ def home_page(
         )
     parts.append(
         f'<div class=box><h2>Mode: {_e(mode)}</h2><h3>What your browser holds</h3>'
-        f"{_list(explainer.browser)}<h3>What the server keeps</h3>{_list(explainer.server)}</div>"
+        f"{_list(explainer.browser)}<h3>What the server keeps</h3>{_list(explainer.server)}"
+        '<p>To see what a cookie or token holds, copy it from your browser\'s developer '
+        'tools and paste it into the <a href="/inspect">inspector</a> (it works offline).'
+        "</p></div>"
     )
     return _page("coatcheck demo", "".join(parts), mode=mode)
 
@@ -232,14 +243,16 @@ _HYBRID_SCRIPT = """
   document.getElementById('force').onclick = () =>
     status(box.dataset.refresh + '?next=/api/refresh-status', 'GET');
   let fired = false;
-  setInterval(() => {
+  const tick = () => {
     const s = Math.round(exp - (Date.now() / 1000 + skew));
     left.textContent = s > 0 ? s + ' s' : 'expired';
     if (s > 0) { fired = false; }
     else if (!fired && document.getElementById('auto').checked) {
       fired = true; status('/api/refresh-status', 'GET');
     }
-  }, 1000);
+  };
+  tick();  // fill the countdown in at once, not a second after the page shows
+  setInterval(tick, 1000);
   document.getElementById('exp').textContent = at(exp);
 })();
 """

@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 
 from ..adapters.csrf import CsrfMiddleware, csrf_token
 from ..auth import HybridCookieTransport
+from ..clock import Clock, SystemClock
 from ..csrf import CsrfProtector
 from ..errors import CsrfError
 from ..keys import Secret
@@ -71,7 +72,9 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
 
     return Middleware(
         CsrfMiddleware,
-        protector=CsrfProtector(load_secret(demo.users.connection, "csrf")),
+        protector=CsrfProtector(
+            load_secret(demo.users.connection, "csrf"), clock=demo.config.clock
+        ),
         credential_cookies=names,
         cookie_policy=CookiePolicy(secure=demo.config.https),
         html_error=html_error,
@@ -84,7 +87,9 @@ def csrf_field(request: Request) -> str:
     return pages.hidden_input("csrf_token", csrf_token(request.scope))
 
 
-def login_limiter(store: object, conn: sqlite3.Connection) -> LoginLimiter | None:
+def login_limiter(
+    store: object, conn: sqlite3.Connection, *, clock: Clock | None = None
+) -> LoginLimiter | None:
     """5 failures per account, 50 per IP in 15 minutes, then 1 s, 2 s, 4 s ... up to 15 min.
 
     The counts live in the session store (so they hold across processes); their keys
@@ -93,7 +98,9 @@ def login_limiter(store: object, conn: sqlite3.Connection) -> LoginLimiter | Non
     """
     if not isinstance(store, AttemptCounter):
         return None
-    return LoginLimiter(store, secret=load_secret(conn, "ratelimit"))
+    return LoginLimiter(
+        store, secret=load_secret(conn, "ratelimit"), clock=clock or SystemClock()
+    )
 
 
 async def guarded_login(

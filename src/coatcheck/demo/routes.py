@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..auth import HybridIssued, HybridStrategy, Identity, require_recent_login
-from ..clock import SystemClock
 from ..errors import InputError, InvalidCredentials, MissingCredentials
 from ..redirects import is_safe_redirect, safe_redirect
 from . import pages
@@ -29,11 +27,9 @@ from .app import (
 from .protection import csrf_field, guarded_login
 from .users import User
 
-__all__ = ["hidden_fields", "routes"]
+__all__ = ["hidden_fields", "require_identity", "routes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-_FRESH_LOGIN = timedelta(minutes=15)
-_CLOCK = SystemClock()
 
 
 def hidden_fields(request: Request) -> str:
@@ -216,7 +212,7 @@ async def revoke_all(request: Request) -> Response:
     strategy = demo.authenticator.strategy
     if isinstance(strategy, HybridStrategy):
         # Fresh authentication (issue 4): logging out everywhere needs a recent login.
-        require_recent_login(identity, _FRESH_LOGIN, clock=_CLOCK)
+        require_recent_login(identity, demo.config.fresh_login, clock=demo.config.clock)
         await strategy.revoke_user(identity.user_id)
     else:
         await demo.manager.revoke_user(identity.user_id)
@@ -226,7 +222,8 @@ async def revoke_all(request: Request) -> Response:
 # -- JSON API --------------------------------------------------------------------------------
 
 
-def _require(request: Request) -> Identity:
+def require_identity(request: Request) -> Identity:
+    """The caller's Identity. Raises MissingCredentials or InvalidCredentials (401)."""
     identity = identity_of(request)
     if identity is not None:
         return identity
@@ -273,7 +270,7 @@ async def api_login(request: Request) -> Response:
     answer: dict[str, object] = {
         "token": result.token,
         "token_type": "Bearer",
-        "expires_in": max(0, int(result.expires_at - now())),
+        "expires_in": max(0, int(result.expires_at - now(demo))),
         "mode": demo.config.mode,
     }
     if isinstance(result.issued, HybridIssued):
@@ -297,7 +294,7 @@ async def api_refresh(request: Request) -> Response:
             "token": pair.token,
             "token_type": "Bearer",
             "refresh_token": pair.refresh_token,
-            "expires_in": max(0, int(pair.expires_at - now())),
+            "expires_in": max(0, int(pair.expires_at - now(demo))),
         },
         headers={"cache-control": "no-store"},
     )
@@ -306,7 +303,7 @@ async def api_refresh(request: Request) -> Response:
 async def api_refresh_status(request: Request) -> Response:
     """What the browser holds, for the demo page (whose JavaScript cannot read it)."""
     demo = demo_of(request)
-    identity = _require(request)
+    identity = require_identity(request)
     return JSONResponse(
         {
             "mode": demo.config.mode,
@@ -314,7 +311,7 @@ async def api_refresh_status(request: Request) -> Response:
             "access_expires_at": identity.expires_at,
             "access_token_id": identity.claims.get("jti"),
             "issued_at": identity.claims.get("iat"),
-            "now": now(),
+            "now": now(demo),
         },
         headers={"cache-control": "no-store"},
     )
@@ -322,7 +319,7 @@ async def api_refresh_status(request: Request) -> Response:
 
 async def api_me(request: Request) -> Response:
     demo = demo_of(request)
-    identity = _require(request)
+    identity = require_identity(request)
     claims = identity.claims
     return JSONResponse(
         {
@@ -342,7 +339,7 @@ async def api_me(request: Request) -> Response:
 
 async def api_logout(request: Request) -> Response:
     demo = demo_of(request)
-    _require(request)
+    require_identity(request)
     set_headers = await demo.authenticator.logout(headers_of(request))
     body = {"ok": True, "mode": demo.config.mode}
     if demo.manager is None:
@@ -355,7 +352,7 @@ async def api_logout(request: Request) -> Response:
 
 async def api_sessions(request: Request) -> Response:
     demo = demo_of(request)
-    identity = _require(request)
+    identity = require_identity(request)
     if demo.manager is None:
         raise DemoError(404, "no_sessions", f"{demo.config.mode} mode keeps no sessions")
     records = await demo.manager.list_user(identity.user_id)

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ..errors import InputError
 
-__all__ = ["User", "UserDirectory", "UsernameTaken"]
+__all__ = ["User", "UserDirectory", "UsernameTaken", "validate_password"]
 
 _USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{1,31}")
 _MIN_PASSWORD = 8
@@ -73,6 +73,11 @@ def _clean_password(value: object) -> str:
     if not _MIN_PASSWORD <= len(value) <= _MAX_PASSWORD:
         raise InputError(f"password must be {_MIN_PASSWORD} to {_MAX_PASSWORD} characters")
     return value
+
+
+def validate_password(value: object) -> str:
+    """``value`` when it is an acceptable password (the length rule). Raises InputError."""
+    return _clean_password(value)
 
 
 def _clean_name(value: object) -> str:
@@ -153,6 +158,19 @@ class UserDirectory:
                     (self._hasher.hash(password), user.user_id),
                 )
         return user
+
+    def set_password(self, user_id: str, password: object) -> bool:
+        """Store a new argon2id hash for ``user_id``; whether the user exists.
+
+        Raises InputError when the password is too short or too long.
+        """
+        password_hash = self._hasher.hash(_clean_password(password))
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE demo_users SET password_hash = ? WHERE user_id = ?",
+                (password_hash, user_id),
+            )
+        return cursor.rowcount == 1
 
     def get(self, user_id: str) -> User | None:
         with self._lock:

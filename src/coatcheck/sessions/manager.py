@@ -38,7 +38,7 @@ class SessionManager:
     so callers can fail closed.
     """
 
-    __slots__ = ("_absolute", "_attempts", "_clock", "_idle", "_policy", "_store")
+    __slots__ = ("_absolute", "_attempts", "_clock", "_idle", "_policy", "_renew", "_store")
 
     def __init__(
         self,
@@ -58,6 +58,7 @@ class SessionManager:
         # Read once: timedelta arithmetic is measurable on the per-request path.
         self._idle = policy.idle_timeout.total_seconds()
         self._absolute = policy.absolute_timeout.total_seconds()
+        self._renew = policy.renew_interval.total_seconds()
 
     @property
     def store(self) -> SessionStore:
@@ -113,6 +114,13 @@ class SessionManager:
         record = await self._store.get(sid, now)
         if record is None:
             return None
+        if (
+            now < record.expires_at
+            and now < record.absolute_expires_at
+            and now - record.last_seen < self._renew
+        ):
+            # decide()'s KEEP, spelled out: the common case skips its timedelta math.
+            return record
         decision = decide(record, now, self._policy)
         if decision is Decision.KEEP:
             return record
@@ -182,9 +190,21 @@ class SessionManager:
         """
         return await self._store.delete(session_id)
 
-    async def revoke_user(self, user_id: str) -> list[str]:
-        """End every session of ``user_id``; their ids. Raises StoreError."""
-        return await self._store.delete_user(user_id)
+    async def revoke_user(self, user_id: str, *, keep: str | None = None) -> list[str]:
+        """End every session of ``user_id`` except session id ``keep``; their ids.
+
+        ``keep`` is for "log out my other devices" and password changes, which keep
+        the current session. Raises StoreError.
+        """
+        if keep is None:
+            return await self._store.delete_user(user_id)
+        # Only live sessions are listed; an expired one left behind is already refused
+        # by validate() and goes at the next prune().
+        revoked = []
+        for record in await self._store.list_user(user_id, self._clock.now()):
+            if record.id != keep and await self._store.delete(record.id) is not None:
+                revoked.append(record.id)
+        return revoked
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
         """The user's live sessions, oldest first. Raises StoreError."""

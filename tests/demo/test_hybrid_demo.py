@@ -1,0 +1,210 @@
+"""The demo in hybrid mode: two cookies, transparent refresh, rotation, revocation.
+
+The library's rules (rotation, reuse detection, the feed) are tested in tests/auth;
+these tests drive them through the demo's pages and API, with a frozen clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from coatcheck.clock import FrozenClock
+
+from .conftest import ALICE, MakeClient, register_and_login
+from .test_app import test_fuzz_endpoints_never_500 as _fuzz_every_endpoint
+
+ACCESS, REFRESH, REFRESH_PATH = "coatcheck_access", "coatcheck_refresh", "/auth/refresh"
+PAST_ACCESS = 5 * 60 + 11  # past the access token's 5 minutes and the 10 s leeway
+PAST_GRACE = 11  # past the 10 s in which a retired refresh token is still honoured
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def hybrid(make_client: MakeClient, clock: FrozenClock) -> TestClient:
+    return make_client("hybrid", clock=clock)
+
+
+def _set_cookies(response: Any) -> dict[str, str]:
+    return {line.partition("=")[0]: line for line in response.headers.get_list("set-cookie")}
+
+
+def _api_login(client: TestClient) -> dict[str, Any]:
+    client.post("/api/register", json=ALICE)
+    response = client.post("/api/login", json={"username": "alice", "password": ALICE["password"]})
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _me(client: TestClient, token: str) -> int:
+    status: int = client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code
+    return status
+
+
+def test_login_sets_an_access_and_a_narrow_refresh_cookie(hybrid: TestClient) -> None:
+    hybrid.post("/register", data=ALICE)
+    form = {"username": "alice", "password": ALICE["password"], "remember": "on"}
+    response = hybrid.post("/login", data=form, follow_redirects=False)
+    assert response.status_code == 303
+    cookies = _set_cookies(response)
+    assert "; Path=/;" in cookies[ACCESS]
+    assert "HttpOnly" in cookies[ACCESS]
+    assert f"; Path={REFRESH_PATH};" in cookies[REFRESH]
+    assert "HttpOnly" in cookies[REFRESH]
+    assert "Max-Age=" in cookies[ACCESS]
+    assert "Max-Age=" in cookies[REFRESH]
+    page = hybrid.get("/").text
+    assert "Hello, Alice Example" in page
+    assert "mode <b>hybrid</b>" in page
+    assert "Your tokens right now" in page  # the countdown panel
+    assert "x-csrf-token" in page  # its fetch calls carry the CSRF token
+    assert REFRESH in page
+    assert "Path=/auth/refresh" in page
+
+
+def test_without_remember_me_both_cookies_end_with_the_browser(hybrid: TestClient) -> None:
+    hybrid.post("/register", data=ALICE)
+    form = {"username": "alice", "password": ALICE["password"]}
+    cookies = _set_cookies(hybrid.post("/login", data=form, follow_redirects=False))
+    for line in (cookies[ACCESS], cookies[REFRESH]):
+        assert "Max-Age" not in line
+        assert "Expires" not in line
+
+
+def test_expired_access_cookie_is_refreshed_transparently(
+    hybrid: TestClient, clock: FrozenClock
+) -> None:
+    register_and_login(hybrid)
+    before = hybrid.cookies[ACCESS]
+    status = hybrid.get("/api/refresh-status").json()
+    assert status["mode"] == "hybrid"
+    assert status["access_expires_at"] == clock.now() + 300
+    clock.advance(PAST_ACCESS)
+    page = hybrid.get("/")
+    assert page.status_code == 200
+    assert "Hello, Alice Example" in page.text
+    hops = [(r.status_code, r.url.path) for r in page.history]
+    assert hops == [(307, "/"), (307, REFRESH_PATH)]
+    assert hybrid.cookies[ACCESS] != before
+    after = hybrid.get("/api/refresh-status").json()
+    assert after["access_expires_at"] == clock.now() + 300
+    assert after["session_id"] == status["session_id"]  # same session, new tokens
+
+
+def test_api_refresh_rotates_and_detects_reuse(hybrid: TestClient, clock: FrozenClock) -> None:
+    login = _api_login(hybrid)
+    assert set(login) >= {"token", "refresh_token", "expires_in"}
+    assert login["expires_in"] == 300
+    first = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
+    assert first.status_code == 200
+    pair = first.json()
+    assert pair["refresh_token"] != login["refresh_token"]
+    assert _me(hybrid, pair["token"]) == 200
+    # Within the grace window (two tabs at once) the same old token gives the same pair.
+    again = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
+    assert again.status_code == 200
+    assert again.json()["refresh_token"] == pair["refresh_token"]
+    # After it, the retired token is a stolen one: the whole session is revoked.
+    clock.advance(PAST_GRACE)
+    reused = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
+    assert reused.status_code == 401
+    assert _me(hybrid, pair["token"]) == 401
+    fresh = hybrid.post("/api/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert fresh.status_code == 401
+
+
+def test_api_refresh_refuses_bad_input(hybrid: TestClient, make_client: MakeClient) -> None:
+    for body in ({}, {"refresh_token": ""}, {"refresh_token": 5}):
+        assert hybrid.post("/api/refresh", json=body).status_code == 400
+    for token in ("nonsense", "a~b", "deadbeef." + "A" * 43 + "~" + "B" * 43):
+        assert hybrid.post("/api/refresh", json={"refresh_token": token}).status_code == 401
+    session = make_client("session")
+    assert session.post("/api/refresh", json={"refresh_token": "x"}).status_code == 404
+
+
+def test_logout_stops_the_access_token_at_once(hybrid: TestClient) -> None:
+    login = _api_login(hybrid)
+    assert _me(hybrid, login["token"]) == 200
+    bearer = {"Authorization": f"Bearer {login['token']}"}
+    assert hybrid.post("/api/logout", headers=bearer).status_code == 200
+    # Well within its 5 minutes: the revocation set refuses it in this process.
+    assert _me(hybrid, login["token"]) == 401
+    refused = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
+    assert refused.status_code == 401
+
+
+def test_form_logout_clears_both_cookies(hybrid: TestClient) -> None:
+    register_and_login(hybrid)
+    response = hybrid.post("/logout", follow_redirects=False)
+    cleared = _set_cookies(response)
+    assert "Max-Age=0" in cleared[ACCESS]
+    assert "Max-Age=0" in cleared[REFRESH]
+    assert "Hello, guest" in hybrid.get("/").text
+
+
+def test_sessions_page_revokes_a_device(hybrid: TestClient) -> None:
+    register_and_login(hybrid)
+    other = _api_login(hybrid)
+    page = hybrid.get("/sessions")
+    assert page.status_code == 200
+    assert page.text.count("Revoke</button>") == 2
+    [theirs] = [s for s in hybrid.get("/api/sessions").json()["sessions"] if not s["current"]]
+    revoked = hybrid.post(
+        "/sessions/revoke", data={"session_id": theirs["id"]}, follow_redirects=False
+    )
+    assert revoked.status_code == 303
+    saved = dict(hybrid.cookies)
+    hybrid.cookies.clear()
+    assert _me(hybrid, other["token"]) == 401  # at once, not after 5 minutes
+    hybrid.cookies.update(saved)
+    assert "Hello, Alice Example" in hybrid.get("/").text
+
+
+def test_log_out_everywhere_needs_a_recent_login(hybrid: TestClient, clock: FrozenClock) -> None:
+    register_and_login(hybrid)
+    other = _api_login(hybrid)
+    clock.advance(11 * 60)
+    stale = hybrid.post("/sessions/revoke-all", follow_redirects=False)
+    assert stale.status_code == 401
+    assert "reauthentication_required" in stale.text
+    fresh = hybrid.post("/api/refresh", json={"refresh_token": other["refresh_token"]})
+    assert fresh.status_code == 200  # nothing was revoked
+    relogin = hybrid.post(
+        "/login", data={"username": "alice", "password": ALICE["password"]},
+        follow_redirects=False,
+    )
+    assert relogin.status_code == 303
+    everywhere = hybrid.post("/sessions/revoke-all", follow_redirects=False)
+    assert everywhere.status_code == 303
+    assert "Hello, guest" in hybrid.get("/").text
+    assert _me(hybrid, fresh.json()["token"]) == 401
+
+
+def test_jwks_is_published(hybrid: TestClient) -> None:
+    keys = hybrid.get("/.well-known/jwks.json").json()["keys"]
+    assert [k["alg"] for k in keys] == ["ES256"]
+    assert all("d" not in k for k in keys)
+
+
+def test_https_uses_secure_prefix_for_both_cookies(make_client: MakeClient) -> None:
+    client = make_client("hybrid", https=True)
+    client.post("/register", data=ALICE)
+    form = {"username": "alice", "password": ALICE["password"]}
+    cookies = _set_cookies(client.post("/login", data=form, follow_redirects=False))
+    assert set(cookies) >= {"__Secure-" + ACCESS, "__Secure-" + REFRESH}
+    assert all("; Secure" in line for line in cookies.values())
+
+
+def test_fuzz_endpoints_never_500_in_hybrid_mode(hybrid: TestClient) -> None:
+    _fuzz_every_endpoint(hybrid)
+    for path in ("/api/refresh", REFRESH_PATH):
+        response = hybrid.post(path, content=b"{", headers={"Content-Type": "application/json"})
+        assert response.status_code < 500
+    assert hybrid.get(REFRESH_PATH, headers={"Cookie": f"{REFRESH}=\x7f~~"}).status_code < 500
