@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from coatcheck.adapters._forms import form_field
+from coatcheck._forms import form_field
 from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionStrategy
 from coatcheck.cookies import dump_cookie
 from coatcheck.csrf import CsrfProtector

@@ -46,7 +46,8 @@ time against the binding, trying every secret of the ring:
 
 A binding must not be empty: anyone could mint a token for the empty binding on their
 own visit. For a form shown before login, bind to a random pre-session id kept in a
-``__Host-`` cookie.
+``__Host-`` cookie. :mod:`coatcheck.csrf_rules` applies both layers to a whole
+request (which check, which binding, which cookie), for every adapter.
 """
 
 from __future__ import annotations

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
-from flask import Flask, render_template_string
+from flask import Flask, render_template_string, request
 
 from coatcheck.adapters.flask import CoatCheck, current_identity, login_required
-from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionStrategy
+from coatcheck.adapters.wsgi import CsrfMiddleware as WsgiCsrf
+from coatcheck.auth import (
+    Authenticator,
+    AuthResult,
+    CookieTransport,
+    Identity,
+    JWTStrategy,
+    SessionStrategy,
+)
 from coatcheck.clock import FrozenClock
 from coatcheck.csrf import CsrfProtector
 from coatcheck.errors import StoreUnavailable
+from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore, open_store
 from coatcheck.tokens import JWTCodec, Key, KeyRing
+
+from ..test_csrf_rules import FORM, JWT, PROTECTOR, SESSION, TABLE, fill, session_token
 
 SECRET = b"s" * 32
 
@@ -173,3 +185,125 @@ def test_an_async_store_fails_clearly(redis_url: str, clock: FrozenClock) -> Non
     response = client.get("/page")
     assert response.status_code == 500
     assert response.json["error"] == "configuration_error"  # type: ignore[index]
+
+
+# -- CSRF: the core decision table through the extension ----------------------------------------
+
+
+class FixedAuthenticator:
+    """Says the request comes from ``identity``, whatever it carries (the table sets it)."""
+
+    transports = (CookieTransport("sid", CookiePolicy(secure=False)),)
+
+    def __init__(self) -> None:
+        self.identity: Identity | None = None
+
+    async def authenticate(self, headers: Any) -> AuthResult:
+        return AuthResult(self.identity, presented=self.identity is not None)
+
+
+def table_app() -> tuple[Flask, FixedAuthenticator]:
+    auth = FixedAuthenticator()
+    app = Flask(__name__)
+    cc = CoatCheck(app, authenticator=auth, csrf=PROTECTOR)  # type: ignore[arg-type]
+
+    @app.route("/x", methods=["GET", "POST", "PUT", "DELETE"])
+    def echo() -> Any:
+        return b"seen:" + request.get_data()
+
+    @app.get("/page")
+    def page() -> str:
+        return cc.csrf_token()
+
+    @app.post("/form")
+    def form() -> Any:
+        return {"username": request.form.get("username"), "token": request.form.get("csrf_token")}
+
+    return app, auth
+
+
+@TABLE
+def test_csrf_decision_table(
+    method: str, headers: dict[str, str], identity: Identity | None, body: bytes,
+    expected: str | None,
+) -> None:  # fmt: skip
+    app, auth = table_app()
+    auth.identity = identity
+    sent = fill(body.decode()).encode()
+    filled = {k: fill(v) for k, v in headers.items()}
+    client = app.test_client()
+    # werkzeug's test client drops a Cookie header: its jar sends them.
+    for pair in filled.pop("cookie", "").split("; "):
+        if pair:
+            client.set_cookie(*pair.split("=", 1))
+    environ = {"REQUEST_METHOD": method}  # as sent: werkzeug would upper-case "get"
+    response = client.open(
+        "/x", method=method, data=sent, headers=filled, environ_overrides=environ
+    )
+    if expected is None:
+        assert response.status_code == 200
+        if method == "POST":
+            assert response.data == b"seen:" + sent  # the view saw the same body
+    else:
+        assert response.status_code == 403
+        assert response.json["error"] == expected  # type: ignore[index]
+
+
+def test_guest_login_form_with_the_pre_session_cookie() -> None:
+    app, _ = table_app()
+    client = app.test_client()
+    page = client.get("/page")
+    [cookie] = page.headers.getlist("set-cookie")
+    assert cookie.startswith("csrf_pre=")  # Secure follows the auth cookie: off here
+    token = page.text
+    ok = client.post("/form", data={"username": "ada", "csrf_token": token})
+    assert ok.json == {"username": "ada", "token": token}  # Flask still parses the form
+    assert client.get("/page").headers.getlist("set-cookie") == []  # the cookie is kept
+    client.delete_cookie("csrf_pre")
+    refused = client.post("/form", data={"username": "ada", "csrf_token": token})
+    assert refused.json["error"] == "csrf_token_invalid"  # type: ignore[index]
+
+
+def test_jwt_page_sets_the_double_submit_cookie() -> None:
+    app, auth = table_app()
+    auth.identity = JWT
+    client = app.test_client()
+    page = client.get("/page")
+    [cookie] = page.headers.getlist("set-cookie")
+    assert cookie.startswith(f"csrf={page.text};")
+    assert "HttpOnly" not in cookie
+    assert client.post("/x", headers={"X-CSRF-Token": page.text}).status_code == 200
+    client.delete_cookie("csrf")
+    refused = client.post("/x", headers={"X-CSRF-Token": page.text})
+    assert refused.json["error"] == "csrf_token_missing"  # type: ignore[index]
+
+
+def test_oversized_form_is_refused() -> None:
+    app, auth = table_app()
+    auth.identity = SESSION
+    big = {"csrf_token": session_token(), "a": "x" * (70 * 1024)}
+    response = app.test_client().post("/x", data=big)
+    assert response.json["error"] == "csrf_token_missing"  # type: ignore[index]
+
+
+def test_flask_tokens_verify_on_the_wsgi_side() -> None:
+    app, _ = table_app()
+    page = app.test_client().get("/page")
+    pre = page.headers["set-cookie"].split(";")[0]
+    seen: list[bytes] = []
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read())
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = WsgiCsrf(wsgi_app, PROTECTOR, credential_cookies=["sid"],
+                          cookie_policy=CookiePolicy(secure=False))  # fmt: skip
+    body = f"csrf_token={page.text}".encode()
+    statuses: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": FORM, "HTTP_COOKIE": pre,
+    }  # fmt: skip
+    b"".join(middleware(environ, lambda status, headers, exc=None: statuses.append(status)))
+    assert (statuses, seen) == (["200 OK"], [body])

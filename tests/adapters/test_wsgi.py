@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from coatcheck._sync import run_sync
-from coatcheck.adapters.csrf_rules import csrf_binding
 from coatcheck.adapters.wsgi import (
+    IDENTITY_KEY,
     AuthMiddleware,
     CsrfMiddleware,
     csrf_token,
@@ -21,11 +21,16 @@ from coatcheck.adapters.wsgi import (
 from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionStrategy
 from coatcheck.clock import FrozenClock
 from coatcheck.csrf import CsrfProtector
+from coatcheck.csrf_rules import binding_of
 from coatcheck.errors import StoreUnavailable
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
 from coatcheck.tokens import JWTCodec, Key, KeyRing
+
+from ..test_csrf_rules import FORM, JWT, JWT_PAIR, PROTECTOR, SESSION, TABLE, fill, session_token
+from .test_csrf_middleware import call as asgi_call
+from .test_csrf_middleware import make as asgi_make
 
 SECRET = b"k" * 32
 
@@ -192,8 +197,9 @@ def test_cookie_session_needs_its_token_in_the_form_or_header(
     body = b"".join(csrf_app(environ, recorder))
     assert recorder.status == "403 Forbidden"
     assert json.loads(body)["error"] == "csrf_token_missing"
-    binding = csrf_binding(login.identity)
-    assert binding is not None
+    found = binding_of(login.identity)
+    assert found is not None
+    binding = found[0]
     # Bound as the ASGI CsrfMiddleware binds it: a bare session id is not accepted.
     bare = protector.issue(login.identity.session_id or "")
     recorder = Recorder()
@@ -222,11 +228,14 @@ def test_a_jwt_cookie_token_survives_a_sliding_reissue(clock: FrozenClock) -> No
     protector = CsrfProtector(SECRET)
     app = AuthMiddleware(CsrfMiddleware(echo_app, protector), authenticator)
     login = run_sync(authenticator.login("bob", headers={}))
-    binding = csrf_binding(login.identity)
-    assert binding is not None
+    found = binding_of(login.identity)
+    assert found is not None
+    binding = found[0]
     token = protector.issue(binding)  # rendered into a form before the re-issue
     clock.advance(7 * 3600)  # past half the 12 h lifetime: the next request re-issues
-    recorder, out = _call(app, _environ("POST", cookie=f"token={login.token}", x_csrf_token=token))
+    # jwt mode is a signed double submit: the cookie and its echo.
+    cookies = f"token={login.token}; __Host-csrf={token}"
+    recorder, out = _call(app, _environ("POST", cookie=cookies, x_csrf_token=token))
     assert (recorder.status, out["user"]) == ("200 OK", "bob")
     assert any(c.startswith("token=") for c in recorder.cookies())  # a new JWT, new jti
 
@@ -238,3 +247,122 @@ def test_bearer_requests_need_no_token(clock: FrozenClock) -> None:
     token = run_sync(authenticator.login("bob", headers={})).token
     recorder, out = _call(app, _environ("POST", authorization=f"Bearer {token}"))
     assert (recorder.status, out["user"]) == ("200 OK", "bob")
+
+
+# -- CSRF: the core decision table through the WSGI middleware ---------------------------------
+
+
+def _raw_environ(
+    method: str, headers: dict[str, str], body: bytes = b"", path: str = "/x"
+) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "app.example",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+    }  # fmt: skip
+    if body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
+    return environ
+
+
+def _page_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    token = csrf_token(environ) if environ["PATH_INFO"] == "/page" else ""
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("content-type", "text/plain")])
+    return [token.encode() if token else b"seen:" + body]
+
+
+def _csrf(app: Any = _page_app, **options: Any) -> CsrfMiddleware:
+    options.setdefault("credential_cookies", ["sid"])
+    options.setdefault("cookie_policy", CookiePolicy(secure=False))
+    return CsrfMiddleware(app, PROTECTOR, **options)
+
+
+def _run(
+    mw: CsrfMiddleware, environ: dict[str, Any], identity: Any = None
+) -> tuple[Recorder, bytes]:
+    environ[IDENTITY_KEY] = identity
+    recorder = Recorder()
+    return recorder, b"".join(mw(environ, recorder))
+
+
+@TABLE
+def test_csrf_decision_table(
+    method: str, headers: dict[str, str], identity: Any, body: bytes, expected: str | None
+) -> None:
+    sent = fill(body.decode()).encode()
+    filled = {k: fill(v) for k, v in headers.items()}
+    recorder, out = _run(_csrf(), _raw_environ(method, filled, sent), identity)
+    if expected is None:
+        assert (recorder.status, out) == ("200 OK", b"seen:" + sent)  # the app saw the body
+    else:
+        assert recorder.status == "403 Forbidden"
+        assert json.loads(out)["error"] == expected
+
+
+def test_oversized_or_undeclared_form_bodies_are_not_read() -> None:
+    mw = _csrf(max_body=100)
+    big = b"csrf_token=" + session_token().encode() + b"&a=" + b"x" * 200
+    _, out = _run(mw, _raw_environ("POST", {"content-type": FORM}, big), SESSION)
+    assert json.loads(out)["error"] == "csrf_token_missing"
+    environ = _raw_environ("POST", {"content-type": FORM}, big)
+    del environ["CONTENT_LENGTH"]  # PEP 3333: no length, nothing to read
+    _, out = _run(mw, environ, SESSION)
+    assert json.loads(out)["error"] == "csrf_token_missing"
+    headers = {"content-type": FORM, "x-csrf-token": session_token()}
+    _, out = _run(mw, _raw_environ("POST", headers, big), SESSION)
+    assert out == b"seen:" + big  # a header token: the body is left alone
+
+
+def test_guest_page_sets_the_pre_session_cookie_once() -> None:
+    recorder, token = _run(_csrf(), _raw_environ("GET", {}, path="/page"))
+    [cookie] = recorder.cookies()
+    assert cookie.startswith("csrf_pre=")
+    assert "HttpOnly" in cookie
+    pre = cookie.split(";")[0].split("=", 1)[1]
+    PROTECTOR.verify_token(token.decode(), "pre\x00" + pre)
+    # The login form posts it back: a guest form with the pre-session pair passes.
+    form = b"username=a&csrf_token=" + token
+    headers = {"content-type": FORM, "cookie": f"csrf_pre={pre}"}
+    recorder, out = _run(_csrf(), _raw_environ("POST", headers, form))
+    assert (recorder.status, out) == ("200 OK", b"seen:" + form)
+    again, _ = _run(_csrf(), _raw_environ("GET", {"cookie": f"csrf_pre={pre}"}, path="/page"))
+    assert again.cookies() == []
+
+
+def test_jwt_page_sets_the_double_submit_cookie() -> None:
+    mw = _csrf(cookie_policy=CookiePolicy())
+    recorder, token = _run(mw, _raw_environ("GET", {}, path="/page"), JWT)
+    [cookie] = recorder.cookies()
+    assert cookie.startswith(f"__Host-csrf={token.decode()};")
+    assert "HttpOnly" not in cookie
+    kept, same = _run(mw, _raw_environ("GET", {"cookie": f"__Host-csrf={JWT_PAIR}"}, path="/page"),
+                      JWT)  # fmt: skip
+    assert (kept.cookies(), same.decode()) == ([], JWT_PAIR)
+
+
+def test_exempt_paths_and_no_middleware() -> None:
+    environ = _raw_environ("POST", {"sec-fetch-site": "cross-site"}, path="/hooks/x")
+    recorder, _ = _run(_csrf(exempt_paths=["/hooks"]), environ)
+    assert recorder.status == "200 OK"
+    assert csrf_token({}) == ""
+
+
+@pytest.mark.anyio
+async def test_tokens_cross_between_asgi_and_wsgi() -> None:
+    # A guest page rendered by the ASGI side, its login form posted to the WSGI side ...
+    page = await asgi_call(asgi_make(), "GET", path="/page")
+    pre = page.cookies()[0].split(";")[0].split("=", 1)[1]
+    form = f"csrf_token={page.scope['token']}".encode()
+    headers = {"content-type": FORM, "cookie": f"csrf_pre={pre}"}
+    recorder, _ = _run(_csrf(), _raw_environ("POST", headers, form))
+    assert recorder.status == "200 OK"
+    # ... and a jwt page rendered by the WSGI side, its double submit posted to the ASGI side.
+    recorder, token = _run(_csrf(), _raw_environ("GET", {}, path="/page"), JWT)
+    cookie = recorder.cookies()[0].split(";")[0]
+    posted = await asgi_call(
+        asgi_make(), headers={"cookie": cookie, "x-csrf-token": token.decode()}, identity=JWT
+    )
+    assert posted.status == 200

@@ -34,10 +34,13 @@ from werkzeug.local import LocalProxy
 
 from .._sync import run_sync
 from ..auth.authenticator import Authenticator, LoginResult
+from ..auth.hybrid_cookies import HybridCookieTransport
 from ..auth.identity import Identity
+from ..auth.transports import CookieTransport
 from ..csrf import CsrfProtector
+from ..csrf_rules import CsrfRequest, CsrfRules
 from ..errors import CoatcheckError, ConfigurationError, InvalidCredentials, MissingCredentials
-from .csrf_rules import check_csrf, csrf_binding, origin_of
+from ..policies import CookiePolicy
 from .http import error_body, error_headers, error_status
 from .wsgi import request_headers
 
@@ -49,16 +52,21 @@ _EXTENSION = "coatcheck"
 _IDENTITY = "_coatcheck_identity"
 _PRESENTED = "_coatcheck_presented"
 _HEADERS = "_coatcheck_headers"
+_CSRF = "_coatcheck_csrf"
 
 
 class CoatCheck:
     """Authenticate every Flask request with ``authenticator``.
 
     ``csrf``: a :class:`~coatcheck.csrf.CsrfProtector` to refuse forged unsafe requests
-    (the rule of :func:`~coatcheck.adapters.csrf_rules.check_csrf`; the token comes from
-    the ``policy.header_name`` header or the ``policy.field_name`` form field, and
-    templates get ``csrf_token()``). ``own_origin``: the app's public
-    ``scheme://host[:port]`` when behind a proxy. ``exclude_paths`` skip both.
+    with the decisions of :class:`~coatcheck.csrf_rules.CsrfRules`, as the ASGI and
+    WSGI middleware do: the token comes from the ``policy.header_name`` header or the
+    ``policy.field_name`` form field (a body of at most ``csrf_max_body`` bytes), and
+    templates get ``csrf_token()``, which also sets the pre-session cookie for guests
+    and the double-submit cookie in jwt mode. The credential cookies and the CSRF
+    cookies' ``Secure`` (and ``__Host-`` prefix) come from the authenticator's cookie
+    transports. ``own_origin``: the app's public ``scheme://host[:port]`` when behind
+    a proxy. ``exclude_paths`` skip both.
 
     :raises ConfigurationError: from :meth:`init_app` if a store in use suspends
         (an async store in a sync app) on the first request.
@@ -72,10 +80,15 @@ class CoatCheck:
         csrf: CsrfProtector | None = None,
         own_origin: str | None = None,
         exclude_paths: Iterable[str] = (),
+        csrf_max_body: int = 64 * 1024,
+        protect_forms: bool = True,
     ) -> None:
         self.authenticator = authenticator
         self.csrf = csrf
-        self._own_origin = own_origin
+        self.csrf_rules = None if csrf is None else _rules_for(
+            csrf, authenticator, own_origin=own_origin or "", max_body=csrf_max_body,
+            protect_forms=protect_forms,
+        )  # fmt: skip
         paths = [p.rstrip("/") or "/" for p in exclude_paths]
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")
@@ -107,17 +120,22 @@ class CoatCheck:
         setattr(g, _IDENTITY, result.identity)
         setattr(g, _PRESENTED, result.presented)
         setattr(g, _HEADERS, list(result.set_headers))
-        if self.csrf is not None:
-            policy = self.csrf.policy
-            submitted = headers.get(policy.header_name)
-            if submitted is None and request.mimetype == "application/x-www-form-urlencoded":
-                submitted = request.form.get(policy.field_name)
-            own = self._own_origin or origin_of(request.scheme, request.host)
-            check_csrf(self.csrf, request.method, headers, result.identity, submitted,
-                       own_origin=own)  # fmt: skip
+        rules = self.csrf_rules
+        if rules is None:
+            return
+        state = rules.request(headers)
+        setattr(g, _CSRF, state)
+        # The method as sent: werkzeug upper-cases request.method, but "get" is not GET
+        # (RFC 9110 §9.1). Raises CsrfError (403 through the error handler).
+        check = state.decide(request.environ.get("REQUEST_METHOD", ""), result.identity)
+        if check is not None:
+            rules.verify(check, _form_body(rules.max_body) if check.read_form else None)
 
     def _after(self, response: Response) -> Response:
         pending: list[tuple[str, str]] = g.get(_HEADERS, [])
+        state = g.get(_CSRF)
+        if isinstance(state, CsrfRequest):
+            pending = pending + [("set-cookie", c) for c in state.set_cookies]
         own = {v.split("=", 1)[0] for v in response.headers.getlist("set-cookie")}
         for name, value in pending:
             if name.lower() == "set-cookie" and value.split("=", 1)[0] in own:
@@ -181,14 +199,49 @@ class CoatCheck:
         setattr(g, _IDENTITY, None)
 
     def csrf_token(self) -> str:
-        """A fresh CSRF token for this request's forms ("" for a guest or without csrf)."""
-        binding = csrf_binding(_current())
-        if self.csrf is None or binding is None:
-            return ""
-        return self.csrf.issue(binding)
+        """The CSRF token for this request's forms, one per request ("" without ``csrf``).
+
+        For a guest it sets the pre-session cookie, in jwt mode the double-submit cookie.
+        """
+        state = g.get(_CSRF)
+        return state.token(_current()) if isinstance(state, CsrfRequest) else ""
 
     def __repr__(self) -> str:
         return f"CoatCheck({self.authenticator!r})"
+
+
+def _rules_for(
+    protector: CsrfProtector,
+    authenticator: Authenticator,
+    *,
+    own_origin: str,
+    max_body: int,
+    protect_forms: bool,
+) -> CsrfRules:
+    # The credential cookies are the authenticator's (and a hybrid refresh cookie); the
+    # CSRF cookies follow the first one's Secure and SameSite.
+    cookies = [t for t in authenticator.transports if isinstance(t, CookieTransport)]
+    names = [t.cookie_name for t in cookies]
+    names += [t.refresh_name for t in cookies if isinstance(t, HybridCookieTransport)]
+    return CsrfRules(
+        protector,
+        credential_cookies=names,
+        cookie_policy=cookies[0].policy if cookies else CookiePolicy(),
+        own_origin=own_origin,
+        max_body=max_body,
+        protect_forms=protect_forms,
+    )
+
+
+def _form_body(limit: int) -> bytes | None:
+    """The form body if it declares at most ``limit`` bytes, kept for Flask to parse."""
+    length = request.content_length
+    if length is None or length == 0:
+        return b""  # no declared length: nothing is read (PEP 3333)
+    if length > limit:
+        return None
+    # cache=True: request.form parses these same bytes later.
+    return request.get_data(cache=True, parse_form_data=False)
 
 
 def _current() -> Identity | None:

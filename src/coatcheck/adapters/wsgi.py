@@ -6,7 +6,7 @@ works because coatcheck's coroutines suspend only on a store's network I/O, so u
 a store that never suspends: ``open_store(url, sync=True)`` (blocking Redis or
 PostgreSQL), or the memory and SQLite stores. Only the I/O and this glue differ
 from :mod:`coatcheck.adapters.asgi`; statuses and error bodies come from
-:mod:`coatcheck.adapters.http`, the CSRF rule from :mod:`coatcheck.adapters.csrf_rules`.
+:mod:`coatcheck.adapters.http`, every CSRF decision from :mod:`coatcheck.csrf_rules`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from .._sync import run_sync
 from ..auth.authenticator import Authenticator
 from ..auth.identity import Identity
 from ..csrf import CsrfProtector, is_safe_method
+from ..csrf_rules import CsrfRequest, CsrfRules
 from ..errors import CoatcheckError
-from .csrf_rules import check_csrf, csrf_binding, origin_of
+from ..policies import CookiePolicy
 from .http import error_headers, error_json, error_status
 
 __all__ = [
@@ -46,10 +46,8 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 IDENTITY_KEY = "coatcheck.identity"
 #: Environ key holding the request headers as a ``dict[str, str]`` (built once).
 HEADERS_KEY = "coatcheck.headers"
-#: Environ key holding a function that makes a CSRF token for this request's forms.
+#: Environ key holding the request's CSRF state, which :func:`csrf_token` reads.
 CSRF_TOKEN_KEY = "coatcheck.csrf_token"  # noqa: S105 - an environ key, not a secret
-#: Largest urlencoded body the CSRF middleware reads to find the token field.
-_MAX_FORM = 64 * 1024
 _STATUS_TEXT = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -172,82 +170,105 @@ def _merge(headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list
 
 
 def csrf_token(environ: Environ) -> str:
-    """A fresh CSRF token for this request's forms ("" for a guest or no middleware)."""
-    make = environ.get(CSRF_TOKEN_KEY)
-    return make() if callable(make) else ""
+    """The CSRF token for this request's forms, the same one per request ("" without
+    :class:`CsrfMiddleware`).
+
+    Call it before ``start_response``: for a guest it sets the pre-session cookie, in
+    jwt mode the double-submit cookie.
+    """
+    state = environ.get(CSRF_TOKEN_KEY)
+    return state.token(identity_of(environ)) if isinstance(state, CsrfRequest) else ""
 
 
 class CsrfMiddleware:
     """Refuse forged unsafe requests (403 JSON), inside :class:`AuthMiddleware`.
 
-    The rule is :func:`~coatcheck.adapters.csrf_rules.check_csrf`: Fetch Metadata /
-    Origin for every unsafe request, and for cookie-authenticated ones a token from
-    the ``policy.header_name`` header or, in an urlencoded form, the
-    ``policy.field_name`` field (the body is read, up to 64 KiB, and put back for the
-    app). Forms get their token from :func:`csrf_token`. ``own_origin`` is the app's
-    public ``scheme://host[:port]`` (behind a proxy); by default it comes from the
-    request. Paths in ``exempt_paths`` are not checked (webhooks with their own
-    signatures).
+    The decisions are :class:`~coatcheck.csrf_rules.CsrfRules` (the ASGI
+    :class:`~coatcheck.adapters.csrf.CsrfMiddleware` takes the same options):
+    Fetch Metadata / Origin for every unsafe request; then a token from the
+    ``policy.header_name`` header or the ``policy.field_name`` field of a form body
+    (read up to ``max_body`` bytes and put back for the app), bound to the session,
+    the login (jwt double-submit cookie) or a guest's pre-session cookie. Forms get
+    their token from :func:`csrf_token`, which also sets those cookies.
+
+    :raises ConfigurationError: for a non-positive ``max_body``.
+    :raises CookieError: for a cookie name or policy the CSRF cookies cannot use.
     """
 
-    __slots__ = ("_app", "_exempt", "_own_origin", "_protector")
+    __slots__ = ("_app", "_rules")
 
     def __init__(
         self,
         app: WSGIApp,
         protector: CsrfProtector,
         *,
+        credential_cookies: Iterable[str] = ("session",),
+        cookie_policy: CookiePolicy = CookiePolicy(),  # noqa: B008  (frozen: sharing is safe)
         own_origin: str | None = None,
         exempt_paths: Iterable[str] = (),
+        max_body: int = 64 * 1024,
+        protect_forms: bool = True,
     ) -> None:
         self._app = app
-        self._protector = protector
-        self._own_origin = own_origin
-        self._exempt = _Paths(exempt_paths)
+        self._rules = CsrfRules(
+            protector,
+            credential_cookies=credential_cookies,
+            cookie_policy=cookie_policy,
+            own_origin=own_origin or "",
+            exempt_paths=exempt_paths,
+            max_body=max_body,
+            protect_forms=protect_forms,
+        )
+
+    @property
+    def rules(self) -> CsrfRules:
+        return self._rules
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        identity = identity_of(environ)
-        binding = csrf_binding(identity)
-        if binding is not None:
-            protector = self._protector
-            environ[CSRF_TOKEN_KEY] = lambda: protector.issue(binding)
-        method = environ.get("REQUEST_METHOD", "GET")
-        if is_safe_method(method) or environ.get("PATH_INFO", "") in self._exempt:
+        rules = self._rules
+        if rules.exempt(environ.get("PATH_INFO", "")):
             return self._app(environ, start_response)
-        headers = request_headers(environ)
-        policy = self._protector.policy
-        submitted = headers.get(policy.header_name)
-        if submitted is None and binding is not None and identity and identity.via == "cookie":
-            submitted = _form_field(environ, headers, policy.field_name)
-        own = self._own_origin or origin_of(
-            environ.get("wsgi.url_scheme", "http"),
-            headers.get("host") or environ.get("SERVER_NAME", ""),
-        )
-        try:
-            check_csrf(self._protector, method, headers, identity, submitted, own_origin=own)
-        except CoatcheckError as exc:
-            return error_response(exc, start_response)
-        return self._app(environ, start_response)
+        state = rules.request(request_headers(environ))
+        environ[CSRF_TOKEN_KEY] = state
+        method = environ.get("REQUEST_METHOD", "GET")
+        if not is_safe_method(method):
+            try:
+                check = state.decide(method, identity_of(environ))
+                if check is not None:
+                    body = _read_body(environ, rules.max_body) if check.read_form else None
+                    rules.verify(check, body)
+            except CoatcheckError as exc:
+                return error_response(exc, start_response)
+
+        def start_with_cookies(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            if state.set_cookies:
+                headers = list(headers) + [("set-cookie", c) for c in state.set_cookies]
+            return start_response(status, headers, exc_info)
+
+        return self._app(environ, start_with_cookies)
 
     def __repr__(self) -> str:
-        return f"CsrfMiddleware({self._app!r}, {self._protector!r})"
+        return f"CsrfMiddleware({self._app!r}, {self._rules.protector!r})"
 
 
-def _form_field(environ: Environ, headers: dict[str, str], field: str) -> str | None:
-    """The field from an urlencoded body (read once, then put back); never raises."""
-    media = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
+def _read_body(environ: Environ, limit: int) -> bytes | None:
+    """The request body if ``CONTENT_LENGTH`` is at most ``limit`` (else ``None``), put back.
+
+    ``wsgi.input`` is replaced by a fresh stream over the same bytes, so the app reads
+    them again. Without a ``CONTENT_LENGTH`` nothing is read (PEP 3333). Never raises
+    for a bad length.
+    """
+    declared = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not declared.isdigit():
+        return b""
+    length = int(declared)
+    if length > limit:
         return None
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        return None
-    if not 0 < length <= _MAX_FORM:
-        return None
-    body = environ["wsgi.input"].read(length)
+    if length == 0:
+        return b""
+    body: bytes = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
-    try:
-        values = parse_qs(body.decode("utf-8"), max_num_fields=64).get(field)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return values[0] if values else None
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body

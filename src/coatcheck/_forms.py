@@ -1,4 +1,4 @@
-"""Find one field in a buffered form body, for the CSRF middleware. Never raises.
+"""Find one field in a buffered form body, for the CSRF rules. Never raises.
 
 Only what a browser form sends is read: ``application/x-www-form-urlencoded``
 (WHATWG URL §5.1) and ``multipart/form-data`` (RFC 7578). The first field of that
