@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coatcheck.cookies import MAX_COOKIE_COUNT, dump_cookie, parse_cookie
+from coatcheck.cookies import MAX_COOKIE_COUNT, dump_cookie, find_cookie, parse_cookie
 from coatcheck.errors import CookieError
 from coatcheck.policies import CookiePolicy
 
@@ -86,3 +86,33 @@ def test_dump_raises_only_cookie_error(name: str, value: str) -> None:
     assert "\n" not in header
     quoted = len(value) >= 2 and value[0] == value[-1] == '"'
     assert parse_cookie(header.split(";", 1)[0]) == {name: value[1:-1] if quoted else value}
+
+
+@settings(max_examples=500)
+@given(header_text, st.one_of(names, st.sampled_from(["a", "session", "1", "é"])))
+def test_find_cookie_agrees_with_parse_cookie(header: str, name: str) -> None:
+    assert find_cookie(header, name) == parse_cookie(header).get(name)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(names, values), min_size=1, max_size=120), st.integers(0, 119))
+def test_find_cookie_agrees_near_the_count_bound(pairs: list[tuple[str, str]], pick: int) -> None:
+    header = "; ".join(f"{n}={v}" for n, v in pairs)
+    name = pairs[pick % len(pairs)][0]
+    assert find_cookie(header, name) == parse_cookie(header).get(name)
+
+
+def test_find_cookie_edge_cases_match_the_parser() -> None:
+    cases = [
+        "other=session; session=b",  # the name inside another cookie's value
+        "session=\x01bad; session=good",  # a pair with a control character is skipped
+        "session; session=v",  # a pair without "=" is skipped
+        ' session = "quoted" ; session=second',
+        "xsession=1; sessionx=2",
+        "session=",
+        "",
+    ]
+    for header in cases:
+        assert find_cookie(header, "session") == parse_cookie(header).get("session"), header
+    assert find_cookie("=v", "") is None
+    assert find_cookie(None, "session") is None

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_COOKIE_SIZE",
     "dump_cookie",
     "expire_cookie",
+    "find_cookie",
     "parse_cookie",
     "unquote_cookie_value",
 ]
@@ -109,6 +110,32 @@ def parse_cookie(
         if len(cookies) >= max_count:
             break
     return cookies
+
+
+def find_cookie(header: str | None, name: str) -> str | None:
+    """``parse_cookie(header).get(name)``, without building the dict. Never raises.
+
+    The per-request read of one credential cookie: it stops at the first valid pair
+    named ``name`` instead of parsing every cookie the browser sent. ``name`` must be
+    a cookie name (a token, so no whitespace), as the transports check at
+    construction. Headers near the size or count bounds take :func:`parse_cookie`
+    itself, so both always agree.
+    """
+    if not isinstance(header, str) or not name or name not in header:
+        return None
+    if len(header) > MAX_COOKIE_HEADER or header.count(";") >= MAX_COOKIE_COUNT - 1:
+        return parse_cookie(header).get(name)
+    for pair in header.split(";"):
+        if name not in pair:
+            continue
+        key, eq, value = pair.partition("=")
+        if not eq or key.strip(_WHITESPACE) != name or _CTL_RE.search(pair):
+            continue
+        value = value.strip(_WHITESPACE)
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1]
+        return value
+    return None
 
 
 def unquote_cookie_value(value: str) -> str:

@@ -71,10 +71,14 @@ def _keys(prefix: str, sid: str, user: str) -> tuple[bytes, bytes]:
 
 
 class _Counting:
-    """Counts the commands a client sends (a script call is one EVALSHA)."""
+    """Counts the commands a store sends (a script call is one EVALSHA).
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    Both paths: redis-py's client, and the lean GET of the per-request read.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
         self.commands: list[str] = []
+        client = store._client
         inner = client.execute_command
 
         async def execute(*args: Any, **kwargs: Any) -> Any:
@@ -82,6 +86,21 @@ class _Counting:
             return await inner(*args, **kwargs)
 
         client.execute_command = execute  # type: ignore[method-assign]
+        if store._fast is not None:
+            store._fast = _CountingGet(store._fast, self.commands)  # type: ignore[assignment]
+
+
+class _CountingGet:
+    def __init__(self, inner: Any, commands: list[str]) -> None:
+        self._inner = inner
+        self._commands = commands
+
+    async def get(self, key: bytes) -> bytes | None:
+        self._commands.append("GET")
+        return await self._inner.get(key)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def test_is_a_session_store(redis_url: str) -> None:
@@ -114,7 +133,7 @@ async def test_validate_without_renewal_is_exactly_one_command(
 ) -> None:
     manager = SessionManager(store, clock=clock)
     token, record = await manager.create(new_user())
-    counting = _Counting(store._client)
+    counting = _Counting(store)
     clock.advance(60)
     assert await manager.validate(token) == record
     assert counting.commands == ["GET"]
@@ -306,7 +325,7 @@ async def test_attempt_counter_is_one_script_call_and_expires_by_itself(
     store: RedisStore, raw: aioredis.Redis, clock: FrozenClock
 ) -> None:
     key = secrets.token_hex(32)
-    counting = _Counting(store._client)
+    counting = _Counting(store)
     assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
     assert counting.commands == ["EVALSHA"]
     # The count is judged by the caller's clock; the TTL only collects the key.

@@ -14,6 +14,7 @@ protocol.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
@@ -36,6 +37,7 @@ _PERSISTENT_CLAIM = "per"
 # token gets fresh ones from the codec (RFC 7519 §4.1).
 _RESERVED_CLAIMS = frozenset({"sub", "iat", "exp", "nbf", "jti", "iss", "aud", "per"})
 _SYSTEM_CLOCK = SystemClock()
+_IDENTITY_CACHE_SIZE = 1024
 
 
 @runtime_checkable
@@ -72,15 +74,20 @@ class SessionStrategy:
     ``Identity.claims``). When the manager slides a session's idle expiry forward,
     a persistent credential is reissued so the cookie's Max-Age follows; an
     unchanged session is never re-sent. Pass the manager's clock as ``clock``.
+    ``Identity.claims`` is a read-only view of the session data.
     """
 
-    __slots__ = ("_clock", "_manager")
+    __slots__ = ("_clock", "_identities", "_manager")
 
     name = "session"
 
     def __init__(self, manager: SessionManager, *, clock: Clock = _SYSTEM_CLOCK) -> None:
         self._manager = manager
         self._clock = clock
+        # session id -> (record, its Identity). Stores that cache decoded records hand
+        # back the very same record while the row is unchanged; then the Identity made
+        # from it is the same too (it is frozen, its claims read-only), so reuse it.
+        self._identities: dict[str, tuple[SessionRecord, Identity]] = {}
 
     @property
     def manager(self) -> SessionManager:
@@ -112,7 +119,18 @@ class SessionStrategy:
         record = await self._manager.validate(token)
         if record is None:
             return None
-        identity = _session_identity(record)
+        hit = self._identities.get(record.id)
+        if hit is not None and hit[0] is record:
+            identity = hit[1]
+        else:
+            identity = _session_identity(record)
+            identities = self._identities
+            if len(identities) >= _IDENTITY_CACHE_SIZE and record.id not in identities:
+                # Oldest first (dicts keep insertion order): bounded memory. Another
+                # thread (WSGI) may have dropped it already: that is fine.
+                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                    del identities[next(iter(identities))]
+            identities[record.id] = (record, identity)
         # The manager stamps last_seen with its own "now" only when it renews, so a
         # last_seen no older than our reading before the call means this call renewed.
         if identity.persistent and record.last_seen >= before:
@@ -136,7 +154,8 @@ def _session_identity(record: SessionRecord) -> Identity:
         user_id=record.user_id,
         mode="session",
         session_id=record.id,
-        claims=data,
+        # Read-only: one Identity may answer many requests (see SessionStrategy.verify).
+        claims=MappingProxyType(data),
         auth_time=record.auth_time,
         expires_at=record.expires_at,
         persistent=data.get(PERSISTENT_KEY, True) is not False,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 from ..clock import Clock, SystemClock
-from ..cookies import dump_cookie, expire_cookie, parse_cookie
+from ..cookies import dump_cookie, expire_cookie, find_cookie
 from ..policies import CookiePolicy
 from .identity import Issued
 
@@ -82,10 +82,7 @@ class CookieTransport:
         return self._policy
 
     def read(self, headers: Mapping[str, str]) -> str | None:
-        header = headers.get("cookie")
-        if not header or self._cookie_name not in header:
-            return None
-        return parse_cookie(header).get(self._cookie_name) or None
+        return find_cookie(headers.get("cookie"), self._cookie_name) or None
 
     def write(self, issued: Issued, *, persistent: bool) -> list[tuple[str, str]]:
         """The Set-Cookie header carrying ``issued.token``. Raises CookieError."""

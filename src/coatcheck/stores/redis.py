@@ -58,6 +58,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.ids import user_slot
 from ..sessions.record import SessionRecord
+from ._decoded import DecodedCache, loads
+
+try:
+    from ._resp import FastGet
+except ImportError:  # pragma: no cover - hiredis comes with coatcheck[redis]
+    FastGet = None  # type: ignore[assignment,misc]
 
 __all__ = ["RedisStore"]
 
@@ -236,9 +242,7 @@ def _encode(record: SessionRecord, tail: bytes) -> bytes:
 
 def _decode(session_id: str, raw: bytes) -> SessionRecord:
     try:
-        version, exp, absolute, created, seen, auth, user, agent, ip, data = json.loads(
-            raw[_HALF:]
-        )
+        version, exp, absolute, created, seen, auth, user, agent, ip, data = loads(raw[_HALF:])
         created = float(created)
         return SessionRecord(
             id=session_id,
@@ -255,6 +259,44 @@ def _decode(session_id: str, raw: bytes) -> SessionRecord:
         )
     except (TypeError, ValueError) as exc:
         raise StoreError("a stored session record is unreadable") from exc
+
+
+# Connection options the lean GET honours itself, or that do not change what a GET
+# returns; a client with any other option keeps redis-py for every command.
+_FAST_OPTIONS = frozenset({
+    "host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout",
+    "health_check_interval", "retry", "retry_on_timeout", "retry_on_error", "encoding",
+    "encoding_errors", "decode_responses", "himport_registry", "maint_notifications_config",
+    "maint_notifications_pool_handler", "orig_host_address", "orig_socket_timeout",
+    "orig_socket_connect_timeout", "client_name", "lib_name", "lib_version",
+})
+
+
+def _fast_get(client: Any) -> FastGet | None:
+    """A :class:`FastGet` for a plain TCP ``redis.asyncio.Redis`` client, else ``None``."""
+    pool = getattr(client, "connection_pool", None)
+    if (
+        type(client) is not aioredis.Redis
+        or pool is None
+        or pool.connection_class is not aioredis.Connection
+        or getattr(client, "single_connection_client", False)
+    ):
+        return None
+    kwargs = pool.connection_kwargs
+    if FastGet is None or not set(kwargs) <= _FAST_OPTIONS or kwargs.get("decode_responses"):
+        return None
+    try:
+        return FastGet(
+            str(kwargs.get("host", "localhost")),
+            int(kwargs.get("port", 6379)),
+            db=int(kwargs.get("db") or 0),
+            username=kwargs.get("username"),
+            password=kwargs.get("password"),
+            connect_timeout=kwargs.get("socket_connect_timeout"),
+            timeout=kwargs.get("socket_timeout"),
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def _ttl_ms(until: float, since: float) -> int:
@@ -278,8 +320,10 @@ class RedisStore:
     __slots__ = (
         "_client",
         "_create",
+        "_decoded",
         "_delete",
         "_delete_user",
+        "_fast",
         "_hit",
         "_list",
         "_prefix",
@@ -301,6 +345,11 @@ class RedisStore:
         self._list = client.register_script(_LIST)
         self._prune = client.register_script(_PRUNE)
         self._hit = client.register_script(_HIT)
+        # The per-request GET skips redis-py when the client is a plain TCP one (see
+        # coatcheck.stores._resp); anything else (TLS, sockets, clusters) keeps it.
+        self._fast = _fast_get(client)
+        # Unchanged values are not decoded again (see coatcheck.stores._decoded).
+        self._decoded = DecodedCache()
 
     @classmethod
     def from_url(
@@ -387,16 +436,23 @@ class RedisStore:
         keys = self._session_key(session_id)
         if keys is None:
             return None
+        fast = self._fast
         try:
-            raw = cast("bytes | None", await self._client.get(keys[0]))
+            if fast is not None:
+                raw = await fast.get(keys[0])
+            else:
+                raw = cast("bytes | None", await self._client.get(keys[0]))
         except _UNAVAILABLE as exc:
             raise StoreUnavailable("Redis cannot be reached") from exc
         except RedisError as exc:
             raise StoreError("Redis refused a read") from exc
         # The key holds half the digest; the value's first bytes must hold the rest.
-        if raw is None or not hmac.compare_digest(raw[:_HALF], keys[2]):
+        if not isinstance(raw, bytes) or not hmac.compare_digest(raw[:_HALF], keys[2]):
             return None
-        record = _decode(session_id, raw)
+        record = self._decoded.get(session_id, raw)
+        if record is None:
+            record = _decode(session_id, raw)
+            self._decoded.put(session_id, raw, record)
         if now >= record.expires_at or now >= record.absolute_expires_at:
             return None
         return record
@@ -528,6 +584,9 @@ class RedisStore:
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
+        self._decoded.clear()
+        if self._fast is not None:
+            self._fast.close()
         try:
             await self._client.aclose()
             await self._client.connection_pool.disconnect()

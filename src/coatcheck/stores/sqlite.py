@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.record import SessionRecord
+from ._decoded import DecodedCache, loads
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -144,7 +145,7 @@ def _record(row: Sequence[Any]) -> SessionRecord:
         expires_at=row[4],
         absolute_expires_at=row[5],
         auth_time=row[6],
-        data=json.loads(row[7]),
+        data=loads(row[7]),
         user_agent=row[8],
         ip=row[9],
         version=row[10],
@@ -174,7 +175,7 @@ class SQLiteStore:
     file's folder does not exist; store methods raise StoreUnavailable or StoreError.
     """
 
-    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_path")
+    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_decoded", "_path")
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         path = os.fspath(path)
@@ -191,6 +192,9 @@ class SQLiteStore:
         self._path = path if path == ":memory:" else os.path.abspath(path)
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
+        # The row is read on every request; decoding it again when it has not
+        # changed is what this saves (about a third of a read).
+        self._decoded = DecodedCache()
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -277,7 +281,13 @@ class SQLiteStore:
             row = self._db().execute(_GET, (session_id, now, now)).fetchone()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return None if row is None else _record(row)
+        if row is None:
+            return None
+        record = self._decoded.get(session_id, row)
+        if record is None:
+            record = _record(row)
+            self._decoded.put(session_id, row, record)
+        return record
 
     async def create(self, record: SessionRecord) -> None:
         """Store a new session. Raises StoreError."""
@@ -334,6 +344,7 @@ class SQLiteStore:
             row = self._db().execute(_DELETE, (session_id,)).fetchone()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
+        self._decoded.discard(session_id)
         return None if row is None else _record(row)
 
     async def delete_user(self, user_id: str) -> list[str]:
@@ -342,6 +353,8 @@ class SQLiteStore:
             rows = self._db().execute(_DELETE_USER, (user_id,)).fetchall()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
+        for row in rows:
+            self._decoded.discard(row[0])
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
@@ -408,6 +421,7 @@ class SQLiteStore:
         """Close the connection; the next call opens a new one."""
         conn, self._conn = self._conn, None
         _OPEN_STORES.discard(self)
+        self._decoded.clear()
         if conn is not None:
             conn.close()
 

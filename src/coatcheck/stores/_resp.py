@@ -1,0 +1,237 @@
+"""A lean Redis ``GET`` for the per-request path: one pipelined connection, hiredis.
+
+redis-py spends about 30 µs of client CPU on one asyncio ``GET`` here (a pool
+checkout, retry and observability wrappers, response callbacks) where the socket
+work itself is under 10 µs; on a session lookup per request that is most of the
+cost. :class:`FastGet` keeps one connection per event loop, writes ``GET`` commands
+on it without waiting for earlier replies (RESP answers in order, so a FIFO of
+futures matches them), and parses with hiredis. Everything else in
+:class:`~coatcheck.stores.RedisStore` (scripts, listings) stays on redis-py.
+
+Failure behaviour matches the store's redis-py client: a connection that fails or
+drops fails every request waiting on it with
+:class:`~coatcheck.errors.StoreUnavailable`, and the next request connects again;
+a request whose connection dropped is retried once on a new connection (``GET``
+is idempotent); a request that sees no reply within ``timeout`` fails, and the
+connection is closed, since the replies still owed on it can no longer be matched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import hiredis
+
+from ..errors import StoreError, StoreUnavailable
+
+__all__ = ["FastGet", "pack_command"]
+
+
+def pack_command(*parts: bytes) -> bytes:
+    """One RESP array of bulk strings (the form Redis reads commands in)."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%b\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+class _Lost(Exception):
+    """The connection went away before the reply came: the request may be retried."""
+
+
+class _Protocol(asyncio.Protocol):
+    __slots__ = ("_loop", "_reader", "_transport", "_waiters", "closed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._reader = hiredis.Reader()
+        self._transport: asyncio.Transport | None = None
+        self._waiters: deque[asyncio.Future[Any]] = deque()
+        self.closed = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiters = self._reader, self._waiters
+        reader.feed(data)
+        while True:
+            try:
+                reply = reader.gets()
+            except hiredis.ProtocolError:
+                self._fail(StoreUnavailable("Redis sent a reply that cannot be parsed"))
+                return
+            if reply is False:
+                return
+            if not waiters:
+                self._fail(StoreUnavailable("Redis sent a reply nobody asked for"))
+                return
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled request still owns its reply
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail_waiters(_Lost())
+
+    def _fail_waiters(self, exc: Exception) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        # Replies can no longer be matched to requests: drop the connection.
+        self.closed = True
+        self._fail_waiters(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            # The loop it belongs to may be closed already (tests, forks): nothing to do.
+            with contextlib.suppress(RuntimeError):
+                transport.abort()
+
+    async def request(self, payload: bytes, timeout: float | None) -> Any:
+        transport = self._transport
+        if self.closed or transport is None:
+            raise _Lost()
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        transport.write(payload)
+        if timeout is None:
+            return await waiter
+        timer = self._loop.call_later(timeout, self._timed_out, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+    def _timed_out(self, waiter: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            self._fail(StoreUnavailable("Redis did not answer in time"))
+
+
+def _check(reply: Any) -> Any:
+    if isinstance(reply, hiredis.ReplyError):
+        if str(reply).startswith("LOADING"):
+            raise StoreUnavailable("Redis is loading its data set")
+        raise StoreError("Redis refused a read")
+    return reply
+
+
+class FastGet:
+    """``GET`` over one pipelined connection per event loop (see the module docstring).
+
+    ``host``/``port``/``db``/``username``/``password`` as for redis-py; timeouts in
+    seconds (``None``: wait forever). :meth:`get` raises StoreUnavailable when Redis
+    cannot be reached or does not answer in time, StoreError when it refuses.
+    """
+
+    __slots__ = (
+        "_connect_timeout",
+        "_connecting",
+        "_handshake",
+        "_host",
+        "_port",
+        "_protocol",
+        "_timeout",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._connect_timeout = connect_timeout
+        self._timeout = timeout
+        handshake = []
+        if password is not None:
+            auth = [b"AUTH"] + ([username.encode()] if username else []) + [password.encode()]
+            handshake.append(pack_command(*auth))
+        if db:
+            handshake.append(pack_command(b"SELECT", str(int(db)).encode()))
+        self._handshake = handshake
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Task[_Protocol] | None = None
+
+    async def get(self, key: bytes) -> bytes | None:
+        """The value at ``key`` or ``None``. Raises StoreUnavailable / StoreError."""
+        payload = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(key), key)
+        protocol = self._protocol
+        if protocol is None or protocol.closed or protocol.loop is not asyncio.get_running_loop():
+            protocol = await self._connect()
+        try:
+            reply = await protocol.request(payload, self._timeout)
+        except _Lost:
+            # Dropped under us (a Redis restart, an idle connection cut): once more.
+            protocol = await self._connect()
+            try:
+                reply = await protocol.request(payload, self._timeout)
+            except _Lost as exc:
+                raise StoreUnavailable("Redis cannot be reached") from exc
+        return _check(reply)  # type: ignore[no-any-return]
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        protocol = self._protocol
+        if protocol is not None and not protocol.closed and protocol.loop is loop:
+            return protocol  # another request connected while this one waited
+        pending = self._connecting
+        if pending is None or pending.done() or pending.get_loop() is not loop:
+            pending = self._connecting = loop.create_task(self._open(loop))
+        # Shielded: one request giving up must not cancel the connection others await.
+        return await asyncio.shield(pending)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        old, self._protocol = self._protocol, None
+        if old is not None:
+            old.close()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _Protocol(loop), self._host, self._port),
+                self._connect_timeout,
+            )
+        except (TimeoutError, OSError) as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        try:
+            for command in self._handshake:
+                reply = await protocol.request(command, self._timeout)
+                if isinstance(reply, hiredis.ReplyError):
+                    raise StoreUnavailable("Redis refused the connection (AUTH or SELECT)")
+        except _Lost as exc:
+            protocol.close()
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except BaseException:
+            protocol.close()
+            raise
+        self._protocol = protocol
+        return protocol
+
+    def close(self) -> None:
+        """Close the connection (the next :meth:`get` opens a new one)."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.close()
+        pending, self._connecting = self._connecting, None
+        if pending is not None and not pending.done():
+            with contextlib.suppress(RuntimeError):
+                pending.cancel()
