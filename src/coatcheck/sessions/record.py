@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["SessionRecord"]
+__all__ = ["SQL_COLUMNS", "SessionRecord"]
+
+#: The column order in which the SQL stores select a session (what ``from_row`` reads).
+SQL_COLUMNS = (
+    "id, user_id, created_at, last_seen, expires_at, absolute_expires_at, auth_time, "
+    "data, user_agent, ip, version"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +59,23 @@ class SessionRecord:
             "ip": self.ip,
             "version": self.version,
         }
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], data: Mapping[str, Any]) -> SessionRecord:
+        """A record from a row selected as :data:`SQL_COLUMNS`; ``data`` is its decoded data."""
+        return cls(
+            id=row[0],
+            user_id=row[1],
+            created_at=row[2],
+            last_seen=row[3],
+            expires_at=row[4],
+            absolute_expires_at=row[5],
+            auth_time=row[6],
+            data=data,
+            user_agent=row[8],
+            ip=row[9],
+            version=row[10],
+        )
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SessionRecord:

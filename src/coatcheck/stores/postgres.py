@@ -34,15 +34,11 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
-from ..sessions.record import SessionRecord
+from ..sessions.record import SQL_COLUMNS, SessionRecord
 
 __all__ = ["PostgresStore"]
 
 _NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,50}")
-_COLUMNS = (
-    "id, user_id, created_at, last_seen, expires_at, absolute_expires_at, auth_time, "
-    "data, user_agent, ip, version"
-)
 _BATCH = 1000
 
 # Ordered; each entry moves the schema from version i to i + 1. Never edit one that
@@ -81,22 +77,6 @@ def _unavailable(exc: Exception) -> StoreUnavailable:
     error = StoreUnavailable("PostgreSQL cannot be reached")
     error.__cause__ = exc
     return error
-
-
-def _row(row: Sequence[Any]) -> SessionRecord:
-    return SessionRecord(
-        id=row[0],
-        user_id=row[1],
-        created_at=row[2],
-        last_seen=row[3],
-        expires_at=row[4],
-        absolute_expires_at=row[5],
-        auth_time=row[6],
-        data=row[7],
-        user_agent=row[8],
-        ip=row[9],
-        version=row[10],
-    )
 
 
 def _json(data: Any) -> str:
@@ -162,7 +142,7 @@ class PostgresStore:
         self._pool: AsyncConnectionPool | None = None
         self._opening = asyncio.Lock()
         t = sql.Identifier(*([schema, table] if schema else [table]))
-        cols = sql.SQL(_COLUMNS)
+        cols = sql.SQL(SQL_COLUMNS)
         self._sql_get = sql.SQL(
             "SELECT {c} FROM {t} WHERE id = %s AND expires_at > %s AND absolute_expires_at > %s"
         ).format(c=cols, t=t)
@@ -351,7 +331,7 @@ class PostgresStore:
     async def get(self, session_id: str, now: float) -> SessionRecord | None:
         """The live session with this id, or ``None``: one prepared query."""
         row = await self._execute(self._sql_get, (session_id, now, now), fetch="one")
-        return None if row is None else _row(row)
+        return None if row is None else SessionRecord.from_row(row, row[7])
 
     async def create(self, record: SessionRecord) -> None:
         """Store a new session (replacing one with the same id)."""
@@ -374,7 +354,7 @@ class PostgresStore:
     async def delete(self, session_id: str) -> SessionRecord | None:
         """Remove one session; return it (``None`` if there was none)."""
         row = await self._execute(self._sql_delete, (session_id,), fetch="one")
-        return None if row is None else _row(row)
+        return None if row is None else SessionRecord.from_row(row, row[7])
 
     async def delete_user(self, user_id: str) -> list[str]:
         """Remove every session of ``user_id``; return their ids."""
@@ -384,7 +364,7 @@ class PostgresStore:
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's live sessions, oldest first (served by the user index)."""
         rows = await self._execute(self._sql_list, (user_id, now, now), fetch="all")
-        return [_row(row) for row in rows]
+        return [SessionRecord.from_row(row, row[7]) for row in rows]
 
     async def delete_expired(self, now: float, limit: int | None = None) -> int:
         """Remove up to ``limit`` expired sessions (all when ``None``), in batches."""

@@ -367,36 +367,9 @@ class RedisStore:
         gives up, so the store recovers by itself after a Redis restart.
         Raises ConfigurationError for a malformed URL.
         """
-        parts = urlsplit(url)
-        try:
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:
-            port_ok = False
-        db = parts.path.lstrip("/")
-        if (
-            parts.scheme not in ("redis", "rediss")
-            or not parts.hostname
-            or not port_ok
-            or not (db == "" or db.isdigit())
-        ):
-            raise ConfigurationError("a Redis store URL looks like redis://host:port/db")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        options = dict(query)
-        chosen = prefix if prefix is not None else options.pop("prefix", "cc:")
-        rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-        try:
-            client = aioredis.Redis.from_url(
-                urlunsplit(parts._replace(query=rest)),
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=timeout,
-                # Only connection errors are retried: a timed-out write may have
-                # landed, and replaying a compare-and-set could apply a change twice.
-                retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 1, (RedisConnectionError,)),
-                health_check_interval=30,
-                decode_responses=False,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError("the Redis store URL is malformed") from exc
+        client, chosen = _connect(
+            aioredis.Redis, Retry, url, prefix, connect_timeout, timeout
+        )
         return cls(client, prefix=chosen)
 
     # -- keys ---------------------------------------------------------------------------
@@ -612,3 +585,50 @@ class RedisStore:
         kwargs = self._client.connection_pool.connection_kwargs
         where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
         return f"RedisStore({where}, prefix={self._prefix.decode()!r})"
+
+
+def _connect(
+    client_class: Any,
+    retry_class: Any,
+    url: str,
+    prefix: str | None,
+    connect_timeout: float,
+    timeout: float,
+) -> tuple[Any, str]:
+    """Check a Redis store URL and make a ``client_class`` client for it, with its prefix.
+
+    One rule for the async store and the sync one (``redis.asyncio.Redis`` with its
+    ``Retry``, or ``redis.Redis`` with its own). Raises ConfigurationError for a
+    malformed URL.
+    """
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    db = parts.path.lstrip("/")
+    if (
+        parts.scheme not in ("redis", "rediss")
+        or not parts.hostname
+        or not port_ok
+        or not (db == "" or db.isdigit())
+    ):
+        raise ConfigurationError("a Redis store URL looks like redis://host:port/db")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = dict(query)
+    chosen = prefix if prefix is not None else options.pop("prefix", "cc:")
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    try:
+        client = client_class.from_url(
+            urlunsplit(parts._replace(query=rest)),
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=timeout,
+            # Only connection errors are retried: a timed-out write may have
+            # landed, and replaying a compare-and-set could apply a change twice.
+            retry=retry_class(ExponentialBackoff(cap=0.25, base=0.05), 1, (RedisConnectionError,)),
+            health_check_interval=30,
+            decode_responses=False,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError("the Redis store URL is malformed") from exc
+    return client, chosen

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from ..errors import ConfigurationError
-from .redis import RedisStore
+from .redis import RedisStore, _connect
 
 __all__ = ["SyncRedisStore"]
 
@@ -113,26 +109,7 @@ class SyncRedisStore(RedisStore):
         :meth:`RedisStore.from_url <coatcheck.stores.redis.RedisStore.from_url>`.
         Raises ConfigurationError for a malformed URL.
         """
-        # Validates the URL exactly as the async store does (it connects lazily, so
-        # this opens nothing); the same rules then pick the prefix and the client URL.
-        RedisStore.from_url(url, prefix=prefix)
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        chosen = prefix if prefix is not None else dict(query).get("prefix", "cc:")
-        rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-        try:
-            client = redis.Redis.from_url(
-                urlunsplit(parts._replace(query=rest)),
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=timeout,
-                # As RedisStore: only connection errors are retried, never a timed-out
-                # write that may have landed.
-                retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 1, (RedisConnectionError,)),
-                health_check_interval=30,
-                decode_responses=False,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError("the Redis store URL is malformed") from exc
+        client, chosen = _connect(redis.Redis, Retry, url, prefix, connect_timeout, timeout)
         return cls(client, prefix=chosen)
 
     def __repr__(self) -> str:

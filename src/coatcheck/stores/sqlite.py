@@ -25,21 +25,19 @@ import json
 import os
 import sqlite3
 import weakref
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
-from ..sessions.record import SessionRecord
+from ..sessions.record import SQL_COLUMNS, SessionRecord
 from ._decoded import DecodedCache, loads
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION: Final = 2
 
-# The column order every SELECT/RETURNING below uses (see _record). Spelled out in
-# each statement rather than interpolated, so each one reads as plain SQL.
+# Every SELECT/RETURNING of a session reads SQL_COLUMNS, the order from_row expects.
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS coatcheck_schema (version INTEGER NOT NULL)",
@@ -73,8 +71,7 @@ _SCHEMA = (
 )
 
 _GET = (
-    "SELECT id, user_id, created_at, last_seen, expires_at, absolute_expires_at, "
-    "auth_time, data, user_agent, ip, version FROM coatcheck_sessions "
+    f"SELECT {SQL_COLUMNS} FROM coatcheck_sessions "  # noqa: S608 - constant columns
     "WHERE id = ? AND expires_at > ? AND absolute_expires_at > ?"
 )
 _CREATE = (
@@ -89,13 +86,11 @@ _UPDATE = (
     "WHERE id = ? AND version = ?"
 )
 _DELETE = (
-    "DELETE FROM coatcheck_sessions WHERE id = ? RETURNING id, user_id, created_at, "
-    "last_seen, expires_at, absolute_expires_at, auth_time, data, user_agent, ip, version"
+    f"DELETE FROM coatcheck_sessions WHERE id = ? RETURNING {SQL_COLUMNS}"  # noqa: S608
 )
 _DELETE_USER = "DELETE FROM coatcheck_sessions WHERE user_id = ? RETURNING id"
 _LIST_USER = (
-    "SELECT id, user_id, created_at, last_seen, expires_at, absolute_expires_at, "
-    "auth_time, data, user_agent, ip, version FROM coatcheck_sessions "
+    f"SELECT {SQL_COLUMNS} FROM coatcheck_sessions "  # noqa: S608 - constant columns
     "WHERE user_id = ? AND expires_at > ? AND absolute_expires_at > ? "
     "ORDER BY created_at, id"
 )
@@ -134,22 +129,6 @@ def _forget_connections_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
-
-
-def _record(row: Sequence[Any]) -> SessionRecord:
-    return SessionRecord(
-        id=row[0],
-        user_id=row[1],
-        created_at=row[2],
-        last_seen=row[3],
-        expires_at=row[4],
-        absolute_expires_at=row[5],
-        auth_time=row[6],
-        data=loads(row[7]),
-        user_agent=row[8],
-        ip=row[9],
-        version=row[10],
-    )
 
 
 def _dump(data: Any) -> str:
@@ -285,7 +264,7 @@ class SQLiteStore:
             return None
         record = self._decoded.get(session_id, row)
         if record is None:
-            record = _record(row)
+            record = SessionRecord.from_row(row, loads(row[7]))
             self._decoded.put(session_id, row, record)
         return record
 
@@ -345,7 +324,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
         self._decoded.discard(session_id)
-        return None if row is None else _record(row)
+        return None if row is None else SessionRecord.from_row(row, loads(row[7]))
 
     async def delete_user(self, user_id: str) -> list[str]:
         """Remove every session of ``user_id``; return their ids. Raises StoreError."""
@@ -363,7 +342,7 @@ class SQLiteStore:
             rows = self._db().execute(_LIST_USER, (user_id, now, now)).fetchall()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return [_record(row) for row in rows]
+        return [SessionRecord.from_row(row, loads(row[7])) for row in rows]
 
     async def delete_expired(self, now: float, limit: int | None = None) -> int:
         """Remove up to ``limit`` expired sessions (all when ``None``); return how many.
