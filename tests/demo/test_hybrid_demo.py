@@ -208,3 +208,15 @@ def test_fuzz_endpoints_never_500_in_hybrid_mode(hybrid: TestClient) -> None:
         response = hybrid.post(path, content=b"{", headers={"Content-Type": "application/json"})
         assert response.status_code < 500
     assert hybrid.get(REFRESH_PATH, headers={"Cookie": f"{REFRESH}=\x7f~~"}).status_code < 500
+
+
+def test_session_mode_log_out_everywhere_needs_a_recent_login_too(
+    make_client: MakeClient, clock: FrozenClock
+) -> None:
+    client = make_client("session", clock=clock)
+    register_and_login(client)
+    clock.advance(11 * 60)
+    stale = client.post("/sessions/revoke-all", follow_redirects=False)
+    assert stale.status_code == 401
+    assert "reauthentication_required" in stale.text
+    assert "Hello, Alice Example" in client.get("/").text  # nothing was revoked

@@ -97,7 +97,7 @@ async def test_a_dropped_connection_is_retried_once(redis_url: str, raw: aioredi
     await raw.set(PREFIX + b"z", b"z")
     assert await fast.get(PREFIX + b"z") == b"z"
     # Kill our connection (and only it) from the server side, as a restart would.
-    protocol = fast._protocol
+    protocol = fast._protocols[asyncio.get_running_loop()]
     assert protocol is not None
     assert protocol._transport is not None
     host, port = protocol._transport.get_extra_info("sockname")[:2]
@@ -157,3 +157,28 @@ def test_only_plain_tcp_clients_take_the_lean_path(redis_url: str) -> None:
     assert RedisStore(unix)._fast is None
     keepalive = aioredis.Redis.from_url(redis_url, socket_keepalive=True)
     assert RedisStore(keepalive)._fast is None
+
+
+def test_each_event_loop_gets_its_own_connection(redis_url: str) -> None:
+    # Two loops in two threads must not close or share each other's transport.
+    import threading
+
+    parts = urlsplit(redis_url)
+    fast = FastGet(parts.hostname or "127.0.0.1", parts.port or 6379,
+                   db=int(parts.path.lstrip("/") or 0), timeout=2.0)
+    results: list[object] = []
+
+    def run() -> None:
+        async def work() -> None:
+            for _ in range(50):
+                results.append(await fast.get(b"coatcheck-test-missing-key"))
+
+        asyncio.run(work())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    fast.close()
+    assert results == [None] * 100

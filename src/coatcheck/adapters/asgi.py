@@ -154,7 +154,10 @@ class AuthMiddleware:
     async def _refresh(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
         # The refresh cookie is sent to this path only; rotate it and go back to `next`.
         _, set_headers = await self._authenticator.refresh(headers)
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8)
+        try:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8)
+        except ValueError:  # too many fields: a hostile query, not a reason to fail
+            query = {}
         await _redirect(safe_redirect((query.get("next") or [""])[0]), set_headers, send)
 
     def __repr__(self) -> str:

@@ -209,10 +209,11 @@ async def revoke_all(request: Request) -> Response:
     await read_form(request)
     if identity is None or demo.manager is None:
         raise MissingCredentials("log in to manage sessions (session mode only)")
+    # Fresh authentication (issue 4): logging out everywhere needs a recent login, so a
+    # stolen, long-lived cookie cannot lock the real owner out of their other devices.
+    require_recent_login(identity, demo.config.fresh_login, clock=demo.config.clock)
     strategy = demo.authenticator.strategy
     if isinstance(strategy, HybridStrategy):
-        # Fresh authentication (issue 4): logging out everywhere needs a recent login.
-        require_recent_login(identity, demo.config.fresh_login, clock=demo.config.clock)
         await strategy.revoke_user(identity.user_id)
     else:
         await demo.manager.revoke_user(identity.user_id)

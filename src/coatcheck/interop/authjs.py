@@ -57,6 +57,7 @@ from ..errors import (
     UnsupportedAlgorithm,
     UnsupportedHeader,
 )
+from ..tokens._codec import loads_object
 
 __all__ = [
     "AUTHJS_CHUNK_SIZE",
@@ -129,11 +130,13 @@ class _DerivedKey:
     key: OctKey
 
 
-def _b64url_json(segment: str) -> Any:
+def _b64url_json(segment: str) -> dict[str, Any]:
     if not _SEGMENT_RE.fullmatch(segment):
         raise ValueError("not base64url")
     raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    return json.loads(raw)
+    # The tokens package's strict parse: bounded depth (no RecursionError from
+    # `[[[...]]]`), no duplicate names, UTF-8 only; it raises MalformedToken.
+    return loads_object(raw)
 
 
 class AuthJSDecoder:
@@ -229,21 +232,13 @@ class AuthJSDecoder:
             header = _b64url_json(parts[0])
         except (ValueError, binascii.Error) as exc:
             raise MalformedToken("the JWE header is not base64url JSON") from exc
-        if not isinstance(header, dict):
-            raise MalformedToken("the JWE header is not a JSON object")
         enc = header.get("enc")
         if header.get("alg") != "dir" or not isinstance(enc, str) or enc not in _ENC_LENGTH:
             raise UnsupportedAlgorithm("Auth.js tokens use alg 'dir' with A256CBC-HS512 or A256GCM")
         if "zip" in header or "crit" in header:
             raise UnsupportedHeader("Auth.js tokens carry neither 'zip' nor 'crit'")
         plaintext = _decrypt_any(token, self._keys_for(enc, header.get("kid")), enc)
-        try:
-            claims = json.loads(plaintext)
-        except ValueError as exc:
-            raise MalformedToken("the Auth.js token does not hold JSON") from exc
-        if not isinstance(claims, dict):
-            raise MalformedToken("the Auth.js token does not hold a JSON object")
-        return claims
+        return loads_object(plaintext)
 
     def _keys_for(self, enc: str, kid: object) -> tuple[OctKey, ...]:
         if self._version == 4:

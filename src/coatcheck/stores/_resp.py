@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections import deque
 from typing import Any
 
@@ -144,7 +145,7 @@ class FastGet:
         "_handshake",
         "_host",
         "_port",
-        "_protocol",
+        "_protocols",
         "_timeout",
     )
 
@@ -170,14 +171,20 @@ class FastGet:
         if db:
             handshake.append(pack_command(b"SELECT", str(int(db)).encode()))
         self._handshake = handshake
-        self._protocol: _Protocol | None = None
-        self._connecting: asyncio.Task[_Protocol] | None = None
+        # Keyed by event loop: a connection belongs to the loop that made it, and a
+        # second loop (another thread) must never touch the first one's transport.
+        self._protocols: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Protocol] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._connecting: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Task[_Protocol]
+        ] = weakref.WeakKeyDictionary()
 
     async def get(self, key: bytes) -> bytes | None:
         """The value at ``key`` or ``None``. Raises StoreUnavailable / StoreError."""
         payload = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(key), key)
-        protocol = self._protocol
-        if protocol is None or protocol.closed or protocol.loop is not asyncio.get_running_loop():
+        protocol = self._protocols.get(asyncio.get_running_loop())
+        if protocol is None or protocol.closed:
             protocol = await self._connect()
         try:
             reply = await protocol.request(payload, self._timeout)
@@ -192,19 +199,19 @@ class FastGet:
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        protocol = self._protocol
-        if protocol is not None and not protocol.closed and protocol.loop is loop:
+        protocol = self._protocols.get(loop)
+        if protocol is not None and not protocol.closed:
             return protocol  # another request connected while this one waited
-        pending = self._connecting
-        if pending is None or pending.done() or pending.get_loop() is not loop:
-            pending = self._connecting = loop.create_task(self._open(loop))
+        pending = self._connecting.get(loop)
+        if pending is None or pending.done():
+            pending = self._connecting[loop] = loop.create_task(self._open(loop))
         # Shielded: one request giving up must not cancel the connection others await.
         return await asyncio.shield(pending)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
-        old, self._protocol = self._protocol, None
+        old = self._protocols.pop(loop, None)
         if old is not None:
-            old.close()
+            old.close()  # same loop: safe
         try:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(lambda: _Protocol(loop), self._host, self._port),
@@ -223,15 +230,24 @@ class FastGet:
         except BaseException:
             protocol.close()
             raise
-        self._protocol = protocol
+        self._protocols[loop] = protocol
         return protocol
 
     def close(self) -> None:
-        """Close the connection (the next :meth:`get` opens a new one)."""
-        protocol, self._protocol = self._protocol, None
-        if protocol is not None:
-            protocol.close()
-        pending, self._connecting = self._connecting, None
-        if pending is not None and not pending.done():
-            with contextlib.suppress(RuntimeError):
-                pending.cancel()
+        """Close the connections (the next :meth:`get` opens a new one)."""
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for loop, protocol in list(self._protocols.items()):
+            if loop is current or loop.is_closed():
+                protocol.close()
+            else:  # another thread's loop: close it there
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(protocol.close)
+        self._protocols.clear()
+        for loop, pending in list(self._connecting.items()):
+            if not pending.done() and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(pending.cancel)
+        self._connecting.clear()

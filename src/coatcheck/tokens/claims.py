@@ -35,7 +35,8 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
 def validate_claims(claims: Mapping[str, Any], policy: ClaimsPolicy, now: float) -> None:
     """Check registered claims against ``policy`` at time ``now`` (POSIX seconds).
 
-    ``exp`` must be after ``now - leeway`` (§4.1.4); ``nbf`` and ``iat`` must not be
+    ``exp`` must be after ``now - leeway`` (§4.1.4), checked last so that
+    :class:`ExpiredToken` implies every other check passed; ``nbf`` and ``iat`` must not be
     after ``now + leeway`` (§4.1.5, §4.1.6); ``iss`` must equal the policy's issuer and
     the policy's audience must be in ``aud`` (§4.1.3: a token that names an audience
     is refused by a verifier that has none). Claims in ``policy.require`` must exist.
@@ -51,9 +52,6 @@ def validate_claims(claims: Mapping[str, Any], policy: ClaimsPolicy, now: float)
         if name not in claims:
             raise MissingClaim(f"the '{name}' claim is required", claim=name)
     leeway = policy.leeway.total_seconds()
-    exp = _number(claims, "exp")
-    if exp is not None and exp <= now - leeway:
-        raise ExpiredToken("the token has expired", claim="exp")
     nbf = _number(claims, "nbf")
     if nbf is not None and nbf > now + leeway:
         raise ImmatureToken("the token is not valid yet", claim="nbf")
@@ -70,6 +68,11 @@ def validate_claims(claims: Mapping[str, Any], policy: ClaimsPolicy, now: float)
         if claims["iss"] != policy.issuer:
             raise InvalidIssuer("the token was issued by someone else", claim="iss")
     _check_audience(claims, policy.audience)
+    # Expiry last: ExpiredToken then means "genuine, for us, only too old", which the
+    # hybrid refresh relies on to treat an expired access token as refreshable.
+    exp = _number(claims, "exp")
+    if exp is not None and exp <= now - leeway:
+        raise ExpiredToken("the token has expired", claim="exp")
 
 
 def _check_audience(claims: Mapping[str, Any], audience: str | None) -> None:
