@@ -25,10 +25,10 @@ from ..errors import (
     UnsupportedHeader,
 )
 from ..policies import ClaimsPolicy
-from ._codec import MAX_TOKEN_BYTES, b64url_decode, dumps, loads_object
+from ._codec import MAX_TOKEN_BYTES, b64url_decode, loads_object
 from .claims import validate_claims
 from .jws import MAX_HEADER_BYTES, REFUSED_HEADERS
-from .jwt import new_jti
+from .jwt import _token_payload
 from .keys import Key, KeyRing
 
 __all__ = ["CONTENT_ENCRYPTIONS", "decrypt_jwt", "encrypt_jwt"]
@@ -64,20 +64,8 @@ def encrypt_jwt(
         raise ConfigurationError(f"unsupported content encryption {enc!r}")
     if key.alg == "dir" and not _dir_fits(key, enc):
         raise ConfigurationError(f"a 'dir' key for {enc} must be {CONTENT_ENCRYPTIONS[enc]} bytes")
-    payload = dict(claims)
-    now = int(clock.now())
-    payload.setdefault("iat", now)
-    if "exp" not in payload:
-        payload["exp"] = now + int(policy.ttl.total_seconds() if ttl is None else ttl)
-    payload.setdefault("jti", new_jti())
-    if policy.issuer is not None:
-        payload.setdefault("iss", policy.issuer)
-    if policy.audience is not None:
-        payload.setdefault("aud", policy.audience)
-    try:
-        body = dumps(payload)
-    except (TypeError, ValueError) as exc:
-        raise InputError("claims must be JSON-serialisable with string keys") from exc
+    ttl_seconds = policy.ttl.total_seconds() if ttl is None else ttl
+    body = _token_payload(claims, policy, int(clock.now()), ttl_seconds)
     header = {"alg": key.alg, "enc": enc, "kid": key.kid, "typ": "JWT"}
     token = jwe.encrypt_compact(header, body, key.jose_key, algorithms=[key.alg, enc])
     if len(token) > MAX_TOKEN_BYTES:

@@ -37,6 +37,30 @@ def new_jti() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _token_payload(
+    claims: Mapping[str, Any], policy: ClaimsPolicy, now: int, ttl: float
+) -> bytes:
+    """The JSON body of a new token (JWS or JWE): ``claims`` plus ``iat``, ``exp``
+    (``now + ttl``), ``jti`` and the policy's ``iss``/``aud``; claims given win.
+
+    :raises InputError: when the claims are not JSON-serialisable.
+    """
+    payload = dict(claims)
+    payload.setdefault("iat", now)
+    if "exp" not in payload:
+        payload["exp"] = now + int(ttl)
+    if "jti" not in payload:
+        payload["jti"] = new_jti()
+    if policy.issuer is not None:
+        payload.setdefault("iss", policy.issuer)
+    if policy.audience is not None:
+        payload.setdefault("aud", policy.audience)
+    try:
+        return dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise InputError("claims must be JSON-serialisable with string keys") from exc
+
+
 class JWTCodec:
     """Issues and verifies JWTs with a key ring, allowed algorithms and a claims policy.
 
@@ -95,22 +119,8 @@ class JWTCodec:
         signer = self._signer
         if signer is None:
             raise ConfigurationError("no private JWS key in the ring to sign with")
-        payload = dict(claims)
         now = int(self._clock.now())
-        payload.setdefault("iat", now)
-        if "exp" not in payload:
-            payload["exp"] = now + int(self._ttl if ttl is None else ttl)
-        if "jti" not in payload:
-            payload["jti"] = new_jti()
-        policy = self._policy
-        if policy.issuer is not None:
-            payload.setdefault("iss", policy.issuer)
-        if policy.audience is not None:
-            payload.setdefault("aud", policy.audience)
-        try:
-            body = dumps(payload)
-        except (TypeError, ValueError) as exc:
-            raise InputError("claims must be JSON-serialisable with string keys") from exc
+        body = _token_payload(claims, self._policy, now, self._ttl if ttl is None else ttl)
         signing_input = self._head + b64url_encode(body)
         token = signing_input + b"." + b64url_encode(signer.sign(signing_input))
         if len(token) > MAX_TOKEN_BYTES:
