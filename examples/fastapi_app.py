@@ -1,6 +1,16 @@
-"""A minimal FastAPI app with coatcheck server-side sessions in an HttpOnly cookie.
+"""A minimal FastAPI app with coatcheck server-side sessions in an HttpOnly cookie,
+and CSRF protection (the session cookie is ambient: a browser sends it on its own).
 
-Run: uvicorn examples.fastapi_app:app   (then POST /login, GET /me, POST /logout)
+Run from the repository root, with the project's virtualenv, the ``fastapi`` extra
+and uvicorn (which that extra does not bring)::
+
+    .venv/bin/pip install -e '.[fastapi]'
+    .venv/bin/uvicorn examples.fastapi_app:app
+
+Then POST /login (JSON), GET /me, GET /csrf and POST /logout with the token from
+/csrf in the ``X-CSRF-Token`` header. Sessions go to ``example-sessions.db`` unless
+``COATCHECK_STORE`` names another store; ``COATCHECK_SECRET`` keys the CSRF tokens
+(random per start when unset).
 """
 
 from __future__ import annotations
@@ -11,8 +21,11 @@ import os
 from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel
 
+from coatcheck.adapters.asgi import AuthMiddleware
+from coatcheck.adapters.csrf import CsrfMiddleware, csrf_token
 from coatcheck.adapters.fastapi import CoatCheck
 from coatcheck.auth import Authenticator, CookieTransport, Identity, SessionStrategy
+from coatcheck.csrf import CsrfProtector
 from coatcheck.errors import InvalidCredentials
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
@@ -28,11 +41,18 @@ class Login(BaseModel):
     remember: bool = False
 
 
-def create_app(store_url: str = "sqlite:///example-sessions.db", *, https: bool = False) -> FastAPI:
+def create_app(
+    store_url: str = "sqlite:///example-sessions.db", *, secret: bytes, https: bool = False
+) -> FastAPI:
     strategy = SessionStrategy(SessionManager(open_store(store_url)))
-    cookie = CookieTransport("session", CookiePolicy(secure=https))
+    policy = CookiePolicy(secure=https)
+    authenticator = Authenticator(strategy, (CookieTransport("session", policy),))
     app = FastAPI(title="coatcheck + FastAPI")
-    cc = CoatCheck(app, authenticator=Authenticator(strategy, (cookie,)))
+    # The last added middleware runs first: AuthMiddleware finds the identity, then
+    # CsrfMiddleware checks unsafe requests against it; CoatCheck reuses that identity.
+    app.add_middleware(CsrfMiddleware, protector=CsrfProtector(secret), cookie_policy=policy)
+    app.add_middleware(AuthMiddleware, authenticator=authenticator)
+    cc = CoatCheck(app, authenticator=authenticator)
 
     @app.post("/login")
     async def login(body: Login, request: Request, response: Response) -> dict[str, str]:
@@ -47,6 +67,11 @@ def create_app(store_url: str = "sqlite:///example-sessions.db", *, https: bool 
     async def me(user: Identity = Depends(cc.current_user)) -> dict[str, str]:  # noqa: B008
         return {"user_id": user.user_id, "name": user.name}
 
+    @app.get("/csrf")
+    async def csrf(request: Request) -> dict[str, str]:
+        # For the X-CSRF-Token header of every POST the session cookie authenticates.
+        return {"csrf_token": csrf_token(request.scope)}
+
     @app.post("/logout")
     async def logout(request: Request, response: Response) -> dict[str, bool]:
         await cc.logout(request, response)
@@ -55,4 +80,7 @@ def create_app(store_url: str = "sqlite:///example-sessions.db", *, https: bool 
     return app
 
 
-app = create_app(os.environ.get("COATCHECK_STORE", "sqlite:///example-sessions.db"))
+app = create_app(
+    os.environ.get("COATCHECK_STORE", "sqlite:///example-sessions.db"),
+    secret=os.environ.get("COATCHECK_SECRET", "").encode() or os.urandom(32),
+)

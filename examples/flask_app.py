@@ -1,6 +1,14 @@
 """A minimal Flask app with coatcheck sessions (synchronous store I/O) and CSRF protection.
 
-Run: flask --app examples.flask_app run   (then POST /login, GET /me, POST /logout)
+Run from the repository root, with the project's virtualenv and the ``flask`` extra::
+
+    .venv/bin/pip install -e '.[flask]'
+    .venv/bin/flask --app examples.flask_app run
+
+Then POST /login (JSON), GET /me (it gives the CSRF token) and POST /logout with that
+token in the ``X-CSRF-Token`` header. Sessions go to ``example-sessions.db`` unless
+``COATCHECK_STORE`` names another store; ``COATCHECK_SECRET`` keys the CSRF tokens
+(random per start when unset).
 """
 
 from __future__ import annotations

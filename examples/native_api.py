@@ -4,7 +4,15 @@ POST /login returns {"access_token": ...}; the app sends it as
 ``Authorization: Bearer <token>`` to GET /me; POST /logout revokes it on the server.
 Tokens are opaque server-side sessions, so logout (or "log out everywhere") is immediate.
 
-Run: uvicorn examples.native_api:app
+Run from the repository root, with the project's virtualenv, the ``fastapi`` extra
+and uvicorn (which that extra does not bring)::
+
+    .venv/bin/pip install -e '.[fastapi]'
+    .venv/bin/uvicorn examples.native_api:app
+
+No CSRF protection is needed: a bearer token is never sent by a browser on its own
+(RFC 6750 §2.1). Sessions go to ``example-sessions.db`` unless ``COATCHECK_STORE``
+names another store.
 """
 
 from __future__ import annotations

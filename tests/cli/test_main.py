@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from coatcheck import __version__
 from coatcheck.cli import main as cli_main
+from coatcheck.sessions import SessionManager
+from coatcheck.stores.sqlite import SQLiteStore
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,3 +66,28 @@ def test_python_dash_m() -> None:
     )
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+def test_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
+    # More JSON than a pipe buffers (64 KiB), so the writer meets the closed pipe.
+    db = tmp_path / "sessions.db"
+
+    async def seed() -> None:
+        store = SQLiteStore(db)
+        manager = SessionManager(store)
+        for _ in range(600):
+            await manager.create("alice", user_agent="Mozilla/5.0 " + "x" * 100)
+        await store.close()
+
+    asyncio.run(seed())
+    command = [sys.executable, "-m", "coatcheck", "sessions", "list", "--user", "alice",
+               "--json", "--store", f"sqlite:///{db}"]  # fmt: skip
+    writer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout is not None
+    head = subprocess.run(["head", "-c1"], stdin=writer.stdout, capture_output=True, timeout=60)
+    writer.stdout.close()  # only head holds the read end now
+    _, err = writer.communicate(timeout=60)
+    assert head.stdout == b"["
+    assert writer.returncode == 141
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err

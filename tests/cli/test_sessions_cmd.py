@@ -93,9 +93,22 @@ def test_list_json(db: Path, url: str, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_list_nobody(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["sessions", "list", "--user", "nobody", "--store", url]) == 0
-    assert "no live sessions" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "no live sessions" in out
+    assert "takes the user id" in err
+    assert "not the username" in err
     assert run(["sessions", "list", "--user", "nobody", "--json", "--store", url]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []  # the hint stays out of the JSON
+    assert "takes the user id" in err
+
+
+def test_list_gives_no_hint_when_sessions_exist(
+    db: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(db, "u_0123456789abcdef", 1)
+    assert run(["sessions", "list", "--user", "u_0123456789abcdef", "--store", url]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_revoke(db: Path, url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,7 +63,9 @@ def test_decode(capsys: pytest.CaptureFixture[str]) -> None:
     assert "exp: " in out
     assert "(in 15 min)" in out
     assert main(["token", "decode", "garbage"]) == 1
-    assert "malformed_token" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "malformed_token" in err
+    assert out == ""  # the error only, no UNVERIFIED banner over nothing
 
 
 def test_decode_jwe_header(capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,7 +80,10 @@ def test_verify_with_secret(capsys: pytest.CaptureFixture[str]) -> None:
     secret = "s" * 32
     token = JWTCodec(Key.from_secret(secret)).encode({"sub": "alice"})
     assert main(["token", "verify", token, "--secret", secret]) == 0
-    assert '"sub": "alice"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("valid: signature verified with key kid=")
+    assert "(alg HS256)" in out.splitlines()[0]
+    assert '"sub": "alice"' in out
     assert main(["token", "verify", token, "--secret", "t" * 32]) == 1
     assert "invalid_signature" in capsys.readouterr().err
     assert main(["token", "verify", token, "--secret", "short"]) == 2
@@ -109,3 +114,99 @@ def test_verify_jwe(capsys: pytest.CaptureFixture[str]) -> None:
     token = encrypt_jwt({"sub": "carol"}, key)
     assert main(["token", "verify", token, "--key", json.dumps(key.to_jwk(private=True))]) == 0
     assert '"carol"' in capsys.readouterr().out
+
+
+def test_verify_names_the_matching_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = Key.generate("ES256", kid="old"), Key.generate("EdDSA", kid="new")
+    token = JWTCodec(old).encode({"sub": "dan"})
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(KeyRing([old, new]).jwks()))
+    assert main(["token", "verify", token, "--jwks", str(jwks)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "valid: signature verified with key kid=old (alg ES256)"
+
+
+def test_verify_key_of_another_algorithm(capsys: pytest.CaptureFixture[str]) -> None:
+    token = JWTCodec(Key.generate("ES256")).encode({"sub": "erin"})
+    eddsa = json.dumps(Key.generate("EdDSA").public_jwk())
+    assert main(["token", "verify", token, "--key", eddsa]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("refused: unsupported_algorithm: ")
+    assert "signed with ES256" in err
+    assert "for EdDSA" in err
+    assert "does not fit" in err
+    hs = JWTCodec(Key.from_secret("s" * 64, alg="HS512")).encode({"sub": "erin"})
+    assert main(["token", "verify", hs, "--secret", "s" * 64, "--alg", "HS256"]) == 1
+    assert "not an allowed algorithm (HS256)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--jwks", "--key"])
+@pytest.mark.parametrize("url", ["https://example.com/.well-known/jwks.json", "http://x/jwks"])
+def test_key_urls_are_never_fetched(
+    option: str, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = JWTCodec(Key.generate("ES256")).encode({"sub": "f"})
+    assert main(["token", "verify", token, option, url]) == 2
+    err = capsys.readouterr().err
+    assert "never fetches keys from the network" in err
+    assert "save the JWKS to a file" in err
+
+
+@pytest.mark.parametrize("alg", ["HS256", "ES256", "EdDSA", "RS256"])
+def test_keygen_sign_verify_round_trip(
+    alg: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keygen", "--alg", alg, "--kid", "k1"]) == 0
+    private = tmp_path / "key.json"
+    private.write_text(capsys.readouterr().out)
+    claims = json.dumps({"sub": "grace", "role": "admin"})
+    assert main(["token", "sign", "--key", str(private), "--claims", claims, "--ttl", "7200"]) == 0
+    out, err = capsys.readouterr()
+    token = out.strip()
+    assert out == token + "\n"
+    assert err == ""
+    assert main(["token", "verify", token, "--key", str(private)]) == 0
+    verified = capsys.readouterr().out
+    assert verified.startswith(f"valid: signature verified with key kid=k1 (alg {alg})")
+    assert '"role": "admin"' in verified
+    assert "(in 2 h)" in verified
+
+
+def test_sign_with_keygen_public_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--alg", "EdDSA", "--public"]) == 0
+    pair = json.loads(capsys.readouterr().out)
+    assert main(["token", "sign", "--key", json.dumps(pair), "--claims", '{"sub": "h"}']) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["token", "verify", token, "--key", json.dumps(pair["public"])]) == 0
+    assert "(in 15 min)" in capsys.readouterr().out  # the default lifetime
+
+
+@pytest.mark.parametrize(
+    ("claims", "ttl", "message"),
+    [
+        ("not json", None, "not valid JSON"),
+        ("[1, 2]", None, "a JSON object"),
+        ('{"sub": "i"}', "0", "--ttl must be positive"),
+    ],
+)
+def test_sign_usage(
+    claims: str, ttl: str | None, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = json.dumps(Key.generate("HS256").to_jwk(private=True))
+    argv = ["token", "sign", "--key", key, "--claims", claims]
+    assert main(argv + (["--ttl", ttl] if ttl else [])) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sign_refuses_public_keys_and_key_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = Key.generate("ES256")
+    public = json.dumps(key.public_jwk())
+    assert main(["token", "sign", "--key", public, "--claims", "{}"]) == 2
+    assert "private JWK" in capsys.readouterr().err
+    jwks = json.dumps(KeyRing([key]).jwks())
+    assert main(["token", "sign", "--key", jwks, "--claims", "{}"]) == 2
+    assert "not a JWKS" in capsys.readouterr().err
+    assert main(["token", "sign", "--key", str(tmp_path / "none.json"), "--claims", "{}"]) == 2
+    assert "cannot read the key file" in capsys.readouterr().err

@@ -72,9 +72,12 @@ def test_jwt_cookie_is_verified_with_the_demo_key(make_client: MakeClient) -> No
     assert f"kid={kid}" in report
     assert 'class="verified"' in report
     assert re.search(r"<th>exp</th><td>[^<]+ \(<b>in \d+ days?</b>\)", report)
-    # Without the demo's key nothing is verified, and no key is claimed to match.
+    # Without the demo's key nothing is verified, it says so, and no key is claimed to match.
     unchecked = _report(_inspect(client, token)[1])
-    assert "verification" not in unchecked
+    assert 'class="not_checked"' in unchecked
+    assert "signature not verified (no key given)" in unchecked
+    assert 'class="verified"' not in unchecked
+    assert "kid=" not in unchecked
 
 
 def test_secret_verifies_and_wrong_secret_fails(make_client: MakeClient) -> None:

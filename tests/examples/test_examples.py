@@ -70,7 +70,14 @@ def test_fastapi_app(monkeypatch: pytest.MonkeyPatch) -> None:
         assert login.json() == {"hello": "Alice Example"}
         assert "HttpOnly" in login.headers["set-cookie"]
         assert client.get("/me").json() == {"user_id": "alice", "name": "Alice Example"}
-        assert client.post("/logout").json() == {"ok": True}
+        # The session cookie is ambient, so logging out needs the CSRF token.
+        refused = client.post("/logout")
+        assert (refused.status_code, refused.json()["error"]) == (403, "csrf_token_missing")
+        forged = client.post("/logout", headers={"X-CSRF-Token": "forged"})
+        assert forged.status_code == 403
+        assert client.get("/me").status_code == 200  # still logged in
+        token = client.get("/csrf").json()["csrf_token"]
+        assert client.post("/logout", headers={"X-CSRF-Token": token}).json() == {"ok": True}
         assert client.get("/me").status_code == 401
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from coatcheck.cli.main import main
 from coatcheck.interop.authjs import encode_authjs
+from coatcheck.tokens import JWTCodec, Key
 
 SECRET = "cli-test-secret-0123456789abcdef0123"
 
@@ -42,3 +43,28 @@ def test_usage_errors(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # 
     bad.write_text("not a key")
     assert main(["inspect", "x", "--key", str(bad)]) == 2
     assert "not a PEM key" in capsys.readouterr().err
+
+
+def test_jwt_without_a_key_says_it_is_not_verified(capsys: pytest.CaptureFixture[str]) -> None:
+    token = JWTCodec(Key.generate("ES256")).encode({"sub": "u"})
+    assert main(["inspect", token]) == 0
+    assert "verification: not checked: signature not verified (no key given)" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("Set-Cookie: sid=1; HttpOnly; SameSite=None", 1),  # error: browsers refuse it
+        ("Set-Cookie: __Host-sid=1; Secure; HttpOnly; Path=/app", 1),
+        ("Set-Cookie: sid=1; HttpOnly; SameSite=Lax", 0),  # only warnings
+        ("Set-Cookie: __Host-sid=1; Secure; HttpOnly; Path=/; SameSite=Lax; Max-Age=60", 0),
+    ],
+)
+def test_set_cookie_lint_errors_exit_1(
+    line: str, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", line]) == code
+    assert main(["inspect", line, "--json"]) == code
+    capsys.readouterr()

@@ -10,9 +10,10 @@ import itsdangerous
 import pytest
 
 from coatcheck.clock import FrozenClock
-from coatcheck.inspect import KeyMaterial, inspect_value
+from coatcheck.inspect import KeyMaterial, inspect_value, render_text
 from coatcheck.interop.authjs import AUTHJS_SECURE_COOKIE, chunk_token, encode_authjs
 from coatcheck.interop.express import ExpressSessionCookie
+from coatcheck.sessions.ids import new_token, session_id, user_slot
 from coatcheck.tokens import JWTCodec, Key, KeyRing
 
 HS = "inspector-test-secret-0123456789abcdef"
@@ -31,7 +32,10 @@ def test_jws_parts_and_verification(clock: FrozenClock) -> None:
     assert report.payload["sub"] == "u"
     assert [t.name for t in report.times] == ["iat", "exp"]
     assert report.times[1].relative == "in 15 minutes"
-    assert report.verification is None
+    assert report.verification is not None
+    assert report.verification.status == "not_checked"
+    assert report.verification.detail == "signature not verified (no key given)"
+    assert not report.verification_failed
     good = inspect_value(token, material=_secrets("wrong-secret", HS), clock=clock)
     assert good.verification is not None
     assert good.verification.status == "verified"
@@ -156,6 +160,37 @@ def test_django_values(clock: FrozenClock) -> None:
     (child,) = report.children
     assert child.verification is not None
     assert child.verification.status == "verified"
+
+
+def test_coatcheck_session_token_explains_its_slot(clock: FrozenClock) -> None:
+    user = "u_0123456789abcdef"
+    token = new_token(user)
+    report = inspect_value(token, clock=clock)
+    assert report.kind == "coatcheck-session"
+    assert report.fields == {"slot": user_slot(user), "session_id": session_id(token)}
+    (slot,) = [f for f in report.findings if f.code == "slot"]
+    assert "SHA-256 of the user id" in slot.message
+    assert "shared by all of a user's sessions" in slot.message
+    assert "not secret" in slot.message
+
+
+def test_coatcheck_hybrid_refresh_token(clock: FrozenClock) -> None:
+    token = new_token("u_1")
+    refresh = f"{token}~{'G' * 43}"
+    report = inspect_value(refresh, clock=clock)
+    assert (report.kind, report.title) == ("coatcheck-refresh", "coatcheck hybrid refresh token")
+    assert report.fields == {
+        "slot": user_slot("u_1"),
+        "session_token": token,
+        "session_id": session_id(token),
+        "generation_secret_length": 43,
+    }
+    assert "G" * 43 not in render_text(report)  # the generation secret is never shown
+    assert {f.code for f in report.findings} == {"slot", "refresh_token"}
+    (child,) = inspect_value(f"Cookie: cc_refresh={refresh}", clock=clock).children
+    assert (child.name, child.kind) == ("cc_refresh", "coatcheck-refresh")
+    for near_miss in (f"{token}~{'G' * 42}", f"{token}~~{'G' * 43}", f"{token[:-1]}~{'G' * 43}"):
+        assert inspect_value(near_miss, clock=clock).kind != "coatcheck-refresh"
 
 
 def test_opaque_values(clock: FrozenClock) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coatcheck.cookies import dump_cookie
-from coatcheck.inspect import inspect_value, lint_set_cookie, parse_set_cookie
+from coatcheck.inspect import inspect_value, lint_set_cookie, parse_set_cookie, render_json
 from coatcheck.policies import CookiePolicy
 
 
@@ -61,3 +61,17 @@ def test_set_cookie_report_inspects_the_value() -> None:
     assert report.children[0].name == "connect.sid"
     bare = inspect_value("sid=abc; Path=/; HttpOnly")
     assert bare.kind == "set-cookie"
+
+
+def test_flag_attributes_show_as_true() -> None:
+    report = inspect_value("sid=1; Secure; HttpOnly; Partitioned; SameSite=Lax; Path=/")
+    assert report.fields["attributes"] == {
+        "secure": True, "httponly": True, "partitioned": True, "samesite": "Lax", "path": "/"
+    }
+    assert '"httponly": true' in render_json(report)
+
+
+def test_lint_errors_mark_the_report() -> None:
+    assert inspect_value("sid=1; HttpOnly; SameSite=None").lint_failed
+    assert not inspect_value("sid=1; HttpOnly; SameSite=Lax").lint_failed  # warnings only
+    assert not inspect_value("Cookie: sid=1").lint_failed

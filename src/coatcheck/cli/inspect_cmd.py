@@ -1,8 +1,10 @@
 """``coatcheck inspect VALUE``: say what a token or cookie is, offline.
 
-Exit codes: 0 the value was read (whatever it is), 1 a given secret or key did not
-verify or decrypt it, 2 usage (including an unreadable key file). A value that
-cannot be read is described as such; there is never a traceback.
+Exit codes, so that it can gate CI: 0 the value was read and is clean (whatever it
+is; a JWT read without a key is marked "signature not verified"), 1 a given secret
+or key did not verify or decrypt it, or a Set-Cookie line has lint errors (what a
+browser refuses, e.g. SameSite=None without Secure), 2 usage (including an unreadable
+key file). A value that cannot be read is described as such; there is never a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Read a JWT (JWS/JWE), an Auth.js session token, an express-session, Flask, "
             "Starlette or Django cookie, an opaque id, a Cookie header or a Set-Cookie "
-            "line (linted). Nothing is sent anywhere."
+            "line (linted). Nothing is sent anywhere. Exit status: 0 read and clean, 1 "
+            "verification failed or Set-Cookie lint errors, 2 usage."
         ),
     )
     parser.add_argument("value", metavar="VALUE", help="the value to read; '-' reads stdin")
@@ -62,4 +65,4 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_json(report) + "\n")
     else:
         sys.stdout.write(render_text(report, colour=use_colour(sys.stdout)))
-    return 1 if report.verification_failed else 0
+    return 1 if report.verification_failed or report.lint_failed else 0

@@ -2,12 +2,14 @@
 
 Each subcommand module exposes ``register(subparsers)`` and sets ``func`` on its
 parser to a handler that returns the exit code: 0 ok, 1 refused or failed (the
-error code is printed), 2 usage.
+error code is printed), 2 usage. When the reader of stdout goes away (``... | head``)
+the command stops quietly with 141 (128 + SIGPIPE, as a shell reports it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -17,6 +19,8 @@ from ..errors import CoatcheckError, ConfigurationError
 from . import demo_cmd, sessions_cmd, token_cmd
 
 __all__ = ["build_parser", "main"]
+
+_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -63,7 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return _BROKEN_PIPE
     except ConfigurationError as exc:
         print(f"coatcheck: {exc}", file=sys.stderr)
         return 2
@@ -72,6 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _silence_stdout() -> None:
+    # The reader is gone: point stdout at /dev/null so that the interpreter's final
+    # flush of what is still buffered does not raise again (Python docs, "Note on SIGPIPE").
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (captured, closed)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,10 @@ _ENV_STORE = "COATCHECK_STORE"
 
 _OK, _FAILED, _USAGE = 0, 1, 2
 _UA_WIDTH = 40
+_USER_ID_HINT = (
+    "hint: --user takes the user id the application logged in, not the username "
+    "(the demo's ids look like u_0123456789abcdef; its account page shows yours)"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -52,7 +56,9 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser(
         "list", parents=[store], help="list a user's live sessions, oldest first"
     )
-    listing.add_argument("--user", required=True, metavar="USER", help="the user id")
+    listing.add_argument(
+        "--user", required=True, metavar="USER", help="the user id (not the username)"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=_list)
 
@@ -127,6 +133,9 @@ def _list(args: argparse.Namespace) -> int:
             print(f"no live sessions for user {args.user!r}")
         else:
             _table(records, sys.stdout)
+        if not records:
+            # The commonest slip: sessions are indexed by the user id, not the login name.
+            print(_USER_ID_HINT, file=sys.stderr)
         return _OK
 
     return _run(args, action)

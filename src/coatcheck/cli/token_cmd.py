@@ -1,7 +1,9 @@
-"""``coatcheck keygen`` and ``coatcheck token decode|verify``.
+"""``coatcheck keygen`` and ``coatcheck token decode|verify|sign``.
 
 Handlers return the exit code: 0 valid/done, 1 refused (the error code is printed),
-2 usage or configuration error.
+2 usage or configuration error. Keys are read from files or the command line only:
+coatcheck never fetches a key over the network (a ``jku``-style fetch would let
+whoever names the URL choose the key), so a JWKS URL is refused with a hint.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..errors import CoatcheckError, ConfigurationError, TokenError
+from ..errors import CoatcheckError, ConfigurationError, TokenError, UnsupportedAlgorithm
 from ..policies import ClaimsPolicy
 from ..tokens import (
     ENCRYPTION_ALGORITHMS,
@@ -32,6 +34,7 @@ __all__ = ["register"]
 
 _ALGS = sorted(SIGNING_ALGORITHMS | ENCRYPTION_ALGORITHMS)
 _TIME_CLAIMS = ("iat", "nbf", "exp")
+_UNVERIFIED = "UNVERIFIED: nothing below has been checked; do not trust it."
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     keygen.add_argument("--public", action="store_true", help="print both JWKs on stdout")
     keygen.set_defaults(func=_keygen)
 
-    token = subparsers.add_parser("token", help="decode or verify a JWT")
-    actions = token.add_subparsers(dest="token_command", metavar="{decode,verify}", required=True)
+    token = subparsers.add_parser("token", help="decode, verify or sign a JWT")
+    actions = token.add_subparsers(
+        dest="token_command", metavar="{decode,verify,sign}", required=True
+    )
 
     decode = actions.add_parser(
         "decode", help="show a token's header and claims WITHOUT verifying it"
@@ -62,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source = verify.add_mutually_exclusive_group(required=True)
     source.add_argument("--key", help="a JWK, JWKS or PEM: a file or the text itself")
     source.add_argument("--secret", help="an HMAC secret (or a 'dir' JWE key with --alg dir)")
-    source.add_argument("--jwks", help="a JWKS file")
+    source.add_argument("--jwks", help="a JWKS file (never a URL: nothing is fetched)")
     verify.add_argument(
         "--alg", action="append", choices=_ALGS, help="allowed algorithm (repeatable)"
     )
@@ -76,6 +81,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verify.add_argument("--leeway", type=float, default=10.0, help="clock skew in seconds (10)")
     verify.set_defaults(func=_verify)
+
+    sign = actions.add_parser(
+        "sign",
+        help="sign claims with a private JWK (from keygen) and print the token",
+        description="Print a signed JWT of --claims plus iat, exp (now + --ttl) and jti.",
+    )
+    sign.add_argument(
+        "--key", required=True, help="a private JWK (keygen's output): a file or the text itself"
+    )
+    sign.add_argument(
+        "--claims", required=True, help='the claims, a JSON object: \'{"sub": "u1"}\''
+    )
+    sign.add_argument("--ttl", type=float, default=None, help="lifetime in seconds (900)")
+    sign.set_defaults(func=_sign)
 
 
 def _read_token(value: str) -> str:
@@ -128,16 +147,19 @@ def _describe_times(claims: dict[str, Any], now: float) -> list[str]:
 
 def _decode(args: argparse.Namespace) -> int:
     token = _read_token(args.token)
-    print("UNVERIFIED: nothing below has been checked; do not trust it.")
     try:
         if token.count(".") == 4:
+            jwe_header = unverified_header(token)
+            print(_UNVERIFIED)
             print("encrypted token (JWE); header:")
-            print(json.dumps(unverified_header(token), indent=2))
+            print(json.dumps(jwe_header, indent=2))
             return 0
         header, claims = unverified_parts(token)
     except TokenError as exc:
+        # Only the error: a banner over nothing would suggest something was read.
         print(f"{exc.code}: this is not a readable compact JWS", file=sys.stderr)
         return 1
+    print(_UNVERIFIED)
     print("header:")
     print(json.dumps(header, indent=2))
     print("payload:")
@@ -157,17 +179,29 @@ def _token_kid(token: str) -> str | None:
     return kid if isinstance(kid, str) and kid else None
 
 
+def _key_text(source: str) -> str:
+    """The key text itself, or the content of the file it names.
+
+    :raises ConfigurationError: for a URL (never fetched) or an unreadable file.
+    """
+    if source.lstrip().startswith(("{", "-----BEGIN")):
+        return source
+    if source.strip().lower().startswith(("http://", "https://")):
+        raise ConfigurationError(
+            "coatcheck never fetches keys from the network (offline by design): save the "
+            "JWKS to a file (e.g. curl -o jwks.json URL) and pass that file"
+        )
+    try:
+        return Path(source).read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the key file {source!r}") from exc
+
+
 def _load_ring(args: argparse.Namespace, token: str) -> KeyRing:
     alg = args.alg[0] if args.alg else None
     if args.secret is not None:
         return KeyRing([Key.from_secret(args.secret, alg=alg or "HS256", kid=_token_kid(token))])
-    source = args.jwks if args.jwks is not None else args.key
-    text = source
-    if not source.lstrip().startswith(("{", "-----BEGIN")):
-        try:
-            text = Path(source).read_text()
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read the key file {source!r}") from exc
+    text = _key_text(args.jwks if args.jwks is not None else args.key)
     if args.jwks is not None:
         return KeyRing.from_jwks(text)
     return load_keys(text, alg=alg, kid=_token_kid(token))
@@ -191,11 +225,94 @@ def _verify(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     try:
-        claims = decrypt_jwt(token, ring, policy=policy) if codec is None else codec.decode(token)
+        if codec is None:
+            claims = decrypt_jwt(token, ring, policy=policy)
+            matched = _describe_jwe_key(token)
+        else:
+            decoded = codec.decode_complete(token)
+            claims = decoded.claims
+            matched = f"signature verified with key kid={decoded.key.kid} (alg {decoded.key.alg})"
+    except UnsupportedAlgorithm as exc:
+        print(f"refused: {_explain_algorithm(exc, token, ring, args.alg)}", file=sys.stderr)
+        return 1
     except CoatcheckError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
+    print(f"valid: {matched}")
     print(json.dumps(claims, indent=2))
     for line in _describe_times(claims, SystemClock().now()):
         print(line)
+    return 0
+
+
+def _describe_jwe_key(token: str) -> str:
+    # decrypt_jwt picked the key by the header's kid and alg, and it decrypted.
+    header = unverified_header(token)
+    kid, alg, enc = header.get("kid"), header.get("alg"), header.get("enc")
+    named = f"key kid={kid}" if isinstance(kid, str) else "the key"
+    return f"decrypted with {named} (alg {alg}, enc {enc})"
+
+
+def _explain_algorithm(
+    exc: UnsupportedAlgorithm, token: str, ring: KeyRing, allowed: list[str] | None
+) -> str:
+    """Say *why* an algorithm was refused when the token's own header tells."""
+    try:
+        alg = unverified_header(token).get("alg")
+    except TokenError:
+        return str(exc)
+    if not isinstance(alg, str):
+        return str(exc)
+    if allowed and alg not in allowed:
+        return f"{exc.code}: the token uses {alg}, not an allowed algorithm ({', '.join(allowed)})"
+    algs = sorted({key.alg for key in ring})
+    if alg not in algs:
+        return (
+            f"{exc.code}: the token is signed with {alg}, but the key given is for "
+            f"{', '.join(algs)}: that key does not fit this token's algorithm"
+        )
+    return str(exc)
+
+
+def _signing_jwk(text: str) -> KeyRing:
+    """The private key of keygen's output (a JWK, or ``--public``'s pair).
+
+    :raises ConfigurationError: for anything else.
+    """
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError("the key is not valid JSON: give keygen's private JWK") from exc
+    if isinstance(document, dict) and isinstance(document.get("private"), dict):
+        document = document["private"]
+    if not isinstance(document, dict) or "keys" in document:
+        raise ConfigurationError("give one private JWK (keygen's output), not a JWKS")
+    return KeyRing([Key.from_jwk(document)])
+
+
+def _sign(args: argparse.Namespace) -> int:
+    try:
+        claims = json.loads(args.claims)
+    except ValueError:
+        print("coatcheck: --claims is not valid JSON", file=sys.stderr)
+        return 2
+    if not isinstance(claims, dict):
+        print('coatcheck: --claims must be a JSON object, e.g. \'{"sub": "u1"}\'', file=sys.stderr)
+        return 2
+    if args.ttl is not None and args.ttl <= 0:
+        print("coatcheck: --ttl must be positive", file=sys.stderr)
+        return 2
+    try:
+        ring = _signing_jwk(_key_text(args.key))
+        key = ring.signing_key()
+        if not key.can_sign:
+            raise ConfigurationError("this is a public key: signing needs the private JWK")
+        token = JWTCodec(ring).encode(claims, ttl=args.ttl)
+    except ConfigurationError as exc:
+        print(f"coatcheck: {exc}", file=sys.stderr)
+        return 2
+    except CoatcheckError as exc:
+        print(f"coatcheck: {exc}", file=sys.stderr)
+        return 1
+    print(token)
     return 0

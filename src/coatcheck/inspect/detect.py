@@ -6,9 +6,11 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from ..auth.hybrid import split_refresh_token
 from ..clock import Clock, SystemClock
 from ..cookies import parse_cookie
 from ..interop.authjs import join_chunks
+from ..sessions.ids import session_id
 from .jose import inspect_jwe, inspect_jws, looks_like_jose
 from .material import KeyMaterial
 from .report import Finding, Report, time_info
@@ -25,6 +27,10 @@ _HEX_RE = re.compile(r"[0-9a-fA-F]+")
 # name=value, but not base64 padding ("...Q==", "...Q=.timestamp.signature").
 _PAIR_RE = re.compile(r"\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=(?![=.]|$)")
 _SYSTEM_CLOCK = SystemClock()
+_SLOT_NOTE = (
+    "the slot is the first 8 hex digits of a SHA-256 of the user id: shared by all of "
+    "a user's sessions (it keeps them together in the store), not secret"
+)
 
 
 def inspect_value(
@@ -97,17 +103,10 @@ def inspect_single(value: str, material: KeyMaterial, now: float, *, name: str |
     if family == "django":
         return inspect_django(value, material, now, name)
     if _COATCHECK_TOKEN_RE.fullmatch(value):
-        report = Report(
-            kind="coatcheck-session",
-            title="coatcheck session token (opaque)",
-            name=name,
-            length=len(value),
-        )
-        report.fields = {"slot": value[:8]}
-        report.findings.append(
-            Finding("info", "server_side", "only the server's session store knows its meaning")
-        )
-        return report
+        return _coatcheck_session(value, name)
+    refresh = split_refresh_token(value)
+    if refresh is not None:
+        return _coatcheck_refresh(value, refresh, name)
     if _OPAQUE_RE.fullmatch(value):
         return _opaque(value, name)
     if name is not None:
@@ -116,6 +115,52 @@ def inspect_single(value: str, material: KeyMaterial, now: float, *, name: str |
         report.payload = value
         return report
     return _unreadable(value, "not a token or cookie format coatcheck knows")
+
+
+def _coatcheck_session(value: str, name: str | None) -> Report:
+    report = Report(
+        kind="coatcheck-session",
+        title="coatcheck session token (opaque)",
+        name=name,
+        length=len(value),
+    )
+    # The session id is what `coatcheck sessions list|revoke` show; it cannot be presented.
+    report.fields = {"slot": value[:8], "session_id": session_id(value)}
+    report.findings.append(Finding("info", "slot", _SLOT_NOTE))
+    report.findings.append(
+        Finding(
+            "info", "server_side",
+            "the part after the dot is 256 random bits: only the server's session store "
+            "knows what it stands for",
+        )
+    )  # fmt: skip
+    return report
+
+
+def _coatcheck_refresh(value: str, parts: tuple[str, str], name: str | None) -> Report:
+    token, generation = parts
+    report = Report(
+        kind="coatcheck-refresh",
+        title="coatcheck hybrid refresh token",
+        name=name,
+        length=len(value),
+    )
+    report.fields = {
+        "slot": token[:8],
+        "session_token": token,
+        "session_id": session_id(token),
+        "generation_secret_length": len(generation),
+    }
+    report.findings.append(Finding("info", "slot", _SLOT_NOTE))
+    report.findings.append(
+        Finding(
+            "info", "refresh_token",
+            "<session token>~<generation secret>: the server keeps only hashes of the "
+            "current and previous generation; presenting an older one revokes the session "
+            "(reuse detection, RFC 9700 §4.14.2)",
+        )
+    )  # fmt: skip
+    return report
 
 
 def _opaque(value: str, name: str | None) -> Report:
@@ -167,7 +212,9 @@ def _set_cookie(line: str, material: KeyMaterial, now: float) -> Report:
         return _unreadable(line, "a Set-Cookie line needs name=value")
     report = Report(kind="set-cookie", title=f"Set-Cookie for {cookie.name!r}", name=cookie.name)
     report.length = len(cookie.name) + len(cookie.value) + 1
-    report.fields = {"attributes": dict(cookie.attributes)}
+    # A flag attribute (Secure, HttpOnly, Partitioned) has no value: show it as set.
+    attributes = {k: True if v is None else v for k, v in cookie.attributes.items()}
+    report.fields = {"attributes": attributes}
     report.findings = lint_set_cookie(cookie)
     max_age = cookie.attributes.get("max-age")
     if max_age and max_age.lstrip("-").isdigit():

@@ -109,7 +109,12 @@ def inspect_jws(value: str, material: KeyMaterial, now: float, name: str | None)
         report.findings.append(
             Finding("error", "alg_none", "'alg' is 'none' or missing: this token is not signed")
         )
-    if not material.empty:
+    if material.empty:
+        # Said plainly: readable claims are easily mistaken for trustworthy ones.
+        report.verification = Verification(
+            "not_checked", "signature not verified (no key given)"
+        )
+    else:
         report.verification = _verify_jws(value, alg, report.kid, material, claims or {}, now)
     return report
 

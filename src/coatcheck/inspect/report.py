@@ -55,7 +55,7 @@ class Report:
 
     ``kind`` is a stable identifier (``jws``, ``jwe``, ``authjs``, ``nextauth``,
     ``express-session``, ``flask-session``, ``starlette-session``, ``itsdangerous``,
-    ``django-signed``, ``coatcheck-session``, ``opaque``, ``cookie-header``,
+    ``django-signed``, ``coatcheck-session``, ``coatcheck-refresh``, ``opaque``, ``cookie-header``,
     ``set-cookie``, ``plain``, ``unreadable``); ``title`` says it in words. ``children`` hold
     the cookies of a ``Cookie`` header or the value of a ``Set-Cookie`` line.
     """
@@ -81,6 +81,13 @@ class Report:
         if self.verification is not None and self.verification.status == "failed":
             return True
         return any(child.verification_failed for child in self.children)
+
+    @property
+    def lint_failed(self) -> bool:
+        """True when a Set-Cookie line (this one or a part) has an error-level finding."""
+        if self.kind == "set-cookie" and any(f.severity == "error" for f in self.findings):
+            return True
+        return any(child.lint_failed for child in self.children)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as numbers and ISO strings)."""
