@@ -295,3 +295,54 @@ def test_oversized_body_is_413(client: TestClient) -> None:
         "/login", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert streamed.status_code == 413
+
+
+# -- walkthrough fixes: texts, 404, favicon, the register form ------------------------------
+
+
+def test_unknown_path_is_a_404_page_or_json(client: TestClient) -> None:
+    page = client.get("/no/such/page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "404: not found" in page.text
+    assert 'href="/password"' in page.text
+    api = client.get("/api/nothing")
+    assert api.status_code == 404
+    assert api.json()["error"] == "not_found"
+    wrong_method = client.delete("/login")
+    assert wrong_method.status_code == 405
+    assert "allow" in wrong_method.headers
+
+
+def test_favicon_answers_without_a_404(client: TestClient) -> None:
+    assert client.get("/favicon.ico").status_code == 204
+
+
+def test_session_texts_explain_the_slot_and_humanise_durations(make_client: MakeClient) -> None:
+    client = make_client("session")
+    guest = client.get("/").text
+    assert "opaque" not in guest
+    assert "&lt;slot&gt;.&lt;SHA-256 hex of the token&gt;" in guest
+    assert "not secret" in guest
+    assert "7 days idle or 30 days in all" in guest
+    assert "0:00:00" not in guest
+    register_and_login(client)
+    home = client.get("/").text
+    sid = client.get("/api/me").json()["session_id"]
+    slot = sid.partition(".")[0]
+    assert f"Session id {slot}." in home
+    assert f"The slot {slot} is the same for all your sessions" in home
+
+
+def test_refused_registration_keeps_username_and_name_not_password(client: TestClient) -> None:
+    fields = {"username": "bad name!", "password": "secret password", "name": "Bob <B>"}
+    page = client.post("/register", data=fields)
+    assert page.status_code == 400
+    form = page.text[page.text.index('action="/register"') :]
+    assert 'value="bad name!"' in form
+    assert 'value="Bob &lt;B&gt;"' in form
+    assert "secret password" not in page.text
+    client.post("/register", data=ALICE)
+    taken = client.post("/register", data={**ALICE, "name": "Other"})
+    assert taken.status_code == 409
+    assert 'value="alice"' in taken.text[taken.text.index('action="/register"') :]

@@ -6,6 +6,7 @@ these tests drive them through the demo's pages and API, with a frozen clock.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -220,3 +221,39 @@ def test_session_mode_log_out_everywhere_needs_a_recent_login_too(
     assert stale.status_code == 401
     assert "reauthentication_required" in stale.text
     assert "Hello, Alice Example" in client.get("/").text  # nothing was revoked
+
+
+def test_refresh_status_tells_when_the_server_refreshes(
+    hybrid: TestClient, clock: FrozenClock
+) -> None:
+    register_and_login(hybrid)
+    status = hybrid.get("/api/refresh-status").json()
+    assert status["leeway"] == 10
+    assert status["refresh_after"] == status["access_expires_at"] + 10
+    # Within the leeway the same token is still accepted: no refresh yet ...
+    clock.advance(300 + 9)
+    same = hybrid.get("/api/refresh-status")
+    assert same.history == []
+    assert same.json()["access_token_id"] == status["access_token_id"]
+    # ... and once past exp + leeway the next request is refreshed.
+    clock.advance(1)
+    renewed = hybrid.get("/api/refresh-status")
+    assert [r.status_code for r in renewed.history] == [307, 307]
+    assert renewed.json()["access_expires_at"] == clock.now() + 300
+
+
+def test_hybrid_texts_state_the_bounds_exactly(
+    make_client: MakeClient, clock: FrozenClock
+) -> None:
+    client = make_client("hybrid", clock=clock, access_ttl=timedelta(seconds=12))
+    guest = client.get("/").text
+    assert "at most 22 s" in guest  # one access-token lifetime plus the 10 s leeway
+    assert "past exp + leeway" in guest
+    assert "has expired, the next request" not in guest
+    register_and_login(client)
+    home = client.get("/").text
+    assert "Access token: lives 12 seconds" in home
+    assert "Session and refresh token: valid until" in home
+    assert "This credential expires at" not in home  # it would go stale at the refresh
+    assert "Remember me: on. The refresh cookie" in home
+    assert 'data-leeway="10.0"' in home

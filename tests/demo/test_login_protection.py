@@ -222,3 +222,17 @@ def test_login_next_keeps_a_same_origin_path(make_client: MakeClient) -> None:
     client.cookies.clear()
     again = client.post("/login", data={**WRONG, "next": "/sessions"})
     assert '<input type=hidden name="next" value="/sessions">' in again.text
+
+
+def test_429_says_when_to_try_again_like_retry_after(make_client: MakeClient) -> None:
+    client = make_client("session")
+    client.post("/api/register", json=ALICE)
+    for _ in range(5):
+        client.post("/api/login", json=WRONG)
+    limited = client.post("/api/login", json=WRONG)
+    wait = int(limited.headers["retry-after"])
+    unit = "second" if wait == 1 else "seconds"
+    assert f"try again in {wait} {unit}" in limited.json()["message"]
+    page = client.post("/login", data=WRONG)
+    assert page.status_code == 429
+    assert f"try again in {page.headers['retry-after']} " in page.text

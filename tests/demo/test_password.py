@@ -57,7 +57,9 @@ def test_home_links_to_the_form_and_guests_are_sent_to_log_in(make_client: MakeC
     page = client.get("/password")
     assert page.status_code == 401
     assert "Log in to change your password" in page.text
-    assert 'href="/?next=/password"' in page.text
+    # The login form itself, as /sessions shows it, coming back here after the login.
+    assert 'action="/login"' in page.text
+    assert 'name="next" value="/password"' in page.text
     assert client.post("/api/password", json={}).json()["error"] == "missing_credentials"
     register_and_login(client)
     assert 'href="/password"' in client.get("/").text
@@ -242,3 +244,13 @@ async def test_manager_revoke_user_keeps_one(clock: FrozenClock) -> None:
     assert [r.id for r in await manager.list_user("u1")] == [kept.id]
     assert len(await manager.list_user("u2")) == 1
     assert await manager.revoke_user("u1", keep="not-a-session") == [kept.id]
+
+
+def test_jwt_mode_says_the_caveat_once_after_a_change(
+    make_client: MakeClient, clock: FrozenClock
+) -> None:
+    client = _logged_in(make_client, "jwt", clock)
+    page = client.get("/password?done=jwt").text
+    assert page.count("JWTs already held by your other devices") == 1
+    assert "issued for 7 days)" in page
+    assert client.get("/password").text.count("JWTs already held by your other devices") == 1

@@ -43,7 +43,8 @@ def register(subparsers: Any) -> None:
         type=int,
         default=300,
         metavar="SECONDS",
-        help="hybrid mode: access-token lifetime (300; try 30 to watch refreshes)",
+        help="hybrid mode: access-token lifetime, at least 11 (longer than the 10 s grace "
+        "for a replaced refresh token) (300; try 30 to watch refreshes)",
     )
     parser.add_argument(
         "--feed",
@@ -74,7 +75,11 @@ def _run(args: argparse.Namespace) -> int:
         print("coatcheck demo: --port must be between 1 and 65535", file=sys.stderr)
         return 2
     if args.access_ttl < 11:
-        print("coatcheck demo: --access-ttl must be at least 11 seconds", file=sys.stderr)
+        print(
+            "coatcheck demo: --access-ttl must be at least 11 seconds (longer than the 10 s "
+            "in which a replaced refresh token is still honoured)",
+            file=sys.stderr,
+        )
         return 2
     config = DemoConfig(
         mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg,

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -40,7 +41,7 @@ from ..auth import (
     Strategy,
 )
 from ..clock import Clock, SystemClock
-from ..errors import CoatcheckError, ConfigurationError, InputError
+from ..errors import CoatcheckError, ConfigurationError, InputError, RateLimited
 from ..policies import CookiePolicy, SessionPolicy
 from ..ratelimit import LoginLimiter
 from ..revocation import RevocationFeed, RevocationSet
@@ -65,7 +66,7 @@ __all__ = [
 #: Largest request body the demo reads (bytes); more is refused with 413.
 MAX_BODY = 64 * 1024
 _USERS_FILE = "coatcheck-demo-users.db"
-_PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static")
+_PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static", "/favicon.ico")
 
 
 class DemoError(Exception):
@@ -236,17 +237,21 @@ def _explainer(config: DemoConfig, cookie: CookieTransport, parts: _Parts) -> pa
     return pages.Explainer(
         browser=[
             f"A cookie named {cookie.cookie_name}: {flags}.",
-            "Inside: an opaque random token (256 bits from the secrets module). It says "
-            "nothing by itself; only the server can look it up.",
+            "Inside: a session token <slot>.<secret>. The secret is 256 random bits from "
+            "the secrets module (base64url). The slot is 8 hex digits: the start of the "
+            "SHA-256 of your user id, so it is the same for all your sessions (it links "
+            "them) and is not secret; it lets a Redis Cluster keep one user's keys on one "
+            "node. The token says nothing else by itself; only the server can look it up.",
             lifetime,
             "API clients send the same kind of token as 'Authorization: Bearer ...'.",
         ],
         server=[
-            "A session record keyed by the SHA-256 hash of the token (never the token): "
-            "your user id, username and name, created / last seen, user agent, IP.",
+            "A session record keyed by the session id <slot>.<SHA-256 hex of the token> "
+            "(never the token): your user id, username and name, created / last seen, "
+            "user agent, IP.",
             f"Store: {_describe_store(config.store_url)}. Sessions end after "
-            f"{config.session_policy.idle_timeout} idle or "
-            f"{config.session_policy.absolute_timeout} in all.",
+            f"{pages.duration(config.session_policy.idle_timeout)} idle or "
+            f"{pages.duration(config.session_policy.absolute_timeout)} in all.",
             "Logging out deletes the record: the token stops working at once, everywhere.",
         ],
     )
@@ -256,6 +261,12 @@ def _hybrid_explainer(
     config: DemoConfig, cookie: CookieTransport, parts: _Parts, flags: str
 ) -> pages.Explainer:
     ttl = int(config.access_ttl.total_seconds())
+    strategy = parts.strategy
+    leeway = (
+        int(strategy.codec.policy.leeway.total_seconds())
+        if isinstance(strategy, HybridStrategy)
+        else 0
+    )
     refresh = cookie.refresh_name if isinstance(cookie, HybridCookieTransport) else "?"
     path = cookie.refresh_path if isinstance(cookie, HybridCookieTransport) else "?"
     feed = (
@@ -264,7 +275,8 @@ def _hybrid_explainer(
         "the store for every request instead."
         if parts.feed is not None
         else "No revocation feed (SQLite or memory store): other processes would accept a "
-        f"revoked access token until it expires, at most {ttl} s (one process: at once)."
+        f"revoked access token until it expires plus the {leeway} s leeway, at most "
+        f"{ttl + leeway} s (this process refuses it at once)."
     )
     return pages.Explainer(
         browser=[
@@ -272,16 +284,23 @@ def _hybrid_explainer(
             f"valid {ttl} s with sub, sid (your session id), auth_time, name. Requests are "
             "checked with it alone: no store round trip.",
             f"A refresh cookie {refresh}: HttpOnly, Path={path}, so the browser sends it "
-            "to that path only. Inside: your session token and a generation secret.",
-            "When the access token has expired, the next request is sent (307) to the "
-            "refresh path, which rotates the refresh token and sends you back (307) with "
-            "both cookies renewed. Neither cookie is readable by this page's JavaScript.",
+            "to that path only. Inside: your session token <slot>.<256 random bits> (the "
+            "slot, 8 hex digits of the SHA-256 of your user id, is the same for all your "
+            "sessions and not secret) and a generation secret. 'Remember me' gives it "
+            "(and the access cookie) a Max-Age until the session ends; without, both end "
+            "when the browser closes.",
+            f"The server accepts the access token until its exp plus a {leeway} s leeway for "
+            "clock skew. Once it is past exp + leeway, the next request is sent (307) to "
+            "the refresh path, which rotates the refresh token and sends you back (307) "
+            "with both cookies renewed. Neither cookie is readable by this page's "
+            "JavaScript.",
             "API clients: POST /api/login returns token and refresh_token; POST "
             "/api/refresh {refresh_token} returns a new pair.",
         ],
         server=[
-            "A session record keyed by the SHA-256 of the session token, holding only "
-            "SHA-256 hashes of the current and previous refresh generations.",
+            "A session record keyed by the session id <slot>.<SHA-256 hex of the session "
+            "token>, holding only SHA-256 hashes of the current and previous refresh "
+            "generations.",
             "Presenting a retired refresh token (after a 10 s grace for parallel tabs) "
             "revokes the whole session: a copied token was used.",
             feed,
@@ -371,6 +390,9 @@ def _build(demo: DemoContext) -> Starlette:
     async def on_coatcheck_error(request: Request, exc: Exception) -> Response:
         return _error_response(demo, request, exc)
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        return _http_error_response(demo, request, exc)
+
     app = Starlette(
         routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes],
         middleware=[
@@ -380,7 +402,12 @@ def _build(demo: DemoContext) -> Starlette:
             # Inside AuthMiddleware: it needs the identity to bind the token to.
             csrf_middleware(demo),
         ],
-        exception_handlers={CoatcheckError: on_coatcheck_error, DemoError: on_coatcheck_error},
+        exception_handlers={
+            CoatcheckError: on_coatcheck_error,
+            DemoError: on_coatcheck_error,
+            # Starlette's own refusals (unknown path, wrong method), in the demo's layout.
+            HTTPException: on_http_error,
+        },
         lifespan=lifespan,
     )
     app.state.demo = demo
@@ -397,9 +424,38 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         body = error_body(exc)
         code, message = body["error"], body["message"]
         headers = {k: v for k, v in error_headers(exc) if k != "content-type"}
+        if isinstance(exc, RateLimited) and "retry-after" in headers:
+            # The same number as Retry-After (RFC 9110 §10.2.3), in words.
+            wait = int(headers["retry-after"])
+            message = (
+                "too many failed sign-in attempts; try again in "
+                f"{wait} second{'' if wait == 1 else 's'}"
+            )
+            body = {**body, "message": message}
     if wants_json(request):
         return JSONResponse(body, status_code=status, headers=headers)
     page = pages.error_page(mode=demo.config.mode, status=status, code=code, message=message)
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def _http_error_response(demo: DemoContext, request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 404:
+        code, message = "not_found", f"there is nothing at {request.url.path}"
+    elif status == 405:
+        code, message = "method_not_allowed", f"{request.method} is not allowed here"
+    else:
+        code, message = "http_error", str(exc.detail if isinstance(exc, HTTPException) else exc)
+    if wants_json(request):
+        return JSONResponse(
+            {"error": code, "message": message}, status_code=status, headers=headers
+        )
+    mode = demo.config.mode
+    if status == 404:
+        page = pages.not_found_page(mode=mode, path=request.url.path)
+    else:
+        page = pages.error_page(mode=mode, status=status, code=code, message=message)
     return HTMLResponse(page, status_code=status, headers=headers)
 
 

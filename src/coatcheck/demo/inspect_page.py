@@ -134,9 +134,11 @@ def _explanation(demo: DemoContext) -> str:
     name = _e(cookie.cookie_name)
     if mode == "session":
         mine = (
-            f"In session mode the cookie <code>{name}</code> holds an opaque random token: "
-            "the inspector can only tell it is a coatcheck session token, since its meaning "
-            "lives in the server's session store."
+            f"In session mode the cookie <code>{name}</code> holds a session token "
+            "<code>&lt;slot&gt;.&lt;256 random bits&gt;</code>; the slot (8 hex digits of "
+            "the SHA-256 of the user id) is the same for all of a user's sessions and not "
+            "secret. The inspector can only tell it is a coatcheck session token, since its "
+            "meaning lives in the server's session store."
         )
     elif mode == "jwt":
         mine = (

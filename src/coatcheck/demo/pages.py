@@ -9,16 +9,18 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "Explainer",
     "SessionRow",
+    "duration",
     "error_page",
     "form",
     "hidden_input",
     "home_page",
     "hybrid_panel",
+    "not_found_page",
     "page",
     "sessions_page",
     "when",
@@ -48,14 +50,40 @@ def when(timestamp: float) -> str:
         return "never"
 
 
+def duration(span: timedelta | float) -> str:
+    """A duration in words: ``7 days``, ``12 hours``, ``5 minutes``, ``90 seconds``.
+
+    The largest unit that divides it exactly, so nothing is rounded away.
+    """
+    seconds = int(span.total_seconds() if isinstance(span, timedelta) else span)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("" if count == 1 else "s")
+    return f"{seconds} second" + ("" if seconds == 1 else "s")
+
+
+# An inline icon, so browsers need not ask for /favicon.ico (which answers 204 anyway).
+_ICON = (
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
+    "%3Crect width='16' height='16' rx='3' fill='%23246'/%3E"
+    "%3Cpath d='M8 3v3M5 6h6l-1 7H6z' stroke='%23fff' fill='none'/%3E%3C/svg%3E"
+)
+
+
 def _page(title: str, body: str, *, mode: str) -> str:
+    jwks = (
+        ' · <a href="/.well-known/jwks.json">JWKS</a>' if mode in ("jwt", "hybrid") else ""
+    )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f'<link rel=icon href="{_ICON}">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f'<p><a href="/">coatcheck demo</a> · mode <b>{_e(mode)}</b> · '
-        '<a href="/sessions">sessions</a> · <a href="/inspect">inspect a token</a> · '
-        '<a href="/api/me">/api/me</a></p>'
+        '<a href="/sessions">sessions</a> · <a href="/password">password</a> · '
+        '<a href="/inspect">inspect a token</a> · '
+        f'<a href="/api/me">/api/me</a>{jwks}</p>'
         f"{body}</body></html>"
     )
 
@@ -100,11 +128,14 @@ def home_page(
     error: str = "",
     hidden: str = "",
     username: str = "",
+    register: tuple[str, str] = ("", ""),
     extra: str = "",
 ) -> str:
     """The front page: greeting, what is held where, and the forms.
 
-    ``extra`` is trusted HTML made by this module (the hybrid token panel).
+    ``register`` is the (username, name) a refused registration sent, shown again
+    (never the password). ``extra`` is trusted HTML made by this module (the hybrid
+    token panel).
     """
     parts = [f"<h1>Hello, {_e(name) if name else 'guest'}</h1>"]
     if message:
@@ -137,11 +168,15 @@ def home_page(
             "<h2>Register</h2>"
             + form(
                 "/register",
-                "<label>Username <input type=text name=username autocomplete=username "
-                "required></label>"
+                # The same rules as coatcheck.demo.users (which lower-cases the name).
+                f'<label>Username <input type=text name=username value="{_e(register[0])}" '
+                'minlength=2 maxlength=32 pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]{1,31}" '
+                'title="2 to 32 letters, digits, _ . or -, starting with a letter or digit" '
+                "autocomplete=username required></label>"
                 "<label>Password <input type=password name=password minlength=8 "
-                "autocomplete=new-password required></label>"
-                "<label>Display name <input type=text name=name required></label>",
+                "maxlength=1024 autocomplete=new-password required></label>"
+                f'<label>Display name <input type=text name=name value="{_e(register[1])}" '
+                "maxlength=100 required></label>",
                 "Register",
                 hidden=hidden,
             )
@@ -215,63 +250,113 @@ def error_page(*, mode: str, status: int, code: str, message: str) -> str:
     return _page(f"error {status}", body, mode=mode)
 
 
+def not_found_page(*, mode: str, path: str) -> str:
+    """The 404 page, in the demo's layout."""
+    body = (
+        "<h1>404: not found</h1>"
+        f"<div class='box err' role=alert>There is no page at <code>{_e(path)}</code>.</div>"
+        '<p><a href="/">Back to the front page</a></p>'
+    )
+    return _page("not found", body, mode=mode)
+
+
 _HYBRID_SCRIPT = """
 (() => {
   const box = document.getElementById('tokens');
-  let exp = Number(box.dataset.exp), skew = 0;
-  const left = document.getElementById('left'), log = document.getElementById('log');
-  const at = (t) => new Date(t * 1000).toLocaleTimeString();
+  const $ = (id) => document.getElementById(id);
+  let exp = Number(box.dataset.exp), leeway = Number(box.dataset.leeway);
+  // Server time minus this browser's: the countdown follows the server's clock.
+  let skew = Number(box.dataset.now) - Date.now() / 1000;
+  const clock = () => Date.now() / 1000 + skew;
+  // The same format as the server-rendered times on this page.
+  const at = (t) => new Date(t * 1000).toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
   const note = (text) => { const li = document.createElement('li');
-    li.textContent = new Date().toLocaleTimeString() + ': ' + text; log.prepend(li); };
-  async function status(url, method) {
+    li.textContent = at(clock()) + ': ' + text; $('log').prepend(li); };
+  const render = (now) => {
+    const due = exp + leeway;
+    $('left').textContent = now < exp ? 'in ' + Math.ceil(exp - now) + ' s'
+      : now < due ? Math.floor(now - exp) + ' s ago; still accepted for ' +
+        Math.ceil(due - now) + ' s'
+      : Math.floor(now - exp) + ' s ago; the next request renews it';
+  };
+  const show = () => { $('exp').textContent = at(exp); $('until').textContent = at(exp + leeway);
+    render(clock()); };
+  // true: a new access token; false: the same one; null: logged out or unreachable.
+  async function status(url, why) {
     // The CSRF token of this page's forms, echoed in the header (issue 5).
     const csrf = document.querySelector('input[name=csrf_token]');
-    const r = await fetch(url, {method, credentials: 'same-origin',
-      headers: csrf ? {'x-csrf-token': csrf.value} : {}});
-    if (!r.ok) { note('HTTP ' + r.status + ': logged out (the refresh token was refused)');
-      return; }
+    let r;
+    try {
+      r = await fetch(url, {credentials: 'same-origin',
+        headers: csrf ? {'x-csrf-token': csrf.value} : {}});
+    } catch (err) { note(why + 'no answer (' + err + ')'); return false; }
+    if (!r.ok) { note(why + 'HTTP ' + r.status + ': logged out (the refresh token was refused)');
+      return null; }
     const j = await r.json();
     skew = j.now - Date.now() / 1000;
     const renewed = j.access_expires_at !== exp;
     exp = j.access_expires_at;
-    document.getElementById('exp').textContent = at(exp);
-    note((r.redirected ? 'redirected through the refresh path; ' : 'no redirect; ') +
+    if (typeof j.leeway === 'number') { leeway = j.leeway; }
+    show();
+    note(why + (r.redirected ? 'redirected through the refresh path; ' : 'no redirect; ') +
       (renewed ? 'NEW access token ' + j.access_token_id + ', expires ' + at(exp)
                : 'same access token, expires ' + at(exp)));
+    return renewed;
   }
-  document.getElementById('check').onclick = () => status('/api/refresh-status', 'GET');
-  document.getElementById('force').onclick = () =>
-    status(box.dataset.refresh + '?next=/api/refresh-status', 'GET');
-  let fired = false;
+  $('check').onclick = () => status('/api/refresh-status', 'you asked: ');
+  $('force').onclick = () =>
+    status(box.dataset.refresh + '?next=/api/refresh-status', 'refresh now: ');
+  // Past exp + leeway the server refreshes on the next request. Ask then, and again
+  // every 2.5 s (clocks differ by fractions of a second) until a new token comes.
+  const tries = 6, every = 2.5;
+  let attempt = 0, busy = false, next = 0, stopped = false;
   const tick = () => {
-    const s = Math.round(exp - (Date.now() / 1000 + skew));
-    left.textContent = s > 0 ? s + ' s' : 'expired';
-    if (s > 0) { fired = false; }
-    else if (!fired && document.getElementById('auto').checked) {
-      fired = true; status('/api/refresh-status', 'GET');
+    const now = clock(), due = exp + leeway;
+    render(now);
+    if (now < due) { attempt = 0; stopped = false; return; }
+    if (busy || stopped || now < next || !$('auto').checked) { return; }
+    if (attempt >= tries) {
+      stopped = true; note('no new token after ' + tries + ' requests; use the buttons');
+      return;
     }
+    attempt += 1; busy = true;
+    status('/api/refresh-status', 'automatic request ' + attempt + '/' + tries + ': ')
+      .then((renewed) => {
+        busy = false; next = clock() + every;
+        if (renewed === null) { stopped = true; }
+      });
   };
-  tick();  // fill the countdown in at once, not a second after the page shows
-  setInterval(tick, 1000);
-  document.getElementById('exp').textContent = at(exp);
+  show();  // fill the countdown in at once, not a moment after the page shows
+  tick();
+  setInterval(tick, 500);
 })();
 """
 
 
-def hybrid_panel(*, expires_at: float, refresh_path: str, access_cookie: str) -> str:
+def hybrid_panel(
+    *, expires_at: float, now: float, leeway: float, ttl: float, refresh_path: str,
+    access_cookie: str,
+) -> str:
     """Hybrid mode: the access token's countdown and the refreshes as they happen.
 
     The cookies stay HttpOnly; the script asks ``/api/refresh-status`` what they hold.
-    """
+    The server accepts an access token until ``exp + leeway`` (RFC 7519 §4.1.4); the
+    first request after that is refreshed, which is when the script asks.
+    """  # fmt: skip
     return (
-        f'<div class=box id=tokens data-exp="{_e(expires_at)}" data-refresh="{_e(refresh_path)}">'
+        f'<div class=box id=tokens data-exp="{_e(expires_at)}" data-now="{_e(now)}" '
+        f'data-leeway="{_e(leeway)}" data-refresh="{_e(refresh_path)}">'
         "<h2>Your tokens right now</h2>"
-        f"<p>Access token (cookie {_e(access_cookie)}): expires at <b id=exp></b>, "
-        "in <b id=left>?</b>.</p>"
+        f"<p>Access token (cookie {_e(access_cookie)}, lifetime {_e(duration(ttl))}): "
+        "expires at <b id=exp></b>, <b id=left>?</b>. The server still accepts it for "
+        f"the {_e(duration(leeway))} of clock-skew leeway, until <b id=until></b>; the "
+        f"first request after that is sent (307) to {_e(refresh_path)}, which rotates "
+        "the refresh token and sends it back (307) with both cookies renewed.</p>"
         f"<p>Refresh token: an HttpOnly cookie the browser sends only to "
         f"{_e(refresh_path)}; neither cookie is visible to this script.</p>"
-        "<p><label><input type=checkbox id=auto checked> when it expires, make a request "
-        "(the middleware refreshes it transparently)</label></p>"
+        "<p><label><input type=checkbox id=auto checked> once the server stops accepting "
+        "the access token, make a request (again every few seconds until a new token "
+        "comes back)</label></p>"
         "<button id=check type=button>Ask the server (/api/refresh-status)</button> "
         "<button id=force type=button>Refresh now</button>"
         f"<ul id=log></ul><script>{_HYBRID_SCRIPT}</script></div>"

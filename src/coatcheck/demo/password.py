@@ -22,7 +22,7 @@ from ..errors import InputError, InvalidCredentials, StaleAuthentication
 from . import pages
 from .app import DemoContext, DemoError, demo_of, identity_of, read_form, read_json, redirect
 from .protection import guarded_login
-from .routes import hidden_fields, require_identity
+from .routes import hidden_fields, login_required_page, require_identity
 from .users import validate_password
 
 __all__ = ["api_change_password", "change_password", "password_page", "routes"]
@@ -44,7 +44,8 @@ def _jwt_note(demo: DemoContext) -> str:
     return (
         "In jwt mode the server keeps no list of logins: JWTs already held by your other "
         "devices stay valid until they expire (they are issued for "
-        f"{demo.config.jwt_ttl}). Session or hybrid mode would log them out now."
+        f"{pages.duration(demo.config.jwt_ttl)}). Session or hybrid mode would log them "
+        "out now."
     )
 
 
@@ -90,10 +91,10 @@ def _relogin(request: Request, identity: Identity, message: str) -> str:
     demo = demo_of(request)
     user = demo.users.get(identity.user_id)
     username = user.username if user else ""
-    minutes = int(demo.config.fresh_login.total_seconds() // 60)
+    recent = pages.duration(demo.config.fresh_login)
     return (
         f'<div class="box err" role=alert>{_e(message)}</div>'
-        f"<p>Changing the password needs a login within the last {minutes} minutes; yours "
+        f"<p>Changing the password needs a login within the last {_e(recent)}; yours "
         f"was at {_e(pages.when(identity.auth_time))}. "
         '<a href="#relogin">Log in again</a> to change your password.</p>'
         '<h2 id="relogin">Log in again</h2>'
@@ -113,16 +114,17 @@ def _relogin(request: Request, identity: Identity, message: str) -> str:
     )
 
 
-def _form(request: Request, identity: Identity) -> str:
+def _form(request: Request, identity: Identity, *, noted: bool = False) -> str:
+    """The form; ``noted``: the jwt-mode caveat is already on the page (said once)."""
     demo = demo_of(request)
     until = identity.auth_time + demo.config.fresh_login.total_seconds()
     if demo.manager is None:
-        effect = _jwt_note(demo)
+        effect = "" if noted else _jwt_note(demo)
     else:
         effect = "Your other sessions (other browsers, devices, API tokens) will be logged out."
     return (
         f"<p>You logged in at {_e(pages.when(identity.auth_time))}; this form accepts "
-        f"your password until {_e(pages.when(until))}. {_e(effect)}</p>"
+        f"your password until {_e(pages.when(until))}.{' ' if effect else ''}{_e(effect)}</p>"
         + pages.form(
             "/password",
             "<label>Current password <input type=password name=current_password "
@@ -143,12 +145,9 @@ def _page(request: Request, body: str, *, status: int = 200) -> Response:
     return HTMLResponse(html_page, status_code=status, headers=_NO_STORE)
 
 
-def _guest(request: Request) -> Response:
-    body = (
-        '<div class="box err" role=alert>Log in to change your password.</div>'
-        '<p><a href="/?next=/password">Log in</a></p>'
-    )
-    return _page(request, body, status=401)
+async def _guest(request: Request) -> Response:
+    # The login form, as /sessions shows it; it comes back here after the login.
+    return await login_required_page(request, "Log in to change your password.")
 
 
 def _done_message(request: Request) -> str:
@@ -167,7 +166,7 @@ async def password_page(request: Request) -> Response:
     demo = demo_of(request)
     identity = identity_of(request)
     if identity is None:
-        return _guest(request)
+        return await _guest(request)
     message = _done_message(request)
     notice = f'<div class="box msg">{_e(message)}</div>' if message else ""
     try:
@@ -175,7 +174,8 @@ async def password_page(request: Request) -> Response:
     except StaleAuthentication:
         return _page(request, notice + _relogin(
             request, identity, "Log in again to change your password."))
-    return _page(request, notice + _form(request, identity))
+    noted = request.query_params.get("done") == "jwt"
+    return _page(request, notice + _form(request, identity, noted=noted))
 
 
 async def change_password(request: Request) -> Response:
@@ -183,7 +183,7 @@ async def change_password(request: Request) -> Response:
     identity = identity_of(request)
     fields = await read_form(request)
     if identity is None:
-        return _guest(request)
+        return await _guest(request)
     try:
         changed = await _change(
             request, identity, fields.get("current_password"), fields.get("new_password")

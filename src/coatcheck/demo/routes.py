@@ -27,7 +27,7 @@ from .app import (
 from .protection import csrf_field, guarded_login
 from .users import User
 
-__all__ = ["hidden_fields", "require_identity", "routes"]
+__all__ = ["hidden_fields", "login_required_page", "require_identity", "routes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -56,30 +56,68 @@ def _login_data(user: User) -> dict[str, str]:
     return {"username": user.username, "name": user.name}
 
 
-def _details(demo: DemoContext, identity: Identity) -> list[str]:
+async def _details(demo: DemoContext, identity: Identity) -> list[str]:
     lines = [
         f"User id {identity.user_id}, username {identity.claims.get('username', '?')}.",
         f"Authenticated by {identity.mode} via {identity.via}; "
         f"logged in at {pages.when(identity.auth_time)}.",
-        f"This credential expires at {pages.when(identity.expires_at)}"
-        + (" (remember me: on)." if identity.persistent else " (remember me: off)."),
     ]
-    if identity.session_id:
-        lines.append(f"Session id (the SHA-256 of your token): {identity.session_id[:20]}...")
+    strategy = demo.authenticator.strategy
+    if isinstance(strategy, HybridStrategy) and identity.via == "cookie":
+        # The access token's expiry changes at every refresh: the panel below shows it
+        # live. What stays put is the session, which the refresh cookie stands for.
+        record = None
+        if demo.manager is not None and identity.session_id:
+            record = await demo.manager.get_id(identity.session_id)
+        until = pages.when(record.expires_at) if record is not None else "?"
+        policy = demo.config.session_policy
+        lines.append(
+            f"Access token: lives {pages.duration(strategy.access_ttl)} and is renewed "
+            "through the refresh cookie (its current expiry is in the panel below)."
+        )
+        lines.append(
+            f"Session and refresh token: valid until {until} unless revoked (a session "
+            f"ends after {pages.duration(policy.idle_timeout)} idle or "
+            f"{pages.duration(policy.absolute_timeout)} in all)."
+        )
+        lines.append(
+            "Remember me: on. The refresh cookie (and the access cookie) have a Max-Age "
+            "until then, so they survive closing the browser."
+            if identity.persistent
+            else "Remember me: off. The refresh cookie (and the access cookie) are "
+            "browser-session cookies: they end when the browser closes."
+        )
+    else:
+        lines.append(
+            f"This credential expires at {pages.when(identity.expires_at)}"
+            + (" (remember me: on)." if identity.persistent else " (remember me: off).")
+        )
+    sid = identity.session_id
+    if sid:
+        slot, _, digest = sid.partition(".")
+        lines.append(
+            f"Session id {slot}.{digest[:12]}... (<slot>.<SHA-256 hex of your session "
+            f"token>). The slot {slot} is the same for all your sessions, so it links "
+            "them; it is not secret."
+        )
     return lines
 
 
 # -- pages -----------------------------------------------------------------------------------
 
 
-def _home(request: Request, *, status: int = 200, message: str = "", error: str = "",
-          username: str = "") -> Response:
+async def _home(request: Request, *, status: int = 200, message: str = "", error: str = "",
+                username: str = "", register: tuple[str, str] = ("", "")) -> Response:
     demo = demo_of(request)
     identity = identity_of(request)
     panel = ""
-    if identity is not None and isinstance(demo.authenticator.strategy, HybridStrategy):
+    strategy = demo.authenticator.strategy
+    if identity is not None and isinstance(strategy, HybridStrategy):
         panel = pages.hybrid_panel(
             expires_at=identity.expires_at,
+            now=now(demo),
+            leeway=strategy.codec.policy.leeway.total_seconds(),
+            ttl=strategy.access_ttl,
             refresh_path=demo.authenticator.refresh_path or "",
             access_cookie=demo.cookie.cookie_name,
         )
@@ -87,14 +125,22 @@ def _home(request: Request, *, status: int = 200, message: str = "", error: str 
         mode=demo.config.mode,
         name=_name(identity) if identity else None,
         explainer=demo.explainer,
-        details=_details(demo, identity) if identity else (),
+        details=await _details(demo, identity) if identity else (),
         message=message,
         error=error,
         hidden=hidden_fields(request),
         username=username,
+        register=register,
         extra=panel,
     )
     return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
+
+
+async def login_required_page(request: Request, message: str) -> Response:
+    """401 with the front page's login form, which comes back to this page after login."""
+    if request.method != "GET" and is_safe_redirect(request.url.path):
+        request.state.next = request.url.path
+    return await _home(request, status=401, error=message)
 
 
 _MESSAGES = {
@@ -105,19 +151,21 @@ _MESSAGES = {
 
 
 async def home(request: Request) -> Response:
-    return _home(request, message=_MESSAGES.get(request.query_params.get("msg", ""), ""))
+    return await _home(request, message=_MESSAGES.get(request.query_params.get("msg", ""), ""))
 
 
 async def register_form(request: Request) -> Response:
     demo = demo_of(request)
     fields = await read_form(request)
+    # Shown again in the form after a refusal; the password never is.
+    kept = (fields.get("username", "")[:64], fields.get("name", "")[:200])
     try:
         await register_user(demo, fields.get("username"), fields.get("password"),
                             fields.get("name"))
     except InputError as exc:
-        return _home(request, status=400, error=exc.message)
+        return await _home(request, status=400, error=exc.message, register=kept)
     except DemoError as exc:
-        return _home(request, status=exc.status, error=exc.message)
+        return await _home(request, status=exc.status, error=exc.message, register=kept)
     return redirect("/?msg=registered")
 
 
@@ -129,12 +177,12 @@ async def login_form(request: Request) -> Response:
     target = safe_redirect(fields.get("next"))
     request.state.next = target
     if not username or not password:
-        return _home(request, status=400, error="Enter a username and a password.",
-                     username=username)
+        return await _home(request, status=400, error="Enter a username and a password.",
+                           username=username)
     user = await guarded_login(demo, request, username, password)  # RateLimited: 429
     if user is None:
-        return _home(request, status=401, error="Wrong username or password.",
-                     username=username)
+        return await _home(request, status=401, error="Wrong username or password.",
+                           username=username)
     result = await demo.authenticator.login(
         user.user_id,
         headers=headers_of(request),
@@ -155,7 +203,7 @@ async def sessions(request: Request) -> Response:
     demo = demo_of(request)
     identity = identity_of(request)
     if identity is None:
-        return _home(request, status=401, error="Log in to see your sessions.")
+        return await login_required_page(request, "Log in to see your sessions.")
     mode = demo.config.mode
     if demo.manager is None:
         note = (
@@ -305,6 +353,14 @@ async def api_refresh_status(request: Request) -> Response:
     """What the browser holds, for the demo page (whose JavaScript cannot read it)."""
     demo = demo_of(request)
     identity = require_identity(request)
+    strategy = demo.authenticator.strategy
+    # The server accepts an access token until exp + leeway (RFC 7519 §4.1.4); the
+    # first request after ``refresh_after`` is the one the middleware refreshes.
+    leeway = (
+        strategy.codec.policy.leeway.total_seconds()
+        if isinstance(strategy, HybridStrategy)
+        else None
+    )
     return JSONResponse(
         {
             "mode": demo.config.mode,
@@ -312,6 +368,8 @@ async def api_refresh_status(request: Request) -> Response:
             "access_expires_at": identity.expires_at,
             "access_token_id": identity.claims.get("jti"),
             "issued_at": identity.claims.get("iat"),
+            "leeway": leeway,
+            "refresh_after": None if leeway is None else identity.expires_at + leeway,
             "now": now(demo),
         },
         headers={"cache-control": "no-store"},
@@ -382,6 +440,11 @@ async def jwks(request: Request) -> Response:
     return JSONResponse(demo.keys.jwks(), headers={"cache-control": "public, max-age=300"})
 
 
+async def favicon(request: Request) -> Response:
+    # The pages carry an inline icon; this only keeps browsers' logs free of 404s.
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
 async def healthz(request: Request) -> Response:
     feed = demo_of(request).feed
     if feed is None:
@@ -406,4 +469,5 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/api/refresh-status", api_refresh_status, ["GET", "POST"]),
     ("/.well-known/jwks.json", jwks, ["GET"]),
     ("/healthz", healthz, ["GET"]),
+    ("/favicon.ico", favicon, ["GET"]),
 ]
