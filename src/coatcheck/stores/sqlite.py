@@ -75,8 +75,8 @@ _GET = (
     "WHERE id = ? AND expires_at > ? AND absolute_expires_at > ?"
 )
 _CREATE = (
-    "INSERT OR REPLACE INTO coatcheck_sessions (id, user_id, created_at, last_seen, "
-    "expires_at, absolute_expires_at, auth_time, data, user_agent, ip, version) "
+    "INSERT OR REPLACE INTO coatcheck_sessions (user_id, created_at, last_seen, "
+    "expires_at, absolute_expires_at, auth_time, data, user_agent, ip, version, id) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TOUCH = "UPDATE coatcheck_sessions SET last_seen = ?, expires_at = ? WHERE id = ?"
@@ -129,6 +129,22 @@ def _forget_connections_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+def _fields(record: SessionRecord) -> tuple[Any, ...]:
+    """The columns _CREATE and _UPDATE write, in their order (id and version checks last)."""
+    return (
+        record.user_id,
+        record.created_at,
+        record.last_seen,
+        record.expires_at,
+        record.absolute_expires_at,
+        record.auth_time,
+        _dump(record.data),
+        record.user_agent,
+        record.ip,
+        record.version,
+    )
 
 
 def _dump(data: Any) -> str:
@@ -270,21 +286,8 @@ class SQLiteStore:
 
     async def create(self, record: SessionRecord) -> None:
         """Store a new session. Raises StoreError."""
-        values = (
-            record.id,
-            record.user_id,
-            record.created_at,
-            record.last_seen,
-            record.expires_at,
-            record.absolute_expires_at,
-            record.auth_time,
-            _dump(record.data),
-            record.user_agent,
-            record.ip,
-            record.version,
-        )
         try:
-            self._db().execute(_CREATE, values)
+            self._db().execute(_CREATE, (*_fields(record), record.id))
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
 
@@ -297,20 +300,7 @@ class SQLiteStore:
 
     async def update(self, record: SessionRecord) -> bool:
         """Write ``record`` only over version ``record.version - 1``. Raises StoreError."""
-        values = (
-            record.user_id,
-            record.created_at,
-            record.last_seen,
-            record.expires_at,
-            record.absolute_expires_at,
-            record.auth_time,
-            _dump(record.data),
-            record.user_agent,
-            record.ip,
-            record.version,
-            record.id,
-            record.version - 1,
-        )
+        values = (*_fields(record), record.id, record.version - 1)
         try:
             cursor = self._db().execute(_UPDATE, values)
         except sqlite3.Error as exc:
