@@ -132,6 +132,15 @@ class StoreContract:
     def store(self) -> SessionStore:
         raise NotImplementedError("a StoreContract subclass must provide a `store` fixture")
 
+    @pytest.fixture
+    def second_store(self, store: SessionStore) -> SessionStore:
+        """Another instance on the same data, as a second app process would open it.
+
+        Stores whose data can be shared (a file, a server) override this with a new
+        instance (own connections); the default is the same instance.
+        """
+        return store
+
     # -- get / create ---------------------------------------------------------------------
 
     async def test_get_unknown_returns_none(self, store: SessionStore, clock: FrozenClock) -> None:
@@ -295,6 +304,31 @@ class StoreContract:
             range(record.version + 1, record.version + writers + 1)
         )
         assert await manager.validate(token) == final
+
+    async def test_concurrent_writers_through_two_store_instances_lose_nothing(
+        self, store: SessionStore, second_store: SessionStore, clock: FrozenClock
+    ) -> None:
+        # Two instances (two pools or connections): what two app processes would have.
+        managers = [
+            SessionManager(s, clock=clock, update_attempts=200) for s in (store, second_store)
+        ]
+        _, record = await managers[0].create(new_user(), data={"n": 0})
+        writers = 40
+
+        def adder(i: int) -> Any:
+            def change(data: dict[str, Any]) -> None:
+                data[f"w{i}"] = i
+                data["n"] += 1
+
+            return change
+
+        await asyncio.gather(
+            *(managers[i % 2].update_data(record.id, adder(i)) for i in range(writers))
+        )
+        final = await second_store.get(record.id, clock.now())
+        assert final is not None
+        assert final.data == {"n": writers, **{f"w{i}": i for i in range(writers)}}
+        assert final.version == record.version + writers
 
     # -- delete -----------------------------------------------------------------------------
 

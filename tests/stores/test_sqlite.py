@@ -27,6 +27,12 @@ class TestSQLiteStore(StoreContract):
         yield store
         await store.close()
 
+    @pytest.fixture
+    async def second_store(self, tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+        store = SQLiteStore(tmp_path / "sessions.db")  # its own connection, same file
+        yield store
+        await store.close()
+
 
 class TestSQLiteMemoryStore(StoreContract):
     @pytest.fixture
