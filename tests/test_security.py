@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -28,6 +27,8 @@ from coatcheck.sessions import SessionManager
 from coatcheck.signing import Signer
 from coatcheck.stores import MemoryStore, open_store
 from coatcheck.tokens import JWTCodec, Key, KeyRing
+
+from ._net import free_port
 
 # -- open redirects ------------------------------------------------------------------------
 
@@ -215,13 +216,6 @@ class _Capture(logging.Handler):
         self.lines.append(f"{record.name}: {text}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def capture() -> Iterator[_Capture]:
     handler = _Capture()
@@ -251,7 +245,7 @@ def test_no_secret_reaches_the_logs(tmp_path: Path, capture: _Capture, mode: str
         mode=mode, store_url=f"sqlite:///{tmp_path / 's.db'}", users_path=str(users),
         hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
     )  # fmt: skip
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config), host="127.0.0.1", port=port, log_level="debug",

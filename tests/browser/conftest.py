@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from .._net import free_port
+
 CHROMIUM = os.environ.get("COATCHECK_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -46,13 +48,6 @@ print("ready", flush=True)
 uvicorn.run(create_app(DemoConfig(mode=mode, store_url=store, https=True)), host="127.0.0.1",
             port=int(port), ssl_certfile=cert, ssl_keyfile=key, log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for(port: int, process: subprocess.Popen[str], log: Path) -> None:

@@ -17,6 +17,7 @@ from typing import IO
 import httpx
 import pytest
 
+from .._net import free_port
 from ._csrf import CsrfClient
 
 pytestmark = pytest.mark.slow
@@ -25,20 +26,13 @@ PASSWORD = "correct horse battery"
 _START_TIMEOUT = 20.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class DemoServer:
     """One ``coatcheck demo`` process on a loopback port, restartable."""
 
     def __init__(self, mode: str, folder: Path) -> None:
         self.mode = mode
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = f"sqlite:///{folder / 'x.db'}"
         self.process: subprocess.Popen[str] | None = None

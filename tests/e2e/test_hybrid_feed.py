@@ -26,6 +26,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from .._net import free_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 PASSWORD = "correct horse battery"
@@ -33,19 +35,12 @@ PASSWORD = "correct horse battery"
 FEED_BOUND = 3.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Relay:
     """A TCP relay to Redis that the test can cut (closing every connection) and restore."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = _free_port()
+        self.port = free_port()
         self._listener: socket.socket | None = None
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -96,7 +91,7 @@ class HybridServer:
 
     def __init__(self, folder: Path, store: str, feed: str | None) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [
             sys.executable, "-m", "coatcheck", "demo", "--mode", "hybrid", "--alg", "HS256",

@@ -22,6 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import httpx
 import pytest
 
+from .._net import free_port
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
@@ -38,13 +40,6 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -116,7 +111,7 @@ def test_flask_app(flask_server: str) -> None:
 
 @pytest.fixture
 def native_server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "uvicorn", "native_api:app", "--app-dir", str(EXAMPLES),
                "--port", str(port), "--log-level", "warning"]  # fmt: skip
     env = {**os.environ, "COATCHECK_STORE": "memory://"}

@@ -28,18 +28,13 @@ from coatcheck.sessions.store import SessionStore
 from coatcheck.stores.postgres import PostgresStore
 from coatcheck.stores.redis import RedisStore
 
+from .._net import free_port
 from .contract import make_record, new_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 FAIL_BOUND = 15.0  # seconds: generous, only to catch a hang (the pools time out in ~2 s)
 RECOVER_BOUND = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_port(port: int, up: bool, bound: float = 30.0) -> None:
@@ -58,7 +53,7 @@ def _wait_port(port: int, up: bool, bound: float = 30.0) -> None:
 
 class _Redis:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -82,7 +77,7 @@ class _Redis:
 
 class _Postgres:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
         if not candidates:
