@@ -37,9 +37,19 @@ async def _clean(url: str, prefix: str) -> None:
         await client.aclose()
 
 
+async def _load_scripts(store: RedisStore) -> None:
+    # A fresh server has no script cached, and the first EVALSHA of each would add a
+    # SCRIPT LOAD to the commands a test counts: load them all up front.
+    for name in store.__slots__:
+        script = getattr(store, name, None)
+        if hasattr(script, "script") and hasattr(script, "sha"):
+            await store._client.script_load(script.script)
+
+
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[RedisStore]:
     store = RedisStore.from_url(redis_url, prefix=RUN_PREFIX)
+    await _load_scripts(store)
     yield store
     await store.close()
 
