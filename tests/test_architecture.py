@@ -56,3 +56,76 @@ def test_adapters_import_no_framework_at_all() -> None:
 
 def test_the_walk_sees_real_imports() -> None:
     assert "starlette" in _imports(PACKAGE / "demo" / "app.py")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _coatcheck_imports(path: Path) -> set[str]:
+    """The coatcheck modules ``path`` imports anywhere, function bodies included (a lazy
+    import is still a dependency), except under ``if TYPE_CHECKING``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    own = _module_name(path)
+    package = own if path.name == "__init__.py" else own.rsplit(".", 1)[0]
+    skipped = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test)
+        for child in ast.walk(node)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.startswith("coatcheck"):
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("coatcheck"))
+    return found
+
+
+def test_no_import_cycles_between_modules() -> None:
+    # Layered: no import runs back up. A package's __init__ re-exporting its modules is
+    # the one allowed edge "up", so packages are left out of the graph's cycles.
+    modules = {_module_name(p): p for p in _sources()}
+    graph = {
+        name: {m for m in _coatcheck_imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+        if path.name != "__init__.py"
+    }
+    graph = {name: {m for m in deps if m in graph} for name, deps in graph.items()}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def walk(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycles.append([*trail[trail.index(dep) :], dep] if dep in trail else [node, dep])
+            elif dep not in state:
+                walk(dep, [*trail, dep])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name, [name])
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_demo_modes_match_their_builders() -> None:
+    from coatcheck.demo.app import MODES
+    from coatcheck.demo.context import MODE_NAMES
+
+    assert tuple(MODES) == MODE_NAMES

@@ -19,10 +19,10 @@ from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionS
 from coatcheck.cookies import dump_cookie
 from coatcheck.csrf import CsrfProtector
 from coatcheck.errors import CookieError, CsrfError
-from coatcheck.keys import Secret, SecretRing
 from coatcheck.policies import CookiePolicy
 from coatcheck.ratelimit import LoginLimiter
 from coatcheck.redirects import is_safe_redirect, safe_redirect
+from coatcheck.secret import Secret, SecretRing
 from coatcheck.sessions import SessionManager
 from coatcheck.signing import Signer
 from coatcheck.stores import MemoryStore, open_store

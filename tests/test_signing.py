@@ -12,7 +12,7 @@ import pytest
 from coatcheck import signing
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, SignatureError, SignatureExpired
-from coatcheck.keys import Secret, SecretRing
+from coatcheck.secret import Secret, SecretRing
 from coatcheck.signing import MAX_CLOCK_SKEW, Signer
 
 OLD = "o" * 32

@@ -35,8 +35,8 @@ from .errors import (
     StoreUnavailable,
     TokenError,
 )
-from .keys import Secret, SecretRing
 from .policies import ClaimsPolicy, CookiePolicy, CsrfPolicy, SessionPolicy
+from .secret import Secret, SecretRing
 from .sessions import SessionManager, SessionRecord, SessionStore
 from .signing import Signer
 from .stores import MemoryStore, SQLiteStore, open_store

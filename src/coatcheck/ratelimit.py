@@ -51,7 +51,7 @@ from typing import Protocol, runtime_checkable
 
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError, RateLimited
-from .keys import Secret
+from .secret import Secret
 
 __all__ = ["AttemptCounter", "Limit", "LoginLimiter", "normalize_ip", "normalize_username"]
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError, SignatureError, SignatureExpired
-from .keys import Secret, SecretRing
+from .secret import Secret, SecretRing
 
 __all__ = ["MAX_CLOCK_SKEW", "Signer", "derive_key"]
 
@@ -55,7 +55,7 @@ def _b64decode(text: str) -> bytes:
 class Signer:
     """Signs and verifies values for one ``namespace`` with a ring of secrets.
 
-    :param secrets: a :class:`~coatcheck.keys.SecretRing`, one secret, or a sequence of
+    :param secrets: a :class:`~coatcheck.secret.SecretRing`, one secret, or a sequence of
         secrets oldest first (the newest signs, all verify).
     :param namespace: what the signatures are for; a value signed in one namespace
         never verifies in another.

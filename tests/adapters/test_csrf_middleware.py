@@ -1,6 +1,6 @@
 """The ASGI CsrfMiddleware with raw scope/receive/send: the core table through it, the glue.
 
-The decisions are :mod:`coatcheck.csrf_rules` (tests/test_csrf_rules.py holds the table);
+The decisions are :mod:`coatcheck.csrf.rules` (tests/csrf/test_rules.py holds the table);
 here: the same rows end to end, the body buffering and replay, refusals, cookies on responses.
 """
 
@@ -20,7 +20,7 @@ from coatcheck.csrf import CsrfProtector
 from coatcheck.errors import ConfigurationError, CookieError
 from coatcheck.policies import CookiePolicy, CsrfPolicy
 
-from ..test_csrf_rules import (
+from ..csrf.test_rules import (
     FORM,
     JWT,
     JWT_PAIR,

@@ -26,7 +26,7 @@ from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore, open_store
 from coatcheck.tokens import JWTCodec, Key, KeyRing
 
-from ..test_csrf_rules import FORM, JWT, PROTECTOR, SESSION, TABLE, fill, session_token
+from ..csrf.test_rules import FORM, JWT, PROTECTOR, SESSION, TABLE, fill, session_token
 
 SECRET = b"s" * 32
 

@@ -21,14 +21,14 @@ from coatcheck.adapters.wsgi import (
 from coatcheck.auth import Authenticator, CookieTransport, JWTStrategy, SessionStrategy
 from coatcheck.clock import FrozenClock
 from coatcheck.csrf import CsrfProtector
-from coatcheck.csrf_rules import binding_of
+from coatcheck.csrf.rules import binding_of
 from coatcheck.errors import StoreUnavailable
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
 from coatcheck.tokens import JWTCodec, Key, KeyRing
 
-from ..test_csrf_rules import FORM, JWT, JWT_PAIR, PROTECTOR, SESSION, TABLE, fill, session_token
+from ..csrf.test_rules import FORM, JWT, JWT_PAIR, PROTECTOR, SESSION, TABLE, fill, session_token
 from .test_csrf_middleware import call as asgi_call
 from .test_csrf_middleware import make as asgi_make
 

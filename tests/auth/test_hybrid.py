@@ -23,8 +23,8 @@ from coatcheck.errors import (
     RefreshReuse,
     StaleAuthentication,
 )
-from coatcheck.keys import SecretRing
 from coatcheck.revocation import RevocationSet
+from coatcheck.secret import SecretRing
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
 from coatcheck.tokens import JWTCodec, Key, unverified_parts

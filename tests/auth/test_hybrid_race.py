@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from coatcheck.auth.hybrid import HybridIssued, HybridStrategy
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import RefreshReuse
-from coatcheck.keys import SecretRing
+from coatcheck.secret import SecretRing
 from coatcheck.sessions import SessionManager, SessionRecord, SessionStore
 from coatcheck.stores import MemoryStore, SQLiteStore
 from coatcheck.stores.postgres import PostgresStore

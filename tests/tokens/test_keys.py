@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from coatcheck.errors import ConfigurationError
-from coatcheck.keys import Secret
+from coatcheck.secret import Secret
 from coatcheck.tokens import Key, KeyRing, load_keys
 
 

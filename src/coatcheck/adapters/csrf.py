@@ -1,9 +1,9 @@
-"""Pure-ASGI CSRF protection: :class:`CsrfMiddleware` is glue over :mod:`coatcheck.csrf_rules`.
+"""Pure-ASGI CSRF protection: :class:`CsrfMiddleware` is glue over :mod:`coatcheck.csrf.rules`.
 
 Install it *inside* :class:`~coatcheck.adapters.asgi.AuthMiddleware` (it reads the
 identity that one found). The decision table (Fetch Metadata / Origin for every
 unsafe request, then a token bound to the session, the login or a pre-session id)
-lives in :class:`~coatcheck.csrf_rules.CsrfRules`, shared with the WSGI and Flask
+lives in :class:`~coatcheck.csrf.rules.CsrfRules`, shared with the WSGI and Flask
 adapters; this module only gathers the inputs, buffers a form body of at most
 ``max_body`` bytes and hands the same bytes on to the app, adds the CSRF cookies to
 the response, and answers refusals.
@@ -20,7 +20,7 @@ import html
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from ..csrf import CsrfProtector, is_safe_method
-from ..csrf_rules import CsrfRequest, CsrfRules
+from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import ConfigurationError, CsrfError
 from ..policies import CookiePolicy
 from .asgi import Message, Receive, Scope, Send, identity_of, request_headers
@@ -51,10 +51,10 @@ def csrf_token(scope: Scope) -> str:
 
 
 class CsrfMiddleware:
-    """Refuse cross-site unsafe requests, in two layers (:mod:`coatcheck.csrf_rules`).
+    """Refuse cross-site unsafe requests, in two layers (:mod:`coatcheck.csrf.rules`).
 
     ``protector`` and the keyword options are those of
-    :class:`~coatcheck.csrf_rules.CsrfRules` (credential cookies, the auth cookie's
+    :class:`~coatcheck.csrf.rules.CsrfRules` (credential cookies, the auth cookie's
     policy, own origin, exempt paths, ``max_body``, ``protect_forms``), the same in
     the WSGI middleware and the Flask extension; ``html_error`` renders the HTML
     refusal page (default: a minimal one).

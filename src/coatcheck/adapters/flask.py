@@ -38,7 +38,7 @@ from ..auth.hybrid_cookies import HybridCookieTransport
 from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
 from ..csrf import CsrfProtector
-from ..csrf_rules import CsrfRequest, CsrfRules
+from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import CoatcheckError, ConfigurationError, InvalidCredentials, MissingCredentials
 from ..policies import CookiePolicy
 from .http import error_body, error_headers, error_status
@@ -59,7 +59,7 @@ class CoatCheck:
     """Authenticate every Flask request with ``authenticator``.
 
     ``csrf``: a :class:`~coatcheck.csrf.CsrfProtector` to refuse forged unsafe requests
-    with the decisions of :class:`~coatcheck.csrf_rules.CsrfRules`, as the ASGI and
+    with the decisions of :class:`~coatcheck.csrf.rules.CsrfRules`, as the ASGI and
     WSGI middleware do: the token comes from the ``policy.header_name`` header or the
     ``policy.field_name`` form field (a body of at most ``csrf_max_body`` bytes), and
     templates get ``csrf_token()``, which also sets the pre-session cookie for guests

@@ -6,7 +6,7 @@ works because coatcheck's coroutines suspend only on a store's network I/O, so u
 a store that never suspends: ``open_store(url, sync=True)`` (blocking Redis or
 PostgreSQL), or the memory and SQLite stores. Only the I/O and this glue differ
 from :mod:`coatcheck.adapters.asgi`; statuses and error bodies come from
-:mod:`coatcheck.adapters.http`, every CSRF decision from :mod:`coatcheck.csrf_rules`.
+:mod:`coatcheck.adapters.http`, every CSRF decision from :mod:`coatcheck.csrf.rules`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .._sync import run_sync
 from ..auth.authenticator import Authenticator
 from ..auth.identity import Identity
 from ..csrf import CsrfProtector, is_safe_method
-from ..csrf_rules import CsrfRequest, CsrfRules
+from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import CoatcheckError
 from ..policies import CookiePolicy
 from .http import error_headers, error_json, error_status
@@ -183,7 +183,7 @@ def csrf_token(environ: Environ) -> str:
 class CsrfMiddleware:
     """Refuse forged unsafe requests (403 JSON), inside :class:`AuthMiddleware`.
 
-    The decisions are :class:`~coatcheck.csrf_rules.CsrfRules` (the ASGI
+    The decisions are :class:`~coatcheck.csrf.rules.CsrfRules` (the ASGI
     :class:`~coatcheck.adapters.csrf.CsrfMiddleware` takes the same options):
     Fetch Metadata / Origin for every unsafe request; then a token from the
     ``policy.header_name`` header or the ``policy.field_name`` field of a form body

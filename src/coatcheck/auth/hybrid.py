@@ -55,8 +55,8 @@ from ..errors import (
     RefreshReuse,
     TokenError,
 )
-from ..keys import Secret, SecretRing
 from ..revocation import RevocationFeed, RevocationSet
+from ..secret import Secret, SecretRing
 from ..sessions.ids import session_id as _session_id
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord

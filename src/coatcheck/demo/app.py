@@ -11,23 +11,19 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
-from argon2 import PasswordHasher
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..adapters.asgi import IDENTITY_KEY, AuthMiddleware, request_headers
+from ..adapters.asgi import AuthMiddleware
 from ..adapters.http import error_body, error_headers, error_status
 from ..auth import (
     Authenticator,
@@ -35,23 +31,28 @@ from ..auth import (
     CookieTransport,
     HybridCookieTransport,
     HybridStrategy,
-    Identity,
     JWTStrategy,
     SessionStrategy,
     Strategy,
 )
-from ..clock import Clock, SystemClock
-from ..errors import CoatcheckError, ConfigurationError, InputError, RateLimited
-from ..policies import CookiePolicy, SessionPolicy
-from ..ratelimit import LoginLimiter
+from ..errors import CoatcheckError, ConfigurationError, RateLimited
+from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import SessionManager, SessionStore
 from ..stores import SQLiteStore, open_store
 from ..tokens import JWTCodec, KeyRing
-from . import pages
+from . import inspect_page, pages, password
+from .context import (
+    MAX_BODY,
+    DemoConfig,
+    DemoContext,
+    DemoError,
+    wants_json,
+)
 from .protection import csrf_middleware, login_limiter
+from .routes import routes as core_routes
 from .signing_key import load_signing_keys
-from .users import User, UserDirectory, UsernameTaken
+from .users import UserDirectory
 
 __all__ = [
     "MAX_BODY",
@@ -63,70 +64,8 @@ __all__ = [
     "serve",
 ]
 
-#: Largest request body the demo reads (bytes); more is refused with 413.
-MAX_BODY = 64 * 1024
 _USERS_FILE = "coatcheck-demo-users.db"
 _PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static", "/favicon.ico")
-
-
-class DemoError(Exception):
-    """An HTTP refusal specific to the demo (413, 415, 409 ...) with a stable code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DemoConfig:
-    """How to run the demo.
-
-    ``https`` means the demo is served over HTTPS (behind a TLS proxy): cookies
-    get Secure and the ``__Host-`` prefix (``__Secure-`` for hybrid mode's refresh
-    cookie, which has a narrow Path). In hybrid mode ``access_ttl`` is the access
-    token's lifetime and ``feed_url`` the revocation feed (default: the store's
-    Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
-    cannot be Secure, or the browser would drop them on any host but localhost.
-    ``fresh_login`` is how recent a login must be for sensitive actions (changing
-    the password, logging out everywhere). ``clock`` is every time the demo reads
-    (tests pass a FrozenClock).
-    """
-
-    mode: str = "session"
-    store_url: str = "sqlite:///coatcheck.db"
-    users_path: str | None = None
-    https: bool = False
-    alg: str = "ES256"
-    jwt_ttl: timedelta = timedelta(days=7)
-    access_ttl: timedelta = timedelta(minutes=5)
-    feed_url: str | None = None
-    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
-    hasher: PasswordHasher | None = None
-    fresh_login: timedelta = timedelta(minutes=10)
-    clock: Clock = field(default_factory=SystemClock)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigurationError(f"mode must be one of {', '.join(sorted(MODES))}")
-
-
-@dataclass(slots=True)
-class DemoContext:
-    """Everything the routes share, built once at start-up."""
-
-    config: DemoConfig
-    users: UserDirectory
-    authenticator: Authenticator
-    cookie: CookieTransport
-    bearer: BearerTransport
-    store: SessionStore
-    manager: SessionManager | None
-    keys: KeyRing | None
-    explainer: pages.Explainer
-    feed: RevocationFeed | None = None
-    limiter: LoginLimiter | None = None
 
 
 # -- the mode switch -------------------------------------------------------------------------
@@ -369,10 +308,7 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
 
 
 def _build(demo: DemoContext) -> Starlette:
-    from . import inspect_page, password
-    from .routes import routes as core_routes
-
-    # Each page module lists its own routes; imported here, after this module exists.
+    # Each page module lists its own routes.
     routes = core_routes + password.routes + inspect_page.routes
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -458,112 +394,6 @@ def _http_error_response(demo: DemoContext, request: Request, exc: Exception) ->
         page = pages.error_page(mode=mode, status=status, code=code, message=message)
     return HTMLResponse(page, status_code=status, headers=headers)
 
-
-def wants_json(request: Request) -> bool:
-    path = request.url.path
-    return path.startswith(("/api/", "/.well-known/")) or path == "/healthz"
-
-
-# -- request helpers shared by the routes ---------------------------------------------------
-
-
-def demo_of(request: Request) -> DemoContext:
-    demo: DemoContext = request.app.state.demo
-    return demo
-
-
-def identity_of(request: Request) -> Identity | None:
-    identity = request.scope.get(IDENTITY_KEY)
-    return identity if isinstance(identity, Identity) else None
-
-
-def headers_of(request: Request) -> Mapping[str, str]:
-    return request_headers(request.scope)
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
-async def read_body(request: Request) -> bytes:
-    """The request body, up to :data:`MAX_BODY`. Raises DemoError 413, InputError."""
-    declared = headers_of(request).get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise InputError("Content-Length is not a number")
-        if int(declared) > MAX_BODY:
-            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _media_type(request: Request) -> str:
-    return headers_of(request).get("content-type", "").partition(";")[0].strip().lower()
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """An urlencoded form as ``{field: first value}``. Raises InputError, DemoError."""
-    media = _media_type(request)
-    body = await read_body(request)
-    # An empty POST (a bare logout button, a script) may come without a Content-Type.
-    if media != "application/x-www-form-urlencoded" and (media or body):
-        raise DemoError(
-            415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded"
-        )
-    try:
-        text = body.decode("utf-8")
-        parsed = parse_qs(text, keep_blank_values=True, max_num_fields=32)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError("the form is not valid UTF-8 urlencoded data") from exc
-    return {key: values[0] for key, values in parsed.items()}
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """A JSON object body. Raises InputError (400), DemoError (413, 415)."""
-    media = _media_type(request)
-    if media != "application/json" and not media.endswith("+json"):
-        raise DemoError(415, "unsupported_media_type", "send a JSON body as application/json")
-    body = await read_body(request)
-    if not body.strip():
-        raise InputError("the body is empty; send a JSON object")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InputError("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise InputError("the JSON body must be an object")
-    return data
-
-
-async def check_password(demo: DemoContext, username: object, password: object) -> User | None:
-    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
-    return await run_in_threadpool(demo.users.check, username, password)
-
-
-async def register_user(
-    demo: DemoContext, username: object, password: object, name: object
-) -> User:
-    try:
-        return await run_in_threadpool(demo.users.register, username, password, name)
-    except UsernameTaken as exc:
-        raise DemoError(409, "username_taken", "that username is already taken") from exc
-
-
-def redirect(url: str, set_headers: list[tuple[str, str]] | None = None) -> Response:
-    response = RedirectResponse(url, status_code=303)
-    for name, value in set_headers or ():
-        response.headers.append(name, value)
-    return response
-
-
-def now(demo: DemoContext) -> float:
-    return demo.config.clock.now()
 
 
 def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000) -> None:

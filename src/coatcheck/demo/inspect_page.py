@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from ..auth import HybridCookieTransport
 from ..inspect import KeyMaterial, LabelledKey, Report, inspect_value
 from . import pages
-from .app import DemoContext, DemoError, demo_of, read_form
+from .context import DemoContext, DemoError, demo_of, read_form
 from .routes import hidden_fields
 
 __all__ = ["MAX_VALUE", "inspect_form", "inspect_result", "render_report", "routes"]

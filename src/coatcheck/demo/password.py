@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from ..auth import HybridStrategy, Identity, require_recent_login
 from ..errors import InputError, InvalidCredentials, StaleAuthentication
 from . import pages
-from .app import DemoContext, DemoError, demo_of, identity_of, read_form, read_json, redirect
+from .context import DemoContext, DemoError, demo_of, identity_of, read_form, read_json, redirect
 from .protection import guarded_login
 from .routes import hidden_fields, login_required_page, require_identity
 from .users import validate_password

@@ -27,15 +27,15 @@ from ..auth import HybridCookieTransport
 from ..clock import Clock, SystemClock
 from ..csrf import CsrfProtector
 from ..errors import CsrfError
-from ..keys import Secret
 from ..policies import CookiePolicy
 from ..ratelimit import AttemptCounter, LoginLimiter
+from ..secret import Secret
 from . import pages
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from .app import DemoContext
+    from .context import DemoContext
     from .users import User
 
 __all__ = ["csrf_field", "csrf_middleware", "guarded_login", "load_secret", "login_limiter"]
@@ -112,7 +112,7 @@ async def guarded_login(
     (:meth:`~coatcheck.demo.users.UserDirectory.check` verifies a dummy hash for an
     unknown name), one ``failed`` count, one answer.
     """
-    from .app import check_password, client_ip
+    from .context import check_password, client_ip
 
     limiter = demo.limiter
     name = username if isinstance(username, str) else ""

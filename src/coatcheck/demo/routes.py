@@ -11,7 +11,7 @@ from ..auth import HybridIssued, HybridStrategy, Identity, require_recent_login
 from ..errors import InputError, InvalidCredentials, MissingCredentials
 from ..redirects import is_safe_redirect, safe_redirect
 from . import pages
-from .app import (
+from .context import (
     DemoContext,
     DemoError,
     client_ip,

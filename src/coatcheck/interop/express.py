@@ -7,7 +7,7 @@ Checked against express-session 1.19, cookie-signature 1.0.7 and cookie 0.7:
   ``cookie`` package writes it with ``encodeURIComponent``, so it travels as
   ``s%3A<sid>.<signature with %2B and %2F>``.
 * ``secret`` may be a list: the **first** signs, every one verifies (express-session's
-  order, the reverse of :class:`~coatcheck.keys.SecretRing`'s oldest-first).
+  order, the reverse of :class:`~coatcheck.secret.SecretRing`'s oldest-first).
 * The store holds the session as JSON with a ``cookie`` object (``originalMaxAge`` in
   milliseconds, ``expires`` as an ISO-8601 string, ``httpOnly``, ``path``, and
   ``secure``/``domain``/``sameSite`` only when set) next to the app's own fields.

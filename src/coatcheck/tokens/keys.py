@@ -23,7 +23,7 @@ from joserfc.jwk import ECKey, JWKRegistry, OctKey, OKPKey, RSAKey
 from joserfc.jwk import Key as JoseKey
 
 from ..errors import ConfigurationError
-from ..keys import Secret
+from ..secret import Secret
 from ._primitives import (
     Signer,
     Verifier,

@@ -14,7 +14,7 @@ import pytest
 from coatcheck.auth import Identity
 from coatcheck.cookies import parse_cookie
 from coatcheck.csrf import CsrfProtector
-from coatcheck.csrf_rules import CsrfRequest, CsrfRules, TokenCheck, binding_of
+from coatcheck.csrf.rules import CsrfRequest, CsrfRules, TokenCheck, binding_of
 from coatcheck.errors import ConfigurationError, CookieError, CsrfError, MissingCsrfToken
 from coatcheck.policies import CookiePolicy, CsrfPolicy
 

@@ -5,7 +5,7 @@ gather the inputs (method, headers, parsed cookies, the identity, a buffered for
 body when asked for one), set the cookies it names and turn its errors into a 403.
 For every unsafe request (anything but GET, HEAD, OPTIONS, RFC 9110 §9.2.1):
 
-1. **Layer 1**, :meth:`~coatcheck.csrf.CsrfProtector.check_origin` (Go 1.25's
+1. **Layer 1**, :meth:`~coatcheck.csrf.protector.CsrfProtector.check_origin` (Go 1.25's
    ``CrossOriginProtection``): a browser that says, through ``Sec-Fetch-Site`` or
    ``Origin``, that the request comes from another origin is refused. Every unsafe
    request goes through it, bearer or not, as in Go.
@@ -52,12 +52,12 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ._forms import FORM_MEDIA_TYPES, form_field, media_type
-from .auth.identity import Identity
-from .cookies import dump_cookie, parse_cookie
-from .csrf import CsrfProtector, is_safe_method
-from .errors import ConfigurationError, CsrfError, MissingCsrfToken
-from .policies import CookiePolicy
+from .._forms import FORM_MEDIA_TYPES, form_field, media_type
+from ..auth.identity import Identity
+from ..cookies import dump_cookie, parse_cookie
+from ..errors import ConfigurationError, CsrfError, MissingCsrfToken
+from ..policies import CookiePolicy
+from .protector import CsrfProtector, is_safe_method
 
 __all__ = ["CsrfRequest", "CsrfRules", "TokenCheck", "binding_of"]
 
@@ -104,7 +104,7 @@ class TokenCheck:
 class CsrfRules:
     """Every CSRF decision of an adapter, made once (see the module docstring).
 
-    :param protector: the :class:`~coatcheck.csrf.CsrfProtector` (secrets, policy).
+    :param protector: the :class:`~coatcheck.csrf.protector.CsrfProtector` (secrets, policy).
     :param credential_cookies: names of the cookies that carry a credential (the
         auth cookie); a request with one of them always needs a token.
     :param cookie_policy: the auth cookie's policy; the CSRF cookies follow its

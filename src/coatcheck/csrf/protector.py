@@ -46,7 +46,7 @@ time against the binding, trying every secret of the ring:
 
 A binding must not be empty: anyone could mint a token for the empty binding on their
 own visit. For a form shown before login, bind to a random pre-session id kept in a
-``__Host-`` cookie. :mod:`coatcheck.csrf_rules` applies both layers to a whole
+``__Host-`` cookie. :mod:`coatcheck.csrf.rules` applies both layers to a whole
 request (which check, which binding, which cookie), for every adapter.
 """
 
@@ -61,11 +61,11 @@ import secrets
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from .clock import Clock, SystemClock
-from .errors import ConfigurationError, CrossOriginRequest, CsrfTokenMismatch, MissingCsrfToken
-from .keys import Secret, SecretRing
-from .policies import CsrfPolicy
-from .signing import derive_key
+from ..clock import Clock, SystemClock
+from ..errors import ConfigurationError, CrossOriginRequest, CsrfTokenMismatch, MissingCsrfToken
+from ..policies import CsrfPolicy
+from ..secret import Secret, SecretRing
+from ..signing import derive_key
 
 __all__ = ["CsrfProtector", "is_safe_method"]
 
@@ -89,7 +89,7 @@ def is_safe_method(method: str) -> bool:
 class CsrfProtector:
     """The two CSRF layers: :meth:`check_origin`, then a token bound to the session.
 
-    :param secrets: a :class:`~coatcheck.keys.SecretRing`, one secret, or a sequence of
+    :param secrets: a :class:`~coatcheck.secret.SecretRing`, one secret, or a sequence of
         secrets oldest first (the newest issues tokens, all verify).
     :param policy: trusted origins, same-site handling, and field, header and cookie names.
     :param clock: kept for time-limited tokens; the tokens themselves last as long as

@@ -1,0 +1,225 @@
+"""What every demo page shares: the configuration, the context built once at start-up,
+and the request helpers (identity, headers, bodies, passwords).
+
+The routes import from here and :mod:`coatcheck.demo.app` assembles them, so imports
+run one way: app -> routes -> context.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from argon2 import PasswordHasher
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..adapters.asgi import IDENTITY_KEY, request_headers
+from ..auth import Authenticator, BearerTransport, CookieTransport, Identity
+from ..clock import Clock, SystemClock
+from ..errors import ConfigurationError, InputError
+from ..policies import SessionPolicy
+from ..ratelimit import LoginLimiter
+from ..revocation import RevocationFeed
+from ..sessions import SessionManager, SessionStore
+from ..tokens import KeyRing
+from . import pages
+from .users import User, UserDirectory, UsernameTaken
+
+__all__ = [
+    "MAX_BODY",
+    "MODE_NAMES",
+    "DemoConfig",
+    "DemoContext",
+    "DemoError",
+    "check_password",
+    "client_ip",
+    "demo_of",
+    "headers_of",
+    "identity_of",
+    "now",
+    "read_body",
+    "read_form",
+    "read_json",
+    "redirect",
+    "register_user",
+    "wants_json",
+]
+
+#: The demo's modes; :data:`coatcheck.demo.app.MODES` holds a builder for each.
+MODE_NAMES = ("session", "jwt", "hybrid")
+#: Largest request body the demo reads (bytes); more is refused with 413.
+MAX_BODY = 64 * 1024
+
+
+class DemoError(Exception):
+    """An HTTP refusal specific to the demo (413, 415, 409 ...) with a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoConfig:
+    """How to run the demo.
+
+    ``https`` means the demo is served over HTTPS (behind a TLS proxy): cookies
+    get Secure and the ``__Host-`` prefix (``__Secure-`` for hybrid mode's refresh
+    cookie, which has a narrow Path). In hybrid mode ``access_ttl`` is the access
+    token's lifetime and ``feed_url`` the revocation feed (default: the store's
+    Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
+    cannot be Secure, or the browser would drop them on any host but localhost.
+    ``fresh_login`` is how recent a login must be for sensitive actions (changing
+    the password, logging out everywhere). ``clock`` is every time the demo reads
+    (tests pass a FrozenClock).
+    """
+
+    mode: str = "session"
+    store_url: str = "sqlite:///coatcheck.db"
+    users_path: str | None = None
+    https: bool = False
+    alg: str = "ES256"
+    jwt_ttl: timedelta = timedelta(days=7)
+    access_ttl: timedelta = timedelta(minutes=5)
+    feed_url: str | None = None
+    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
+    hasher: PasswordHasher | None = None
+    fresh_login: timedelta = timedelta(minutes=10)
+    clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODE_NAMES:
+            raise ConfigurationError(f"mode must be one of {', '.join(sorted(MODE_NAMES))}")
+
+
+@dataclass(slots=True)
+class DemoContext:
+    """Everything the routes share, built once at start-up."""
+
+    config: DemoConfig
+    users: UserDirectory
+    authenticator: Authenticator
+    cookie: CookieTransport
+    bearer: BearerTransport
+    store: SessionStore
+    manager: SessionManager | None
+    keys: KeyRing | None
+    explainer: pages.Explainer
+    feed: RevocationFeed | None = None
+    limiter: LoginLimiter | None = None
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/.well-known/")) or path == "/healthz"
+
+
+# -- request helpers shared by the routes ---------------------------------------------------
+
+
+def demo_of(request: Request) -> DemoContext:
+    demo: DemoContext = request.app.state.demo
+    return demo
+
+
+def identity_of(request: Request) -> Identity | None:
+    identity = request.scope.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def headers_of(request: Request) -> Mapping[str, str]:
+    return request_headers(request.scope)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, up to :data:`MAX_BODY`. Raises DemoError 413, InputError."""
+    declared = headers_of(request).get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InputError("Content-Length is not a number")
+        if int(declared) > MAX_BODY:
+            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return headers_of(request).get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form as ``{field: first value}``. Raises InputError, DemoError."""
+    media = _media_type(request)
+    body = await read_body(request)
+    # An empty POST (a bare logout button, a script) may come without a Content-Type.
+    if media != "application/x-www-form-urlencoded" and (media or body):
+        raise DemoError(
+            415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded"
+        )
+    try:
+        text = body.decode("utf-8")
+        parsed = parse_qs(text, keep_blank_values=True, max_num_fields=32)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError("the form is not valid UTF-8 urlencoded data") from exc
+    return {key: values[0] for key, values in parsed.items()}
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """A JSON object body. Raises InputError (400), DemoError (413, 415)."""
+    media = _media_type(request)
+    if media != "application/json" and not media.endswith("+json"):
+        raise DemoError(415, "unsupported_media_type", "send a JSON body as application/json")
+    body = await read_body(request)
+    if not body.strip():
+        raise InputError("the body is empty; send a JSON object")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InputError("the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InputError("the JSON body must be an object")
+    return data
+
+
+async def check_password(demo: DemoContext, username: object, password: object) -> User | None:
+    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
+    return await run_in_threadpool(demo.users.check, username, password)
+
+
+async def register_user(
+    demo: DemoContext, username: object, password: object, name: object
+) -> User:
+    try:
+        return await run_in_threadpool(demo.users.register, username, password, name)
+    except UsernameTaken as exc:
+        raise DemoError(409, "username_taken", "that username is already taken") from exc
+
+
+def redirect(url: str, set_headers: list[tuple[str, str]] | None = None) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    for name, value in set_headers or ():
+        response.headers.append(name, value)
+    return response
+
+
+def now(demo: DemoContext) -> float:
+    return demo.config.clock.now()
+
