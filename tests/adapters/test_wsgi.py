@@ -366,3 +366,14 @@ async def test_tokens_cross_between_asgi_and_wsgi() -> None:
         asgi_make(), headers={"cookie": cookie, "x-csrf-token": token.decode()}, identity=JWT
     )
     assert posted.status == 200
+
+
+def test_a_credential_cookie_sent_twice_is_a_guest(authenticator: Authenticator) -> None:
+    # Issue 12, item 1: neither copy of an ambiguous credential cookie is trusted.
+    app = AuthMiddleware(echo_app, authenticator)
+    mine = run_sync(authenticator.login("victim", headers={}))
+    theirs = run_sync(authenticator.login("attacker", headers={}))
+    _, out = _call(app, _environ(cookie=f"sid={theirs.token}; sid={mine.token}"))
+    assert out["user"] is None
+    _, out = _call(app, _environ(cookie=f"sid={mine.token}"))
+    assert out["user"] == "victim"

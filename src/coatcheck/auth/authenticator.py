@@ -67,7 +67,7 @@ class Authenticator:
     :raises ConfigurationError: when ``transports`` is empty.
     """
 
-    __slots__ = ("_refresh_transport", "_refreshing", "_strategy", "_transports")
+    __slots__ = ("_readers", "_refresh_transport", "_refreshing", "_strategy", "_transports")
 
     def __init__(
         self,
@@ -82,6 +82,11 @@ class Authenticator:
         self._refreshing = strategy if isinstance(strategy, Refreshing) else None
         self._refresh_transport = next(
             (t for t in self._transports if isinstance(t, HybridCookieTransport)), None
+        )
+        # Each transport with the reader of its cookie's previous name, if it was renamed.
+        self._readers = tuple(
+            (t, t if isinstance(t, CookieTransport) and t.renamed_from is not None else None)
+            for t in self._transports
         )
 
     @property
@@ -106,10 +111,16 @@ class Authenticator:
         """
         cleared: list[tuple[str, str]] | None = None
         presented = refresh = False
-        for transport in self._transports:
+        for transport, renamed in self._readers:
             token = transport.read(headers)
             if token is None:
-                continue
+                if renamed is None:
+                    continue
+                token = renamed.read_renamed(headers)
+                if token is None:
+                    continue
+            else:
+                renamed = None
             presented = True
             verified = await self._strategy.verify(token)
             if verified is None:
@@ -130,6 +141,22 @@ class Authenticator:
             if identity.via != transport.name:
                 identity = replace(identity, via=transport.name)
             reissued = verified.reissued
+            if renamed is not None:
+                if not 0 < identity.auth_time < renamed.renamed_before:
+                    # Never written under the old name by us: someone else put it there.
+                    dead = renamed.clear_renamed()
+                    cleared = dead if cleared is None else cleared + dead
+                    continue
+                # Move it to the current name, and expire the old one.
+                moved = reissued or Issued(
+                    token=token,
+                    expires_at=identity.expires_at,
+                    session_id=identity.session_id,
+                    identity=identity,
+                )
+                written = renamed.write(moved, persistent=identity.persistent)
+                written += renamed.clear_renamed()
+                return AuthResult(identity, (cleared + written) if cleared else written, True)
             if reissued is None:
                 return AuthResult(identity, cleared or [], True)
             written = transport.write(reissued, persistent=identity.persistent)
@@ -141,9 +168,11 @@ class Authenticator:
     ) -> tuple[Issued | None, list[tuple[str, str]]]:
         """Renew the pair from the refresh cookie: ``(new pair or None, Set-Cookie headers)``.
 
-        A missing, invalid, reused or revoked refresh token clears both cookies (and,
-        for reuse, the strategy has revoked the session). Raises StoreError /
-        StoreUnavailable.
+        The refresh cookie must come with an access cookie (expired or not) of the same
+        session, each name exactly once (see :mod:`coatcheck.auth.hybrid_cookies`). A
+        missing, ambiguous, unbound, invalid, reused or revoked refresh token clears
+        both cookies (and, for reuse, the strategy has revoked the session). Raises
+        StoreError / StoreUnavailable.
         """
         transport, refreshing = self._refresh_transport, self._refreshing
         if transport is None or refreshing is None:
@@ -151,11 +180,24 @@ class Authenticator:
         token = transport.read_refresh(headers)
         if token is None:
             return None, transport.clear()
+        # The binding: the refresh cookie counts only beside an access cookie of its own
+        # session, so a refresh cookie tossed in by a sibling subdomain (it can set a
+        # __Secure- cookie, not a __Host- one) is refused, whatever the browser holds.
+        access = transport.read(headers)
+        renamed = access is None
+        if renamed:
+            access = transport.read_renamed(headers)
+        bound = None if access is None else refreshing.same_session(access, token)
+        if bound is None or (renamed and not 0 < bound.auth_time < transport.renamed_before):
+            return None, transport.clear()
         try:
             issued = await refreshing.refresh(token)
         except AuthenticationError:
             return None, transport.clear()
-        return issued, transport.write(issued, persistent=issued.identity.persistent)
+        written = transport.write(issued, persistent=issued.identity.persistent)
+        if renamed or transport.refresh_name not in headers.get("cookie", ""):
+            written += transport.clear_renamed()  # an old name was read: expire it
+        return issued, written
 
     async def require(self, headers: Mapping[str, str]) -> Identity:
         """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError)."""
@@ -183,8 +225,10 @@ class Authenticator:
         Raises StoreError / StoreUnavailable, CookieError for a bad cookie policy.
         """
         if revoke_previous:
-            for transport in self._transports:
+            for transport, renamed in self._readers:
                 old = transport.read(headers)
+                if old is None and renamed is not None:
+                    old = renamed.read_renamed(headers)
                 if old is not None:
                     await self._strategy.revoke(old)
         issued = await self._strategy.issue(
@@ -211,8 +255,10 @@ class Authenticator:
         Raises StoreError / StoreUnavailable.
         """
         set_headers: list[tuple[str, str]] = []
-        for transport in self._transports:
+        for transport, renamed in self._readers:
             token = transport.read(headers)
+            if token is None and renamed is not None:
+                token = renamed.read_renamed(headers)
             if token is not None:
                 await self._strategy.revoke(token)
             set_headers += transport.clear()

@@ -110,6 +110,8 @@ class Refreshing(Protocol):
 
     def refreshable(self, token: str) -> bool: ...
 
+    def same_session(self, access_token: str, refresh_token: str) -> Identity | None: ...
+
     async def refresh(self, refresh_token: str) -> HybridIssued: ...
 
 
@@ -312,6 +314,9 @@ class HybridStrategy:
             claims = self._codec.decode(token)
         except TokenError:
             return None
+        return self._identity(claims)
+
+    def _identity(self, claims: dict[str, Any]) -> Identity | None:
         sid = claims.get("sid")
         sub = claims.get("sub")
         exp = claims.get("exp")
@@ -418,6 +423,35 @@ class HybridStrategy:
         if sid is not None:
             await self._manager.revoke_id(sid)
             await self._revoke_ids([sid])
+
+    def same_session(self, access_token: str, refresh_token: str) -> Identity | None:
+        """The access token's identity when it is genuine (expired or not) and of the
+        refresh token's session; ``None`` otherwise. Never raises.
+
+        The browser's refresh binding: a refresh cookie is only used together with an
+        access cookie of its own session (see :mod:`coatcheck.auth.hybrid_cookies`).
+        """
+        parts = split_refresh_token(refresh_token)
+        if parts is None:
+            return None
+        try:
+            claims = self._codec.decode(access_token)
+        except ExpiredToken:
+            # The codec checks the signature before the claims: the token is genuine.
+            try:
+                claims = unverified_parts(access_token)[1]
+            except TokenError:  # pragma: no cover - it just decoded
+                return None
+        except TokenError:
+            return None
+        identity = self._identity(claims)
+        refresh_sid = _session_id(parts[0])
+        if identity is None or refresh_sid is None:
+            return None
+        same = hmac.compare_digest(
+            (identity.session_id or "").encode("utf-8", "surrogatepass"), refresh_sid.encode()
+        )
+        return identity if same else None
 
     def _sid_of_access(self, token: str) -> str | None:
         try:

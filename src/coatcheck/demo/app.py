@@ -227,7 +227,8 @@ def _hybrid_explainer(
             "slot, 8 hex digits of the SHA-256 of your user id, is the same for all your "
             "sessions and not secret) and a generation secret. 'Remember me' gives it "
             "(and the access cookie) a Max-Age until the session ends; without, both end "
-            "when the browser closes.",
+            "when the browser closes. It is only used together with an access cookie of "
+            "the same session, so a refresh cookie planted by another site is refused.",
             f"The server accepts the access token until its exp plus a {leeway} s leeway for "
             "clock skew. Once it is past exp + leeway, the next request is sent (307) to "
             "the refresh path, which rotates the refresh token and sends you back (307) "
@@ -279,12 +280,16 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     parts = MODES[config.mode](config, users, store)
     cookie: CookieTransport
     if config.mode == "hybrid":
-        # __Host- needs Path=/, which the refresh cookie must not have.
-        prefix = "__Secure-" if config.https else ""
+        # The access cookie is __Host- over HTTPS (no sibling subdomain can set it); the
+        # refresh cookie needs a narrow Path, so it is __Secure- and bound to the access
+        # cookie's session (issue 12). Demos before that had a __Secure- access cookie:
+        # its logins keep working (see CookieTransport's renamed_from).
+        secure = "__Secure-" if config.https else ""
         cookie = HybridCookieTransport(
-            prefix + parts.cookie_name,
+            ("__Host-" if config.https else "") + parts.cookie_name,
             CookiePolicy(secure=config.https),
-            refresh_name=prefix + "coatcheck_refresh",
+            refresh_name=secure + "coatcheck_refresh",
+            renamed_from=secure + parts.cookie_name if config.https else None,
             clock=config.clock,
         )
     else:

@@ -63,6 +63,8 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
     """The CSRF middleware for the demo; it must sit inside AuthMiddleware."""
     cookie = demo.cookie
     names = [cookie.cookie_name]
+    if cookie.renamed_from is not None:
+        names.append(cookie.renamed_from)
     if isinstance(cookie, HybridCookieTransport):
         names.append(cookie.refresh_name)
     mode = demo.config.mode
