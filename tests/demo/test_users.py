@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from coatcheck.demo.users import UserDirectory, UsernameTaken
+from coatcheck.demo.users import MAX_PASSWORD, PasswordTooLong, UserDirectory, UsernameTaken
 from coatcheck.errors import InputError
 
 from .conftest import FAST_HASHER
@@ -28,7 +28,18 @@ def test_wrong_password_and_unknown_user_look_the_same(users: UserDirectory) -> 
     assert users.check("alice", "wrong horse") is None
     assert users.check("bob", "correct horse") is None
     assert users.check(None, "x") is None
-    assert users.check("alice", "x" * 5000) is None
+
+
+def test_a_password_over_the_maximum_is_refused_before_hashing(users: UserDirectory) -> None:
+    # Issue 12, item 3: a clear 400 (code password_too_long), the same for any name.
+    users.register("alice", "correct horse", "Alice Example")
+    for name in ("alice", "bob"):
+        with pytest.raises(PasswordTooLong) as caught:
+            users.check(name, "x" * (MAX_PASSWORD + 1))
+        assert caught.value.code == "password_too_long"
+    with pytest.raises(PasswordTooLong):
+        users.register("carol", "x" * (MAX_PASSWORD + 1), "Carol")
+    assert users.check("alice", "x" * MAX_PASSWORD) is None  # at the bound: just wrong
 
 
 def test_username_taken(users: UserDirectory) -> None:

@@ -360,6 +360,9 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         status, code, message = exc.status, exc.code, exc.message
         body: dict[str, Any] = {"error": code, "message": message}
         headers: dict[str, str] = {"cache-control": "no-store"}
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(exc.retry_after)
+            body["retry_after"] = exc.retry_after
     else:
         status = error_status(exc)
         body = error_body(exc)

@@ -8,14 +8,13 @@ run one way: app -> routes -> context.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from argon2 import PasswordHasher
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -29,7 +28,7 @@ from ..revocation import RevocationFeed
 from ..sessions import SessionManager, SessionStore
 from ..tokens import KeyRing
 from . import pages
-from .users import User, UserDirectory, UsernameTaken
+from .users import HashingBusy, PasswordWork, User, UserDirectory, UsernameTaken
 
 __all__ = [
     "MAX_BODY",
@@ -40,6 +39,7 @@ __all__ = [
     "check_password",
     "client_ip",
     "demo_of",
+    "hash_work",
     "headers_of",
     "identity_of",
     "now",
@@ -51,6 +51,8 @@ __all__ = [
     "wants_json",
 ]
 
+T = TypeVar("T")
+
 #: The demo's modes; :data:`coatcheck.demo.app.MODES` holds a builder for each.
 MODE_NAMES = ("session", "jwt", "hybrid")
 #: Largest request body the demo reads (bytes); more is refused with 413.
@@ -58,13 +60,19 @@ MAX_BODY = 64 * 1024
 
 
 class DemoError(Exception):
-    """An HTTP refusal specific to the demo (413, 415, 409 ...) with a stable code."""
+    """An HTTP refusal specific to the demo (413, 415, 409, 503 ...) with a stable code.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    ``retry_after`` (seconds) becomes a Retry-After header (RFC 9110 §10.2.3).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +123,8 @@ class DemoContext:
     explainer: pages.Explainer
     feed: RevocationFeed | None = None
     limiter: LoginLimiter | None = None
+    #: Bounds password hashing (argon2id's memory) per process: see demo/users.py.
+    hashing: PasswordWork = field(default_factory=PasswordWork)
 
 
 def wants_json(request: Request) -> bool:
@@ -199,16 +209,27 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
+async def hash_work(demo: DemoContext, call: Callable[..., T], *args: object) -> T:
+    """``call(*args)`` (argon2 work) in a worker thread, within the demo's hashing bound.
+
+    Raises DemoError 503 ``server_busy`` with Retry-After when no slot frees in time.
+    """
+    try:
+        return await demo.hashing.run(call, *args)
+    except HashingBusy as exc:
+        raise DemoError(503, "server_busy", str(exc), retry_after=exc.retry_after) from exc
+
+
 async def check_password(demo: DemoContext, username: object, password: object) -> User | None:
-    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
-    return await run_in_threadpool(demo.users.check, username, password)
+    # argon2 takes tens of milliseconds of CPU and 64 MiB: off the loop, and bounded.
+    return await hash_work(demo, demo.users.check, username, password)
 
 
 async def register_user(
     demo: DemoContext, username: object, password: object, name: object
 ) -> User:
     try:
-        return await run_in_threadpool(demo.users.register, username, password, name)
+        return await hash_work(demo, demo.users.register, username, password, name)
     except UsernameTaken as exc:
         raise DemoError(409, "username_taken", "that username is already taken") from exc
 

@@ -11,7 +11,8 @@
   The expiry index is on ``LEAST(expires_at, absolute_expires_at)`` so the idle and
   the absolute expiry are both served by one index.
 * Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``<table>_attempts``
-  (schema version 2): one upsert per failure, so every process counts each one.
+  (schema version 2): one upsert checks the lock and counts an attempt together, so
+  processes never let more through than the limit.
 * Connections run in autocommit, so returning one to the pool costs no ``ROLLBACK``
   round trip. A pool that cannot get a connection within ``timeout`` seconds (2 by
   default) raises StoreUnavailable; broken connections are dropped and re-made, so
@@ -25,8 +26,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -35,6 +36,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.record import SQL_COLUMNS, SessionRecord
+
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 __all__ = ["PostgresStore"]
 
@@ -174,12 +178,22 @@ class PostgresStore:
             "AND absolute_expires_at > %s ORDER BY created_at, id"
         ).format(c=cols, t=t)
         a = sql.Identifier(*([schema, f"{table}_attempts"] if schema else [f"{table}_attempts"]))
-        # One statement, so processes count every failure: the count restarts when
-        # the previous one had run out (resets_at <= now).
-        self._sql_hit = sql.SQL(
-            "INSERT INTO {a} AS c (key, failures, resets_at) VALUES (%s, 1, %s) "
-            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN c.resets_at > %s "
-            "THEN c.failures + 1 ELSE 1 END, resets_at = EXCLUDED.resets_at RETURNING failures"
+        # Check-and-count in one statement (the row is locked by the upsert, and READ
+        # COMMITTED re-checks the WHERE on the latest version), so processes never let
+        # more attempts through than the rule allows. The rule is AttemptRule.wait's,
+        # in the same operations and order; a waiting row is left untouched and no row
+        # is returned.
+        self._sql_reserve = sql.SQL(
+            "INSERT INTO {a} AS c (key, failures, resets_at) VALUES (%(key)s, 1, %(resets_at)s) "
+            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN c.resets_at > %(now)s "
+            "THEN c.failures + 1 ELSE 1 END, resets_at = EXCLUDED.resets_at "
+            "WHERE c.resets_at <= %(now)s OR c.failures < %(allowed)s "
+            "OR c.resets_at - %(window)s + LEAST(%(base)s * "
+            "(1::bigint << LEAST(c.failures - %(allowed)s, 62)), %(max)s) <= %(now)s "
+            "RETURNING failures"
+        ).format(a=a)
+        self._sql_release = sql.SQL(
+            "UPDATE {a} SET failures = failures - 1 WHERE key = %s AND failures > 0"
         ).format(a=a)
         self._sql_peek = sql.SQL(
             "SELECT failures, resets_at FROM {a} WHERE key = %s AND resets_at > %s"
@@ -297,7 +311,7 @@ class PostgresStore:
                 )
 
     async def _execute(
-        self, query: sql.Composed, params: Sequence[Any], *, fetch: str = ""
+        self, query: sql.Composed, params: Sequence[Any] | Mapping[str, Any], *, fetch: str = ""
     ) -> Any:
         pool = self._pool
         if pool is None:
@@ -381,14 +395,29 @@ class PostgresStore:
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``: one statement.
-
-        The count restarts once ``window`` seconds pass after the latest failure.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait. The check and the count are one statement.
         """
-        resets_at = now + window
-        row = await self._execute(self._sql_hit, (key, resets_at, now), fetch="one")
-        return int(row[0]), resets_at
+        params = {
+            "key": key,
+            "resets_at": now + rule.window,
+            "now": now,
+            "allowed": rule.allowed,
+            "window": rule.window,
+            "base": rule.base_delay,
+            "max": rule.max_delay,
+        }
+        if await self._execute(self._sql_reserve, params, fetch="one") is not None:
+            return 0.0
+        # Refused, nothing counted; how long is only for Retry-After.
+        row = await self._execute(self._sql_peek, (key, now), fetch="one")
+        wait = 0.0 if row is None else rule.wait(int(row[0]), float(row[1]), now)
+        return wait if wait > 0 else rule.base_delay
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window stays)."""
+        await self._execute(self._sql_release, (key,))
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
@@ -396,7 +425,7 @@ class PostgresStore:
         return (0, now) if row is None else (int(row[0]), float(row[1]))
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
+        """Forget the attempts counted under ``key``."""
         await self._execute(self._sql_clear, (key,))
 
     async def close(self) -> None:

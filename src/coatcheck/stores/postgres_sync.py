@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -47,7 +47,11 @@ class _AsyncConnection:
         self._conn = conn
 
     async def execute(
-        self, query: Any, params: Sequence[Any] | None = None, *, prepare: bool | None = None
+        self,
+        query: Any,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        prepare: bool | None = None,
     ) -> _AsyncCursor:
         return _AsyncCursor(self._conn.execute(query, params, prepare=prepare))
 

@@ -45,7 +45,7 @@ import hmac
 import json
 import math
 import re
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -59,6 +59,9 @@ from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.ids import user_slot
 from ..sessions.record import SessionRecord
 from ._decoded import DecodedCache, loads
+
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 try:
     from ._resp import FastGet
@@ -194,15 +197,46 @@ return n
 
 # Login-attempt counters (coatcheck.ratelimit): "count:resets_at" under a TTL that
 # only collects garbage; the count is judged by the caller's clock, like sessions.
-# KEYS: counter. ARGV: now, resets_at, ttl ms.
-_HIT = """
-local n = 1
+# Reserve checks the lock and counts in one script (so processes never let more attempts
+# through than the rule allows), with AttemptRule.wait's operations in the same order:
+# a running count at or over `allowed` waits until its latest attempt (resets_at -
+# window) plus min(base * 2^min(count - allowed, 62), max). Returns "0" when counted,
+# else the wait in seconds (a string: Lua numbers would be truncated to integers).
+# KEYS: counter. ARGV: now, window, allowed, base, max, ttl ms, resets_at (repr).
+_RESERVE = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local allowed = tonumber(ARGV[3])
+local n, r = 0, now
 local v = redis.call('GET', KEYS[1])
 if v then
-  local c, r = string.match(v, '^(%d+):(.+)$')
-  if c and tonumber(r) > tonumber(ARGV[1]) then n = tonumber(c) + 1 end
+  local c, rr = string.match(v, '^(%d+):(.+)$')
+  if c and tonumber(rr) > now then n = tonumber(c); r = tonumber(rr) end
 end
-redis.call('SET', KEYS[1], string.format('%d', n) .. ':' .. ARGV[2], 'PX', ARGV[3])
+if n >= allowed then
+  local e = n - allowed
+  if e > 62 then e = 62 end
+  local d = math.min(tonumber(ARGV[4]) * 2 ^ e, tonumber(ARGV[5]))
+  local u = r - window + d
+  if u > now then return string.format('%.17g', u - now) end
+end
+redis.call('SET', KEYS[1], string.format('%d', n + 1) .. ':' .. ARGV[7], 'PX', ARGV[6])
+return '0'
+"""
+
+# Take one counted attempt back; the count keeps its resets_at and its TTL.
+# KEYS: counter.
+_RELEASE = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local c, r = string.match(v, '^(%d+):(.+)$')
+if not c then return 0 end
+local n = tonumber(c) - 1
+if n <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%d', n) .. ':' .. r, 'KEEPTTL')
 return n
 """
 
@@ -324,10 +358,11 @@ class RedisStore:
         "_delete",
         "_delete_user",
         "_fast",
-        "_hit",
         "_list",
         "_prefix",
         "_prune",
+        "_release",
+        "_reserve",
         "_touch",
         "_update",
     )
@@ -344,7 +379,8 @@ class RedisStore:
         self._delete_user = client.register_script(_DELETE_USER)
         self._list = client.register_script(_LIST)
         self._prune = client.register_script(_PRUNE)
-        self._hit = client.register_script(_HIT)
+        self._reserve = client.register_script(_RESERVE)
+        self._release = client.register_script(_RELEASE)
         # The per-request GET skips redis-py when the client is a plain TCP one (see
         # coatcheck.stores._resp); anything else (TLS, sockets, clusters) keeps it.
         self._fast = _fast_get(client)
@@ -517,16 +553,22 @@ class RedisStore:
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``: one script call.
-
-        The count restarts once ``window`` seconds pass after the latest failure.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait. The check and the count are one script call.
         """
-        resets_at = now + window
+        resets_at = now + rule.window
         ttl = _ttl_ms(resets_at, now) + _INDEX_MARGIN_MS
-        args = [repr(now), repr(resets_at), ttl]
-        count = await self._run(self._hit, [self._attempt_key(key)], args)
-        return int(count), resets_at
+        args = [
+            repr(now), repr(rule.window), rule.allowed, repr(rule.base_delay),
+            repr(rule.max_delay), ttl, repr(resets_at),
+        ]  # fmt: skip
+        wait = await self._run(self._reserve, [self._attempt_key(key)], args)
+        return float(wait)
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window and TTL stay): one script."""
+        await self._run(self._release, [self._attempt_key(key)], [])
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
@@ -544,7 +586,7 @@ class RedisStore:
         return (n, resets_at) if resets_at > now else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
+        """Forget the attempts counted under ``key``."""
         try:
             await self._client.delete(self._attempt_key(key))
         except _UNAVAILABLE as exc:

@@ -11,8 +11,8 @@ method is one statement (``delete_expired`` one per batch), so under write
 contention the loop waits at most ``busy_timeout``.
 
 Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``coatcheck_attempts``
-(schema version 2): one upsert per failure, so processes sharing the file count
-every one.
+(schema version 2): one upsert checks the lock and counts an attempt together, so
+processes sharing the file never let more through than the limit.
 
 Store URLs follow SQLAlchemy: ``sqlite:///relative.db`` (relative to the working
 folder), ``sqlite:////absolute/path.db``, ``sqlite://`` for a private in-memory
@@ -26,12 +26,15 @@ import os
 import sqlite3
 import weakref
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.record import SQL_COLUMNS, SessionRecord
 from ._decoded import DecodedCache, loads
+
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -101,13 +104,22 @@ _DELETE_EXPIRED = (
     "WHERE min(expires_at, absolute_expires_at) <= ? LIMIT ?)"
 )
 
-# One statement, so processes sharing the file count every failure: the count
-# restarts when the previous one had run out (resets_at <= now).
-_HIT_ATTEMPTS = (
-    "INSERT INTO coatcheck_attempts (key, failures, resets_at) VALUES (?, 1, ?) "
-    "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN coatcheck_attempts.resets_at > ? "
+# Check-and-count in one statement, so processes sharing the file never let more
+# attempts through than the rule allows (coatcheck.ratelimit.AttemptRule.wait, in the
+# same operations and order): a running count (resets_at > now) at or over `allowed`
+# waits until its latest attempt (resets_at - window) plus the back-off delay. The
+# upsert's WHERE leaves a waiting row untouched and returns no row.
+_RESERVE_ATTEMPT = (
+    "INSERT INTO coatcheck_attempts (key, failures, resets_at) VALUES (:key, 1, :resets_at) "
+    "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN coatcheck_attempts.resets_at > :now "
     "THEN coatcheck_attempts.failures + 1 ELSE 1 END, resets_at = excluded.resets_at "
+    "WHERE coatcheck_attempts.resets_at <= :now OR coatcheck_attempts.failures < :allowed "
+    "OR coatcheck_attempts.resets_at - :window + min(:base * "
+    "(1 << min(coatcheck_attempts.failures - :allowed, 62)), :max) <= :now "
     "RETURNING failures"
+)
+_RELEASE_ATTEMPT = (
+    "UPDATE coatcheck_attempts SET failures = failures - 1 WHERE key = ? AND failures > 0"
 )
 _PEEK_ATTEMPTS = (
     "SELECT failures, resets_at FROM coatcheck_attempts WHERE key = ? AND resets_at > ?"
@@ -358,18 +370,39 @@ class SQLiteStore:
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``: one statement.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait. The check and the count are one statement.
 
-        The count restarts once ``window`` seconds pass after the latest failure.
         Raises StoreError.
         """
-        resets_at = now + window
+        params = {
+            "key": key,
+            "resets_at": now + rule.window,
+            "now": now,
+            "allowed": rule.allowed,
+            "window": rule.window,
+            "base": rule.base_delay,
+            "max": rule.max_delay,
+        }
         try:
-            row = self._db().execute(_HIT_ATTEMPTS, (key, resets_at, now)).fetchone()
+            db = self._db()
+            if db.execute(_RESERVE_ATTEMPT, params).fetchone() is not None:
+                return 0.0
+            # Refused, nothing counted. How long is only for Retry-After; a count read a
+            # moment later can only be the same or have run out.
+            row = db.execute(_PEEK_ATTEMPTS, (key, now)).fetchone()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return int(row[0]), resets_at
+        wait = 0.0 if row is None else rule.wait(int(row[0]), float(row[1]), now)
+        return wait if wait > 0 else rule.base_delay
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window stays). Raises StoreError."""
+        try:
+            self._db().execute(_RELEASE_ATTEMPT, (key,))
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
@@ -380,7 +413,7 @@ class SQLiteStore:
         return (0, now) if row is None else (int(row[0]), float(row[1]))
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``. Raises StoreError."""
+        """Forget the attempts counted under ``key``. Raises StoreError."""
         try:
             self._db().execute(_CLEAR_ATTEMPTS, (key,))
         except sqlite3.Error as exc:
