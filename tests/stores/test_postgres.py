@@ -11,6 +11,7 @@ import pytest
 
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.ratelimit import AttemptRule
 from coatcheck.sessions import SessionStore
 from coatcheck.stores import open_store
 from coatcheck.stores.postgres import PostgresStore
@@ -148,7 +149,9 @@ async def test_version_1_table_migrates_to_2(postgres_url: str, clock: FrozenClo
             "UPDATE coatcheck_schema_version SET version = 1 WHERE name = %s", (table,)
         )
     try:
-        assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+        rule = AttemptRule(5, 60.0, 1.0, 60.0)
+        assert await store.reserve_attempt("k", rule, clock.now()) == 0.0
+        assert await store.peek_attempts("k", clock.now()) == (1, clock.now() + 60.0)
         assert await store.get(record.id, clock.now()) == record
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
             cur = await conn.execute(

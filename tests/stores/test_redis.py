@@ -14,6 +14,7 @@ from redis.crc import key_slot
 
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.ratelimit import AttemptRule
 from coatcheck.sessions import SessionStore
 from coatcheck.sessions.ids import new_token, session_id
 from coatcheck.sessions.manager import SessionManager
@@ -313,12 +314,20 @@ async def test_attempt_counter_is_one_script_call_and_expires_by_itself(
     store: RedisStore, raw: aioredis.Redis, clock: FrozenClock
 ) -> None:
     key = secrets.token_hex(32)
+    rule = AttemptRule(5, 900.0, 1.0, 60.0)
     counting = _Counting(store)
-    assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
-    assert counting.commands == ["EVALSHA"]
+    assert await store.reserve_attempt(key, rule, clock.now()) == 0.0
+    assert counting.commands == ["EVALSHA"]  # the lock check and the count: one script
+    assert await store.peek_attempts(key, clock.now()) == (1, clock.now() + 900.0)
     # The count is judged by the caller's clock; the TTL only collects the key.
     ttl = await raw.pttl(RUN_PREFIX.encode() + b"a:" + key.encode())
     assert 900_000 < ttl <= 960_000
+    counting.commands.clear()
+    await store.release_attempt(key)
+    assert counting.commands == ["EVALSHA"]
+    assert await raw.exists(RUN_PREFIX.encode() + b"a:" + key.encode()) == 0
     await raw.set(RUN_PREFIX.encode() + b"a:" + key.encode(), b"garbage")
     assert await store.peek_attempts(key, clock.now()) == (0, clock.now())
-    assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
+    assert await store.reserve_attempt(key, rule, clock.now()) == 0.0
+    assert await store.peek_attempts(key, clock.now()) == (1, clock.now() + 900.0)
+    await store.release_attempt("never-counted")  # nothing to take back: no error

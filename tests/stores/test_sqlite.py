@@ -13,6 +13,7 @@ import pytest
 
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.ratelimit import AttemptRule
 from coatcheck.sessions import SessionManager, SessionStore
 from coatcheck.stores import sqlite as sqlite_module
 from coatcheck.stores.sqlite import SCHEMA_VERSION, SQLiteStore
@@ -176,7 +177,8 @@ async def test_version_1_file_gains_the_attempts_table(
     db.commit()
     db.close()
     store = SQLiteStore(path)
-    assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+    assert await store.reserve_attempt("k", AttemptRule(5, 60.0, 1.0, 60.0), clock.now()) == 0
+    assert await store.peek_attempts("k", clock.now()) == (1, clock.now() + 60.0)
     assert await store.get(record.id, clock.now()) == record
     await store.close()
     db = sqlite3.connect(path)
@@ -193,6 +195,7 @@ async def test_attempt_queries_use_an_index(store: SQLiteStore) -> None:
     assert conn is not None
     for sql, params in (
         (sqlite_module._PEEK_ATTEMPTS, ("k", 0.0)),
+        (sqlite_module._RELEASE_ATTEMPT, ("k",)),
         (sqlite_module._DELETE_SPENT_ATTEMPTS, (0.0,)),
     ):
         plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))

@@ -387,14 +387,18 @@ class SQLiteStore:
         }
         try:
             db = self._db()
-            if db.execute(_RESERVE_ATTEMPT, params).fetchone() is not None:
+            # fetchall, not fetchone: it steps the statement to its end, so its
+            # transaction ends at once. A statement left half-read keeps the shared
+            # connection in a transaction, and another thread's write on it would then
+            # meet SQLITE_BUSY (a stale snapshot) without waiting for busy_timeout.
+            if db.execute(_RESERVE_ATTEMPT, params).fetchall():
                 return 0.0
             # Refused, nothing counted. How long is only for Retry-After; a count read a
             # moment later can only be the same or have run out.
-            row = db.execute(_PEEK_ATTEMPTS, (key, now)).fetchone()
+            rows = db.execute(_PEEK_ATTEMPTS, (key, now)).fetchall()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        wait = 0.0 if row is None else rule.wait(int(row[0]), float(row[1]), now)
+        wait = rule.wait(int(rows[0][0]), float(rows[0][1]), now) if rows else 0.0
         return wait if wait > 0 else rule.base_delay
 
     async def release_attempt(self, key: str) -> None:
@@ -407,10 +411,10 @@ class SQLiteStore:
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
         try:
-            row = self._db().execute(_PEEK_ATTEMPTS, (key, now)).fetchone()
+            rows = self._db().execute(_PEEK_ATTEMPTS, (key, now)).fetchall()  # see reserve
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return (0, now) if row is None else (int(row[0]), float(row[1]))
+        return (int(rows[0][0]), float(rows[0][1])) if rows else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
         """Forget the attempts counted under ``key``. Raises StoreError."""
