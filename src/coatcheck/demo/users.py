@@ -121,7 +121,7 @@ class PasswordWork:
 
     __slots__ = ("_concurrency", "_loops", "_queue", "_wait", "_waiting")
 
-    def __init__(self, *, concurrency: int = 2, queue: int = 32, wait: float = 5.0) -> None:
+    def __init__(self, *, concurrency: int = 2, queue: int = 64, wait: float = 5.0) -> None:
         if concurrency < 1 or queue < 1 or not wait > 0:
             raise ValueError("PasswordWork needs concurrency >= 1, queue >= 1 and wait > 0")
         self._concurrency = concurrency
