@@ -147,15 +147,7 @@ class Authenticator:
                     dead = renamed.clear_renamed()
                     cleared = dead if cleared is None else cleared + dead
                     continue
-                # Move it to the current name, and expire the old one.
-                moved = reissued or Issued(
-                    token=token,
-                    expires_at=identity.expires_at,
-                    session_id=identity.session_id,
-                    identity=identity,
-                )
-                written = renamed.write(moved, persistent=identity.persistent)
-                written += renamed.clear_renamed()
+                written = renamed.move_renamed(reissued or token, identity)
                 return AuthResult(identity, (cleared + written) if cleared else written, True)
             if reissued is None:
                 return AuthResult(identity, cleared or [], True)

@@ -34,7 +34,7 @@ from ..errors import ConfigurationError
 from ..policies import CookiePolicy
 from ..redirects import safe_redirect
 from .hybrid import HybridIssued
-from .identity import Issued
+from .identity import Identity, Issued
 from .transports import CookieTransport
 
 __all__ = [
@@ -190,6 +190,11 @@ class HybridCookieTransport(CookieTransport):
     def clear_renamed(self) -> list[tuple[str, str]]:
         """Set-Cookie headers that expire the old names only."""
         return [*super().clear_renamed(), *self._refresh_renamed_clear]
+
+    def move_renamed(self, credential: str | Issued, identity: Identity) -> list[tuple[str, str]]:
+        """Nothing yet: the access cookie must live as long as the refresh token, which
+        only a refresh knows; the next refresh (minutes away) moves both cookies."""
+        return []
 
     def __repr__(self) -> str:
         return (

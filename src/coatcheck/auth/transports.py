@@ -19,7 +19,7 @@ from ..clock import Clock, SystemClock
 from ..cookies import dump_cookie, expire_cookie, find_cookie, prefixed_name
 from ..errors import ConfigurationError
 from ..policies import CookiePolicy
-from .identity import Issued
+from .identity import Identity, Issued
 
 __all__ = ["DEFAULT_COOKIE_NAME", "BearerTransport", "CookieTransport", "Transport"]
 
@@ -168,6 +168,23 @@ class CookieTransport:
     def clear_renamed(self) -> list[tuple[str, str]]:
         """Set-Cookie headers that expire the old name only (after moving a credential)."""
         return list(self._renamed_clear)
+
+    def move_renamed(self, credential: str | Issued, identity: Identity) -> list[tuple[str, str]]:
+        """Set-Cookie headers that move a credential read under the old name to the
+        current one (``credential`` is its token, or a reissued one) and expire the old
+        cookie. Raises CookieError.
+        """
+        issued = (
+            credential
+            if isinstance(credential, Issued)
+            else Issued(
+                token=credential,
+                expires_at=identity.expires_at,
+                session_id=identity.session_id,
+                identity=identity,
+            )
+        )
+        return self.write(issued, persistent=identity.persistent) + self.clear_renamed()
 
     def __repr__(self) -> str:
         return f"CookieTransport({self._cookie_name!r}, {self._policy!r})"
