@@ -74,9 +74,13 @@ def test_refusals() -> None:
     for garbage in ("", "a.b.c", "a.b.c.d.e", "é" * 5, "x" * 9000, token + "="):
         with pytest.raises(MalformedToken):
             decrypt_jwt(garbage, key, clock=clock)
-    # A signing key cannot decrypt, and a JWS key ring cannot encrypt.
-    with pytest.raises(UnsupportedAlgorithm):
+    # A signing key cannot decrypt (a ring without a JWE key is a configuration error; a
+    # token naming a signing key's kid is refused), and a JWS key ring cannot encrypt.
+    with pytest.raises(ConfigurationError):
         decrypt_jwt(token, Key.generate("HS256", kid="d"), clock=clock)
+    mixed = [Key.generate("HS256", kid="d"), Key.generate("dir", kid="other")]
+    with pytest.raises(UnsupportedAlgorithm):
+        decrypt_jwt(token, mixed, clock=clock)
     with pytest.raises(ConfigurationError):
         encrypt_jwt({}, Key.generate("HS256"))
     with pytest.raises(ConfigurationError):
