@@ -36,7 +36,7 @@ from ..errors import (
     WeakKey,
 )
 from ..secret import Secret
-from ._algorithms import ENCRYPTION, SIGNING, Spec, refusal
+from ._algorithms import CONTENT_ENCRYPTIONS, ENCRYPTION, SIGNING, Spec, refusal
 from ._jwk import (
     EC_CURVES,
     MIN_RSA_BITS,
@@ -490,6 +490,10 @@ def _choose_alg(data: Mapping[str, Any], alg: str | None, kid: str | None) -> st
     jwk_alg = data.get("alg")
     if jwk_alg is not None and not isinstance(jwk_alg, str):
         raise MalformedKey(f"{named(kid)}: the JWK 'alg' must be a string", kid=kid)
+    if jwk_alg in CONTENT_ENCRYPTIONS:
+        # A direct-encryption key labelled with its content encryption, as in RFC 7520
+        # §5.6: it is a 'dir' key (its size must then fit that encryption).
+        jwk_alg = "dir"
     if jwk_alg is not None and alg is not None and jwk_alg != alg:
         # RFC 7517 §4.4: the JWK names the one algorithm it is for. EdDSA and Ed25519
         # (or Ed448) over the same curve are one algorithm (RFC 9864 §2).
