@@ -101,30 +101,31 @@ def key_operations(data: Mapping[str, Any], spec: Spec, kid: str | None) -> froz
     """
     who = named(kid)
     use = data.get("use")
-    if use is not None:
-        if use not in _OPERATIONS:
-            raise KeyUseConflict(f"{who}: 'use' must be \"sig\" or \"enc\", not {use!r}", kid=kid)
-        if use != spec.use:
-            purpose = "signatures" if use == "sig" else "encryption"
-            raise KeyUseConflict(
-                f"{who} is for {purpose} (use: {use!r}), so it cannot be bound to {spec.name}",
-                kid=kid,
-            )
+    if use is not None and (not isinstance(use, str) or use not in _OPERATIONS):
+        raise KeyUseConflict(f"{who}: 'use' must be \"sig\" or \"enc\", not {use!r}", kid=kid)
     ops = data.get("key_ops")
-    if ops is None:
-        return frozenset(_OPERATIONS[spec.use])
-    if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
-        raise KeyUseConflict(f"{who}: 'key_ops' must be a list of strings", kid=kid)
-    listed = frozenset(ops)
-    if len(listed) != len(ops):
-        raise KeyUseConflict(f"{who}: 'key_ops' lists an operation twice (RFC 7517 §4.3)", kid=kid)
-    if use is not None:
-        other = _ENC_OPS if use == "sig" else _SIG_OPS
-        if listed & other:
+    listed: frozenset[str] | None = None
+    if ops is not None:
+        if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
+            raise KeyUseConflict(f"{who}: 'key_ops' must be a list of strings", kid=kid)
+        listed = frozenset(ops)
+        if len(listed) != len(ops):
+            raise KeyUseConflict(
+                f"{who}: 'key_ops' lists an operation twice (RFC 7517 §4.3)", kid=kid
+            )
+        if use is not None and listed & (_ENC_OPS if use == "sig" else _SIG_OPS):
             raise KeyUseConflict(
                 f"{who}: 'use' {use!r} and 'key_ops' {sorted(listed)} disagree (RFC 7517 §4.3)",
                 kid=kid,
             )
+    if use is not None and use != spec.use:
+        purpose = "signatures" if use == "sig" else "encryption"
+        raise KeyUseConflict(
+            f"{who} is for {purpose} (use: {use!r}), so it cannot be bound to {spec.name}",
+            kid=kid,
+        )
+    if listed is None:
+        return frozenset(_OPERATIONS[spec.use])
     allowed = frozenset(op for op in _OPERATIONS[spec.use] if listed & _GRANTS[op])
     if not allowed:
         raise KeyUseConflict(

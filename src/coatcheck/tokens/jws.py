@@ -65,7 +65,9 @@ def check_algorithms(algorithms: Collection[str] | None, keys: KeyRing) -> froze
             reasons = "; ".join(refusal(str(name)) for name in sorted(unknown, key=str))
             raise ConfigurationError(f"unsupported JWS algorithms: {reasons}")
     if not allowed:
-        raise ConfigurationError("no JWS algorithm is allowed")
+        raise ConfigurationError(
+            "no JWS algorithm is allowed: name some, or give the ring a key that may verify"
+        )
     return allowed
 
 

@@ -293,6 +293,8 @@ class Key:
         kid = data.get("kid")
         if kid is not None and (not isinstance(kid, str) or not kid):
             raise MalformedKey("the JWK 'kid' must be a non-empty string")
+        if alg is not None:
+            _spec(alg)  # an unknown or refused algorithm says so first
         if public_only is not None:
             check_public_only(data, kid, public_only)
         chosen = _choose_alg(data, alg, kid)
