@@ -273,8 +273,7 @@ class CompactDecrypter:
         refused = self._refused.intersection(header)
         if refused:
             raise UnsupportedHeader(f"refused header parameter: {', '.join(sorted(refused))}")
-        zip_ = header.get("zip")
-        if zip_ is not None and zip_ != "DEF":
+        if "zip" in header and header["zip"] != "DEF":
             raise UnsupportedHeader("the only compression is 'DEF'")
         key = self._select_key(header)
         enc = header["enc"]
