@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
 from coatcheck.cli import token_cmd
-from coatcheck.tokens import JWTCodec, Key, KeyRing, encrypt_jwt
+from coatcheck.tokens import (
+    ENCRYPTION_ALGORITHMS,
+    SIGNING_ALGORITHMS,
+    JWTCodec,
+    Key,
+    KeyRing,
+    encrypt_jwt,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -297,3 +305,44 @@ def test_sign_refuses_public_keys_and_key_sets(
     assert "not a JWKS" in capsys.readouterr().err
     assert main(["token", "sign", "--key", str(tmp_path / "none.json"), "--claims", "{}"]) == 2
     assert "cannot read the key file" in capsys.readouterr().err
+
+
+def test_no_dependency_warning_reaches_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RFC 9864 made joserfc warn on EdDSA, and it warns on small keys: every command path,
+    for every algorithm, runs here with warnings turned into errors (issue 11)."""
+    from coatcheck.cli.main import main as coatcheck
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for alg in sorted(SIGNING_ALGORITHMS | ENCRYPTION_ALGORITHMS):
+            assert coatcheck(["keygen", "--alg", alg, "--kid", alg]) == 0, alg
+            key_file = tmp_path / f"{alg}.json"
+            key_file.write_text(capsys.readouterr().out)
+            key = Key.from_jwk(key_file.read_text())
+            if key.is_encryption:
+                token = encrypt_jwt({"sub": alg}, key)
+            else:
+                claims = json.dumps({"sub": alg})
+                assert coatcheck(["token", "sign", "--key", str(key_file), "--claims", claims]) == 0
+                token = capsys.readouterr().out.strip()
+            assert coatcheck(["token", "verify", token, "--key", str(key_file)]) == 0, alg
+            assert coatcheck(["token", "decode", token]) == 0
+            assert coatcheck(["inspect", token, "--key", str(key_file)]) == 0, alg
+            public = key.public_jwk()
+            if public is not None and not key.is_encryption:
+                public_file = tmp_path / f"{alg}.pub.json"
+                public_file.write_text(json.dumps(public))
+                assert coatcheck(["inspect", token, "--key", str(public_file)]) == 0, alg
+                assert coatcheck(["token", "verify", token, "--key", str(public_file)]) == 0
+            assert "verification: verified" in capsys.readouterr().out, alg
+        # A token made elsewhere with the polymorphic name, read by every path.
+        eddsa = Key.generate("EdDSA", kid="old")
+        token = JWTCodec(eddsa).encode({"sub": "legacy"})
+        jwks = tmp_path / "jwks.json"
+        assert coatcheck(["keygen", "--alg", "EdDSA", "--jwks", str(jwks)]) == 0
+        jwks.write_text(json.dumps(KeyRing([eddsa]).jwks()))
+        assert coatcheck(["token", "verify", token, "--jwks", str(jwks)]) == 0
+        assert coatcheck(["inspect", token, "--jwks", str(jwks)]) == 0
+    assert "verification: verified" in capsys.readouterr().out

@@ -82,7 +82,9 @@ _GENERATED_RSA_BITS = 2048
 _EDDSA = frozenset({"EdDSA", "Ed25519", "Ed448"})
 _ALL_OPERATIONS = {"sig": frozenset({"sign", "verify"}), "enc": frozenset({"encrypt", "decrypt"})}
 # Material that is a public key, not a secret (RFC 8725 §3.1; PyJWT CVE-2022-29217).
-_KEY_MARKERS = (b"-----BEGIN", b"ssh-rsa", b"ssh-ed25519", b"ssh-dss", b"ecdsa-sha2-", b'"kty"')
+_KEY_MARKERS = (
+    b"-----BEGIN", b"---- BEGIN", b"ssh-rsa", b"ssh-ed25519", b"ssh-dss", b"ecdsa-sha2-", b'"kty"'
+)
 # Members coatcheck reads itself; the rest of a JWK goes to joserfc.
 _OWN_MEMBERS = ("alg", "kid", "use", "key_ops")
 
