@@ -199,6 +199,21 @@ def test_verify_jwe(alg: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert "can decrypt" in capsys.readouterr().err
 
 
+def test_key_may_be_a_private_jwks_but_jwks_is_public_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = Key.generate("ECDH-ES+A128KW", kid="mine")
+    token = encrypt_jwt({"sub": "kim"}, key)
+    private_set = tmp_path / "private.json"
+    private_set.write_text(json.dumps({"keys": [key.to_jwk(private=True)]}))
+    assert main(["token", "verify", token, "--key", str(private_set)]) == 0
+    assert '"kim"' in capsys.readouterr().out
+    assert main(["token", "verify", token, "--jwks", str(private_set)]) == 2
+    err = capsys.readouterr().err
+    assert "not_a_public_key" in err
+    assert "key 'mine' in the JWKS (keys[0]) holds private key material" in err
+
+
 def test_verify_jwe_with_secret(capsys: pytest.CaptureFixture[str]) -> None:
     secret = "k" * 32
     token = encrypt_jwt({"sub": "carl"}, Key.from_secret(secret, alg="dir", kid="d"))

@@ -92,9 +92,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify = actions.add_parser("verify", help="verify a token and print its claims")
     verify.add_argument("token", help="the token ('-' reads it from stdin)")
     source = verify.add_mutually_exclusive_group(required=True)
-    source.add_argument("--key", help="a JWK, JWKS or PEM: a file or the text itself")
+    source.add_argument(
+        "--key", help="your JWK, JWKS (private keys allowed) or PEM: a file or the text itself"
+    )
     source.add_argument("--secret", help="an HMAC secret (or a 'dir' JWE key with --alg dir)")
-    source.add_argument("--jwks", help="a JWKS file (never a URL: nothing is fetched)")
+    source.add_argument(
+        "--jwks", help="a published JWKS file, public keys only (never a URL: nothing is fetched)"
+    )
     verify.add_argument(
         "--alg", action="append", choices=_ALGS, help="allowed algorithm (repeatable)"
     )
@@ -275,7 +279,9 @@ def _load_ring(args: argparse.Namespace, token: str) -> KeyRing:
     text = _key_text(args.jwks if args.jwks is not None else args.key)
     if args.jwks is not None:
         return KeyRing.from_jwks(text)
-    return load_keys(text, alg=alg, kid=_token_kid(token))
+    # --key is the user's own key material (a private JWKS can decrypt); --jwks is a
+    # published set, read as public keys only.
+    return load_keys(text, alg=alg, kid=_token_kid(token), private=True)
 
 
 def _verify(args: argparse.Namespace) -> int:
