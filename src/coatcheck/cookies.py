@@ -177,8 +177,15 @@ def _occurrences(header: str, name: str) -> int:
 
 
 def _repeated_names(header: str, names: Iterable[str]) -> list[str]:
-    """Those of ``names`` that name more than one pair of the whole header."""
-    return [name for name in names if header.count(name) > 1 and _occurrences(header, name) > 1]
+    """Those of ``names`` that name more than one pair of the whole header (one pass)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for pair in header.split(";"):
+        name = _pair_name(pair)
+        if name in seen:
+            repeated.add(name)
+        seen.add(name)
+    return [name for name in names if name in repeated]
 
 
 def _pair_name(pair: str) -> str:
