@@ -35,6 +35,8 @@ The tree (codes are part of the public API and never renamed)::
     │   └── CsrfTokenMismatch         csrf_token_invalid     bad MAC or bound to another session
     ├── RateLimited                   rate_limited           too many attempts; .retry_after (429)
     └── InputError                    bad_request            malformed request body or field (400)
+        ├── InvalidText               invalid_text           not Unicode scalar values, or a NUL
+        └── PayloadTooLarge           payload_too_large      a body over the size limit (413)
 
 ``str(error)`` is ``"{code}: {message}"``. Messages never contain a token, cookie
 value or key. Errors do not know HTTP; ``coatcheck.adapters`` maps them to statuses.
@@ -60,10 +62,12 @@ __all__ = [
     "InvalidCredentials",
     "InvalidIssuer",
     "InvalidSignature",
+    "InvalidText",
     "MalformedToken",
     "MissingClaim",
     "MissingCredentials",
     "MissingCsrfToken",
+    "PayloadTooLarge",
     "RateLimited",
     "RefreshReuse",
     "RevokedCredentials",
@@ -294,3 +298,16 @@ class InputError(CoatcheckError):
     """The request body or a field in it is malformed."""
 
     code = "bad_request"
+
+
+class InvalidText(InputError):
+    """A text field is not a sequence of Unicode scalar values (a lone surrogate, or bytes
+    that are not UTF-8), or holds a NUL, which no store and no header can carry."""
+
+    code = "invalid_text"
+
+
+class PayloadTooLarge(InputError):
+    """The request body is larger than the limit."""
+
+    code = "payload_too_large"
