@@ -126,17 +126,54 @@ async def test_claims_and_auth_time_survive_refresh(clock: FrozenClock) -> None:
     assert claims["iat"] == int(clock.now())
 
 
-async def test_reuse_after_grace_revokes_the_family(clock: FrozenClock) -> None:
+async def test_reuse_after_the_successor_was_used_revokes_the_family(clock: FrozenClock) -> None:
     strategy = _strategy(clock)
     first = await _login(strategy)
     second = await strategy.refresh(first.refresh_token)
-    clock.advance(11)
+    clock.advance(60)
+    third = await strategy.refresh(second.refresh_token)  # the successor's first use
     with pytest.raises(RefreshReuse):
         await strategy.refresh(first.refresh_token)
     # The whole family is gone: the legitimate successor and its access token too.
     with pytest.raises(InvalidCredentials):
-        await strategy.refresh(second.refresh_token)
-    assert await strategy.verify(second.token) is None
+        await strategy.refresh(third.refresh_token)
+    assert await strategy.verify(third.token) is None
+    assert await strategy.manager.get_id(first.session_id or "") is None
+
+
+async def test_a_lost_refresh_response_is_recovered(clock: FrozenClock) -> None:
+    # Issue 12 item 7: GET /auth/refresh with RT1, the answer is lost, RT1 again after
+    # the 10 s grace. Before: the session was revoked. Now: the same successor.
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    clock.advance(400)
+    lost = await strategy.refresh(first.refresh_token)
+    clock.advance(120)
+    again = await strategy.refresh(first.refresh_token)
+    assert again.refresh_token == lost.refresh_token
+    _, claims = unverified_parts(again.token)
+    assert claims["iat"] == int(clock.now())  # a fresh access token: lost's has aged
+    assert claims["jti"] == unverified_parts(lost.token)[1]["jti"]
+    assert await strategy.verify(again.token) is not None
+    record = await strategy.manager.get_id(first.session_id or "")
+    assert record is not None
+    assert record.data["_rt_n"] == 1  # nothing rotated: the successor is still unused
+    # The successor rotates normally; from then on the retired token is reuse.
+    third = await strategy.refresh(again.refresh_token)
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(first.refresh_token)
+    assert await strategy.verify(third.token) is None
+
+
+async def test_the_lost_response_window_is_bounded(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    lost = await strategy.refresh(first.refresh_token)
+    clock.advance(10 * 60)
+    assert (await strategy.refresh(first.refresh_token)).refresh_token == lost.refresh_token
+    clock.advance(1)  # past retry_window (10 minutes by default)
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(first.refresh_token)
     assert await strategy.manager.get_id(first.session_id or "") is None
 
 
@@ -285,6 +322,8 @@ def test_configuration_is_checked(clock: FrozenClock) -> None:
         {"access_ttl": timedelta(0)},
         {"grace": timedelta(seconds=-1)},
         {"grace": timedelta(minutes=5)},
+        {"grace": timedelta(seconds=30), "retry_window": timedelta(seconds=20)},
+        {"retry_window": timedelta(days=2)},
         {"revocations": RevocationSet(retention=timedelta(minutes=1))},
     ):
         with pytest.raises(ConfigurationError):

@@ -22,9 +22,19 @@ derives from the successor's hash): with HS256/384/512, RS256 and EdDSA the byte
 are identical; ES256/PS256 signatures are randomised, so those give an equivalent
 token (same claims, other signature bytes).
 
-Presenting the previous secret after ``grace``, or a secret that matches neither,
-while the session token is valid means a refresh token was copied: the whole
-family (the session) is revoked, the revocation published, and
+A lost response is not a theft. A client whose refresh answer never arrived (the
+connection dropped) still holds the retired token; until the successor has been
+used once, and for at most ``retry_window`` (10 minutes by default) after the
+rotation, the retired token fetches that same successor again (with a fresh access
+token once ``grace`` has passed). The server knows whether the successor was used
+without storing anything more: its first use is a rotation, the same
+compare-and-set write that moves "previous" on to the successor's hash, after which
+the retired token matches neither generation.
+
+A secret that matches neither generation (a retired token whose successor has been
+used, or an older one), or the previous secret after ``retry_window``, while the
+session token is valid means a refresh token was copied: the whole family (the
+session) is revoked, the revocation published, and
 :class:`~coatcheck.errors.RefreshReuse` raised (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
 
 Revocation bound: see :mod:`coatcheck.revocation`. Without a feed, one access-token
@@ -93,6 +103,7 @@ _GENERATION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _DERIVE_LABEL = b"coatcheck.refresh\x00"
 _MAX_REFRESH = 200
 _CACHE_SIZE = 4096
+_MAX_RETRY = 86_400.0
 _SYSTEM_CLOCK = SystemClock()
 
 
@@ -136,11 +147,15 @@ class HybridStrategy:
 
     ``refresh_secrets`` key the derivation of successor generations (newest derives,
     every one is tried when re-deriving, so rotating them never logs anyone out).
+    ``grace``: racing refreshes (parallel tabs) within it get the byte-identical pair;
+    ``retry_window``: how long after a rotation a retired token whose successor was
+    never used fetches that successor again (a lost response), see the module docs.
     ``feed`` (optional) spreads revocations to other processes; its set is used as
     ``revocations``. Pass the manager's clock as ``clock``.
 
     :raises ConfigurationError: for a non-positive ``access_ttl``, a negative
-        ``grace``, a ``grace`` not shorter than ``access_ttl``, a revocation set
+        ``grace``, a ``grace`` not shorter than ``access_ttl``, a ``retry_window``
+        shorter than ``grace`` or longer than a day, a revocation set
         that forgets sooner than access tokens expire, or a feed bound to another set.
     """
 
@@ -151,6 +166,7 @@ class HybridStrategy:
         "_feed",
         "_grace",
         "_manager",
+        "_retry",
         "_revocations",
         "_ring",
         "_ttl",
@@ -166,6 +182,7 @@ class HybridStrategy:
         *,
         access_ttl: timedelta = timedelta(minutes=5),
         grace: timedelta = timedelta(seconds=10),
+        retry_window: timedelta = timedelta(minutes=10),
         revocations: RevocationSet | None = None,
         feed: RevocationFeed | None = None,
         clock: Clock = _SYSTEM_CLOCK,
@@ -176,6 +193,9 @@ class HybridStrategy:
             raise ConfigurationError("access_ttl must be at least one second")
         if not 0 <= self._grace < self._ttl:
             raise ConfigurationError("grace must be at least 0 and shorter than access_ttl")
+        self._retry = retry_window.total_seconds()
+        if not self._grace <= self._retry <= _MAX_RETRY:
+            raise ConfigurationError("retry_window must be at least grace and at most a day")
         retention = access_ttl + codec.policy.leeway
         if feed is not None:
             if revocations is not None and revocations is not feed.revocations:
@@ -243,10 +263,17 @@ class HybridStrategy:
         )
         return self._pair(record, token, generation)
 
-    def _pair(self, record: SessionRecord, session_token: str, generation: str) -> HybridIssued:
+    def _pair(
+        self,
+        record: SessionRecord,
+        session_token: str,
+        generation: str,
+        *,
+        issued_at: float | None = None,
+    ) -> HybridIssued:
         data = record.data
         persistent = data.get(PERSISTENT_KEY, True) is not False
-        iat = int(data.get(_ROTATED_AT_KEY, 0))
+        iat = int(data.get(_ROTATED_AT_KEY, 0) if issued_at is None else issued_at)
         exp = iat + self._ttl
         claims: dict[str, Any] = {
             k: data[k]
@@ -388,13 +415,20 @@ class HybridStrategy:
                 continue
             previous = data.get(PREVIOUS_GENERATION_KEY)
             if isinstance(previous, str) and previous and hmac.compare_digest(presented, previous):
-                rotated_at = float(data.get(_ROTATED_AT_KEY, 0))
-                if self._clock.now() - rotated_at <= self._grace:
-                    # Another tab or request won; hand out the very same successor.
+                # The successor ("current") has never been presented: its first use
+                # would have rotated it to "previous" in the same compare-and-set write.
+                now = self._clock.now()
+                age = now - float(data.get(_ROTATED_AT_KEY, 0))
+                if age <= self._retry:
+                    # Another tab won (within grace: the very same pair), or the answer
+                    # to this token was lost: the same successor again, fresh access.
+                    issued_at = None if age <= self._grace else now
                     for secret in self._ring.all:
                         successor = self._derive(record.id, generation, secret)
                         if hmac.compare_digest(_hash(successor), current):
-                            return self._pair(record, session_token, successor)
+                            return self._pair(
+                                record, session_token, successor, issued_at=issued_at
+                            )
             await self._manager.revoke_id(record.id)
             await self._revoke_ids([record.id])
             raise RefreshReuse("a retired refresh token was presented; the session was revoked")
