@@ -45,7 +45,7 @@ def _strategy(
 ) -> HybridStrategy:
     key = Key.from_secret("k" * 32, kid="k1") if alg == "HS256" else Key.generate(alg, kid="k1")
     codec = JWTCodec([key], clock=clock)
-    manager = SessionManager(store or MemoryStore(), clock=clock)
+    manager = SessionManager(store if store is not None else MemoryStore(), clock=clock)
     return HybridStrategy(
         manager, codec, ring or SecretRing([SECRET_A]), revocations=revocations, clock=clock
     )
@@ -288,7 +288,10 @@ async def test_entries_are_kept_until_the_tokens_expire(clock: FrozenClock) -> N
 async def test_other_process_without_feed_keeps_accepting_until_expiry(clock: FrozenClock) -> None:
     store = MemoryStore()
     here = _strategy(clock, store=store)
-    there = HybridStrategy(here.manager, here.codec, SecretRing([SECRET_A]), clock=clock)
+    # Another process: its own manager (and revocation set) on the same store.
+    there = HybridStrategy(
+        SessionManager(store, clock=clock), here.codec, SecretRing([SECRET_A]), clock=clock
+    )
     pair = await _login(here)
     await here.revoke(pair.token)
     # The stated bound without a feed: one access-token lifetime elsewhere.
@@ -302,8 +305,9 @@ async def test_unreliable_set_falls_back_to_the_store(clock: FrozenClock) -> Non
     here = _strategy(clock, store=store)
     revocations = RevocationSet(retention=timedelta(minutes=6), clock=clock)
     there = HybridStrategy(
-        here.manager, here.codec, SecretRing([SECRET_A]), revocations=revocations, clock=clock
-    )
+        SessionManager(store, clock=clock), here.codec, SecretRing([SECRET_A]),
+        revocations=revocations, clock=clock,
+    )  # fmt: skip
     pair, other = await _login(here), await _login(here)
     revocations.mark_down()  # the feed dropped: every access token is checked in the store
     await here.revoke(pair.token)
@@ -348,3 +352,32 @@ def test_require_recent_login(clock: FrozenClock) -> None:
         require_recent_login(identity, timedelta(seconds=99), clock=clock)
     with pytest.raises(StaleAuthentication):
         require_recent_login(Identity(user_id="a", mode="jwt"), timedelta(days=1), clock=clock)
+
+
+async def test_a_revoke_through_the_manager_stops_access_tokens_at_once(
+    clock: FrozenClock,
+) -> None:
+    # Issue 12 item 6: an app (or an adapter, or the CLI) calling the manager directly,
+    # not the strategy, reached no revocation set: the access token lived on.
+    strategy = _strategy(clock)
+    phone, laptop = await _login(strategy), await _login(strategy)
+    assert strategy.manager.revocations is strategy.revocations
+    await strategy.manager.revoke_id(phone.session_id or "")
+    assert await strategy.verify(phone.token) is None
+    await strategy.manager.revoke_user("alice")
+    assert await strategy.verify(laptop.token) is None
+
+
+def test_the_strategy_uses_the_managers_revocations(clock: FrozenClock) -> None:
+    codec = JWTCodec([Key.from_secret("k" * 32)], clock=clock)
+    own = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=own)
+    assert HybridStrategy(manager, codec, SECRET_A, clock=clock).revocations is own
+    other = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    with pytest.raises(ConfigurationError):
+        HybridStrategy(manager, codec, SECRET_A, revocations=other, clock=clock)
+    short = SessionManager(
+        MemoryStore(), clock=clock, revocations=RevocationSet(retention=timedelta(minutes=1))
+    )
+    with pytest.raises(ConfigurationError):
+        HybridStrategy(short, codec, SECRET_A, clock=clock)

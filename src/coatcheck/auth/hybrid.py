@@ -50,7 +50,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -150,20 +150,23 @@ class HybridStrategy:
     ``grace``: racing refreshes (parallel tabs) within it get the byte-identical pair;
     ``retry_window``: how long after a rotation a retired token whose successor was
     never used fetches that successor again (a lost response), see the module docs.
-    ``feed`` (optional) spreads revocations to other processes; its set is used as
-    ``revocations``. Pass the manager's clock as ``clock``.
+    Revocations go through the manager, which publishes them
+    (:meth:`SessionManager.use_revocations`): give the feed to
+    ``SessionManager(store, revocations=feed)``, or here as ``feed`` (it is handed to
+    a manager that has none); without either, a set of this process is made. Pass the
+    manager's clock as ``clock``.
 
     :raises ConfigurationError: for a non-positive ``access_ttl``, a negative
         ``grace``, a ``grace`` not shorter than ``access_ttl``, a ``retry_window``
         shorter than ``grace`` or longer than a day, a revocation set
-        that forgets sooner than access tokens expire, or a feed bound to another set.
+        that forgets sooner than access tokens expire, a feed bound to another set, or
+        a feed or set other than the manager's own.
     """
 
     __slots__ = (
         "_cache",
         "_clock",
         "_codec",
-        "_feed",
         "_grace",
         "_manager",
         "_retry",
@@ -201,9 +204,19 @@ class HybridStrategy:
             if revocations is not None and revocations is not feed.revocations:
                 raise ConfigurationError("the feed fills another RevocationSet than the one given")
             revocations = feed.revocations
-        if revocations is None:
-            revocations = RevocationSet(retention=retention, clock=clock)
-        elif revocations.retention < retention.total_seconds():
+        # The manager publishes every revocation (whoever calls it: the app, an
+        # adapter, the CLI), so the set and feed are the manager's; one given here is
+        # handed to a manager that has none, and must be the same as one it has.
+        if feed is not None:
+            manager.use_revocations(feed)
+        elif revocations is not None:
+            manager.use_revocations(revocations)
+        elif manager.revocations is None:
+            manager.use_revocations(RevocationSet(retention=retention, clock=clock))
+        revocations = manager.revocations
+        if revocations is None:  # pragma: no cover - use_revocations set one just above
+            raise ConfigurationError("the SessionManager has no revocations")
+        if revocations.retention < retention.total_seconds():
             raise ConfigurationError(
                 "the RevocationSet must keep ids for at least access_ttl + the codec's leeway"
             )
@@ -211,7 +224,6 @@ class HybridStrategy:
         self._codec = codec
         self._ring = SecretRing.coerce(refresh_secrets)
         self._revocations = revocations
-        self._feed = feed
         self._clock = clock
         # token -> Identity of access tokens that verified, until their exp: a hit
         # never changes an answer (the key ring is immutable; revocation is checked
@@ -429,8 +441,7 @@ class HybridStrategy:
                             return self._pair(
                                 record, session_token, successor, issued_at=issued_at
                             )
-            await self._manager.revoke_id(record.id)
-            await self._revoke_ids([record.id])
+            await self._manager.revoke_id(record.id)  # published by the manager
             raise RefreshReuse("a retired refresh token was presented; the session was revoked")
         raise ConflictError("the session changed concurrently too many times")
 
@@ -442,7 +453,8 @@ class HybridStrategy:
     # -- revocation ---------------------------------------------------------------------
 
     async def revoke(self, token: str) -> None:
-        """Log out: end the session behind an access or refresh token and publish it.
+        """Log out: end the session behind an access or refresh token; the manager
+        publishes it.
 
         An expired (but genuine) access token still identifies its session. Unknown
         or forged tokens are ignored. Raises StoreError / StoreUnavailable.
@@ -451,7 +463,6 @@ class HybridStrategy:
         sid = _session_id(parts[0]) if parts is not None else self._sid_of_access(token)
         if sid is not None:
             await self._manager.revoke_id(sid)
-            await self._revoke_ids([sid])
 
     def _sid_of_access(self, token: str) -> str | None:
         try:
@@ -469,35 +480,14 @@ class HybridStrategy:
 
         Raises StoreError / StoreUnavailable.
         """
-        removed = await self._manager.revoke_id(session_id)
-        await self._revoke_ids([session_id])
-        return removed is not None
+        return await self._manager.revoke_id(session_id) is not None
 
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> list[str]:
         """Log out everywhere (all but session ``keep``, e.g. after a password change).
 
-        Returns the revoked ids. Raises StoreError / StoreUnavailable.
+        Returns the revoked ids (published). Raises StoreError / StoreUnavailable.
         """
-        if keep is None:
-            ids = await self._manager.revoke_user(user_id)
-        else:
-            ids = []
-            for record in await self._manager.list_user(user_id):
-                if record.id != keep and await self._manager.revoke_id(record.id) is not None:
-                    ids.append(record.id)
-        await self._revoke_ids(ids)
-        return ids
-
-    async def _revoke_ids(self, ids: Iterable[str]) -> None:
-        # Published even when the store had nothing: a retry after a failed publish
-        # must still reach the other processes.
-        ids = list(ids)
-        if not ids:
-            return
-        if self._feed is not None:
-            await self._feed.publish(ids)
-        else:
-            self._revocations.add(ids)
+        return await self._manager.revoke_user(user_id, keep=keep)
 
     def __repr__(self) -> str:
         return f"HybridStrategy({self._manager!r}, access_ttl={self._ttl})"
