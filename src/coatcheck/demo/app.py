@@ -35,11 +35,12 @@ from ..auth import (
     SessionStrategy,
     Strategy,
 )
-from ..errors import CoatcheckError, ConfigurationError, RateLimited
+from ..errors import CoatcheckError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import SessionManager, SessionStore
 from ..stores import SQLiteStore, open_store
+from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
 from . import inspect_page, pages, password
 from .context import (
@@ -96,7 +97,6 @@ def _jwt_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> 
 def _hybrid_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
     keys = load_signing_keys(users.connection, config.alg)
     codec = JWTCodec(keys, algorithms=[config.alg], clock=config.clock)
-    manager = SessionManager(store, policy=config.session_policy, clock=config.clock)
     # Demo only: the refresh secret is derived from the stored signing key, so every
     # demo process sharing the users file derives the same one. Use a real secret.
     material = json.dumps(keys.signing_key().to_jwk(private=True), sort_keys=True).encode()
@@ -105,31 +105,26 @@ def _hybrid_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) 
         retention=config.access_ttl + codec.policy.leeway, clock=config.clock
     )
     feed = _feed(config, revocations)
-    strategy = HybridStrategy(
-        manager, codec, refresh_secret, access_ttl=config.access_ttl,
-        revocations=revocations, feed=feed, clock=config.clock,
+    # The manager publishes every revocation (logout, the devices page, a password
+    # change, reuse detection) to the feed: no route has to remember it.
+    manager = SessionManager(
+        store, policy=config.session_policy, clock=config.clock,
+        revocations=feed if feed is not None else revocations,
     )  # fmt: skip
+    strategy = HybridStrategy(
+        manager, codec, refresh_secret, access_ttl=config.access_ttl, clock=config.clock
+    )
     return _Parts(strategy, "coatcheck_access", manager=manager, keys=keys, feed=feed)
 
 
 def _feed(config: DemoConfig, revocations: RevocationSet) -> RevocationFeed | None:
     url = config.feed_url
     if url is None:
-        url = config.store_url if config.store_url.startswith(_FEED_SCHEMES) else ""
+        url = default_feed_url(config.store_url)
     if not url or url == "none":
         return None
-    if url.startswith(("redis://", "rediss://")):
-        from ..stores.redis_revocation import RedisRevocationFeed
+    return open_feed(url, revocations)
 
-        return RedisRevocationFeed(url.partition("?")[0], revocations)
-    if url.startswith(("postgresql://", "postgres://")):
-        from ..stores.postgres_revocation import PostgresRevocationFeed
-
-        return PostgresRevocationFeed(url.partition("?")[0], revocations)
-    raise ConfigurationError("the revocation feed URL must be redis:// or postgresql://")
-
-
-_FEED_SCHEMES = ("redis://", "rediss://", "postgresql://", "postgres://")
 
 #: mode name -> builder of its strategy and cookie name.
 MODES: dict[str, Callable[[DemoConfig, UserDirectory, SessionStore], _Parts]] = {

@@ -241,11 +241,7 @@ async def revoke_session(request: Request) -> Response:
     # Only the user's own sessions: an id from someone else is "not found", not revoked.
     if target not in owned:
         raise DemoError(404, "unknown_session", "no such session among yours")
-    strategy = demo.authenticator.strategy
-    if isinstance(strategy, HybridStrategy):
-        await strategy.revoke_session(target)  # also tells the other processes
-    else:
-        await demo.manager.revoke_id(target)
+    await demo.manager.revoke_id(target)  # published to the feed in hybrid mode
     if target == identity.session_id:
         return redirect("/?msg=logged-out", demo.cookie.clear())
     return redirect("/sessions?msg=revoked")
@@ -260,11 +256,7 @@ async def revoke_all(request: Request) -> Response:
     # Fresh authentication (issue 4): logging out everywhere needs a recent login, so a
     # stolen, long-lived cookie cannot lock the real owner out of their other devices.
     require_recent_login(identity, demo.config.fresh_login, clock=demo.config.clock)
-    strategy = demo.authenticator.strategy
-    if isinstance(strategy, HybridStrategy):
-        await strategy.revoke_user(identity.user_id)
-    else:
-        await demo.manager.revoke_user(identity.user_id)
+    await demo.manager.revoke_user(identity.user_id)  # published to the feed in hybrid mode
     return redirect("/?msg=logged-out", demo.cookie.clear())
 
 
