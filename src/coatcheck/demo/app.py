@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -391,8 +391,24 @@ def _http_error_response(demo: DemoContext, request: Request, exc: Exception) ->
 
 
 
-def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run ``app`` under uvicorn until interrupted (blocking)."""
+def serve(
+    app: Starlette,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    forwarded_allow_ips: Sequence[str] = (),
+) -> None:
+    """Run ``app`` under uvicorn until interrupted (blocking).
+
+    ``X-Forwarded-For`` / ``-Proto`` are trusted only from the proxies in
+    ``forwarded_allow_ips`` (addresses or networks, ``*`` for any); by default from
+    none, so a client cannot choose the IP the login limiter counts. (uvicorn's own
+    default trusts loopback peers, and any local client is one.)
+    """
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", access_log=False,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+    )  # fmt: skip
