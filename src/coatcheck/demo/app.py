@@ -235,8 +235,10 @@ def _hybrid_explainer(
             "A session record keyed by the session id <slot>.<SHA-256 hex of the session "
             "token>, holding only SHA-256 hashes of the current and previous refresh "
             "generations.",
-            "Presenting a retired refresh token (after a 10 s grace for parallel tabs) "
-            "revokes the whole session: a copied token was used.",
+            "A retired refresh token whose successor was never used (the answer was "
+            "lost) gets that same successor again, for up to 10 minutes. Once the "
+            "successor has been used, presenting the retired one revokes the whole "
+            "session: a copied token was used.",
             feed,
             f"Store: {_describe_store(config.store_url)}.",
         ],
