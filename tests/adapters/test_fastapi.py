@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from coatcheck.auth import (
 )
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import StoreUnavailable
+from coatcheck.revocation import RevocationSet
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
 from coatcheck.tokens import JWTCodec, Key, KeyRing
@@ -199,3 +201,15 @@ def test_validation_errors_never_echo_what_cannot_be_sent(
 def test_the_apps_own_validation_handler_is_kept(clock: FrozenClock) -> None:
     client = TestClient(_notes_app(clock, own_handler=True))
     assert client.post("/notes", json={"title": 5}).status_code == 418
+
+
+def test_logout_publishes_the_revocation(clock: FrozenClock) -> None:
+    # Issue 12 item 6: the adapter's logout goes through the manager, which publishes.
+    revoked = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=revoked)
+    client = TestClient(make_app(Authenticator(SessionStrategy(manager, clock=clock))),
+                        base_url="https://testserver")  # fmt: skip
+    client.post("/login")
+    assert client.get("/me").status_code == 200
+    client.post("/logout")
+    assert len(revoked) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from coatcheck.clock import FrozenClock
 from coatcheck.csrf import CsrfProtector
 from coatcheck.errors import StoreUnavailable
 from coatcheck.policies import CookiePolicy
+from coatcheck.revocation import RevocationSet
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore, open_store
 from coatcheck.tokens import JWTCodec, Key, KeyRing
@@ -353,3 +355,15 @@ def test_json_body_reads_valid_json_and_wants_the_media_type(clock: FrozenClock)
         environ_overrides={"wsgi.input_terminated": True},  # the server de-chunks (gunicorn)
     )  # fmt: skip
     assert chunked.status_code == 413
+
+
+def test_logout_publishes_the_revocation(clock: FrozenClock) -> None:
+    # Issue 12 item 6: the adapter's logout goes through the manager, which publishes.
+    revoked = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=revoked)
+    app, _ = make_app(Authenticator(SessionStrategy(manager, clock=clock)))
+    client = app.test_client()
+    client.post("/login", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").status_code == 200
+    client.post("/logout", base_url="https://localhost")
+    assert len(revoked) == 1
