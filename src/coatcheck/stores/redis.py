@@ -404,8 +404,9 @@ class RedisStore:
         Raises ConfigurationError for a malformed URL.
         """
         client, chosen = _connect(
-            aioredis.Redis, Retry, url, prefix, connect_timeout, timeout
-        )
+            aioredis.Redis, Retry, url, prefix, connect_timeout, timeout,
+            pool_class=aioredis.BlockingConnectionPool,
+        )  # fmt: skip
         return cls(client, prefix=chosen)
 
     # -- keys ---------------------------------------------------------------------------
@@ -629,6 +630,10 @@ class RedisStore:
         return f"RedisStore({where}, prefix={self._prefix.decode()!r})"
 
 
+#: Connections per store (per process); more concurrent commands wait for one.
+_MAX_CONNECTIONS = 64
+
+
 def _connect(
     client_class: Any,
     retry_class: Any,
@@ -636,11 +641,16 @@ def _connect(
     prefix: str | None,
     connect_timeout: float,
     timeout: float,
+    *,
+    pool_class: Any,
 ) -> tuple[Any, str]:
     """Check a Redis store URL and make a ``client_class`` client for it, with its prefix.
 
     One rule for the async store and the sync one (``redis.asyncio.Redis`` with its
-    ``Retry``, or ``redis.Redis`` with its own). Raises ConfigurationError for a
+    ``Retry`` and ``BlockingConnectionPool``, or ``redis.Redis`` with its own). The pool
+    makes a burst beyond its connections wait up to ``timeout`` for one, instead of
+    failing every command past the 100th at once (redis-py's default pool refuses
+    them: 503s under 200 concurrent sign-ins). Raises ConfigurationError for a
     malformed URL.
     """
     parts = urlsplit(url)
@@ -661,7 +671,7 @@ def _connect(
     chosen = prefix if prefix is not None else options.pop("prefix", "cc:")
     rest = urlencode([(k, v) for k, v in query if k != "prefix"])
     try:
-        client = client_class.from_url(
+        pool = pool_class.from_url(
             urlunsplit(parts._replace(query=rest)),
             socket_connect_timeout=connect_timeout,
             socket_timeout=timeout,
@@ -670,7 +680,11 @@ def _connect(
             retry=retry_class(ExponentialBackoff(cap=0.25, base=0.05), 1, (RedisConnectionError,)),
             health_check_interval=30,
             decode_responses=False,
+            max_connections=_MAX_CONNECTIONS,
+            timeout=timeout,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError("the Redis store URL is malformed") from exc
+    # from_pool: the client owns the pool and closes it with itself.
+    client = client_class.from_pool(pool)
     return client, chosen

@@ -109,7 +109,10 @@ class SyncRedisStore(RedisStore):
         :meth:`RedisStore.from_url <coatcheck.stores.redis.RedisStore.from_url>`.
         Raises ConfigurationError for a malformed URL.
         """
-        client, chosen = _connect(redis.Redis, Retry, url, prefix, connect_timeout, timeout)
+        client, chosen = _connect(
+            redis.Redis, Retry, url, prefix, connect_timeout, timeout,
+            pool_class=redis.BlockingConnectionPool,
+        )  # fmt: skip
         return cls(client, prefix=chosen)
 
     def __repr__(self) -> str:
