@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -127,6 +128,10 @@ _PEEK_ATTEMPTS = (
 _CLEAR_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE key = ?"
 _DELETE_SPENT_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE resets_at <= ?"
 
+# sqlite3 has no name for it: SQLITE_BUSY | (2 << 8), a write on a stale read snapshot.
+_SQLITE_BUSY_SNAPSHOT = 517
+_SNAPSHOT_RETRIES = 20
+
 # Removing all expired rows goes in batches so no single write holds the lock long.
 _PRUNE_BATCH = 1000
 
@@ -182,7 +187,7 @@ class SQLiteStore:
     file's folder does not exist; store methods raise StoreUnavailable or StoreError.
     """
 
-    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_decoded", "_path")
+    __slots__ = ("__weakref__", "_attempts_lock", "_busy_timeout", "_conn", "_decoded", "_path")
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         path = os.fspath(path)
@@ -202,6 +207,9 @@ class SQLiteStore:
         # The row is read on every request; decoding it again when it has not
         # changed is what this saves (about a third of a read).
         self._decoded = DecodedCache()
+        # Attempt counters are written by many threads at once under a sign-in burst
+        # (WSGI); one at a time on the shared connection (see _attempt_statement).
+        self._attempts_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -385,41 +393,48 @@ class SQLiteStore:
             "base": rule.base_delay,
             "max": rule.max_delay,
         }
-        try:
-            db = self._db()
-            # fetchall, not fetchone: it steps the statement to its end, so its
-            # transaction ends at once. A statement left half-read keeps the shared
-            # connection in a transaction, and another thread's write on it would then
-            # meet SQLITE_BUSY (a stale snapshot) without waiting for busy_timeout.
-            if db.execute(_RESERVE_ATTEMPT, params).fetchall():
-                return 0.0
-            # Refused, nothing counted. How long is only for Retry-After; a count read a
-            # moment later can only be the same or have run out.
-            rows = db.execute(_PEEK_ATTEMPTS, (key, now)).fetchall()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        if self._attempt_statement(_RESERVE_ATTEMPT, params):
+            return 0.0
+        # Refused, nothing counted. How long is only for Retry-After; a count read a
+        # moment later can only be the same or have run out.
+        rows = self._attempt_statement(_PEEK_ATTEMPTS, (key, now))
         wait = rule.wait(int(rows[0][0]), float(rows[0][1]), now) if rows else 0.0
         return wait if wait > 0 else rule.base_delay
 
     async def release_attempt(self, key: str) -> None:
         """Take one counted attempt back (the count's window stays). Raises StoreError."""
-        try:
-            self._db().execute(_RELEASE_ATTEMPT, (key,))
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        self._attempt_statement(_RELEASE_ATTEMPT, (key,))
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
-        try:
-            rows = self._db().execute(_PEEK_ATTEMPTS, (key, now)).fetchall()  # see reserve
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        rows = self._attempt_statement(_PEEK_ATTEMPTS, (key, now))
         return (int(rows[0][0]), float(rows[0][1])) if rows else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
         """Forget the attempts counted under ``key``. Raises StoreError."""
+        self._attempt_statement(_CLEAR_ATTEMPTS, (key,))
+
+    def _attempt_statement(self, sql: str, params: Any) -> list[Any]:
+        """Run one attempt-counter statement to its end; its rows. Raises StoreError.
+
+        To its end (fetchall), so its transaction is over when it returns, and one at
+        a time on this store's connection, which threads share. Otherwise another
+        thread's statement left half-read holds the connection in a read transaction
+        whose snapshot can be older than another process's write, and the upsert then
+        fails with SQLITE_BUSY_SNAPSHOT at once, busy_timeout or not. A statement of
+        another kind (a session read) can still be mid-way on the connection, so that
+        error is retried a few times: each retry starts from a fresh snapshot.
+        """
         try:
-            self._db().execute(_CLEAR_ATTEMPTS, (key,))
+            with self._attempts_lock:
+                db = self._db()
+                for _ in range(_SNAPSHOT_RETRIES):
+                    try:
+                        return db.execute(sql, params).fetchall()
+                    except sqlite3.OperationalError as exc:
+                        if getattr(exc, "sqlite_errorcode", 0) != _SQLITE_BUSY_SNAPSHOT:
+                            raise
+                return db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
 
