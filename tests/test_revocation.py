@@ -163,12 +163,22 @@ async def redis_client(redis_url: str, channel: str) -> AsyncIterator[aioredis.R
 @pytest.mark.redis
 @pytest.mark.anyio
 async def test_redis_feed(redis_url: str, channel: str, redis_client: aioredis.Redis) -> None:
+    made: list[RedisRevocationFeed] = []
+
     async def kill() -> None:
-        # Every pub/sub connection of this channel is killed (the publisher's is not one).
-        await redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        # Only this test's subscribers (found by their local address): other runs share
+        # the server. The publishers' connections are not subscribers.
+        for feed in made:
+            pubsub = feed._pubsub
+            writer = getattr(getattr(pubsub, "connection", None), "_writer", None)
+            if writer is not None:
+                host, port = writer.get_extra_info("sockname")[:2]
+                await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
 
     def make(revocations: RevocationSet) -> RevocationFeed:
-        return RedisRevocationFeed(redis_url, revocations, channel=channel, heartbeat=0.2)
+        feed = RedisRevocationFeed(redis_url, revocations, channel=channel, heartbeat=0.2)
+        made.append(feed)
+        return feed
 
     await _spread_and_recover(make, kill)
 
@@ -197,15 +207,20 @@ async def pg_cleanup(postgres_url: str) -> AsyncIterator[None]:
 @pytest.mark.anyio
 @pytest.mark.usefixtures("pg_cleanup")
 async def test_postgres_feed(postgres_url: str, channel: str) -> None:
+    made: list[PostgresRevocationFeed] = []
+
     async def kill() -> None:
+        # Only this test's listeners: other runs share the server.
+        pids = [f._listener.info.backend_pid for f in made if f._listener is not None]
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'coatcheck-revocation-listener'"
+                "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,)
             )
 
     def make(revocations: RevocationSet) -> RevocationFeed:
-        return PostgresRevocationFeed(postgres_url, revocations, channel=channel, heartbeat=0.2)
+        feed = PostgresRevocationFeed(postgres_url, revocations, channel=channel, heartbeat=0.2)
+        made.append(feed)
+        return feed
 
     await _spread_and_recover(make, kill)
 
