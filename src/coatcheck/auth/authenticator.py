@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..tokens.dpop import DPoPProof
 from .dpop import CONFIRMATION_CLAIM, DPoPTransport, key_binding
-from .hybrid import HybridStrategy, Refreshing
+from .hybrid import HybridIssued, HybridStrategy, Refreshing
 from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued
 from .strategies import Strategy
@@ -58,7 +58,8 @@ class LoginResult:
     """A new login: hand ``token`` to a native client, or send ``set_headers`` to a browser.
 
     ``token_type`` is ``"DPoP"`` when the token is bound to the key of the login's
-    DPoP proof (thumbprint ``jkt``), else ``"Bearer"`` (RFC 9449 §5).
+    DPoP proof (thumbprint ``jkt``), else ``"Bearer"`` (RFC 9449 §5);
+    ``refresh_token`` is hybrid mode's (``None`` in the other modes).
     """
 
     token: str = field(repr=False)
@@ -68,6 +69,7 @@ class LoginResult:
     issued: Issued = field(repr=False)
     token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
     jkt: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
 
 
 class Authenticator:
@@ -384,4 +386,5 @@ def _login_result(issued: Issued, set_headers: list[tuple[str, str]]) -> LoginRe
         issued=issued,
         token_type="DPoP" if jkt else "Bearer",
         jkt=jkt or None,
+        refresh_token=issued.refresh_token if isinstance(issued, HybridIssued) else None,
     )
