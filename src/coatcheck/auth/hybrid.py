@@ -384,7 +384,7 @@ class HybridStrategy:
                 raise InvalidCredentials("the session was not made by hybrid mode")
             bound = key_binding(data)
             if bound is not None and jkt is None:
-                raise InvalidDPoPBinding("this refresh token is DPoP-bound: send a proof of its key")
+                raise InvalidDPoPBinding("this refresh token is DPoP-bound: prove its key")
             if bound is not None and not hmac.compare_digest(bound, jkt or ""):
                 raise InvalidDPoPBinding("this refresh token is bound to another DPoP key")
             if hmac.compare_digest(presented, current):
