@@ -190,11 +190,12 @@ class Authenticator:
         return AuthResult(None, (cleared or []) + extra, presented, refresh, error)
 
     async def _binding_refusal(
-        self, identity: Identity, proof: DPoPProof | None
+        self, identity: Identity, proof: DPoPProof | None, *, remember: bool = True
     ) -> AuthenticationError | TokenError | None:
         """Why a verified credential must still be refused (RFC 9449 §7), or None.
 
-        Raises StoreError / StoreUnavailable from the replay cache.
+        With ``remember`` the proof's ``jti`` is also spent. Raises StoreError /
+        StoreUnavailable from the replay cache.
         """
         dpop = self._dpop
         bound = key_binding(identity.claims)
@@ -212,6 +213,8 @@ class Authenticator:
             return dpop.binding_refusal("this token is not DPoP-bound: send it as Bearer")
         if not hmac.compare_digest(bound, proof.jkt):
             return dpop.binding_refusal("the proof is signed by another key than the token's")
+        if not remember:
+            return None
         try:
             # Last, so only requests that passed every other check cost a store write.
             await dpop.remember(proof)
@@ -370,7 +373,9 @@ class Authenticator:
             return proof is None
         if proof is None and CONFIRMATION_CLAIM not in verified.identity.claims:
             return True
-        return await self._binding_refusal(verified.identity, proof) is None
+        # The proof's jti was spent when this request was authenticated; a replayed
+        # proof is for this very method and URL, so it can only log out again.
+        return await self._binding_refusal(verified.identity, proof, remember=False) is None
 
     def __repr__(self) -> str:
         return f"Authenticator({self._strategy!r}, {list(self._transports)!r})"
