@@ -146,11 +146,19 @@ async def test_a_login_with_a_bad_or_replayed_proof_is_refused(
                                                    now=clock.now()) | {":path": "/other"})
 
 
-async def test_required_policy_refuses_logins_without_proof(clock: FrozenClock) -> None:
+async def test_required_policy_refuses_token_requests_without_proof(clock: FrozenClock) -> None:
     auth = _authenticator("jwt", clock, policy=DPoPPolicy(required=True))
+    assert auth.dpop is not None
     with pytest.raises(DPoPRequired) as info:
-        await auth.login("alice", headers={})
+        await auth.dpop.token_request({})
     assert info.value.algs
+    # A browser login still works: its cookie needs no key, but the same credential
+    # used as a bearer token is refused.
+    login = await auth.login("alice", headers={})
+    assert login.token_type == "Bearer"
+    assert (await auth.authenticate({"cookie": f"tok={login.token}"})).identity is not None
+    bearer = await auth.authenticate({"authorization": f"Bearer {login.token}"})
+    assert isinstance(bearer.error, DPoPRequired)
 
 
 # -- using a bound token -------------------------------------------------------------------

@@ -279,13 +279,17 @@ class Authenticator:
         binds the credential to its key: ``cnf`` in the claims or session data,
         ``token_type`` "DPoP", and no cookie is written (RFC 9449 §5, §6).
 
+        Without a proof the credential is unbound even when the policy requires
+        binding: a cookie needs none, and the policy refuses an unbound token on the
+        bearer transport. An API login endpoint refuses such logins up front with
+        ``token_request`` (which raises DPoPRequired).
+
         Raises StoreError / StoreUnavailable, CookieError for a bad cookie policy,
-        InvalidDPoPProof for a bad or replayed proof, DPoPRequired when the policy
-        requires a proof and there is none.
+        InvalidDPoPProof for a bad or replayed proof.
         """
         dpop = self._dpop
         if proof is None and dpop is not None:
-            proof = await dpop.token_request(headers)
+            proof = await dpop.token_request(headers, require=False)
         # cnf is the binding: only a checked proof may set it.
         stored = {k: v for k, v in (data or {}).items() if k != CONFIRMATION_CLAIM}
         if proof is not None:

@@ -264,16 +264,21 @@ class DPoPTransport:
         if not await self._replay.remember_once("dpop:" + digest, self._ttl, now):
             raise self._refusal(DPoPProofReplayed("this DPoP proof was already used"), now)
 
-    async def token_request(self, headers: Mapping[str, str]) -> DPoPProof | None:
+    async def token_request(
+        self, headers: Mapping[str, str], *, require: bool | None = None
+    ) -> DPoPProof | None:
         """The proof of a request that asks for tokens (login, refresh), checked and
-        remembered; ``None`` when it sends none and the policy allows that (RFC 9449 §5).
+        remembered; ``None`` when it sends none and that is allowed (RFC 9449 §5).
 
-        :raises DPoPRequired: no proof, and the policy requires one.
+        ``require`` (default: the policy's ``required``) refuses a request without a
+        proof; pass ``False`` where the credential goes to a cookie, not a bearer client.
+
+        :raises DPoPRequired: no proof, and one is required.
         :raises InvalidDPoPProof: a proof that fails a check, or a replayed one.
         :raises StoreError: or StoreUnavailable when the replay cache fails.
         """
         if "dpop" not in headers:
-            if self._policy.required:
+            if self._policy.required if require is None else require:
                 raise self._refusal(
                     DPoPRequired("this server issues only DPoP-bound tokens: send a proof"),
                     self._clock.now(),

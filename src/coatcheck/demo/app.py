@@ -44,7 +44,7 @@ from ..sessions import ReplayCache, SessionManager, SessionStore
 from ..stores import SQLiteStore, open_store
 from ..tokens import JWTCodec, KeyRing
 from ..tokens.dpop_nonce import DPoPNonces
-from . import inspect_page, pages, password
+from . import inspect_page, pages, password, theft
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -327,7 +327,7 @@ def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoP
 
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes
+    routes = core_routes + password.routes + inspect_page.routes + theft.routes
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
