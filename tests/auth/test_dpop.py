@@ -444,6 +444,7 @@ def test_public_origin_wins_over_the_request(clock: FrozenClock) -> None:
         {"public_origin": "https://example.com/path"},
         {"public_origin": "ftp://example.com"},
         {"public_origin": "example.com"},
+        {"key_cache": -1},
     ],
 )
 def test_bad_policies_fail_at_start_up(options: dict[str, Any]) -> None:

@@ -496,3 +496,16 @@ def test_normalize_htu(uri: str, normal: str) -> None:
 )
 def test_normalize_htu_refuses_what_is_no_http_uri(uri: Any) -> None:
     assert normalize_htu(uri) is None
+
+
+def test_key_cache_can_be_sized_or_turned_off(es256: Key) -> None:
+    off = DPoPVerifier(key_cache=0)
+    off.verify(proof_with(es256), method="GET", url=URL, now=NOW)
+    assert off._cache == {}
+    small = DPoPVerifier(key_cache=2)
+    for _ in range(3):
+        key = Key.generate("ES256")
+        small.verify(proof_with(key), method="GET", url=URL, now=NOW)
+    assert len(small._cache) <= 2
+    with pytest.raises(ConfigurationError):
+        DPoPVerifier(key_cache=-1)

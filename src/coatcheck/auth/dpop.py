@@ -74,6 +74,7 @@ _MAX_AUTHORIZATION = 8192
 _TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Characters a path may carry as they are (RFC 3986 pchar and "/"; "%" keeps escapes).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_PLAIN_PATH_RE = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~]*")
 _WEB_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _Refusal = TypeVar("_Refusal", bound=InvalidDPoPProof | InvalidDPoPBinding)
 
@@ -105,9 +106,12 @@ class DPoPPolicy:
     refused (otherwise a client that sends no proof gets a plain bearer token).
     ``public_origin``: ``scheme://host[:port]`` that clients use to reach the app
     (behind a proxy); without it the request's own scheme and Host header count.
+    ``key_cache``: how many clients' proof keys stay parsed (about 2 KB each; see
+    :class:`~coatcheck.tokens.dpop.DPoPVerifier`).
 
     :raises ConfigurationError: for an unknown algorithm, an empty list, a
-        non-positive ``max_age``, a ``leeway`` outside 0-300 s, or a bad origin.
+        non-positive ``max_age``, a ``leeway`` outside 0-300 s, a negative
+        ``key_cache``, or a bad origin.
     """
 
     algorithms: tuple[str, ...] = DEFAULT_DPOP_ALGORITHMS
@@ -115,6 +119,7 @@ class DPoPPolicy:
     leeway: timedelta = timedelta(seconds=10)
     required: bool = False
     public_origin: str | None = None
+    key_cache: int = 4096
 
     def __post_init__(self) -> None:
         if isinstance(self.algorithms, str) or not self.algorithms:
@@ -127,6 +132,8 @@ class DPoPPolicy:
             )
         if self.max_age.total_seconds() <= 0 or not 0 <= self.leeway.total_seconds() <= 300:
             raise ConfigurationError("DPoP max_age must be positive and leeway 0 to 300 seconds")
+        if self.key_cache < 0:
+            raise ConfigurationError("DPoP key_cache must be 0 (off) or more")
         if self.public_origin is not None:
             origin = normalize_htu(self.public_origin.rstrip("/") + "/")
             if origin is None or origin.count("/") != 3:
@@ -170,7 +177,10 @@ class DPoPTransport:
         self._nonces = nonces
         self._clock = clock
         self._verifier = DPoPVerifier(
-            algorithms=policy.algorithms, max_age=policy.max_age, leeway=policy.leeway
+            algorithms=policy.algorithms,
+            max_age=policy.max_age,
+            leeway=policy.leeway,
+            key_cache=policy.key_cache,
         )
         # One second more than the window, for the clock's granularity.
         self._ttl = self._verifier.replay_window + 1.0
@@ -219,6 +229,8 @@ class DPoPTransport:
             if scheme is None or not host:
                 return None
             origin = f"{scheme}://{host}"
+        if _PLAIN_PATH_RE.fullmatch(path):
+            return origin + path
         try:
             # Bytes outside a URI's characters are percent-encoded as a client would.
             return origin + quote(path, safe=_PATH_SAFE, encoding="latin-1")

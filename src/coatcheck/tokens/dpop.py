@@ -69,7 +69,7 @@ _MAX_JTI = 256
 _MAX_HTU = 2048
 _MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 4096
-_CACHE_SIZE = 1024
+_TARGETS_SIZE = 1024
 # RFC 7515 §4.1.9: "dpop+jwt", or with the "application/" prefix, case-insensitively.
 _TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
 _KTY = {"ES256": "EC", "EdDSA": "OKP", "Ed25519": "OKP", "PS256": "RSA", "RS256": "RSA"}
@@ -181,6 +181,22 @@ def _b64_member(jwk: dict[str, Any], name: str) -> bytes:
         raise InvalidDPoPProof(f"the proof's jwk '{name}' is not base64url") from None
 
 
+def _thumbprint(jwk: dict[str, Any], kty: str) -> str:
+    """RFC 7638 §3: SHA-256 of the required members, in order, as compact JSON.
+
+    The members were checked to be canonical base64url of the right length (EC
+    coordinates full length, RSA integers minimal), so their text is the canonical
+    form the thumbprint hashes.
+    """
+    if kty == "EC":
+        canonical = f'{{"crv":"P-256","kty":"EC","x":"{jwk["x"]}","y":"{jwk["y"]}"}}'
+    elif kty == "OKP":
+        canonical = f'{{"crv":"Ed25519","kty":"OKP","x":"{jwk["x"]}"}}'
+    else:
+        canonical = f'{{"e":"{jwk["e"]}","kty":"RSA","n":"{jwk["n"]}"}}'
+    return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest()).decode("ascii")
+
+
 def _jose_public_key(jwk: dict[str, Any], kty: str) -> JoseKey:
     """The public key of a JWK's members, through ``cryptography`` (which vets it)."""
     try:
@@ -218,13 +234,17 @@ class DPoPVerifier:
     ``algorithms`` is the allow-list (a subset of :data:`DPOP_ALGORITHMS`); a proof is
     accepted from ``max_age`` before now until ``leeway`` after (its ``iat``; clock
     skew). The replay check of ``jti`` is the caller's (it must remember each one for
-    :attr:`replay_window` seconds).
+    :attr:`replay_window` seconds). ``key_cache`` proof headers (each with its parsed
+    key, about 2 KB) are kept after their signature verified, so a client's next proof
+    costs no key parse; size it to the clients active at once (0: off).
 
-    :raises ConfigurationError: for an empty or unsupported allow-list, or a
-        non-positive ``max_age`` or negative ``leeway``.
+    :raises ConfigurationError: for an empty or unsupported allow-list, a
+        non-positive ``max_age``, a negative ``leeway`` or ``key_cache``.
     """
 
-    __slots__ = ("_algs", "_allowed", "_cache", "_leeway", "_max_age")
+    __slots__ = (
+        "_algs", "_allowed", "_cache", "_cache_size", "_leeway", "_max_age", "_targets"
+    )
 
     def __init__(
         self,
@@ -232,7 +252,11 @@ class DPoPVerifier:
         algorithms: Collection[str] = DEFAULT_DPOP_ALGORITHMS,
         max_age: timedelta = timedelta(seconds=60),
         leeway: timedelta = timedelta(seconds=10),
+        key_cache: int = 4096,
     ) -> None:
+        if key_cache < 0:
+            raise ConfigurationError("key_cache must be 0 (off) or more")
+        self._cache_size = key_cache
         if isinstance(algorithms, str) or not algorithms:
             raise ConfigurationError("DPoP algorithms is a non-empty collection of names")
         unknown = set(algorithms) - DPOP_ALGORITHMS
@@ -251,6 +275,8 @@ class DPoPVerifier:
         # header segment -> (alg, key, jkt), kept only after a signature verified, so
         # forged proofs cannot fill or churn it.
         self._cache: dict[bytes, tuple[str, Key, str]] = {}
+        # request URL -> its normal form: an app has few endpoints, each seen often.
+        self._targets: dict[str, str | None] = {}
 
     @property
     def algorithms(self) -> tuple[str, ...]:
@@ -322,9 +348,9 @@ class DPoPVerifier:
         alg, key, jkt = cached if cached is not None else self._header(head_seg)
         if not key.verify(raw[:last], b64url_decode(raw[last + 1 :])):
             raise InvalidDPoPProof("the proof's signature does not verify")
-        if cached is None:
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
+        if cached is None and self._cache_size:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()  # O(1) per entry; an LRU's bookkeeping costs every hit
             self._cache[head_seg] = (alg, key, jkt)
         claims = loads_object(b64url_decode(raw[head_end + 1 : last]))
         return self._claims(claims, jkt, alg, method, url, now, access_token, nonces)
@@ -350,12 +376,13 @@ class DPoPVerifier:
         kty = _KTY[alg]
         if jwk.get("kty") != kty:
             raise InvalidDPoPProof(f"{alg} needs a {kty} key")
+        public = _jose_public_key(jwk, kty)
+        jkt = _thumbprint(jwk, kty)  # the key's id and the token's cnf.jkt (§6.1)
         try:
-            # The kid defaults to the RFC 7638 thumbprint: that is the jkt (§6.1).
-            key = Key(_jose_public_key(jwk, kty), alg=alg)
+            key = Key(public, alg=alg, kid=jkt)
         except ConfigurationError as exc:
             raise InvalidDPoPProof("the proof's key does not fit its algorithm") from exc
-        return alg, key, key.kid
+        return alg, key, jkt
 
     def _claims(
         self,
@@ -375,7 +402,14 @@ class DPoPVerifier:
         if type(htm) is not str or htm != method:
             raise InvalidDPoPProof("the proof's htm is not this request's method")
         htu = claims.get("htu")
-        target = normalize_htu(url)
+        targets = self._targets
+        if url in targets:
+            target = targets[url]
+        else:
+            target = normalize_htu(url)
+            if len(targets) >= _TARGETS_SIZE:
+                targets.clear()
+            targets[url] = target
         if target is None:
             raise InvalidDPoPProof("this request's URL cannot be a DPoP htu")
         # Most clients send the URL exactly as the server sees it: no second parse then.
