@@ -468,3 +468,25 @@ def test_key_binding_fails_closed(claims: dict[str, Any], jkt: str | None) -> No
     assert key_binding(claims) == jkt
 
 
+
+
+async def test_expired_bound_tokens_and_bound_refresh_tokens_cannot_log_out(
+    clock: FrozenClock,
+) -> None:
+    auth = _authenticator("hybrid", clock)
+    key = Key.generate("ES256")
+    login = await auth.login(
+        "alice", headers=request(LOGIN, method="POST", key=key, now=clock.now())
+    )
+    await auth.logout({"authorization": f"Bearer {login.refresh_token}"})
+    clock.advance(3600)  # the access token has expired
+    await auth.logout({"authorization": f"Bearer {login.token}"})
+    renewed = await auth.refresh_bearer(
+        login.refresh_token or "",
+        headers=request(REFRESH, method="POST", key=key, now=clock.now()),
+    )
+    assert renewed.token_type == "DPoP"  # the session survived both attempts
+    unbound = await auth.login("bob", headers={})
+    await auth.logout({"authorization": f"Bearer {unbound.refresh_token}"})
+    with pytest.raises(InvalidCredentials):
+        await auth.refresh_bearer(unbound.refresh_token or "", headers={})

@@ -21,9 +21,10 @@ from ..errors import (
     MissingCredentials,
     TokenError,
 )
+from ..tokens import unverified_parts
 from ..tokens.dpop import DPoPProof
 from .dpop import CONFIRMATION_CLAIM, DPoPTransport, key_binding
-from .hybrid import HybridIssued, HybridStrategy, Refreshing
+from .hybrid import HybridIssued, HybridStrategy, Refreshing, split_refresh_token
 from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued
 from .strategies import Strategy
@@ -373,13 +374,29 @@ class Authenticator:
                 return False
         verified = await self._strategy.verify(token)
         if verified is None:
-            # Dead or expired: nothing to prove; a DPoP token must prove itself first.
-            return proof is None
+            # Dead or expired: an unbound one may go; a DPoP one must prove itself first.
+            return proof is None and not await self._bound_but_unverified(token)
         if proof is None and CONFIRMATION_CLAIM not in verified.identity.claims:
             return True
         # The proof's jti was spent when this request was authenticated; a replayed
         # proof is for this very method and URL, so it can only log out again.
         return await self._binding_refusal(verified.identity, proof, remember=False) is None
+
+    async def _bound_but_unverified(self, token: str) -> bool:
+        """Whether a token the strategy refused still belongs to a bound credential that
+        revoking would end: an expired bound access JWT, or a bound session's hybrid
+        refresh token. Raises StoreError / StoreUnavailable."""
+        try:
+            if CONFIRMATION_CLAIM in unverified_parts(token)[1]:
+                return True
+        except TokenError:
+            pass
+        strategy = self._strategy
+        parts = split_refresh_token(token)
+        if isinstance(strategy, HybridStrategy) and parts is not None:
+            record = await strategy.manager.validate(parts[0])
+            return record is not None and CONFIRMATION_CLAIM in record.data
+        return False
 
     def __repr__(self) -> str:
         return f"Authenticator({self._strategy!r}, {list(self._transports)!r})"
