@@ -131,7 +131,13 @@ async def test_200_concurrent_wrong_passwords_get_5_password_checks(
         await app.state.demo.store.close()
     statuses = Counter(response.status_code for response in answers)
     assert len(hasher.verified) == statuses[401] + statuses[200] == 5, statuses
-    assert statuses[429] == 195, statuses
+    # The rest are refused without a password check: 429, or on a machine so loaded that
+    # a request waits longer than the Redis pool's timeout for a connection, 503 (fail
+    # closed: nothing reserved, nothing checked).
+    overloaded = [r for r in answers if r.status_code == 503]
+    assert statuses[429] + len(overloaded) == 195, statuses
+    assert all(r.json()["error"] == "store_unavailable" for r in overloaded)
+    assert kind == "redis" or not overloaded
     limited = next(r for r in answers if r.status_code == 429)
     assert limited.json()["error"] == "rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
