@@ -17,6 +17,7 @@ from ..errors import (
     InvalidCredentials,
     MissingCredentials,
 )
+from ..sessions.record import SessionRecord
 from .hybrid import Refreshing
 from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued
@@ -33,7 +34,9 @@ class AuthResult:
     ``identity`` is ``None`` for a guest; ``set_headers`` are response headers the
     strategy asked for (a renewed or cleared cookie); ``presented`` tells whether
     any transport found a credential at all (to tell "missing" from "invalid");
-    ``refresh`` that a refresh could renew it (the middleware then redirects there).
+    ``refresh`` that a refresh could renew it (the middleware then redirects there);
+    ``record`` the server-side session behind ``identity`` (session mode), read once
+    and shared with the session mapping.
     """
 
     identity: Identity | None
@@ -42,6 +45,7 @@ class AuthResult:
     presented: bool = False
     #: A cookie held a genuine but expired access token (hybrid mode): refresh it.
     refresh: bool = False
+    record: SessionRecord | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,9 +135,10 @@ class Authenticator:
                 identity = replace(identity, via=transport.name)
             reissued = verified.reissued
             if reissued is None:
-                return AuthResult(identity, cleared or [], True)
+                return AuthResult(identity, cleared or [], True, False, verified.record)
             written = transport.write(reissued, persistent=identity.persistent)
-            return AuthResult(identity, (cleared + written) if cleared else written, True)
+            set_headers = (cleared + written) if cleared else written
+            return AuthResult(identity, set_headers, True, False, verified.record)
         return AuthResult(None, cleared or [], presented, refresh)
 
     async def refresh(

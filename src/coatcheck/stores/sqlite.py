@@ -317,7 +317,12 @@ class SQLiteStore:
         return None if row is None else SessionRecord.from_row(row, loads(row[7]))
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids. Raises StoreError."""
+        """Remove every session of ``user_id``; return their ids. Raises StoreError.
+
+        Guests' sessions (user id ``""``) belong to no user: ``""`` removes nothing.
+        """
+        if not user_id:
+            return []
         try:
             rows = self._db().execute(_DELETE_USER, (user_id,)).fetchall()
         except sqlite3.Error as exc:
@@ -327,7 +332,9 @@ class SQLiteStore:
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first. Raises StoreError."""
+        """The user's live sessions, oldest first (none for ``""``). Raises StoreError."""
+        if not user_id:
+            return []
         try:
             rows = self._db().execute(_LIST_USER, (user_id, now, now)).fetchall()
         except sqlite3.Error as exc:
