@@ -311,15 +311,14 @@ class StoreSessions:
         found: SessionRecord | None = None
         if value:
             if len(value) == 52 and session_id(value) is not None:
-                before = self._manager.clock.now()
-                record = await self._manager.validate(value)
+                record, renewed = await self._manager.lookup(value)
                 if record is None or record.user_id:
                     # Unknown, expired, or a login token where data belongs: never read
                     # a login's data through the data cookie.
                     state.clear = True
                 else:
                     found = record
-                    state.renewed = record.last_seen >= before
+                    state.renewed = renewed
             else:
                 state.clear = True
         login = visitor.record

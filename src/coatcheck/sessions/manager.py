@@ -192,6 +192,30 @@ class SessionManager:
         await self._store.touch(sid, fresh.last_seen, fresh.expires_at)
         return fresh
 
+    async def lookup(self, token: str) -> tuple[SessionRecord | None, bool]:
+        """:meth:`validate`, also saying whether this call renewed the session.
+
+        For callers that re-send a persistent cookie's Max-Age only when the expiry
+        moved (the session mapping's data cookie). Same costs and errors as validate.
+        """
+        sid = session_id(token)
+        if sid is None:
+            return None, False
+        now = self._clock.now()
+        record = await self._store.get(sid, now)
+        if record is None:
+            return None, False
+        decision = decide(record, now, self._policy)
+        if decision is Decision.KEEP:
+            return record, False
+        if decision is Decision.EXPIRED:
+            with contextlib.suppress(StoreError):
+                await self._store.delete(sid)
+            return None, False
+        fresh = renewed(record, now, self._policy)
+        await self._store.touch(sid, fresh.last_seen, fresh.expires_at)
+        return fresh, True
+
     async def get_id(self, session_id: str) -> SessionRecord | None:
         """The live session with this id, or ``None``; read only, never renews.
 
