@@ -113,7 +113,8 @@ def _assert_same_json(got: Any, expected: dict[str, Any]) -> None:
     assert set(got) == set(expected)
     for key, value in expected.items():
         if isinstance(value, float) and abs(value) >= 1e16:
-            assert isinstance(got[key], (int, float)) and float(got[key]) == value, key
+            assert isinstance(got[key], (int, float)), key
+            assert float(got[key]) == value, key
         else:
             assert same(got[key], value), key
 
