@@ -11,7 +11,7 @@ the cookie, and an emptied session is gone from the store too).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,8 +201,8 @@ EXPECTED_WITH_FLASHES = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    yield SQLiteStore(tmp_path / "sessions.db")
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "sessions.db")
 
 
 def _stored_rows(store: SQLiteStore) -> int:
@@ -259,7 +259,10 @@ def test_the_signed_cookie_option_runs_the_same_app(build: Callable[[Middleware]
 
 
 def test_an_app_for_flasks_session_runs_unchanged(store: SQLiteStore) -> None:
-    theirs = flask_app(lambda app: setattr(app, "session_interface", SecureCookieSessionInterface()))
+    def flasks_own(app: flask.Flask) -> None:
+        app.session_interface = SecureCookieSessionInterface()
+
+    theirs = flask_app(flasks_own)
     with theirs.test_client() as client:
         assert [_flask_json(r) for r in scenario(_FlaskClient(client), flashes=True)] == (
             EXPECTED_WITH_FLASHES
