@@ -83,7 +83,7 @@ _TOUCH = "UPDATE coatcheck_sessions SET last_seen = ?, expires_at = ? WHERE id =
 _UPDATE = (
     "UPDATE coatcheck_sessions SET user_id = ?, created_at = ?, last_seen = ?, expires_at = ?, "
     "absolute_expires_at = ?, auth_time = ?, data = ?, user_agent = ?, ip = ?, version = ? "
-    "WHERE id = ? AND version = ?"
+    "WHERE id = ? AND version = ? RETURNING version"
 )
 _DELETE = (
     f"DELETE FROM coatcheck_sessions WHERE id = ? RETURNING {SQL_COLUMNS}"  # noqa: S608
@@ -302,10 +302,13 @@ class SQLiteStore:
         """Write ``record`` only over version ``record.version - 1``. Raises StoreError."""
         values = (*_fields(record), record.id, record.version - 1)
         try:
-            cursor = self._db().execute(_UPDATE, values)
+            # RETURNING, not rowcount: rowcount reads the connection's last change
+            # count, which another thread's statement on this shared connection may
+            # have set in between (a lost compare-and-set would look won).
+            row = self._db().execute(_UPDATE, values).fetchone()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return cursor.rowcount == 1
+        return row is not None
 
     async def delete(self, session_id: str) -> SessionRecord | None:
         """Remove one session; return it (``None`` if there was none). Raises StoreError."""
