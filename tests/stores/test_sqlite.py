@@ -429,7 +429,9 @@ def test_threads_sharing_the_connection_win_a_compare_and_set_once(
         gate = threading.Barrier(threads)
         won: list[int] = []
 
-        def attempt(i: int, base: Any = current) -> None:
+        def attempt(
+            i: int, base: Any = current, gate: threading.Barrier = gate, won: list[int] = won
+        ) -> None:
             gate.wait()
             if run_sync(store.update(base.with_data({"winner": i}))):
                 won.append(i)
