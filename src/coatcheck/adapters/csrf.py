@@ -5,9 +5,10 @@ identity that one found), and inside :class:`~coatcheck.adapters.asgi.SessionMid
 when there is one (a guest's tokens then bind to their session once it exists). The
 decision table (Fetch Metadata / Origin for every unsafe request, then a token bound to
 the session, the login or a pre-session id) lives in
-:class:`~coatcheck.csrf.rules.CsrfRules`, shared with the WSGI and Flask adapters; this module only gathers the inputs, buffers a form body of at most
-``max_body`` bytes and hands the same bytes on to the app, adds the CSRF cookies to
-the response, and answers refusals.
+:class:`~coatcheck.csrf.rules.CsrfRules`, shared with the WSGI and Flask adapters; this
+module only gathers the inputs, buffers a form body of at most ``max_body`` bytes and
+hands the same bytes on to the app, adds the CSRF cookies to the response, and answers
+refusals.
 
 Refusals are 403 with the code of the failed check (``csrf_cross_origin``,
 ``csrf_token_missing``, ``csrf_token_invalid``), as JSON, or HTML when the client
