@@ -250,8 +250,12 @@ def _untag(value: Any) -> Any:
         if tag in _TAGS:
             if tag == " t" and isinstance(inner, list):
                 return [_untag(item) for item in inner]
-            if tag == " di" and isinstance(inner, dict):
-                return {k: _untag(v) for k, v in inner.items()}
+            if tag == " di" and isinstance(inner, dict) and len(inner) == 1:
+                # A one-key dict whose key looks like a tag: Flask wrote the key + "__".
+                ((key, item),) = inner.items()
+                if isinstance(key, str) and key.endswith("__"):
+                    return {key[:-2]: _untag(item)}
+                raise _NotJson
             if tag == " m" and isinstance(inner, str):
                 return inner
             if tag == " u" and isinstance(inner, str):
