@@ -282,10 +282,13 @@ class SessionMiddleware:
     failure answers 503, data too large or not JSON 500 (``session_too_large``,
     ``session_value_invalid``), with the JSON error body.
 
+    Paths in ``exclude_paths`` (as :class:`AuthMiddleware` takes them) get an empty
+    session that is never read nor saved, so health checks make no store call.
+
     :raises ConfigurationError: when the session cookie has the credential cookie's name.
     """
 
-    __slots__ = ("_app", "_logins", "_sessions")
+    __slots__ = ("_app", "_exact", "_logins", "_prefixes", "_sessions")
 
     def __init__(
         self,
@@ -293,10 +296,14 @@ class SessionMiddleware:
         sessions: SessionBackend,
         *,
         authenticator: Authenticator | None = None,
+        exclude_paths: Iterable[str] = (),
     ) -> None:
         self._app = app
         self._sessions = sessions
         self._logins = None if authenticator is None else LoginWatch(authenticator, sessions)
+        paths = [p.rstrip("/") or "/" for p in exclude_paths]
+        self._exact = frozenset(paths)
+        self._prefixes = tuple(p + "/" for p in paths if p != "/")
 
     @property
     def sessions(self) -> SessionBackend:
@@ -307,6 +314,12 @@ class SessionMiddleware:
         if kind != "http" and kind != "websocket":
             await self._app(scope, receive, send)
             return
+        if self._exact:
+            path = scope.get("path", "")
+            if path in self._exact or path.startswith(self._prefixes):
+                scope[SESSION_KEY] = SessionMapping()
+                await self._app(scope, receive, send)
+                return
         headers = request_headers(scope)
         identity = scope.get(IDENTITY_KEY)
         visitor = visitor_of(
