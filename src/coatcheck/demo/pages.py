@@ -157,7 +157,9 @@ def home_page(
         parts.append(extra)
         parts.append(form("/logout", "", "Log out", hidden=hidden))
         parts.append('<p><a href="/password">Change your password</a></p>')
+        parts.append(session)
     else:
+        parts.append(session)
         parts.append(
             "<h2>Log in</h2>"
             + form(
@@ -190,7 +192,6 @@ def home_page(
                 hidden=hidden,
             )
         )
-    parts.append(session)
     parts.append(
         f'<div class=box><h2>Mode: {_e(mode)}</h2><h3>What your browser holds</h3>'
         f"{_list(explainer.browser)}<h3>What the server keeps</h3>{_list(explainer.server)}"
@@ -201,8 +202,8 @@ def home_page(
     return _page("coatcheck demo", "".join(parts), mode=mode)
 
 
-#: What the demo's cart offers.
-CART_ITEMS = ("hat", "scarf", "gloves", "umbrella")
+#: What the demo's cart offers, and how to say one of each.
+CART_ITEMS = {"hat": "a hat", "scarf": "a scarf", "gloves": "gloves", "umbrella": "an umbrella"}
 
 
 def session_panel(
@@ -231,9 +232,9 @@ def session_panel(
     items = [str(item) for item in cart] if isinstance(cart, list) else []
     listed = ", ".join(_e(item) for item in items) if items else "empty"
     parts.append(f"<h3>Your cart</h3><p id=cart>{listed}</p>")
-    for item in CART_ITEMS:
+    for item, label in CART_ITEMS.items():
         parts.append(
-            form("/cart/add", hidden_input("item", item), f"Add a {item}", hidden=hidden,
+            form("/cart/add", hidden_input("item", item), f"Add {label}", hidden=hidden,
                  css="inline")
         )  # fmt: skip
     if items:

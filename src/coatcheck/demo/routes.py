@@ -197,7 +197,9 @@ def _session_texts(
          "Reading it costs one store read per request; it is written only when the data "
          "changes, once, at the end of the request. Emptied, it is deleted and the cookie "
          "cleared.",
-         "Log in and the data moves into your login session (a new id), cart and all."],
+         "Log in and the data moves, cart and all, to a new id: "
+         + ("into your login session." if demo.config.mode == "session"
+            else "a data record marked as yours.")],
     )  # fmt: skip
 
 
@@ -221,7 +223,7 @@ async def cart_add(request: Request) -> Response:
         raise InputError(f"there is no {item[:20]!r} in this shop")
     # A change inside a list: found by comparing, saved once at the end of the request.
     session_of(request).setdefault("cart", []).append(item)
-    flash(request, f"Added a {item} to your cart.")
+    flash(request, f"Added {pages.CART_ITEMS[item]} to your cart.")
     return redirect("/")
 
 
