@@ -301,3 +301,60 @@ def test_same_agrees_with_json_text(value: Any) -> None:
         json.dumps(json.loads(json.dumps(value))) == json.dumps(value)
     )
     check_json("k", value)
+
+
+# -- the stored data is shared with other requests: no way out may change it ----------------
+
+WAYS_OUT = {
+    "getitem": lambda s: s["cart"],
+    "get": lambda s: s.get("cart"),
+    "setdefault": lambda s: s.setdefault("cart", []),
+    "dict()": lambda s: dict(s)["cart"],
+    "unpacking": lambda s: {**s}["cart"],
+    "copy": lambda s: s.copy()["cart"],
+    "items": lambda s: dict(s.items())["cart"],
+    "values": lambda s: next(v for v in s.values() if isinstance(v, list)),
+    "or": lambda s: (s | {})["cart"],
+    "pop": lambda s: s.pop("cart"),
+}
+
+
+@pytest.mark.parametrize("way", list(WAYS_OUT), ids=list(WAYS_OUT))
+def test_no_way_out_hands_over_the_stored_list(way: str) -> None:
+    stored = {"cart": [{"sku": "A"}], "name": "Ann"}
+    frozen = json.dumps(stored)
+    session = SessionMapping(stored, new=False)
+    cart = WAYS_OUT[way](session)
+    cart.append({"sku": "B"})
+    cart[0]["sku"] = "Z"
+    assert json.dumps(stored) == frozen  # another request's view of the record is intact
+    changes = session.changes()
+    if way == "pop":
+        assert changes is not None
+        assert changes.removed == frozenset({"cart"})
+    else:
+        assert changes is not None
+        assert changes.set["cart"] == [{"sku": "Z"}, {"sku": "B"}]
+
+
+def test_popitem_hands_over_a_copy_too() -> None:
+    stored = {"cart": [1]}
+    session = SessionMapping(stored, new=False)
+    key, value = session.popitem()
+    value.append(2)
+    assert stored == {"cart": [1]}
+    assert key == "cart"
+
+
+def test_reading_text_and_numbers_needs_no_comparison_at_save() -> None:
+    stored = {"name": "Ann", "n": 3, "cart": [1, 2]}
+    session = SessionMapping(stored, new=False)
+    assert session["name"] == "Ann"
+    assert session.get("n") == 3
+    assert "cart" in session
+    assert len(session) == 3
+    assert session._touched is False  # the cheap path: nothing to compare
+    assert session.changes() is None
+    assert session.get("cart") == [1, 2]
+    assert session._touched is True  # a list went out: the save compares
+    assert session.changes() is None  # and finds it unchanged

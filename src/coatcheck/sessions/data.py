@@ -59,7 +59,6 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from ..cookies import dump_cookie, expire_cookie, find_cookie
 from ..errors import ConfigurationError, InvalidCredentials
 from ..policies import CookiePolicy
-from .ids import session_id
 from .manager import SessionManager
 from .mapping import Changes, SessionMapping, check_json
 from .record import SessionRecord
@@ -310,17 +309,17 @@ class StoreSessions:
         state = _Open(visitor)
         found: SessionRecord | None = None
         if value:
-            if len(value) == 52 and session_id(value) is not None:
-                record, renewed = await self._manager.lookup(value)
-                if record is None or record.user_id:
-                    # Unknown, expired, or a login token where data belongs: never read
-                    # a login's data through the data cookie.
-                    state.clear = True
-                else:
-                    found = record
-                    state.renewed = renewed
-            else:
+            # lookup() refuses a malformed token before the store sees it.
+            record, renewed = (
+                await self._manager.lookup(value) if len(value) == 52 else (None, False)
+            )
+            if record is None or record.user_id:
+                # Unknown, expired, not ours, or a login token where data belongs: never
+                # read a login's data through the data cookie.
                 state.clear = True
+            else:
+                found = record
+                state.renewed = renewed
         login = visitor.record
         if login is not None:
             # Session mode: the data lives in the login session authentication read.

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,44 +195,115 @@ class Changes:
 class SessionMapping(dict[str, Any]):
     """A request's session data: a ``dict`` of JSON values that tracks its own changes.
 
-    ``base`` is the data as it was stored (``{}`` for a new session); the mapping starts
-    as a deep copy of it. ``new`` tells whether a stored session stood behind it.
-    ``binding`` is the id a guest's CSRF tokens may bind to ("" when there is none yet).
-    ``handle`` belongs to the backend that opened the mapping (what it needs to save).
+    ``base`` is the data as it was stored (``{}`` for a new session). ``new`` tells
+    whether a stored session stood behind it. ``binding`` is the id a guest's CSRF tokens
+    may bind to ("" when there is none yet). ``handle`` belongs to the backend that
+    opened the mapping (what it needs to save).
+
+    The stored values are shared with the store's decoded record (other requests may
+    hold it too), so a list or dict is copied the first time it is handed out (by
+    ``[]``, ``get``, ``items``, ``values``, ``pop`` ...), never before: a request that
+    reads only text and numbers copies nothing and compares nothing at save. Handing out
+    a list or dict, or changing anything, makes :meth:`changes` compare.
 
     :raises SessionValueError: from every way of putting a value in (``[]=``,
         ``setdefault``, ``update``, ``|=``) when the value is not JSON.
     """
 
-    __slots__ = ("_base", "_cleared", "binding", "handle", "new")
+    __slots__ = ("_base", "_cleared", "_touched", "binding", "handle", "new")
 
     def __init__(self, base: Mapping[str, Any] | None = None, *, new: bool = True) -> None:
         super().__init__()
         stored: Mapping[str, Any] = base if base is not None else {}
         self._base = stored
         self._cleared = False
+        self._touched = False
         self.new = new
         self.binding = ""
         self.handle: object = None
-        setter = dict.__setitem__
-        for key, value in stored.items():
-            kind = type(value)
-            setter(self, key, copy_json(value) if kind is dict or kind is list else value)
+        if stored:
+            dict.update(self, stored)  # shallow: see _own
 
     @property
     def base(self) -> Mapping[str, Any]:
         """The data as stored when the request began (read only)."""
         return self._base
 
+    # -- every way out hands over values of our own ---------------------------------------
+
+    def _own(self, key: str, value: Any) -> Any:
+        """``value`` (of ``key``) as the app may change it: the stored one is copied first."""
+        kind = type(value)
+        if kind is dict or kind is list:
+            self._touched = True  # the app may change it in place: compare at save
+            if value is self._base.get(key):
+                value = copy_json(value)
+                dict.__setitem__(self, key, value)
+        return value
+
+    def _own_all(self) -> None:
+        for key, value in list(dict.items(self)):
+            self._own(key, value)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._own(key, dict.__getitem__(self, key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if dict.__contains__(self, key):
+            return self._own(key, dict.__getitem__(self, key))
+        return default
+
+    def __iter__(self) -> Iterator[str]:
+        # Defined here so that dict(session) and {**session} take the keys and values
+        # through __getitem__ (CPython copies a plain dict's values directly).
+        return dict.__iter__(self)
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        self._own_all()
+        return dict.items(self)
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        self._own_all()
+        return dict.values(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._own_all()
+        return dict(dict.items(self))
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        self._own_all()
+        return dict(dict.items(self)) | other  # type: ignore[no-any-return]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if dict.__contains__(self, key):
+            value = self._own(key, dict.__getitem__(self, key))
+            dict.__delitem__(self, key)
+            self._touched = True
+            return value
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = dict.popitem(self)
+        self._touched = True
+        kind = type(value)
+        if (kind is dict or kind is list) and value is self._base.get(key):
+            value = copy_json(value)
+        return key, value
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key)
+        self._touched = True
+
     # -- every way in checks JSON -------------------------------------------------------
 
     def __setitem__(self, key: str, value: Any) -> None:
         check_json(key, value)
         dict.__setitem__(self, key, value)
+        self._touched = True
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        if key in self:
-            return dict.__getitem__(self, key)
+        if dict.__contains__(self, key):
+            return self[key]
         self[key] = default
         return default
 
@@ -240,7 +311,7 @@ class SessionMapping(dict[str, Any]):
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
-    def __ior__(self, other: Any) -> SessionMapping:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> SessionMapping:  # type: ignore[override]
         self.update(other)
         return self
 
@@ -248,6 +319,7 @@ class SessionMapping(dict[str, Any]):
         """Empty the session; at save, keys another request added meanwhile go too."""
         dict.clear(self)
         self._cleared = True
+        self._touched = True
 
     # -- what changed -------------------------------------------------------------------
 
@@ -257,10 +329,9 @@ class SessionMapping(dict[str, Any]):
         :raises SessionValueError: when a changed value now holds something not JSON
             (put inside a list or dict after it was assigned).
         """
+        if not self._touched:
+            return None  # nothing was set, removed, or handed out to be changed in place
         base = self._base
-        cleared = self._cleared
-        if not base and not dict.__len__(self) and not cleared:
-            return None
         missing = object()
         changed: dict[str, Any] = {}
         for key, value in dict.items(self):
@@ -269,6 +340,7 @@ class SessionMapping(dict[str, Any]):
                 check_json(key, value)
                 changed[key] = value
         removed = frozenset(key for key in base if not dict.__contains__(self, key))
+        cleared = self._cleared
         if not changed and not removed and not cleared:
             return None
         return Changes(changed, removed, cleared)
