@@ -555,3 +555,21 @@ async def test_fifty_concurrent_requests_each_adding_a_key_lose_nothing(
 
 
 Callable  # noqa: B018 - keep the import for the type of build's options
+
+
+def test_excluded_paths_get_an_empty_session_and_no_store_call(clock: FrozenClock) -> None:
+    counting = CountingStore(MemoryStore())
+    manager = SessionManager(counting, clock=clock)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(dict(request.session))
+
+    app = Starlette(
+        routes=[Route("/healthz", health)],
+        middleware=[Middleware(SessionMiddleware, sessions=StoreSessions(manager),
+                               exclude_paths=["/healthz"])],
+    )  # fmt: skip
+    with client(app) as c:
+        response = c.get("/healthz", headers={"cookie": "session=a1b2c3d4." + "A" * 43})
+        assert response.json() == {}
+    assert counting.calls == {}

@@ -201,3 +201,20 @@ def test_fifty_threads_each_adding_a_key_lose_nothing(
     expected = sorted({"start": "yes", **{f"k{i}": str(i) for i in range(50)}}.items())
     assert b"".join(body).decode() == repr(expected)
     assert counting.count("update") > 60  # they raced, and every loser merged
+
+
+def test_excluded_paths_get_an_empty_session_and_no_store_call(clock: FrozenClock) -> None:
+    counting = CountingStore(MemoryStore())
+    manager = SessionManager(counting, clock=clock)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return [repr(dict(session_of(environ))).encode()]
+
+    wrapped = SessionMiddleware(app, StoreSessions(manager), exclude_paths=["/healthz"])
+    client = Client(wrapped)
+    client.set_cookie("session", "a1b2c3d4." + "A" * 43, domain="localhost")
+    assert client.get("/healthz", base_url=BASE).text == "{}"
+    assert counting.calls == {}
+    client.get("/", base_url=BASE)
+    assert counting.calls == {"get": 1}

@@ -250,11 +250,12 @@ class SessionMiddleware:
     pass its ``authenticator`` for login-aware sessions (see the ASGI
     :class:`~coatcheck.adapters.asgi.SessionMiddleware`, which takes the same options).
     A store failure answers 503; data too large or not JSON 500 (JSON error bodies).
+    Paths in ``exclude_paths`` get an empty session that is never read nor saved.
 
     :raises ConfigurationError: when the session cookie has the credential cookie's name.
     """
 
-    __slots__ = ("_app", "_logins", "_sessions")
+    __slots__ = ("_app", "_excluded", "_logins", "_sessions")
 
     def __init__(
         self,
@@ -262,12 +263,17 @@ class SessionMiddleware:
         sessions: SessionBackend,
         *,
         authenticator: Authenticator | None = None,
+        exclude_paths: Iterable[str] = (),
     ) -> None:
         self._app = app
         self._sessions = sessions
         self._logins = None if authenticator is None else LoginWatch(authenticator, sessions)
+        self._excluded = _Paths(exclude_paths)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") in self._excluded:
+            environ[SESSION_KEY] = SessionMapping()
+            return self._app(environ, start_response)
         headers = request_headers(environ)
         visitor = visitor_of(identity_of(environ), environ.get(RECORD_KEY))
         try:
