@@ -150,24 +150,26 @@ def _stored(record: SessionRecord) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-@dataclass(slots=True)
 class _Open:
     """What :class:`StoreSessions` remembers between ``open`` and ``save`` of one request."""
 
-    visitor: Visitor
-    # Whose data the mapping holds; where it is stored (a guest-kind record, or the
-    # login record); the token of a guest-kind record (from the data cookie).
-    owner: str = ""
-    record: SessionRecord | None = None
-    token: str | None = None
-    # A data cookie came that must go unless a new one replaces it.
-    clear: bool = False
-    # The guest record's idle expiry slid forward: re-send a persistent cookie.
-    renewed: bool = False
-    # A guest-kind record whose data moved elsewhere: delete it at save.
-    retire: SessionRecord | None = None
-    # Another cookie migrated from (a legacy name other than ours): clear it.
-    legacy: str | None = None
+    __slots__ = ("clear", "legacy", "owner", "record", "renewed", "retire", "token", "visitor")
+
+    def __init__(self, visitor: Visitor) -> None:
+        self.visitor = visitor
+        # Whose data the mapping holds; where it is stored (a guest-kind record, or the
+        # login record); the token of a guest-kind record (from the data cookie).
+        self.owner = ""
+        self.record: SessionRecord | None = None
+        self.token: str | None = None
+        # A data cookie came that must go unless a new one replaces it.
+        self.clear = False
+        # The guest record's idle expiry slid forward: re-send a persistent cookie.
+        self.renewed = False
+        # A guest-kind record whose data moved elsewhere: delete it at save.
+        self.retire: SessionRecord | None = None
+        # Another cookie migrated from (a legacy name other than ours): clear it.
+        self.legacy: str | None = None
 
 
 class _CookieWriter:
@@ -382,6 +384,15 @@ class StoreSessions:
         state = session.handle
         if not isinstance(state, _Open):
             raise ConfigurationError("this session was not opened by this StoreSessions")
+        if (
+            visitor is None
+            and not state.renewed
+            and not state.clear
+            and state.retire is None
+            and state.legacy is None
+            and session.changes() is None
+        ):
+            return []  # the common read: nothing to write, no cookie to send
         headers: list[tuple[str, str]] = []
         if visitor is not None and _moves(state, visitor):
             await self._move(session, state, visitor, headers)

@@ -205,6 +205,12 @@ class SessionManager:
         record = await self._store.get(sid, now)
         if record is None:
             return None, False
+        if (
+            now < record.expires_at
+            and now < record.absolute_expires_at
+            and now - record.last_seen < self._renew
+        ):
+            return record, False  # decide()'s KEEP, spelled out as validate() does
         decision = decide(record, now, self._policy)
         if decision is Decision.KEEP:
             return record, False
