@@ -25,10 +25,15 @@ request, counted by a wrapper around the real store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import secrets
+import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,44 +363,87 @@ async def _per_request(row: Row, path: str, cookie: str | None, redis_url: str) 
     return out
 
 
+@contextlib.contextmanager
+def _private_redis(fallback: str, folder: Path) -> Iterator[tuple[str, bool]]:
+    """A redis-server of this section's own (so INFO commandstats counts only its rows),
+    or ``fallback`` (shared: counts may include other clients) without the binary."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield fallback, False
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the private redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", True
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 async def run_session_data(
     redis_url: str, budget: Budget, progress: Progress, *, many: int
 ) -> dict[str, Any]:
     """Build every row, check it, time read and change with one and ``many`` sessions."""
+    with (
+        tempfile.TemporaryDirectory(prefix="coatcheck-sessiondata-") as folder,
+        _private_redis(redis_url, Path(folder)) as (url, private),
+    ):
+        results = await _run(url, Path(folder), budget, progress, many=many)
+        results["redis"] = "a private redis-server" if private else "the shared Redis"
+        return results
+
+
+async def _run(
+    redis_url: str, folder: Path, budget: Budget, progress: Progress, *, many: int
+) -> dict[str, Any]:
     rows: dict[str, Row] = {}
     status: dict[str, str] = {}
     results: dict[str, Any] = {"many": many, "rows": {}, "status": status}
-    with tempfile.TemporaryDirectory(prefix="coatcheck-sessiondata-") as folder:
-        try:
-            for name in (*ASGI_ROWS, *WSGI_ROWS):
-                try:
-                    rows[name] = await _build(name, Path(folder), redis_url)
-                except Unavailable as exc:
-                    status[name] = f"not available: {exc}"
-                    progress.say(f"session data: {name}: not available ({exc})")
-            for row in rows.values():
-                one = (await _sessions(row, 1))[0] if row.name not in _BARE else ""
-                row.cookies = [one]
-                if row.store_backed:
-                    progress.say(f"session data: {row.name}: making {many} sessions")
-                    row.cookies += await _sessions(row, many)
-                # The gate: the session is read back, and a read-only request sends no cookie.
-                status_code, set_cookies = await _request(row, "/", one or None)
-                if status_code != 200:
-                    raise RuntimeError(f"{row.name}: / answered {status_code}")
-                results["rows"][row.name] = {
-                    "label": row.label, "stack": row.stack,
-                    "set_cookie_on_read": len(set_cookies),
-                    "read_calls": await _per_request(row, "/", one or None, redis_url),
-                    "change_calls": await _per_request(row, "/change", one or None, redis_url),
-                }  # fmt: skip
-            progress.say("session data: timing, interleaved")
-            await _time(rows, budget, results, progress)
-        finally:
-            for row in rows.values():
-                if row.close is not None:
-                    await row.close()
-            _forget(redis_url)
+    try:
+        for name in (*ASGI_ROWS, *WSGI_ROWS):
+            try:
+                rows[name] = await _build(name, folder, redis_url)
+            except Unavailable as exc:
+                status[name] = f"not available: {exc}"
+                progress.say(f"session data: {name}: not available ({exc})")
+        for row in rows.values():
+            one = (await _sessions(row, 1))[0] if row.name not in _BARE else ""
+            row.cookies = [one]
+            if row.store_backed:
+                progress.say(f"session data: {row.name}: making {many} sessions")
+                row.cookies += await _sessions(row, many)
+            # The gate: the session is read back, and a read-only request sends no cookie.
+            status_code, set_cookies = await _request(row, "/", one or None)
+            if status_code != 200:
+                raise RuntimeError(f"{row.name}: / answered {status_code}")
+            results["rows"][row.name] = {
+                "label": row.label, "stack": row.stack,
+                "set_cookie_on_read": len(set_cookies),
+                "read_calls": await _per_request(row, "/", one or None, redis_url),
+                "change_calls": await _per_request(row, "/change", one or None, redis_url),
+            }  # fmt: skip
+        progress.say("session data: timing, interleaved")
+        await _time(rows, budget, results, progress)
+    finally:
+        for row in rows.values():
+            if row.close is not None:
+                await row.close()
+        _forget(redis_url)
     return results
 
 
@@ -498,7 +546,8 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "than any cache holds. A session holds a name, a 3-item cart and a language. The "
         "costs count what one request asks of the store: coatcheck's store methods (a "
         "counting wrapper around the real store) and the commands Redis ran (INFO "
-        "commandstats; a Lua script's own commands count too).",
+        f"commandstats on {results.get('redis', 'Redis')}; a Lua script's own commands "
+        "count too).",
         "",
     ]
     rows = results["rows"]
