@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -553,8 +553,6 @@ async def test_fifty_concurrent_requests_each_adding_a_key_lose_nothing(
     # They raced: compare-and-sets were lost and replayed (one write each, else).
     assert counting.count("update") > 60
 
-
-Callable  # noqa: B018 - keep the import for the type of build's options
 
 
 def test_excluded_paths_get_an_empty_session_and_no_store_call(clock: FrozenClock) -> None:
