@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from dpop import markdown as dpop_markdown
+from dpop import run_dpop
 from fixtures import BenchKeys, Services
 from harness import Budget, Progress
 from http_load import HttpBudget, load_tool, run_http
@@ -39,7 +41,7 @@ from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http", "session_data")
+SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http", "dpop", "session_data")
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -86,6 +88,8 @@ async def _async_sections(
         out["sessions"] = await run_sessions(
             services, budgets["sessions"], progress, sessions=budgets["session_count"]
         )
+    if "dpop" in wanted:
+        out["dpop"] = await run_dpop(services, progress, quick=budgets["session_count"] < 1000)
     if "session_data" in wanted:
         out["session_data"] = await run_session_data(
             services.redis_url, budgets["session_data"], progress,
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     has_chart = write_chart(chart, results)
     md = args.out / f"{stem}.md"
     write_markdown(md, results, chart if has_chart else None)
+    if "dpop" in results:
+        md.write_text(md.read_text() + "\n".join(dpop_markdown(results["dpop"])))
     if "session_data" in results:  # issue 13's section appends its own tables
         with md.open("a") as out:
             out.write("\n" + "\n".join(session_data_markdown(results["session_data"])) + "\n")

@@ -164,7 +164,7 @@ async def test_queries_use_an_index(
 
 
 @pytest.mark.anyio
-async def test_version_1_file_gains_the_attempts_table(
+async def test_version_1_file_gains_the_attempts_and_replay_tables(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     path = tmp_path / "v1.db"
@@ -174,16 +174,18 @@ async def test_version_1_file_gains_the_attempts_table(
     await store.close()
     db = sqlite3.connect(path)  # as version 1 left it: no attempts table
     db.execute("DROP TABLE coatcheck_attempts")
+    db.execute("DROP TABLE coatcheck_replay")
     db.execute("UPDATE coatcheck_schema SET version = 1")
     db.commit()
     db.close()
     store = SQLiteStore(path)
     assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+    assert await store.remember_once("k", 60.0, clock.now()) is True
     assert await store.get(record.id, clock.now()) == record
     await store.close()
     db = sqlite3.connect(path)
     try:
-        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(2,)]
+        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(3,)]
     finally:
         db.close()
 
@@ -446,3 +448,22 @@ def test_threads_sharing_the_connection_win_a_compare_and_set_once(
         assert final is not None
         assert final.data == {"winner": won[0]}
     run_sync(store.close())
+
+
+@pytest.mark.anyio
+async def test_replay_table_is_swept_as_it_is_written(tmp_path: Path, clock: FrozenClock) -> None:
+    # Without `coatcheck sessions prune`, one-time values must not pile up forever.
+    store = SQLiteStore(tmp_path / "replay.db")
+    try:
+        for i in range(300):
+            assert await store.remember_once(f"old-{i}", 1.0, clock.now())
+        for i in range(256):
+            assert await store.remember_once(f"new-{i}", 60.0, clock.now() + 10)
+        db = sqlite3.connect(tmp_path / "replay.db")
+        try:
+            (left,) = db.execute("SELECT count(*) FROM coatcheck_replay").fetchone()
+        finally:
+            db.close()
+        assert left <= 300
+    finally:
+        await store.close()

@@ -88,6 +88,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION = "coatcheck"
 _IDENTITY = "_coatcheck_identity"
 _PRESENTED = "_coatcheck_presented"
+_AUTH_ERROR = "_coatcheck_auth_error"
 _HEADERS = "_coatcheck_headers"
 _CSRF = "_coatcheck_csrf"
 _RESULT = "_coatcheck_result"
@@ -179,6 +180,7 @@ class CoatCheck:
         setattr(g, _RESULT, result)
         setattr(g, _IDENTITY, result.identity)
         setattr(g, _PRESENTED, result.presented)
+        setattr(g, _AUTH_ERROR, result.error)
         setattr(g, _HEADERS, list(result.set_headers))
         return result
 
@@ -229,6 +231,9 @@ class CoatCheck:
         identity = _current()
         if identity is not None:
             return identity
+        error = g.get(_AUTH_ERROR)
+        if error is not None:
+            raise error  # a refused DPoP proof or binding: its own 401 and challenge
         if g.get(_PRESENTED, False):
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")

@@ -11,13 +11,14 @@ from .lifecycle import Decision, decide
 from .manager import SessionManager
 from .mapping import Changes, SessionMapping
 from .record import SessionRecord
-from .store import SessionStore
+from .store import ReplayCache, SessionStore
 
 __all__ = [
     "GUEST",
     "Changes",
     "CookieSessions",
     "Decision",
+    "ReplayCache",
     "SessionBackend",
     "SessionManager",
     "SessionMapping",

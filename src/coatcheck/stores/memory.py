@@ -10,6 +10,7 @@ compare-and-set stays one. Guests' sessions (user id ``""``) are never indexed.
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Sessions in a dict, with a per-user index. See the module docstring."""
 
-    __slots__ = ("_attempts", "_by_user", "_lock", "_records")
+    __slots__ = ("_attempts", "_by_user", "_lock", "_records", "_replay")
 
     def __init__(self) -> None:
         self._records: dict[str, SessionRecord] = {}
@@ -32,6 +33,8 @@ class MemoryStore:
         # An insertion-ordered dict used as a set: O(1) add and remove.
         self._by_user: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
+        # One-time values (coatcheck.sessions.ReplayCache): key -> forget_at, oldest first.
+        self._replay: dict[str, float] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -120,6 +123,8 @@ class MemoryStore:
         # Spent login-attempt counters go too (not counted: they are not sessions).
         for key in [k for k, (_, resets_at) in self._attempts.items() if resets_at <= now]:
             del self._attempts[key]
+        for key in [k for k, forget_at in self._replay.items() if forget_at <= now]:
+            del self._replay[key]
         return len(expired)
 
     async def close(self) -> None:
@@ -146,6 +151,23 @@ class MemoryStore:
         """Forget the failures counted under ``key``."""
         self._attempts.pop(key, None)
 
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already."""
+        replay = self._replay
+        forget_at = replay.get(key)
+        if forget_at is not None and forget_at > now:
+            return False
+        # Entries come in roughly expiry order: forget the spent ones at the front, so
+        # memory stays bounded by what one window holds.
+        for old in list(itertools.islice(replay, 8)):
+            if replay[old] > now:
+                break
+            del replay[old]
+        replay.pop(key, None)
+        replay[key] = now + ttl
+        return True
     def _index(self, record: SessionRecord) -> None:
         if record.user_id:
             self._by_user.setdefault(record.user_id, {})[record.id] = None
