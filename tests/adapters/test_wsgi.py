@@ -154,7 +154,7 @@ def test_store_outage_is_503_json(clock: FrozenClock) -> None:
     login_token = run_sync(SessionManager(MemoryStore(), clock=clock).create("ada"))[0]
     recorder = Recorder()
     body = b"".join(AuthMiddleware(echo_app, authenticator)(
-        _environ(cookie=f"session={login_token}"), recorder))
+        _environ(cookie=f"__Host-session={login_token}"), recorder))
     assert recorder.status == "503 Service Unavailable"
     assert json.loads(body)["error"] == "store_unavailable"
     assert ("retry-after", "5") in recorder.headers

@@ -213,7 +213,7 @@ async def test_jwt_logout_clears_the_cookie_but_the_token_lives_on(clock: Frozen
     assert (await auth.authenticate({"cookie": f"tok={login.token}"})).identity is not None
 
 
-# -- the default name gained __Host- (issue 12, item 1): no one is logged out --------------------
+# -- the default name gained __Host- (issue 12, item 1): renamed, no one is logged out ----------
 
 
 async def test_a_cookie_under_the_old_default_name_is_moved_over(clock: FrozenClock) -> None:
@@ -223,8 +223,8 @@ async def test_a_cookie_under_the_old_default_name_is_moved_over(clock: FrozenCl
     before = Authenticator(strategy, (CookieTransport("session", clock=clock),))
     old = await before.login("u1", headers={})
     clock.advance(60)
-    # After it: CookieTransport() is __Host-session, and reads "session" as its old name.
-    after = Authenticator(strategy, (CookieTransport(clock=clock),))
+    # After it: CookieTransport() is __Host-session; told its old name, it moves logins.
+    after = Authenticator(strategy, (CookieTransport(renamed_from="session", clock=clock),))
     clock.advance(1)
     result = await after.authenticate({"cookie": f"session={old.token}"})
     assert result.identity is not None
@@ -245,7 +245,8 @@ async def test_a_login_after_the_upgrade_is_never_read_under_the_old_name(
     # The new code never writes the old name, so a credential there that is newer than
     # the upgrade was put there by someone else (a tossed cookie): refused and expired.
     manager = SessionManager(MemoryStore(), policy=POLICY, clock=clock)
-    after = Authenticator(SessionStrategy(manager, clock=clock), (CookieTransport(clock=clock),))
+    cookie = CookieTransport(renamed_from="session", clock=clock)
+    after = Authenticator(SessionStrategy(manager, clock=clock), (cookie,))
     clock.advance(1)
     theirs = await after.login("attacker", headers={})
     result = await after.authenticate({"cookie": f"session={theirs.token}"})

@@ -48,9 +48,10 @@ def test_cookie_read(header: str | None, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "name", "renamed_from"),
     [
-        ({}, "__Host-session", "session"),
+        ({}, "__Host-session", None),
         ({"policy": CookiePolicy(secure=False)}, "session", None),
-        ({"policy": CookiePolicy(domain="example.com")}, "__Secure-session", "session"),
+        ({"policy": CookiePolicy(domain="example.com")}, "__Secure-session", None),
+        ({"renamed_from": "session"}, "__Host-session", "session"),
         # A cookie the caller names keeps its name, unprefixed even over HTTPS.
         ({"name": "session"}, "session", None),
         ({"name": "sid", "renamed_from": "old_sid"}, "sid", "old_sid"),
@@ -64,11 +65,14 @@ def test_default_name_is_prefixed_unless_named(
 
 
 def test_renamed_cookie_is_read_only_when_the_current_name_is_absent() -> None:
-    transport = CookieTransport()
+    transport = CookieTransport(renamed_from="session")
     assert transport.read_renamed({"cookie": "session=old"}) == "old"
     assert transport.read_renamed({"cookie": "session=old; __Host-session=new"}) is None
     assert transport.read_renamed({"cookie": "session=a; session=b"}) is None  # ambiguous
     assert CookieTransport("sid").read_renamed({"cookie": "session=old"}) is None
+    # Not by default: "session" is also the session-data cookie's default name.
+    assert CookieTransport().read_renamed({"cookie": "session=data"}) is None
+    assert [v.split("=")[0] for _, v in CookieTransport().clear()] == ["__Host-session"]
     with pytest.raises(ConfigurationError):
         CookieTransport("sid", renamed_from="sid")
     cleared = [value for _, value in transport.clear()]

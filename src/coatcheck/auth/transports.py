@@ -64,15 +64,18 @@ class CookieTransport:
     see :mod:`coatcheck.cookies`.
 
     **Renaming without logging anyone out.** ``renamed_from`` is the cookie's previous
-    name (set for you when the default name gained its prefix: ``session``). The
-    :class:`~coatcheck.auth.Authenticator` reads it only when the current name is not
-    in the header at all, accepts what it carries only for a login older than this
-    transport (``renamed_before``; the old name is never written any more, so a newer
-    credential under it was put there by someone else), and then moves it to the
-    current name and expires the old cookie. Until every browser has been moved, a
-    visitor without the current cookie can be handed an old-name cookie of a login
-    made before the rename; name the cookie (``renamed_from=None``) to stop reading
-    the old one.
+    name. The :class:`~coatcheck.auth.Authenticator` reads it only when the current
+    name is not in the header at all, accepts what it carries only for a login older
+    than this transport (``renamed_before``; the old name is never written any more,
+    so a newer credential under it was put there by someone else), and then moves it
+    to the current name and expires the old cookie. Until every browser has been
+    moved, a visitor without the current cookie can be handed an old-name cookie of a
+    login made before the rename; drop ``renamed_from`` once the old logins have
+    expired. An app upgrading from ``CookieTransport()``'s old unprefixed ``session``
+    keeps its logins with ``CookieTransport(renamed_from="session")``; it is not done
+    for you, because ``session`` is also the default name of the session-data cookie
+    (:class:`~coatcheck.sessions.StoreSessions`), which must never be read as a
+    credential nor expired at logout.
 
     :raises CookieError: when a name or the policy is illegal (checked here, once).
     :raises ConfigurationError: when ``renamed_from`` is the current name.
@@ -100,9 +103,6 @@ class CookieTransport:
     ) -> None:
         if name is None:
             name = prefixed_name(DEFAULT_COOKIE_NAME, policy)
-            if renamed_from is None and name != DEFAULT_COOKIE_NAME:
-                # Before coatcheck prefixed its default name, the cookie was this.
-                renamed_from = DEFAULT_COOKIE_NAME
         if renamed_from is not None and renamed_from == name:
             raise ConfigurationError("renamed_from must differ from the cookie's name")
         self._cookie_name = name
