@@ -14,6 +14,7 @@ stopped by the PID it wrote there: never by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -61,7 +62,9 @@ def _wait(what: str, test: object, deadline: float) -> None:
 
 
 def _pid(pidfile: Path, deadline: float) -> int:
-    _wait(f"{pidfile} to appear", lambda: pidfile.exists() and pidfile.read_text().strip(), deadline)
+    _wait(
+        f"{pidfile} to appear", lambda: pidfile.exists() and pidfile.read_text().strip(), deadline
+    )
     return int(pidfile.read_text().strip())
 
 
@@ -266,7 +269,9 @@ def start_sentinel_group(
                 f"sentinel failover-timeout {SERVICE} {max(3 * down_after_ms, 3000)}\n"
                 f"sentinel parallel-syncs {SERVICE} 1\n"
                 f"sentinel myid {ids[port]}\n"
-                + "".join(f"sentinel known-replica {SERVICE} 127.0.0.1 {r}\n" for r in group.replicas)
+                + "".join(
+                    f"sentinel known-replica {SERVICE} 127.0.0.1 {r}\n" for r in group.replicas
+                )
                 + "".join(
                     f"sentinel known-sentinel {SERVICE} 127.0.0.1 {p} {ids[p]}\n"
                     for p in group.sentinels
@@ -296,10 +301,8 @@ def start_sentinel_group(
 def stop_pids(pids: list[int], *, timeout: float = 5.0) -> None:
     """SIGTERM each PID, then SIGKILL what is still there after ``timeout`` seconds."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     for pid in pids:
         while time.monotonic() < deadline:
@@ -309,10 +312,8 @@ def stop_pids(pids: list[int], *, timeout: float = 5.0) -> None:
                 break
             time.sleep(0.02)
         else:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _alive(pid: int) -> bool:
