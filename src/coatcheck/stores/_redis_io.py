@@ -55,7 +55,9 @@ from redis.exceptions import RedisError, ResponseError
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ._resp import FastGet, ReplyError
 
-__all__ = ["ClusterIO", "NodeIO", "RedisIO", "Script", "open_io"]
+__all__ = [
+    "ClusterIO", "NodeIO", "RedisIO", "Script", "open_io", "sentinel_master", "subscriber",
+]  # fmt: skip
 
 Arg = bytes | str | int | float
 _SLOTS = 16384
@@ -645,6 +647,41 @@ def open_io(
     raise ConfigurationError(_URL_HELP)
 
 
+async def subscriber(url: str, io: RedisIO, key: bytes) -> Any:
+    """An asyncio client for pub/sub on the server ``io`` writes ``key`` to.
+
+    One server: that server; Sentinel: the master the sentinels name now; a cluster:
+    the master that owns ``key``'s slot (sharded pub/sub lives there). The client
+    has no read timeout and never reconnects by itself: a subscriber that lost its
+    connection may have missed messages, so the caller must see the failure.
+    """
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    quiet: dict[str, Any] = {
+        "socket_connect_timeout": 2, "socket_timeout": None, "retry": Retry(NoBackoff(), 0),
+    }  # fmt: skip
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "redis+cluster" and isinstance(io, ClusterIO):
+        _, link = await io._route(key)
+        host, port = link.fast.address  # type: ignore[attr-defined]
+        user, password, _ = _hosts(parts.netloc)
+        return aioredis.Redis(host=host, port=port, username=user, password=password, **quiet)
+    if scheme == "redis+sentinel":
+        user, password, hosts = _hosts(parts.netloc)
+        path = [p for p in parts.path.split("/") if p]
+        options = dict(parse_qsl(parts.query))
+        return sentinel_master(
+            hosts, path[0], db=int(path[1]) if len(path) == 2 else 0, sync=False,
+            username=user, password=password,
+            sentinel_password=options.get("sentinel_password"), timeout=None, retry=False,
+        )  # fmt: skip
+    mine = ("prefix", "wait", "wait_timeout")
+    rest = [(k, v) for k, v in parse_qsl(parts.query) if k not in mine]
+    return aioredis.Redis.from_url(urlunsplit(parts._replace(query=urlencode(rest))), **quiet)
+
+
 def sentinel_master(
     hosts: list[tuple[str, int]],
     service: str,
@@ -655,27 +692,36 @@ def sentinel_master(
     password: str | None = None,
     sentinel_password: str | None = None,
     connect_timeout: float = 1.0,
-    timeout: float = 2.0,
+    timeout: float | None = 2.0,
+    retry: bool = True,
 ) -> Any:
     """A redis-py client for the master the sentinels name (asked again on failure)."""
     if sync:
         from redis.sentinel import Sentinel as SyncSentinel
 
         sentinel: Any = SyncSentinel(  # type: ignore[no-untyped-call]
-            hosts, socket_connect_timeout=connect_timeout, socket_timeout=timeout,
+            hosts, socket_connect_timeout=connect_timeout, socket_timeout=timeout or 2.0,
             password=sentinel_password,
         )  # fmt: skip
     else:
         from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
         sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
-            hosts, socket_connect_timeout=connect_timeout, socket_timeout=timeout,
+            hosts, socket_connect_timeout=connect_timeout, socket_timeout=timeout or 2.0,
             password=sentinel_password,
         )  # fmt: skip
+    if retry:
+        again = _retry(sync)
+    else:
+        from redis.asyncio.retry import Retry as AsyncRetry
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry as SyncRetry
+
+        again = (SyncRetry if sync else AsyncRetry)(NoBackoff(), 0)
     return sentinel.master_for(
         service, db=db, username=username, password=password,
         socket_connect_timeout=connect_timeout, socket_timeout=timeout,
-        retry=_retry(sync), decode_responses=False,
+        retry=again, decode_responses=False,
     )  # fmt: skip
 
 
