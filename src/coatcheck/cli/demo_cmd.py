@@ -30,7 +30,17 @@ def register(subparsers: Any) -> None:
         default=_DEFAULT_STORE,
         metavar="URL",
         help=f"session store URL ({_DEFAULT_STORE}, in the working folder); also memory://, "
-        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, postgresql://user@host/db",
+        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, "
+        "redis+cluster://h1:7000,h2:7001/, redis+sentinel://h1:26379,h2:26379/mymaster/0, "
+        "postgresql://user@host/db",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on one port (1); they share sessions, login limits and "
+        "revocations through the store, so it must not be memory://",
     )
     parser.add_argument(
         "--alg",
@@ -50,7 +60,8 @@ def register(subparsers: Any) -> None:
         "--feed",
         default=None,
         metavar="URL",
-        help="hybrid mode: revocation feed, redis://... or postgresql://... (default: the "
+        help="hybrid mode: revocation feed, redis[+cluster|+sentinel]://... or postgresql://... "
+        "(default: the "
         "store's server when it is Redis or PostgreSQL; 'none' to disable)",
     )
     parser.add_argument(
@@ -64,6 +75,7 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         from ..demo import DemoConfig, create_app, serve
+        from ..demo.app import check_workers
     except ModuleNotFoundError as exc:
         print(
             f"coatcheck demo needs the demo extra ({exc.name} is missing): "
@@ -81,17 +93,22 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.workers < 1:
+        print("coatcheck demo: --workers must be at least 1", file=sys.stderr)
+        return 2
     config = DemoConfig(
         mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg,
         access_ttl=timedelta(seconds=args.access_ttl), feed_url=args.feed,
     )  # fmt: skip
     app = create_app(config)  # a bad --store fails here, before the banner
+    check_workers(config, args.workers)
     host = f"[{args.host}]" if ":" in args.host else args.host
     behind = " (behind your HTTPS proxy)" if args.https_proxy else ""
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(
-        f"coatcheck demo ({args.mode} mode, store {args.store}) serving on "
+        f"coatcheck demo ({args.mode} mode, store {args.store}{workers}) serving on "
         f"http://{host}:{args.port}/{behind}",
         flush=True,
     )
-    serve(app, host=args.host, port=args.port)
+    serve(app, host=args.host, port=args.port, workers=args.workers, config=config)
     return 0
