@@ -153,6 +153,8 @@ def start_cluster(
                 "--cluster-port", str(bus[port]),
                 # A replica may take over however long it was cut off (tests kill masters).
                 "--cluster-replica-validity-factor", "0",
+                # The other shards keep serving while one is between masters.
+                "--cluster-require-full-coverage", "no",
                 "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
             )  # fmt: skip
         for port in ports:
