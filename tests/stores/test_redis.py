@@ -336,3 +336,14 @@ async def test_attempt_counter_is_one_script_call_and_expires_by_itself(
     await raw.set(RUN_PREFIX.encode() + b"a:" + key.encode(), b"garbage")
     assert await store.peek_attempts(key, clock.now()) == (0, clock.now())
     assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
+
+
+@pytest.mark.anyio
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing(
+    store: RedisStore, clock: FrozenClock
+) -> None:
+    # 300 writes at once from one process: redis-py's asyncio pool alone would refuse
+    # every one past its 100th connection ("Too many connections", a 503 here).
+    records = [make_record(clock.now()) for _ in range(300)]
+    await asyncio.gather(*(store.create(r) for r in records))
+    assert all([await store.get(r.id, clock.now()) == r for r in records])

@@ -604,13 +604,17 @@ def open_io(
             raise ConfigurationError(_URL_HELP)
         rest = urlencode([(k, v) for k, v in query if k not in ("prefix", "wait", "wait_timeout")])
         cls = redis.Redis if sync else aioredis.Redis
+        # A burst beyond the pool waits (up to the timeout) for a connection instead of
+        # failing at once: redis-py's asyncio pool refuses a 101st concurrent command.
+        pool_class = redis.BlockingConnectionPool if sync else aioredis.BlockingConnectionPool
         try:
-            client = cls.from_url(
-                urlunsplit(parts._replace(query=rest)), retry=retry, health_check_interval=30,
-                **common,
+            pool = pool_class.from_url(
+                urlunsplit(parts._replace(query=rest)), max_connections=64, timeout=timeout,
+                retry=retry, health_check_interval=30, **common,
             )  # fmt: skip
         except (TypeError, ValueError) as exc:
             raise ConfigurationError("the Redis store URL is malformed") from exc
+        client = cls(connection_pool=pool)
         fast = None if sync else _fast_get(client)
         where = f"{parts.hostname}:{parts.port or 6379}/{db or 0}"
         return NodeIO(client, fast=fast, where=where, wait_ms=wait_ms), chosen, replicas
