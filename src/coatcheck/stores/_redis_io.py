@@ -603,10 +603,12 @@ def open_io(
         if not parts.hostname or not port_ok or not (db == "" or db.isdigit()):
             raise ConfigurationError(_URL_HELP)
         rest = urlencode([(k, v) for k, v in query if k not in ("prefix", "wait", "wait_timeout")])
-        cls = redis.Redis if sync else aioredis.Redis
+        cls: Any = redis.Redis if sync else aioredis.Redis
         # A burst beyond the pool waits (up to the timeout) for a connection instead of
         # failing at once: redis-py's asyncio pool refuses a 101st concurrent command.
-        pool_class = redis.BlockingConnectionPool if sync else aioredis.BlockingConnectionPool
+        pool_class: Any = (
+            redis.BlockingConnectionPool if sync else aioredis.BlockingConnectionPool
+        )
         try:
             pool = pool_class.from_url(
                 urlunsplit(parts._replace(query=rest)), max_connections=64, timeout=timeout,
