@@ -22,6 +22,7 @@ from coatcheck.sessions import SessionStore
 from coatcheck.sessions.manager import SessionManager
 from coatcheck.stores import RedisStore, SyncRedisStore, open_store
 from coatcheck.stores._redis_io import ClusterIO, NodeIO
+from coatcheck.stores._resp import FastGet
 
 from .contract import StoreContract, make_record, new_user
 from .sync_driver import RunSyncStore
@@ -93,6 +94,8 @@ def test_open_store_takes_cluster_and_sentinel_urls(
     assert "prefix='app1:'" in repr(cluster)
     sentinel = open_store(redis_sentinel_url)
     assert isinstance(sentinel._io, NodeIO)  # type: ignore[attr-defined]
+    # The per-request read is the lean GET, on the master the sentinels name.
+    assert type(sentinel._get.__self__) is FastGet  # type: ignore[attr-defined]
     assert "/coatcheck/15" in repr(sentinel)
     assert type(open_store(redis_cluster_url, sync=True)) is SyncRedisStore
     assert type(open_store(redis_sentinel_url, sync=True)) is SyncRedisStore

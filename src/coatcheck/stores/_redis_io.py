@@ -649,7 +649,23 @@ def open_io(
             timeout=timeout,
         )  # fmt: skip
         where = "sentinel " + ",".join(f"{h}:{p}" for h, p in hosts) + f"/{service}/{db_number}"
-        return NodeIO(client, where=where, wait_ms=wait_ms), chosen, replicas
+        fast = None
+        if not sync:
+            # The lean GET too, connected to whichever server the sentinels name master.
+            sentinels = client.connection_pool.sentinel_manager
+
+            async def locate() -> tuple[str, int]:
+                try:
+                    host, port = await sentinels.discover_master(service)
+                except RedisError as exc:
+                    raise StoreUnavailable("no sentinel names a master") from exc
+                return str(host), int(port)
+
+            fast = FastGet(
+                "", 0, db=db_number, username=user, password=password,
+                connect_timeout=connect_timeout, timeout=timeout, locate=locate,
+            )  # fmt: skip
+        return NodeIO(client, fast=fast, where=where, wait_ms=wait_ms), chosen, replicas
     raise ConfigurationError(_URL_HELP)
 
 
@@ -724,10 +740,12 @@ def sentinel_master(
         from redis.retry import Retry as SyncRetry
 
         again = (SyncRetry if sync else AsyncRetry)(NoBackoff(), 0)
+    # redis-py's asyncio pools refuse a command past max_connections (100 by default)
+    # rather than wait; a Sentinel pool cannot be a blocking one, so it gets room.
     return sentinel.master_for(
         service, db=db, username=username, password=password,
         socket_connect_timeout=connect_timeout, socket_timeout=timeout,
-        retry=again, decode_responses=False,
+        retry=again, decode_responses=False, max_connections=1024,
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import weakref
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import hiredis
@@ -179,8 +180,11 @@ class FastGet:
     """``GET`` over one pipelined connection per event loop (see the module docstring).
 
     ``host``/``port``/``db``/``username``/``password`` as for redis-py; timeouts in
-    seconds (``None``: wait forever). :meth:`get` raises StoreUnavailable when Redis
-    cannot be reached or does not answer in time, StoreError when it refuses.
+    seconds (``None``: wait forever). ``locate``, when given, is asked for the
+    ``(host, port)`` before each new connection (a Sentinel group's current master);
+    the server must then say it is a master (``ROLE``), or the connection fails.
+    :meth:`get` raises StoreUnavailable when Redis cannot be reached or does not
+    answer in time, StoreError when it refuses.
     """
 
     __slots__ = (
@@ -188,6 +192,7 @@ class FastGet:
         "_connecting",
         "_handshake",
         "_host",
+        "_locate",
         "_port",
         "_protocols",
         "_timeout",
@@ -203,9 +208,11 @@ class FastGet:
         password: str | None = None,
         connect_timeout: float | None = None,
         timeout: float | None = None,
+        locate: Callable[[], Awaitable[tuple[str, int]]] | None = None,
     ) -> None:
         self._host = host
         self._port = port
+        self._locate = locate
         self._connect_timeout = connect_timeout
         self._timeout = timeout
         handshake = []
@@ -310,6 +317,9 @@ class FastGet:
         old = self._protocols.pop(loop, None)
         if old is not None:
             old.close()  # same loop: safe
+        if self._locate is not None:
+            # Sentinel: whoever is master now (a failover closes our old connection).
+            self._host, self._port = await self._locate()
         try:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(lambda: _Protocol(loop), self._host, self._port),
@@ -322,6 +332,10 @@ class FastGet:
                 reply = await protocol.request(command, self._timeout)
                 if isinstance(reply, hiredis.ReplyError):
                     raise StoreUnavailable("Redis refused the connection (AUTH or SELECT)")
+            if self._locate is not None:
+                role = await protocol.request(b"*1\r\n$4\r\nROLE\r\n", self._timeout)
+                if not isinstance(role, list) or not role or role[0] != b"master":
+                    raise StoreUnavailable("the server the sentinels named is not a master")
         except _Lost as exc:
             protocol.close()
             raise StoreUnavailable("Redis cannot be reached") from exc
