@@ -86,7 +86,8 @@ class AsyncpgIO:
 
     A connection is taken from the list (or opened, up to ``max_size``), used for one
     statement and put back; a request finding none free waits for one up to
-    ``timeout`` seconds, then fails with StoreUnavailable. A connection that broke is
+    ``timeout`` seconds, then fails with StoreUnavailable; so does a statement running
+    longer than ``command_timeout`` (``timeout`` by default). A connection that broke is
     dropped, so the store recovers by itself after a server restart or a failover.
     Connections belong to the event loop that opened them: a store used from a new
     loop (a new ``asyncio.run``) opens new ones.
@@ -105,12 +106,14 @@ class AsyncpgIO:
         max_size: int = 10,
         timeout: float = 2.0,
         connect_timeout: float = 2.0,
+        command_timeout: float | None = None,
     ) -> None:
         self._dsn = dsn
         self._min, self._max, self._timeout = min_size, max_size, timeout
         self._connect_args: dict[str, Any] = {
             "timeout": connect_timeout,
-            "command_timeout": timeout,
+            # A statement that takes longer fails (StoreUnavailable): fail fast.
+            "command_timeout": command_timeout or timeout,
         }
         self._free: list[Any] = []
         self._waiters: deque[asyncio.Future[Any]] = deque()
@@ -118,8 +121,10 @@ class AsyncpgIO:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def open(self) -> None:
-        conn = await self._acquire()
-        self._release(conn, False)
+        """Open ``min_size`` connections (raises StoreUnavailable when none can be)."""
+        held = [await self._acquire() for _ in range(max(self._min - len(self._free), 1))]
+        for conn in held:
+            self._release(conn, False)
 
     async def _connect(self) -> Any:
         import asyncpg
