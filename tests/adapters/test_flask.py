@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import secrets
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask, render_template_string, request
 
+from coatcheck._sync import run_sync
 from coatcheck.adapters.flask import CoatCheck, current_identity, login_required
 from coatcheck.adapters.wsgi import CsrfMiddleware as WsgiCsrf
 from coatcheck.auth import (
@@ -164,11 +167,17 @@ def test_flask_on_sync_redis(redis_url: str, clock: FrozenClock) -> None:
     assert client.get("/me", base_url="https://localhost").json == {"name": "Ada", "via": "cookie"}
     client.post("/logout", base_url="https://localhost")
     assert client.get("/me", base_url="https://localhost").status_code == 401
+    run_sync(store.close())
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {table}; DROP TABLE {table}_attempts")
+        conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
 @pytest.mark.postgres
 def test_flask_on_sync_postgres(postgres_url: str, clock: FrozenClock) -> None:
-    store = open_store(postgres_url, sync=True)
+    # A table of its own: the shared database's default table may be another branch's.
+    table = f"ccflask_{secrets.token_hex(4)}"
+    store = open_store(f"{postgres_url}?table={table}", sync=True)
     app, _ = make_app(_sessions(clock, store))
     client = app.test_client()
     client.post("/login", base_url="https://localhost")
