@@ -167,10 +167,6 @@ def test_flask_on_sync_redis(redis_url: str, clock: FrozenClock) -> None:
     assert client.get("/me", base_url="https://localhost").json == {"name": "Ada", "via": "cookie"}
     client.post("/logout", base_url="https://localhost")
     assert client.get("/me", base_url="https://localhost").status_code == 401
-    run_sync(store.close())
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE {table}; DROP TABLE {table}_attempts")
-        conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
 @pytest.mark.postgres
@@ -184,6 +180,10 @@ def test_flask_on_sync_postgres(postgres_url: str, clock: FrozenClock) -> None:
     assert client.get("/me", base_url="https://localhost").json == {"name": "Ada", "via": "cookie"}
     client.post("/logout", base_url="https://localhost")
     assert client.get("/me", base_url="https://localhost").status_code == 401
+    run_sync(store.close())
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {table}; DROP TABLE {table}_attempts")
+        conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
 @pytest.mark.redis
