@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -49,8 +50,11 @@ async def test_a_broken_connection_is_replaced(postgres_url: str) -> None:
     pid = (await io.execute("SELECT pg_backend_pid()", (), "one"))[0]
     killer = AsyncpgIO(postgres_url)
     await killer.execute("SELECT pg_terminate_backend($1)", (pid,), "one")
-    with pytest.raises(StoreUnavailable):
-        await io.execute("SELECT 1", (), "one")  # the dead connection fails once
+    # The dead connection fails at most once (asyncpg may have seen it close already,
+    # and then it is dropped before use); after that a new one serves.
+    with contextlib.suppress(StoreUnavailable):
+        await io.execute("SELECT 1", (), "one")
     assert (await io.execute("SELECT pg_backend_pid()", (), "one"))[0] != pid
+    assert io._size == 1
     await io.close()
     await killer.close()
