@@ -122,7 +122,7 @@ async def _fill(store: RedisStore, count: int, per_user: int = 4) -> list[str]:
     run = secrets.token_hex(3)
     data = _padding(now, f"bench-{run}-{0:08d}")
     records = [_record(now, f"bench-{run}-{i // per_user:08d}", data) for i in range(count)]
-    sem = asyncio.Semaphore(256)
+    sem = asyncio.Semaphore(64)
 
     async def one(record: SessionRecord) -> None:
         async with sem:
@@ -284,7 +284,9 @@ async def part_million(seconds: float, small: int, large: int) -> list[dict[str,
     for label, population in ((f"{small:,} live", small), (f"{large:,} live", large)):
         if population > len(ids):
             ids += await _fill(store, population - len(ids))
-        sample = random.sample(ids, min(len(ids), 200_000))
+        # As many distinct sessions either way (far more than the decoded-record cache
+        # holds), so the client does the same work and only the population differs.
+        sample = random.sample(ids, min(len(ids), small))
         read = _reader(store, sample, now)
         await _drive(read, 0.5)
         # Three rounds, the median of each figure: the machine is shared.
@@ -422,10 +424,11 @@ def render(results: dict[str, Any]) -> str:
         rows = [r for r in results["million"] if r["what"] != "bytes"]
         size = next(r for r in results["million"] if r["what"] == "bytes")
         out += ["", "### Redis Cluster: live sessions vs per-request read", "",
-                "| live sessions | reads/s | p50 ms | p99 ms |", "|---|---|---|---|"]
+                "| live sessions | reads/s | client CPU µs/read | p50 ms | p99 ms |",
+                "|---|---|---|---|---|"]
         for r in rows:
-            out.append(f"| {r['what']} | {r['rate']:,.0f} | {r['p50_ms']:.3f} | "
-                       f"{r['p99_ms']:.3f} |")
+            out.append(f"| {r['what']} | {r['rate']:,.0f} | {r['cpu_us']:.1f} | "
+                       f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} |")
         if len(rows) == 2:
             out.append("")
             out.append(f"Large / small: median {rows[1]['p50_ms'] / rows[0]['p50_ms']:.2f}x, "
