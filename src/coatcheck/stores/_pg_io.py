@@ -203,6 +203,13 @@ class AsyncpgIO:
         except StoreUnavailable:
             broken = True
             raise
+        except StoreError:
+            raise
+        except Exception as exc:
+            # The driver in a state of its own (e.g. InternalClientError after the server
+            # ended the connection mid-call): drop the connection, fail as unavailable.
+            broken = True
+            raise _unavailable(exc) from exc
         finally:
             self._release(conn, broken)
 
