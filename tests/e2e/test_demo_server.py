@@ -28,11 +28,15 @@ _START_TIMEOUT = 20.0
 
 
 class DemoServer:
-    """One ``coatcheck demo`` process on a loopback port, restartable."""
+    """One ``coatcheck demo`` process on a loopback port, restartable; ``args`` are extra
+    command-line options (``--dpop-nonce`` ...)."""
 
-    def __init__(self, mode: str, folder: Path, store: str | None = None) -> None:
+    def __init__(
+        self, mode: str, folder: Path, args: tuple[str, ...] = (), store: str | None = None
+    ) -> None:
         self.mode = mode
         self.folder = folder
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = store or f"sqlite:///{folder / 'x.db'}"
@@ -43,7 +47,7 @@ class DemoServer:
     def start(self) -> None:
         command = [
             sys.executable, "-m", "coatcheck", "demo",
-            "--port", str(self.port), "--store", self.store, "--mode", self.mode,
+            "--port", str(self.port), "--store", self.store, "--mode", self.mode, *self.args,
         ]  # fmt: skip
         self.log = (self.folder / "server.log").open("a")
         self.process = subprocess.Popen(
@@ -95,7 +99,7 @@ def server(
         # The same flows on the real Redis Cluster and Sentinel group (.ci/services).
         url = request.getfixturevalue(where.replace("-", "_") + "_url")
         store = f"{url}?prefix=cce{secrets.token_hex(3)}:"
-    demo = DemoServer(mode, tmp_path_factory.mktemp(f"demo-{request.param}"), store)
+    demo = DemoServer(mode, tmp_path_factory.mktemp(f"demo-{request.param}"), store=store)
     demo.start()
     try:
         yield demo

@@ -64,6 +64,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION = "coatcheck"
 _IDENTITY = "_coatcheck_identity"
 _PRESENTED = "_coatcheck_presented"
+_AUTH_ERROR = "_coatcheck_auth_error"
 _HEADERS = "_coatcheck_headers"
 _CSRF = "_coatcheck_csrf"
 
@@ -132,6 +133,7 @@ class CoatCheck:
         result = run_sync(self.authenticator.authenticate(headers))
         setattr(g, _IDENTITY, result.identity)
         setattr(g, _PRESENTED, result.presented)
+        setattr(g, _AUTH_ERROR, result.error)
         setattr(g, _HEADERS, list(result.set_headers))
         rules = self.csrf_rules
         if rules is None:
@@ -171,6 +173,9 @@ class CoatCheck:
         identity = _current()
         if identity is not None:
             return identity
+        error = g.get(_AUTH_ERROR)
+        if error is not None:
+            raise error  # a refused DPoP proof or binding: its own 401 and challenge
         if g.get(_PRESENTED, False):
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")

@@ -30,6 +30,8 @@ from ..auth import (
     Authenticator,
     BearerTransport,
     CookieTransport,
+    DPoPPolicy,
+    DPoPTransport,
     HybridCookieTransport,
     HybridStrategy,
     JWTStrategy,
@@ -39,11 +41,12 @@ from ..auth import (
 from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
-from ..sessions import SessionManager, SessionStore
+from ..sessions import ReplayCache, SessionManager, SessionStore
 from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
-from . import inspect_page, pages, password
+from ..tokens.dpop_nonce import DPoPNonces
+from . import inspect_page, pages, password, theft
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -51,7 +54,7 @@ from .context import (
     DemoError,
     wants_json,
 )
-from .protection import csrf_middleware, login_limiter
+from .protection import csrf_middleware, load_secret, login_limiter
 from .routes import routes as core_routes
 from .signing_key import load_signing_keys
 from .users import UserDirectory
@@ -291,10 +294,12 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         name = ("__Host-" if config.https else "") + parts.cookie_name
         cookie = CookieTransport(name, CookiePolicy(secure=config.https), clock=config.clock)
     bearer = BearerTransport()
+    dpop = _dpop(config, users, store)
+    transports = (cookie, dpop, bearer) if dpop is not None else (cookie, bearer)
     demo = DemoContext(
         config=config,
         users=users,
-        authenticator=Authenticator(parts.strategy, (cookie, bearer)),
+        authenticator=Authenticator(parts.strategy, transports),
         cookie=cookie,
         bearer=bearer,
         store=store,
@@ -303,13 +308,26 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         explainer=_explainer(config, cookie, parts),
         feed=parts.feed,
         limiter=login_limiter(store, users.connection, clock=config.clock),
+        dpop=dpop,
     )
     return _build(demo)
 
 
+def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoPTransport | None:
+    """DPoP on the API (on by default): proof ids are remembered in the session store."""
+    if not config.dpop:
+        return None
+    if not isinstance(store, ReplayCache):
+        raise ConfigurationError("DPoP needs a store that can remember proof ids")
+    policy = DPoPPolicy(required=config.dpop_required, public_origin=config.public_origin)
+    # The nonce secret is kept with the users, so nonces survive a restart.
+    nonces = DPoPNonces(load_secret(users.connection, "dpop-nonce")) if config.dpop_nonce else None
+    return DPoPTransport(store, policy=policy, nonces=nonces, clock=config.clock)
+
+
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes
+    routes = core_routes + password.routes + inspect_page.routes + theft.routes
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
@@ -359,7 +377,9 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         status = error_status(exc)
         body = error_body(exc)
         code, message = body["error"], body["message"]
-        headers = {k: v for k, v in error_headers(exc) if k != "content-type"}
+        # API clients learn that DPoP is spoken here, and with which keys (RFC 9449 §7.2).
+        algs = demo.dpop.algorithms if demo.dpop is not None and wants_json(request) else ()
+        headers = {k: v for k, v in error_headers(exc, dpop_algs=algs) if k != "content-type"}
         if isinstance(exc, RateLimited) and "retry-after" in headers:
             # The same number as Retry-After (RFC 9110 §10.2.3), in words.
             wait = int(headers["retry-after"])
@@ -407,6 +427,8 @@ def _config_to_env(config: DemoConfig) -> str:
             "mode": config.mode, "store_url": config.store_url, "users_path": config.users_path,
             "https": config.https, "alg": config.alg,
             "access_ttl": config.access_ttl.total_seconds(), "feed_url": config.feed_url,
+            "dpop": config.dpop, "dpop_required": config.dpop_required,
+            "dpop_nonce": config.dpop_nonce, "public_origin": config.public_origin,
         }
     )  # fmt: skip
 
@@ -424,6 +446,8 @@ def create_app_from_environment() -> Any:
             mode=given["mode"], store_url=given["store_url"], users_path=given["users_path"],
             https=given["https"], alg=given["alg"],
             access_ttl=timedelta(seconds=given["access_ttl"]), feed_url=given["feed_url"],
+            dpop=given["dpop"], dpop_required=given["dpop_required"],
+            dpop_nonce=given["dpop_nonce"], public_origin=given["public_origin"],
         )  # fmt: skip
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(

@@ -5,6 +5,6 @@ from __future__ import annotations
 from .lifecycle import Decision, decide
 from .manager import SessionManager
 from .record import SessionRecord
-from .store import SessionStore
+from .store import ReplayCache, SessionStore
 
-__all__ = ["Decision", "SessionManager", "SessionRecord", "SessionStore", "decide"]
+__all__ = ["Decision", "ReplayCache", "SessionManager", "SessionRecord", "SessionStore", "decide"]

@@ -15,6 +15,9 @@
   the absolute expiry are both served by one index.
 * Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``<table>_attempts``
   (schema version 2): one upsert per failure, so every process counts each one.
+* One-time values (:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids) live in
+  ``<table>_replay`` (schema version 3): one ``INSERT ... ON CONFLICT`` each; every
+  ``prune_every``-th also sweeps a batch of spent ones, and ``delete_expired`` the rest.
 * Connections run outside transactions, so returning one to the pool costs no
   ``ROLLBACK`` round trip. A pool that cannot get a connection within ``timeout``
   seconds (2 by default) raises StoreUnavailable; broken connections are dropped and
@@ -73,6 +76,14 @@ _MIGRATIONS: tuple[str, ...] = (
         resets_at double precision NOT NULL
     );
     CREATE INDEX {i_resets} ON {t_attempts} (resets_at);
+    """,
+    # 3: one-time values (coatcheck.sessions.ReplayCache); keys are hashes.
+    """
+    CREATE TABLE {t_replay} (
+        key text PRIMARY KEY,
+        forget_at double precision NOT NULL
+    );
+    CREATE INDEX {i_forget} ON {t_replay} (forget_at);
     """,
 )
 
@@ -151,17 +162,18 @@ class PostgresStore:
         self._prune_every = prune_every
         self._prune_batch = prune_batch
         self._creates = 0
+        self._remembered = 0
         self._io: PgIO = io or AsyncpgIO(
             _without(conninfo, "connect_timeout"), min_size=min_size, max_size=max_size,
             timeout=timeout, connect_timeout=_connect_timeout(conninfo),
         )  # fmt: skip
         self._ready = False
         self._opening = asyncio.Lock()
-        # Templates with {t} (the table), {a} (its attempts table) and {c} (the columns),
-        # filled in by plain replacement: the names were checked above.
+        # Templates with {t} (the table), {a} / {r} (its attempts and replay tables) and
+        # {c} (the columns), filled in by plain replacement: the names were checked above.
         names = {
             "{t}": _quote(schema, table), "{a}": _quote(schema, table + "_attempts"),
-            "{c}": SQL_COLUMNS,
+            "{r}": _quote(schema, table + "_replay"), "{c}": SQL_COLUMNS,
         }  # fmt: skip
 
         def q(template: str) -> str:
@@ -204,6 +216,17 @@ class PostgresStore:
         self._sql_peek = q("SELECT failures, resets_at FROM {a} WHERE key = $1 AND resets_at > $2")
         self._sql_clear = q("DELETE FROM {a} WHERE key = $1")
         self._sql_spent = q("DELETE FROM {a} WHERE resets_at <= $1")
+        # A new key is inserted, a spent one taken over, a live one left alone (no row
+        # comes back: "seen"). One statement, so concurrent callers agree.
+        self._sql_remember = q(
+            "INSERT INTO {r} AS c (key, forget_at) VALUES ($1, $2) ON CONFLICT (key) "
+            "DO UPDATE SET forget_at = EXCLUDED.forget_at WHERE c.forget_at <= $3 RETURNING 1"
+        )
+        self._sql_sweep_replay = q(
+            "DELETE FROM {r} WHERE key IN (SELECT key FROM {r} WHERE forget_at <= $1 "
+            "LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        )
+        self._sql_spent_replay = q("DELETE FROM {r} WHERE forget_at <= $1")
         self._sql_prune = q(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} "
             "WHERE LEAST(expires_at, absolute_expires_at) <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
@@ -247,6 +270,8 @@ class PostgresStore:
             "i_expiry": _quote(f"{self._table}_expiry_idx"),
             "t_attempts": _quote(self._schema, f"{self._table}_attempts"),
             "i_resets": _quote(f"{self._table}_resets_idx"),
+            "t_replay": _quote(self._schema, f"{self._table}_replay"),
+            "i_forget": _quote(f"{self._table}_forget_idx"),
         }
         async with self._io.transaction() as tx:
             await tx.execute("SELECT pg_advisory_xact_lock($1)", (lock,), "one")
@@ -333,8 +358,9 @@ class PostgresStore:
             removed += n
             if n < batch:
                 break
-        # Spent login-attempt counters go too (not counted: they are not sessions).
+        # Spent login-attempt counters and one-time values go too (not counted).
         await self._execute(self._sql_spent, (now,))
+        await self._execute(self._sql_spent_replay, (now,))
         return removed
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
@@ -356,6 +382,20 @@ class PostgresStore:
     async def clear_attempts(self, key: str) -> None:
         """Forget the failures counted under ``key``."""
         await self._execute(self._sql_clear, (key,))
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already.
+
+        One statement; every ``prune_every``-th call also sweeps up to ``prune_batch``
+        x 10 spent keys, so the table holds about one window's worth.
+        """
+        row = await self._execute(self._sql_remember, (key, now + ttl, now), "one")
+        self._remembered += 1
+        if self._prune_every and self._remembered % self._prune_every == 0:
+            await self._execute(self._sql_sweep_replay, (now, self._prune_batch * 10))
+        return row is not None
 
     async def close(self) -> None:
         """Close the connections (they open again on the next use)."""
