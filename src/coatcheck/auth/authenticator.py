@@ -21,6 +21,7 @@ from ..errors import (
     MissingCredentials,
     TokenError,
 )
+from ..sessions.record import SessionRecord
 from ..tokens import unverified_parts
 from ..tokens.dpop import DPoPProof
 from .dpop import CONFIRMATION_CLAIM, DPoPTransport, key_binding
@@ -43,6 +44,8 @@ class AuthResult:
     ``refresh`` that a refresh could renew it (the middleware then redirects there);
     ``error`` why a presented credential was refused, when that is more than
     "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge).
+    ``record`` the server-side session behind ``identity`` (session mode), read once
+    and shared with the session mapping.
     """
 
     identity: Identity | None
@@ -52,6 +55,7 @@ class AuthResult:
     #: A cookie held a genuine but expired access token (hybrid mode): refresh it.
     refresh: bool = False
     error: AuthenticationError | TokenError | None = None
+    record: SessionRecord | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,9 +188,9 @@ class Authenticator:
                 out = out + dpop.response_headers(headers)
             reissued = verified.reissued
             if reissued is None:
-                return AuthResult(identity, out, True)
+                return AuthResult(identity, out, True, False, None, verified.record)
             written = transport.write(reissued, persistent=identity.persistent)
-            return AuthResult(identity, out + written, True)
+            return AuthResult(identity, out + written, True, False, None, verified.record)
         extra = dpop.response_headers(headers) if dpop is not None else []
         return AuthResult(None, (cleared or []) + extra, presented, refresh, error)
 

@@ -11,8 +11,10 @@ raw bytes of the SHA-256 in the session id)::
 
 ``{T}`` is a Redis Cluster hash tag, so one user's sessions and index share a slot
 and the Lua scripts that change both stay legal on a cluster (16 bits of tag are
-plenty for the cluster's 16384 slots). Keys and index fields hold the first 128
-bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
+plenty for the cluster's 16384 slots). A guest's session (user id ``""``) has a random
+slot (:func:`~coatcheck.sessions.ids.new_token`), so guests spread over every slot, and
+no index: it is one key, written with a plain ``SET``. Keys and index fields hold the
+first 128 bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
 still make a guess or a collision infeasible; the other 16 bytes lead the value,
 so a lookup still matches the whole id and listings can return it. This layout is
 what keeps a session with a 300-byte record and its index entry under 520 bytes of
@@ -384,8 +386,18 @@ class RedisStore:
 
         Raises StoreError when the id is not a session id of this user.
         """
+        if not record.user_id:
+            await self._create_guest(record)
+            return
         keys, args = self._create_call(record)
         await self._io.eval(_CREATE, keys, args, replicas=self._wait)
+
+    async def _create_guest(self, record: SessionRecord) -> None:
+        keys = self._session_key(record.id)
+        if keys is None:
+            raise StoreError("the session id is not a session id")
+        ttl = _ttl_ms(min(record.expires_at, record.absolute_expires_at), record.last_seen)
+        await self._io.call(b"SET", keys[0], _encode(record, keys[2]), b"PX", ttl)
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity and move the key's TTL; a missing session is ignored."""
@@ -400,7 +412,12 @@ class RedisStore:
         keys = self._session_key(record.id)
         if keys is None:
             return False
-        index, _, _ = self._user_keys(record.user_id)
+        if record.user_id:
+            index = self._user_keys(record.user_id)[0]
+        else:
+            # A guest has no index; this key (same hash tag, never created) keeps the
+            # script's two keys in one cluster slot, and the script skips a missing index.
+            index = self._prefix + b"{" + record.id[:_TAG].encode() + b"}u"
         ends = min(record.expires_at, record.absolute_expires_at)
         index_ttl = _ttl_ms(record.absolute_expires_at, record.last_seen) + _INDEX_MARGIN_MS
         done = await self._io.eval(
@@ -422,13 +439,20 @@ class RedisStore:
         return None if raw is None else _decode(session_id, raw)
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids."""
+        """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
+        if not user_id:
+            return []
         index, base, slot = self._user_keys(user_id)
         digests = await self._io.eval(_DELETE_USER, [index], [base], replicas=self._wait)
         return [f"{slot}.{digest.hex()}" for digest in digests]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first (drops index entries Redis expired)."""
+        """The user's live sessions, oldest first (drops index entries Redis expired).
+
+        None for ``""``: guests have no index.
+        """
+        if not user_id:
+            return []
         index, base, slot = self._user_keys(user_id)
         flat = await self._io.eval(_LIST, [index], [base])
         records = [
