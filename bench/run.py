@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --quick    # under a minute, noisy: checks it works
 
 Writes ``bench/results/<YYYY-MM-DD>.md`` (``<date>-quick.md`` in quick mode) with the
-machine described, every table and the targets of issue 7 computed from this run, a PNG
+machine described, every table and the targets of issue 7 computed from this run (and
+issue 15's scale rows, bench/scale.py, which need the cluster of .ci/services), a PNG
 chart and the raw JSON beside it. Needs Redis on 127.0.0.1:6379 and PostgreSQL on
 127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` / ``COATCHECK_BENCH_POSTGRES`` override the
 URLs; Redis db 13 and database ``coatcheck_bench`` by default) and, for the HTTP section,
@@ -41,7 +42,7 @@ from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http", "dpop", "session_data")
+SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http", "dpop", "session_data", "scale")
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -174,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": hb.rounds, "duration": hb.duration, "warmup": hb.warmup,
             "connections": hb.connections, "tool": load_tool(),
         }
+    if "scale" in wanted:
+        # Issue 15's rows (bench/scale.py): the cluster, PostgreSQL's driver, workers.
+        from scale import render as render_scale
+        from scale import run_scale
+
+        results["scale"] = run_scale(args.quick, args.scale)
     results["meta"]["seconds"] = time.monotonic() - started
     results["targets"] = [t.__dict__ if not hasattr(t, "__slots__") else
                           {s: getattr(t, s) for s in t.__slots__} for t in compute_targets(results)]
@@ -187,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     if "session_data" in results:  # issue 13's section appends its own tables
         with md.open("a") as out:
             out.write("\n" + "\n".join(session_data_markdown(results["session_data"])) + "\n")
+    if "scale" in results:  # issue 15's section appends its own tables
+        with md.open("a") as out:
+            out.write("\n" + render_scale(results["scale"]))
     (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")

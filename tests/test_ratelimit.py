@@ -44,7 +44,7 @@ pytestmark = pytest.mark.anyio
 RUN = secrets.token_hex(4)
 REDIS_PREFIX = f"cct:rl{RUN}:"
 PG_TABLE = f"cct_rl_{RUN}"
-STORES = ["memory", "sqlite", "redis", "postgres"]
+STORES = ["memory", "sqlite", "redis", "redis-cluster", "redis-sentinel", "postgres"]
 MIN = 60.0
 # A rule that never locks, to watch counting alone; and the demo's account rule.
 OPEN = AttemptRule(1_000_000, MIN, 1.0, MIN)
@@ -78,6 +78,10 @@ def store_url(
 ) -> str:
     """A URL that several store instances (or processes) open onto one backend."""
     kind: str = request.param
+    if kind in ("redis-cluster", "redis-sentinel"):
+        # The counters on a real Redis Cluster and Sentinel group (.ci/services).
+        base = request.getfixturevalue(kind.replace("-", "_") + "_url")
+        return f"{base}?prefix={REDIS_PREFIX}"
     return {
         "memory": "memory://",
         "sqlite": f"sqlite:///{tmp_path / 'attempts.db'}",
@@ -91,7 +95,7 @@ def _open(url: str) -> Any:
         return MemoryStore()
     if url.startswith("sqlite:"):
         return SQLiteStore.from_url(url)
-    if url.startswith("redis:"):
+    if url.startswith("redis"):
         return RedisStore.from_url(url)
     return PostgresStore.from_url(url)
 
@@ -304,7 +308,9 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("store_url", ["sqlite", "redis", "postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "store_url", ["sqlite", "redis", "redis-cluster", "redis-sentinel", "postgres"], indirect=True
+)
 async def test_a_lock_earned_in_another_process_holds_here(
     store_url: str, opener: Callable[[], Any], clock: FrozenClock
 ) -> None:

@@ -31,7 +31,17 @@ def register(subparsers: Any) -> None:
         default=_DEFAULT_STORE,
         metavar="URL",
         help=f"session store URL ({_DEFAULT_STORE}, in the working folder); also memory://, "
-        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, postgresql://user@host/db",
+        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, "
+        "redis+cluster://h1:7000,h2:7001/, redis+sentinel://h1:26379,h2:26379/mymaster/0, "
+        "postgresql://user@host/db",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on one port (1); they share sessions, login limits and "
+        "revocations through the store, so it must not be memory://",
     )
     parser.add_argument(
         "--alg",
@@ -51,7 +61,8 @@ def register(subparsers: Any) -> None:
         "--feed",
         default=None,
         metavar="URL",
-        help="hybrid mode: revocation feed, redis://... or postgresql://... (default: the "
+        help="hybrid mode: revocation feed, redis[+cluster|+sentinel]://... or postgresql://... "
+        "(default: the "
         "store's server when it is Redis or PostgreSQL; 'none' to disable)",
     )
     parser.add_argument(
@@ -108,6 +119,7 @@ def _trusted_proxies(value: str) -> tuple[str, ...]:
 def _run(args: argparse.Namespace) -> int:
     try:
         from ..demo import DemoConfig, create_app, serve
+        from ..demo.app import check_workers
     except ModuleNotFoundError as exc:
         print(
             f"coatcheck demo needs the demo extra ({exc.name} is missing): "
@@ -125,6 +137,9 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.workers < 1:
+        print("coatcheck demo: --workers must be at least 1", file=sys.stderr)
+        return 2
     config = DemoConfig(
         mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg,
         access_ttl=timedelta(seconds=args.access_ttl), feed_url=args.feed,
@@ -132,6 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         dpop_nonce=args.dpop_nonce, public_origin=args.public_origin,
     )  # fmt: skip
     app = create_app(config)  # a bad --store or --public-origin fails here, before the banner
+    check_workers(config, args.workers)
     host = f"[{args.host}]" if ":" in args.host else args.host
     behind = " (behind your HTTPS proxy)" if args.https_proxy else ""
     trusted = args.forwarded_allow_ips
@@ -139,10 +155,14 @@ def _run(args: argparse.Namespace) -> int:
         f"; X-Forwarded-For trusted from {', '.join(trusted)}" if trusted
         else "; X-Forwarded-For ignored (no --forwarded-allow-ips)"
     )  # fmt: skip
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(
-        f"coatcheck demo ({args.mode} mode, store {args.store}) serving on "
+        f"coatcheck demo ({args.mode} mode, store {args.store}{workers}) serving on "
         f"http://{host}:{args.port}/{behind}{forwarded}",
         flush=True,
     )
-    serve(app, host=args.host, port=args.port, forwarded_allow_ips=trusted)
+    serve(
+        app, host=args.host, port=args.port, forwarded_allow_ips=trusted, workers=args.workers,
+        config=config,
+    )
     return 0

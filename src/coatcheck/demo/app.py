@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ __all__ = [
     "DemoConfig",
     "DemoContext",
     "DemoError",
+    "check_workers",
     "create_app",
+    "create_app_from_environment",
     "serve",
 ]
 
@@ -438,12 +441,84 @@ def _http_error_response(demo: DemoContext, request: Request, exc: Exception) ->
 
 
 
+# How `coatcheck demo --workers N` hands its configuration to worker processes: uvicorn
+# starts each worker afresh and builds the app there with create_app_from_environment.
+_CONFIG_ENV = "COATCHECK_DEMO_CONFIG"
+
+
+def _config_to_env(config: DemoConfig) -> str:
+    return json.dumps(
+        {
+            "mode": config.mode, "store_url": config.store_url, "users_path": config.users_path,
+            "https": config.https, "alg": config.alg,
+            "access_ttl": config.access_ttl.total_seconds(), "feed_url": config.feed_url,
+            "dpop": config.dpop, "dpop_required": config.dpop_required,
+            "dpop_nonce": config.dpop_nonce, "public_origin": config.public_origin,
+        }
+    )  # fmt: skip
+
+
+def create_app_from_environment() -> Any:
+    """The demo app for one worker of ``coatcheck demo --workers N`` (a uvicorn factory).
+
+    Raises ConfigurationError when the configuration the parent process left in the
+    environment is missing or unreadable.
+    """
+    raw = os.environ.get(_CONFIG_ENV)
+    try:
+        given = json.loads(raw or "")
+        config = DemoConfig(
+            mode=given["mode"], store_url=given["store_url"], users_path=given["users_path"],
+            https=given["https"], alg=given["alg"],
+            access_ttl=timedelta(seconds=given["access_ttl"]), feed_url=given["feed_url"],
+            dpop=given["dpop"], dpop_required=given["dpop_required"],
+            dpop_nonce=given["dpop_nonce"], public_origin=given["public_origin"],
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(
+            f"{_CONFIG_ENV} is missing or unreadable: start workers with coatcheck demo --workers"
+        ) from exc
+    app = create_app(config)
+    worker = str(os.getpid()).encode()
+
+    # Says which worker answered, for people (and tests) watching requests spread.
+    async def tagged(scope: Any, receive: Any, send: Any) -> None:
+        async def send_tagged(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-coatcheck-worker", worker)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_tagged)
+
+    return tagged
+
+
+def check_workers(config: DemoConfig, workers: int) -> None:
+    """Refuse a store that several worker processes cannot share.
+
+    Raises ConfigurationError for ``workers`` below 1, or above 1 with a memory store
+    (it lives in one process).
+    """
+    if workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    if workers > 1 and (
+        config.store_url.startswith("memory:") or config.store_url.endswith(":memory:")
+    ):
+        raise ConfigurationError(
+            "a memory store lives in one process: with --workers use sqlite:///file.db, "
+            "redis://... or postgresql://..."
+        )
+
+
 def serve(
     app: Starlette,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     forwarded_allow_ips: Sequence[str] = (),
+    workers: int = 1,
+    config: DemoConfig | None = None,
 ) -> None:
     """Run ``app`` under uvicorn until interrupted (blocking).
 
@@ -451,11 +526,24 @@ def serve(
     ``forwarded_allow_ips`` (addresses or networks, ``*`` for any); by default from
     none, so a client cannot choose the IP the login limiter counts. (uvicorn's own
     default trusts loopback peers, and any local client is one.)
+
+    With ``workers`` above 1, uvicorn runs that many processes on one socket, each
+    building its own app from ``config`` (``app`` only served to check it). Raises
+    ConfigurationError for a store the workers cannot share.
     """
     import uvicorn
 
+    proxies: dict[str, Any] = {
+        "proxy_headers": bool(forwarded_allow_ips),
+        "forwarded_allow_ips": list(forwarded_allow_ips) or None,
+    }
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **proxies)
+        return
+    config = config or app.state.demo.config
+    check_workers(config, workers)
+    os.environ[_CONFIG_ENV] = _config_to_env(config)
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", access_log=False,
-        proxy_headers=bool(forwarded_allow_ips),
-        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+        "coatcheck.demo.app:create_app_from_environment", factory=True, workers=workers,
+        host=host, port=port, log_level="warning", access_log=False, **proxies,
     )  # fmt: skip
