@@ -17,6 +17,8 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── UnsupportedHeader         unsupported_header     crit, jku, x5u, embedded jwk ...
     │   ├── InvalidSignature          invalid_signature      JWS verification failed
     │   ├── DecryptionFailed          decryption_failed      JWE could not be decrypted
+    │   ├── InvalidDbscProof          invalid_dbsc_proof     a DBSC proof JWT was refused
+    │   │   └── DbscChallengeFailed   dbsc_challenge_failed  its challenge: unknown, stale, reused
     │   └── ClaimError                invalid_claim          .claim names the claim
     │       ├── MissingClaim          missing_claim          required claim absent
     │       ├── ExpiredToken          expired_token          exp <= now - leeway
@@ -28,6 +30,8 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── InvalidCredentials        invalid_credentials    unknown/expired session or a bad token
     │   ├── RevokedCredentials        revoked_credentials    its session was revoked
     │   ├── RefreshReuse              refresh_token_reused   a retired refresh token came back
+    │   ├── DeviceBindingRequired     device_binding_required  bound session without its bound
+    │   │                                                    cookie, or unbound past the policy
     │   └── StaleAuthentication       reauthentication_required  the login is older than allowed
     ├── CsrfError                     csrf_failed            adapters: 403
     │   ├── CrossOriginRequest        csrf_cross_origin      Sec-Fetch-Site/Origin: another site
@@ -52,12 +56,15 @@ __all__ = [
     "CrossOriginRequest",
     "CsrfError",
     "CsrfTokenMismatch",
+    "DbscChallengeFailed",
     "DecryptionFailed",
+    "DeviceBindingRequired",
     "ExpiredToken",
     "ImmatureToken",
     "InputError",
     "InvalidAudience",
     "InvalidCredentials",
+    "InvalidDbscProof",
     "InvalidIssuer",
     "InvalidSignature",
     "MalformedToken",
@@ -180,6 +187,19 @@ class DecryptionFailed(TokenError):
     code = "decryption_failed"
 
 
+class InvalidDbscProof(TokenError):
+    """A Device Bound Session Credentials proof (a ``dbsc+jwt``) was refused."""
+
+    code = "invalid_dbsc_proof"
+
+
+class DbscChallengeFailed(InvalidDbscProof):
+    """The DBSC proof signs a challenge that is unknown, too old, already used, or
+    another session's: the refresh endpoint answers with a fresh one (403)."""
+
+    code = "dbsc_challenge_failed"
+
+
 class ClaimError(TokenError):
     """A claim is invalid; ``claim`` names it."""
 
@@ -248,6 +268,13 @@ class RefreshReuse(AuthenticationError):
     """A retired refresh token was presented again; its whole family was revoked."""
 
     code = "refresh_token_reused"
+
+
+class DeviceBindingRequired(AuthenticationError):
+    """The session is bound to a device key and this request lacks its bound cookie, or
+    it was never bound and the policy no longer lets it stay unbound."""
+
+    code = "device_binding_required"
 
 
 class StaleAuthentication(AuthenticationError):

@@ -14,9 +14,13 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
+    DeviceBindingRequired,
     InvalidCredentials,
     MissingCredentials,
+    TokenError,
 )
+from ..sessions.dbsc import Admission
+from .dbsc import DeviceBinding
 from .hybrid import Refreshing
 from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued
@@ -33,7 +37,9 @@ class AuthResult:
     ``identity`` is ``None`` for a guest; ``set_headers`` are response headers the
     strategy asked for (a renewed or cleared cookie); ``presented`` tells whether
     any transport found a credential at all (to tell "missing" from "invalid");
-    ``refresh`` that a refresh could renew it (the middleware then redirects there).
+    ``refresh`` that a refresh could renew it (the middleware then redirects there);
+    ``error`` why a presented credential was refused, when that is more than
+    "invalid" (a DBSC-bound session without its bound cookie).
     """
 
     identity: Identity | None
@@ -42,6 +48,7 @@ class AuthResult:
     presented: bool = False
     #: A cookie held a genuine but expired access token (hybrid mode): refresh it.
     refresh: bool = False
+    error: AuthenticationError | TokenError | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,18 +71,30 @@ class Authenticator:
     never raise; :class:`~coatcheck.errors.StoreUnavailable` always propagates so an
     outage is never mistaken for "logged out".
 
-    :raises ConfigurationError: when ``transports`` is empty.
+    ``binding``: Device Bound Session Credentials (:mod:`coatcheck.auth.dbsc`) for the
+    strategy's browser sessions. Logins then offer registration; a bound session is
+    accepted only with its live bound cookie, whichever transport carries the session
+    credential (a copied cookie sent as a bearer token is no way around it); an
+    unbound one as long as the binding's policy allows.
+
+    :raises ConfigurationError: when ``transports`` is empty, or ``binding`` binds
+        another strategy.
     """
 
-    __slots__ = ("_refresh_transport", "_refreshing", "_strategy", "_transports")
+    __slots__ = ("_binding", "_refresh_transport", "_refreshing", "_strategy", "_transports")
 
     def __init__(
         self,
         strategy: Strategy,
         transports: Sequence[Transport] = (CookieTransport(), BearerTransport()),
+        *,
+        binding: DeviceBinding | None = None,
     ) -> None:
         if not transports:
             raise ConfigurationError("an Authenticator needs at least one transport")
+        if binding is not None and binding.strategy is not strategy:
+            raise ConfigurationError("the DeviceBinding must bind this authenticator's strategy")
+        self._binding = binding
         self._strategy = strategy
         self._transports = tuple(transports)
         # Hybrid mode: decided once here, so the per-request path pays nothing for it.
@@ -93,6 +112,11 @@ class Authenticator:
         return self._transports
 
     @property
+    def binding(self) -> DeviceBinding | None:
+        """The DBSC binding, when there is one (the adapters serve its endpoints)."""
+        return self._binding
+
+    @property
     def refresh_path(self) -> str | None:
         """Where browsers refresh (hybrid strategy with a refresh cookie), else ``None``."""
         if self._refreshing is None or self._refresh_transport is None:
@@ -106,6 +130,8 @@ class Authenticator:
         """
         cleared: list[tuple[str, str]] | None = None
         presented = refresh = False
+        error: AuthenticationError | TokenError | None = None
+        binding = self._binding
         for transport in self._transports:
             token = transport.read(headers)
             if token is None:
@@ -127,6 +153,19 @@ class Authenticator:
                     cleared = dead if cleared is None else cleared + dead
                 continue
             identity = verified.identity
+            if binding is not None:
+                verdict = binding.admit(identity, headers)
+                if verdict is not Admission.ADMIT:
+                    # Refused, but the cookie stays: the real browser is about to refresh
+                    # its bound cookie and comes back with both.
+                    error = DeviceBindingRequired(
+                        "this session is bound to a device: its bound cookie is missing or "
+                        "expired"
+                        if verdict is Admission.MISSING_BOUND_COOKIE
+                        else "this session was never bound to a device and may no longer "
+                        "stay unbound: log in again"
+                    )
+                    continue
             if identity.via != transport.name:
                 identity = replace(identity, via=transport.name)
             reissued = verified.reissued
@@ -134,7 +173,7 @@ class Authenticator:
                 return AuthResult(identity, cleared or [], True)
             written = transport.write(reissued, persistent=identity.persistent)
             return AuthResult(identity, (cleared + written) if cleared else written, True)
-        return AuthResult(None, cleared or [], presented, refresh)
+        return AuthResult(None, cleared or [], presented, refresh, error)
 
     async def refresh(
         self, headers: Mapping[str, str]
@@ -158,10 +197,15 @@ class Authenticator:
         return issued, transport.write(issued, persistent=issued.identity.persistent)
 
     async def require(self, headers: Mapping[str, str]) -> Identity:
-        """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError)."""
+        """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError).
+
+        A DBSC-bound session without its bound cookie raises DeviceBindingRequired.
+        """
         result = await self.authenticate(headers)
         if result.identity is not None:
             return result.identity
+        if result.error is not None:
+            raise result.error
         if result.presented:
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")
@@ -197,6 +241,9 @@ class Authenticator:
         set_headers: list[tuple[str, str]] = []
         for transport in self._transports:
             set_headers += transport.write(issued, persistent=persistent)
+        if self._binding is not None and set_headers:
+            # A browser login (a cookie was written): offer it a device binding.
+            set_headers += self._binding.registration_headers(issued)
         return LoginResult(
             token=issued.token,
             expires_at=issued.expires_at,
@@ -216,6 +263,8 @@ class Authenticator:
             if token is not None:
                 await self._strategy.revoke(token)
             set_headers += transport.clear()
+        if self._binding is not None:
+            set_headers += self._binding.clear()
         return set_headers
 
     def __repr__(self) -> str:
