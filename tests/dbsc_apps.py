@@ -64,7 +64,7 @@ class CountingStore(MemoryStore):
 @dataclass
 class Parts:
     mode: str
-    clock: FrozenClock
+    clock: Any
     store: CountingStore
     authenticator: Authenticator
     binding: DeviceBinding | None
@@ -73,10 +73,13 @@ class Parts:
 
 def build(
     mode: str, *, dbsc: bool = True, policy: DbscPolicy | None = None,
-    access_ttl: timedelta = timedelta(minutes=5),
+    access_ttl: timedelta = timedelta(minutes=5), clock: Any = None,
 ) -> Parts:  # fmt: skip
-    """The authenticator of a test app (session or hybrid mode), DBSC on or off."""
-    clock = FrozenClock()
+    """The authenticator of a test app (session or hybrid mode), DBSC on or off.
+
+    ``clock``: a FrozenClock by default; a real browser needs the SystemClock.
+    """
+    clock = clock if clock is not None else FrozenClock()
     store = CountingStore()
     manager = SessionManager(store, clock=clock)
     policy = policy or DbscPolicy(exclude_paths=("/static",))
@@ -171,3 +174,36 @@ def wsgi_app(parts: Parts) -> wsgi.AuthMiddleware:
         return [json.dumps(body).encode()]
 
     return wsgi.AuthMiddleware(app, authenticator)
+
+
+def flask_app(parts: Parts) -> Any:
+    """The same app on Flask, with the CoatCheck extension."""
+    from flask import Flask, jsonify
+
+    from coatcheck.adapters.flask import CoatCheck
+
+    app = Flask(__name__)
+    coatcheck = CoatCheck(app, authenticator=parts.authenticator)
+
+    @app.post("/login")
+    def login() -> Any:
+        coatcheck.login("alice", data={"name": "Alice"})
+        return jsonify(ok=True)
+
+    @app.post("/logout")
+    def logout() -> Any:
+        coatcheck.logout()
+        return jsonify(ok=True)
+
+    @app.route("/me", methods=["GET", "POST"])
+    def me() -> Any:
+        identity = coatcheck.identity  # current_identity is a proxy: never `is None`
+        if identity is None:
+            return jsonify(user=None), 401
+        return jsonify(user=identity.user_id, via=identity.via)
+
+    @app.get("/static/app.css")
+    def static_file() -> Any:
+        return jsonify(static=True)
+
+    return app

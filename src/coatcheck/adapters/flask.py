@@ -41,6 +41,7 @@ from ..csrf import CsrfProtector
 from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import CoatcheckError, ConfigurationError, InvalidCredentials, MissingCredentials
 from ..policies import CookiePolicy
+from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_body, error_headers, error_status
 from .wsgi import request_headers
 
@@ -51,6 +52,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION = "coatcheck"
 _IDENTITY = "_coatcheck_identity"
 _PRESENTED = "_coatcheck_presented"
+_ERROR = "_coatcheck_error"
 _HEADERS = "_coatcheck_headers"
 _CSRF = "_coatcheck_csrf"
 
@@ -66,7 +68,8 @@ class CoatCheck:
     and the double-submit cookie in jwt mode. The credential cookies and the CSRF
     cookies' ``Secure`` (and ``__Host-`` prefix) come from the authenticator's cookie
     transports. ``own_origin``: the app's public ``scheme://host[:port]`` when behind
-    a proxy. ``exclude_paths`` skip both.
+    a proxy. ``exclude_paths`` skip both. An authenticator with a DBSC ``binding``
+    gets its registration and refresh endpoints answered here, before any view.
 
     :raises ConfigurationError: from :meth:`init_app` if a store in use suspends
         (an async store in a sync app) on the first request.
@@ -108,21 +111,31 @@ class CoatCheck:
     def _excluded(self, path: str) -> bool:
         return bool(self._exact) and (path in self._exact or path.startswith(self._prefixes))
 
-    def _before(self) -> None:
+    def _before(self) -> Response | None:
         setattr(g, _HEADERS, [])
         if self._excluded(request.path):
             setattr(g, _IDENTITY, None)
             setattr(g, _PRESENTED, False)
-            return
+            return None
         headers = request_headers(request.environ)
+        binding = self.authenticator.binding
+        which = dbsc_endpoint(binding, request.path)
+        if binding is not None and which is not None:
+            if request.environ.get("REQUEST_METHOD") != "POST":
+                status, out, body = method_not_allowed()
+            else:
+                # Raises StoreUnavailable (503 through the error handler): fail closed.
+                status, out, body = run_sync(serve_dbsc(binding, which, headers))
+            return Response(body, status=status, headers=out)
         # Raises StoreUnavailable (503 through the error handler): fail closed.
         result = run_sync(self.authenticator.authenticate(headers))
         setattr(g, _IDENTITY, result.identity)
         setattr(g, _PRESENTED, result.presented)
+        setattr(g, _ERROR, result.error)
         setattr(g, _HEADERS, list(result.set_headers))
         rules = self.csrf_rules
         if rules is None:
-            return
+            return None
         state = rules.request(headers)
         setattr(g, _CSRF, state)
         # The method as sent: werkzeug upper-cases request.method, but "get" is not GET
@@ -130,6 +143,7 @@ class CoatCheck:
         check = state.decide(request.environ.get("REQUEST_METHOD", ""), result.identity)
         if check is not None:
             rules.verify(check, _form_body(rules.max_body) if check.read_form else None)
+        return None
 
     def _after(self, response: Response) -> Response:
         pending: list[tuple[str, str]] = g.get(_HEADERS, [])
@@ -154,10 +168,14 @@ class CoatCheck:
         return _current()
 
     def require(self) -> Identity:
-        """This request's Identity, or raise MissingCredentials / InvalidCredentials (401)."""
+        """This request's Identity, or raise MissingCredentials / InvalidCredentials (401),
+        DeviceBindingRequired for a DBSC-bound session without its bound cookie."""
         identity = _current()
         if identity is not None:
             return identity
+        error = g.get(_ERROR)
+        if isinstance(error, CoatcheckError):
+            raise error  # e.g. DeviceBindingRequired: a bound session without its cookie
         if g.get(_PRESENTED, False):
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")

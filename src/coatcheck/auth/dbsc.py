@@ -32,6 +32,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -147,7 +148,6 @@ class DeviceBinding:
         self._transport = transport
         self._policy = policy
         self._clock = clock
-        self._challenges = Challenges(secrets, ttl=policy.challenge_ttl)
         if isinstance(strategy, HybridStrategy):
             if not isinstance(transport, HybridCookieTransport):
                 raise ConfigurationError("hybrid DBSC needs the HybridCookieTransport")
@@ -177,6 +177,14 @@ class DeviceBinding:
         else:
             raise ConfigurationError("DBSC binds SessionStrategy or HybridStrategy sessions")
         self._bound_attributes = cookie_attributes(self._bound_policy)
+        lifetime = (
+            timedelta(seconds=strategy.access_ttl)
+            if isinstance(strategy, HybridStrategy)
+            else policy.bound_ttl
+        )
+        self._challenges = Challenges(
+            secrets, ttl=policy.challenge_ttl or lifetime + timedelta(minutes=5)
+        )
 
     @property
     def strategy(self) -> SessionStrategy | HybridStrategy:

@@ -87,7 +87,10 @@ class DbscPolicy:
     may stay without a device key: ``None`` (the default) keeps today's behaviour for
     browsers without DBSC; a duration makes DBSC mandatory after it. ``pending`` lets a
     request sent just before registration finished through without the bound cookie.
-    ``challenge_ttl`` bounds how old a signed challenge may be; ``leeway`` absorbs
+    ``challenge_ttl`` bounds how old a signed challenge may be; ``None`` means the bound
+    cookie's lifetime plus 5 minutes, so that the challenge sent ahead of time with each
+    new bound cookie is still good when the browser refreshes (one round trip, not
+    two), while a proof signed today is useless tomorrow. ``leeway`` absorbs
     clock skew on the bound cookie's expiry. ``exclude_paths`` are left out of the
     session's scope (static files, health checks), so the browser never holds them
     back for a refresh. ``refresh_path`` ``None`` means ``/auth/dbsc/refresh`` in
@@ -99,7 +102,7 @@ class DbscPolicy:
 
     bound_ttl: timedelta = timedelta(minutes=10)
     unbound: timedelta | None = None
-    challenge_ttl: timedelta = timedelta(minutes=5)
+    challenge_ttl: timedelta | None = None
     pending: timedelta = timedelta(seconds=10)
     leeway: timedelta = timedelta(seconds=5)
     algorithms: tuple[str, ...] = ("ES256", "RS256")
@@ -109,7 +112,9 @@ class DbscPolicy:
     exclude_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.bound_ttl.total_seconds() < 1 or self.challenge_ttl.total_seconds() < 1:
+        if self.bound_ttl.total_seconds() < 1 or (
+            self.challenge_ttl is not None and self.challenge_ttl.total_seconds() < 1
+        ):
             raise ConfigurationError("DBSC bound_ttl and challenge_ttl must be at least 1 second")
         if self.unbound is not None and self.unbound.total_seconds() < 0:
             raise ConfigurationError("DBSC unbound must be None (no limit) or at least 0")
@@ -210,7 +215,7 @@ class Challenges:
         non-positive ``ttl``.
     """
 
-    __slots__ = ("_keys", "_ttl_us")
+    __slots__ = ("_keys", "_last", "_ttl_us")
 
     def __init__(
         self,
@@ -223,6 +228,7 @@ class Challenges:
         self._ttl_us = int(ttl.total_seconds() * 1_000_000)
         if self._ttl_us <= 0:
             raise ConfigurationError("the challenge ttl must be positive")
+        self._last = 0
 
     @staticmethod
     def _mac(key: bytes, purpose: str, session_id: str, raw: bytes) -> bytes:
@@ -230,8 +236,14 @@ class Challenges:
         return hmac.digest(key, message, hashlib.sha256)[:_MAC]
 
     def issue(self, session_id: str, purpose: str, now: float) -> str:
-        """A new challenge for ``session_id`` (``purpose``: ``"register"`` or ``"refresh"``)."""
-        issued = max(int(now * 1_000_000), 0)
+        """A new challenge for ``session_id`` (``purpose``: ``"register"`` or ``"refresh"``).
+
+        Issue times are strictly increasing in this process, so that a challenge sent
+        in the same microsecond as the one just answered (a coarse clock) is still
+        newer than it; across processes a tie only costs the browser one more 403.
+        """
+        issued = max(int(now * 1_000_000), self._last + 1)
+        self._last = issued
         raw = issued.to_bytes(8, "big") + secrets.token_bytes(_NONCE)
         return f"{_b64(raw)}.{_b64(self._mac(self._keys[0], purpose, session_id, raw))}"
 
