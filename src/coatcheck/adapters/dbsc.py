@@ -65,8 +65,8 @@ def dbsc_response(reply: DbscReply) -> tuple[int, list[tuple[str, str]], bytes]:
     """``(status, headers, body)`` for a DBSC endpoint's reply."""
     if reply.kind is ReplyKind.REFUSED and reply.error is not None:
         status = error_status(reply.error)
-        if status == 403 or status >= 500:
-            # 403 means "challenge me" to the browser; a refusal must not say that.
+        if status == 403:
+            # 403 means "sign this challenge" to the browser; a refusal must not say that.
             status = 400
         headers = [*error_headers(reply.error), *reply.headers]
         return status, _dedupe(headers), error_json(reply.error)
