@@ -110,7 +110,8 @@ class AuthMiddleware:
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")
         self._refresh_path = authenticator.refresh_path
-        binding = authenticator.binding
+        # getattr: an authenticator stand-in (tests, proxies) may have no DBSC at all.
+        binding = getattr(authenticator, "binding", None)
         self._dbsc: frozenset[str] = (
             frozenset()
             if binding is None

@@ -87,6 +87,8 @@ class CoatCheck:
         protect_forms: bool = True,
     ) -> None:
         self.authenticator = authenticator
+        # getattr: an authenticator stand-in (tests, proxies) may have no DBSC at all.
+        self._binding = getattr(authenticator, "binding", None)
         self.csrf = csrf
         self.csrf_rules = None if csrf is None else _rules_for(
             csrf, authenticator, own_origin=own_origin or "", max_body=csrf_max_body,
@@ -118,7 +120,7 @@ class CoatCheck:
             setattr(g, _PRESENTED, False)
             return None
         headers = request_headers(request.environ)
-        binding = self.authenticator.binding
+        binding = self._binding
         which = dbsc_endpoint(binding, request.path)
         if binding is not None and which is not None:
             if request.environ.get("REQUEST_METHOD") != "POST":

@@ -134,7 +134,8 @@ class AuthMiddleware:
         self._app = app
         self._authenticator = authenticator
         self._excluded = _Paths(exclude_paths)
-        binding = authenticator.binding
+        # getattr: an authenticator stand-in (tests, proxies) may have no DBSC at all.
+        binding = getattr(authenticator, "binding", None)
         self._dbsc: frozenset[str] = (
             frozenset()
             if binding is None

@@ -35,13 +35,15 @@ from ..auth import (
     SessionStrategy,
     Strategy,
 )
+from ..auth.dbsc import DeviceBinding
 from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import SessionManager, SessionStore
+from ..sessions.dbsc import DbscPolicy
 from ..stores import SQLiteStore, open_store
 from ..tokens import JWTCodec, KeyRing
-from . import inspect_page, pages, password
+from . import inspect_page, pages, password, theft_dbsc
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -49,7 +51,7 @@ from .context import (
     DemoError,
     wants_json,
 )
-from .protection import csrf_middleware, login_limiter
+from .protection import csrf_middleware, load_secret, login_limiter
 from .routes import routes as core_routes
 from .signing_key import load_signing_keys
 from .users import UserDirectory
@@ -294,7 +296,9 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     demo = DemoContext(
         config=config,
         users=users,
-        authenticator=Authenticator(parts.strategy, (cookie, bearer)),
+        authenticator=Authenticator(
+            parts.strategy, (cookie, bearer), binding=_binding(config, users, parts, cookie)
+        ),
         cookie=cookie,
         bearer=bearer,
         store=store,
@@ -307,9 +311,26 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     return _build(demo)
 
 
+def _binding(
+    config: DemoConfig, users: UserDirectory, parts: _Parts, cookie: CookieTransport
+) -> DeviceBinding | None:
+    """DBSC for browsers that support it, in session and hybrid mode."""
+    strategy = parts.strategy
+    if not config.dbsc or not isinstance(strategy, SessionStrategy | HybridStrategy):
+        return None
+    policy = DbscPolicy(
+        bound_ttl=config.bound_ttl,
+        # Never hold these back for a refresh: they answer without a login.
+        exclude_paths=_PUBLIC_PATHS,
+        cookie_name=("__Host-" if config.https else "") + "coatcheck_bound",
+    )
+    secret = load_secret(users.connection, "dbsc")
+    return DeviceBinding(strategy, cookie, secret, policy=policy, clock=config.clock)
+
+
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes
+    routes = core_routes + password.routes + inspect_page.routes + theft_dbsc.routes
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:

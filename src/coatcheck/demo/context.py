@@ -78,8 +78,10 @@ class DemoConfig:
     Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
     cannot be Secure, or the browser would drop them on any host but localhost.
     ``fresh_login`` is how recent a login must be for sensitive actions (changing
-    the password, logging out everywhere). ``clock`` is every time the demo reads
-    (tests pass a FrozenClock).
+    the password, logging out everywhere). ``dbsc`` offers browsers Device Bound
+    Session Credentials in session and hybrid mode; ``bound_ttl`` is session mode's
+    bound-cookie lifetime (hybrid mode's is ``access_ttl``). ``clock`` is every time
+    the demo reads (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -93,6 +95,8 @@ class DemoConfig:
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     hasher: PasswordHasher | None = None
     fresh_login: timedelta = timedelta(minutes=10)
+    dbsc: bool = True
+    bound_ttl: timedelta = timedelta(minutes=2)
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
