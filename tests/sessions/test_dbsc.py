@@ -251,8 +251,8 @@ def test_admission_table() -> None:
     assert _admit({}, None, NOW + 59, strict) is Admission.ADMIT
     assert _admit({}, None, NOW + 61, strict) is Admission.UNBOUND_TOO_LONG
     assert _admit(bound, cookie, NOW + 100) is Admission.ADMIT
-    assert _admit(bound, None, NOW + 5) is Admission.ADMIT  # registration still settling
-    assert _admit(bound, None, NOW + 11) is Admission.MISSING_BOUND_COOKIE
+    assert _admit(bound, None, NOW + 4) is Admission.ADMIT  # registration still settling
+    assert _admit(bound, None, NOW + 6) is Admission.MISSING_BOUND_COOKIE
     assert _admit(bound, cookie, NOW + 606) is Admission.MISSING_BOUND_COOKIE
     assert _admit(bound, "forged.cookie", NOW + 100) is Admission.MISSING_BOUND_COOKIE
     # Hybrid: the access token is the bound cookie; its claim says it is bound.

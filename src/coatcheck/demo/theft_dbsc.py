@@ -156,7 +156,8 @@ def _long_lived_only(demo: DemoContext, cookie_header: str) -> str:
 
 
 async def _replay(request: Request, cookie_header: str) -> str:
-    status, _, body = await call(request.app, "GET", "/api/me", {"cookie": cookie_header})
+    # Like a thief's browser: it follows hybrid mode's refresh redirect with its copy.
+    status, body = await _thief(request.app, parse_cookie(cookie_header), "/api/me")
     return _who(status, body)
 
 
@@ -189,7 +190,7 @@ async def theft_page(request: Request) -> Response:
         _, cookie_header, stolen_at = loot
         age = int(now(demo) - stolen_at)
         rows = [
-            ("every cookie (the whole jar)", await _replay(request, cookie_header)),
+            ("every cookie sent here", await _replay(request, cookie_header)),
             ("the long-lived cookie alone", await _replay(
                 request, _long_lived_only(demo, cookie_header))),
         ]  # fmt: skip
@@ -203,6 +204,13 @@ async def theft_page(request: Request) -> Response:
                 pages.hidden_input("loot", loot_id),
                 "Replay the stolen cookies again",
                 hidden=csrf_field(request),
+            )
+            + (
+                "<p>Hybrid mode: the refresh cookie is sent only to its own path, so this "
+                "copy lacks it; an infostealer takes the whole jar (<code>coatcheck theft "
+                "dbsc</code> does).</p>"
+                if mode == "hybrid"
+                else ""
             )
             + (
                 "<p>Bound: once the bound cookie has run out the copy is refused, while this "

@@ -86,7 +86,8 @@ class DbscPolicy:
     lives the strategy's ``access_ttl``). ``unbound`` is how long after login a session
     may stay without a device key: ``None`` (the default) keeps today's behaviour for
     browsers without DBSC; a duration makes DBSC mandatory after it. ``pending`` lets a
-    request sent just before registration finished through without the bound cookie.
+    request the browser sent before registration finished (so without the bound
+    cookie) through for that long after the key was bound.
     ``challenge_ttl`` bounds how old a signed challenge may be; ``None`` means the bound
     cookie's lifetime plus 5 minutes, so that the challenge sent ahead of time with each
     new bound cookie is still good when the browser refreshes (one round trip, not
@@ -103,7 +104,7 @@ class DbscPolicy:
     bound_ttl: timedelta = timedelta(minutes=10)
     unbound: timedelta | None = None
     challenge_ttl: timedelta | None = None
-    pending: timedelta = timedelta(seconds=10)
+    pending: timedelta = timedelta(seconds=5)
     leeway: timedelta = timedelta(seconds=5)
     algorithms: tuple[str, ...] = ("ES256", "RS256")
     registration_path: str = "/auth/dbsc/register"
