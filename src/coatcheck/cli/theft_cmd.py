@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        from ..demo import create_app
         from ..demo.theft_dbsc import walk_through
     except ModuleNotFoundError as exc:
         print(
@@ -52,6 +53,6 @@ def _run(args: argparse.Namespace) -> int:
         print("coatcheck theft: --bound-ttl must be at least 1 second", file=sys.stderr)
         return 2
     modes = ("session", "hybrid") if args.mode == "both" else (args.mode,)
-    ok = walk_through(modes, bound_ttl=args.bound_ttl, emit=print)
+    ok = walk_through(modes, make_app=create_app, bound_ttl=args.bound_ttl, emit=print)
     print("every step went as DBSC promises" if ok else "a step did NOT go as expected")
     return 0 if ok else 1

@@ -37,7 +37,16 @@ from ..sessions.dbsc import BINDING_KEY, BOUND_CLAIM
 from ..tokens import Key
 from ..tokens.dbsc import make_proof
 from . import pages
-from .context import DemoContext, demo_of, headers_of, identity_of, now, read_form, redirect
+from .context import (
+    DemoConfig,
+    DemoContext,
+    demo_of,
+    headers_of,
+    identity_of,
+    now,
+    read_form,
+    redirect,
+)
 from .protection import csrf_field
 
 __all__ = ["DbscAgent", "bound_status", "routes", "walk_through"]
@@ -415,16 +424,15 @@ async def _login(agent: DbscAgent, username: str, password: str) -> int:
     return status
 
 
-async def _story(mode: str, bound_ttl: int, emit: Callable[[str], None]) -> bool:
-    from .app import create_app
-    from .context import DemoConfig
-
+async def _story(
+    mode: str, bound_ttl: int, emit: Callable[[str], None], make_app: Callable[[DemoConfig], Any]
+) -> bool:
     clock = FrozenClock(time.time())
     config = DemoConfig(
         mode=mode, store_url="memory://", users_path=":memory:", https=True, clock=clock,
         bound_ttl=timedelta(seconds=bound_ttl),
     )  # fmt: skip
-    app = create_app(config)
+    app = make_app(config)
     demo: DemoContext = app.state.demo
     await asyncio.to_thread(demo.users.register, "alice", "correct horse battery", "Alice")
     lifetime = int(config.access_ttl.total_seconds()) if mode == "hybrid" else bound_ttl
@@ -483,11 +491,20 @@ async def _story(mode: str, bound_ttl: int, emit: Callable[[str], None]) -> bool
     return ok
 
 
-def walk_through(modes: tuple[str, ...], *, bound_ttl: int = 120,
-                 emit: Callable[[str], None] = print) -> bool:  # fmt: skip
-    """Tell the theft story for each mode; whether every step went as DBSC promises."""
+def walk_through(
+    modes: tuple[str, ...],
+    *,
+    make_app: Callable[[DemoConfig], Any],
+    bound_ttl: int = 120,
+    emit: Callable[[str], None] = print,
+) -> bool:
+    """Tell the theft story for each mode; whether every step went as DBSC promises.
+
+    ``make_app`` is :func:`coatcheck.demo.create_app` (passed in: the app is built from
+    this module's routes, so it cannot import it back).
+    """
     ok = True
     for mode in modes:
-        ok &= asyncio.run(_story(mode, bound_ttl, emit))
+        ok &= asyncio.run(_story(mode, bound_ttl, emit, make_app))
         emit("")
     return ok

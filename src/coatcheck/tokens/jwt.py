@@ -18,7 +18,8 @@ __all__ = [
     "DecodedToken",
     "JWTCodec",
     "decode_jwt",
-    "encode_jwt", "new_jti",
+    "encode_jwt",
+    "new_jti",
     "unverified_header",
     "unverified_parts",
 ]
@@ -81,6 +82,9 @@ class JWTCodec:
         clock: Clock = SystemClock(),  # noqa: B008 - stateless
     ) -> None:
         ring = KeyRing.coerce(keys)
+        if algorithms is None and not any(key.can_verify for key in ring):
+            # An issuer whose keys' key_ops allow only 'sign': it verifies nothing.
+            algorithms = [key.alg for key in ring if key.can_sign] or None
         self._verifier = CompactVerifier(ring, algorithms=algorithms)
         self._policy = policy
         self._clock = clock
