@@ -266,7 +266,13 @@ class Challenges:
             raw, mac = _unb64(challenge[:27]), _unb64(challenge[28:])
         except (binascii.Error, ValueError):
             raise DbscChallengeFailed("this is not a challenge of this server") from None
-        if len(raw) != _CHALLENGE_RAW or len(mac) != _MAC:
+        # Canonical base64url only (RFC 4648 §3.5): one challenge, one spelling.
+        if (
+            len(raw) != _CHALLENGE_RAW
+            or len(mac) != _MAC
+            or _b64(raw) != challenge[:27]
+            or _b64(mac) != challenge[28:]
+        ):
             raise DbscChallengeFailed("this is not a challenge of this server")
         if not any(
             hmac.compare_digest(self._mac(key, purpose, session_id, raw), mac)
