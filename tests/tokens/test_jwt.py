@@ -134,5 +134,5 @@ def test_public_names_sorted_and_complete() -> None:
 
     assert tokens.__all__ == sorted(tokens.__all__, key=rank)
     exported = {name for name in dir(tokens) if not name.startswith("_")}
-    modules = {"claims", "jwe", "jws", "jwt", "keys", "annotations"}
+    modules = {"claims", "dbsc", "jwe", "jws", "jwt", "keys", "annotations"}
     assert exported - modules == set(tokens.__all__)
