@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .authenticator import Authenticator, AuthResult, LoginResult
+from .dbsc import DeviceBinding
 from .fresh import require_recent_login
 from .hybrid import HybridIssued, HybridStrategy, Refreshing
 from .hybrid_cookies import HybridCookieTransport
@@ -17,6 +18,7 @@ __all__ = [
     "Authenticator",
     "BearerTransport",
     "CookieTransport",
+    "DeviceBinding",
     "HybridCookieTransport",
     "HybridIssued",
     "HybridStrategy",

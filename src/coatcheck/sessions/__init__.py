@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .dbsc import DbscPolicy
 from .lifecycle import Decision, decide
 from .manager import SessionManager
 from .record import SessionRecord
 from .store import SessionStore
 
-__all__ = ["Decision", "SessionManager", "SessionRecord", "SessionStore", "decide"]
+__all__ = ["DbscPolicy", "Decision", "SessionManager", "SessionRecord", "SessionStore", "decide"]
