@@ -65,7 +65,7 @@ class CountingStore(MemoryStore):
 class Parts:
     mode: str
     clock: Any
-    store: CountingStore
+    store: Any
     authenticator: Authenticator
     binding: DeviceBinding | None
     cookie: CookieTransport
@@ -73,14 +73,15 @@ class Parts:
 
 def build(
     mode: str, *, dbsc: bool = True, policy: DbscPolicy | None = None,
-    access_ttl: timedelta = timedelta(minutes=5), clock: Any = None,
+    access_ttl: timedelta = timedelta(minutes=5), clock: Any = None, store: Any = None,
 ) -> Parts:  # fmt: skip
     """The authenticator of a test app (session or hybrid mode), DBSC on or off.
 
-    ``clock``: a FrozenClock by default; a real browser needs the SystemClock.
+    ``clock``: a FrozenClock by default; a real browser needs the SystemClock. ``store``:
+    a counting memory store by default.
     """
     clock = clock if clock is not None else FrozenClock()
-    store = CountingStore()
+    store = store if store is not None else CountingStore()
     manager = SessionManager(store, clock=clock)
     policy = policy or DbscPolicy(exclude_paths=("/static",))
     cookie_policy = CookiePolicy(secure=True)

@@ -246,3 +246,45 @@ def test_no_store_read_added_between_refreshes(mode: str) -> None:
     # one round trip); in session mode the /me it held back then reads it as usual.
     assert refresh_reads == (2 if mode == "session" else 1)
     assert browser.events.count(("refresh", 403)) == 0
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def real_store_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        import secrets
+
+        url: str = request.getfixturevalue("redis_url")
+        return f"{url}?prefix=ccdbsc{secrets.token_hex(4)}:"
+    postgres: str = request.getfixturevalue("postgres_store_url")
+    return postgres
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_on_the_real_stores(mode: str, real_store_url: str) -> None:
+    """Registration, refresh (a compare-and-set on the session's data), replay and theft
+    on real Redis and PostgreSQL: the binding lives in the session record they keep."""
+    from coatcheck.stores import open_store
+
+    parts = build(mode, store=open_store(real_store_url))
+    with TestClient(starlette_app(parts), base_url=BASE) as http:
+        browser = DbscBrowser(http, clock=parts.clock.now)
+        _login(browser)
+        thief = Thief(http, browser.cookie_header())
+        for _ in range(3):
+            parts.clock.advance(_past_expiry(parts))
+            assert browser.get("/me").status_code == 200
+            assert thief.get("/me").status_code == 401
+        assert browser.events.count(("refresh", 200)) == 3
+        (session,) = browser.sessions.values()
+        asked = thief.post(session.refresh_url, {"sec-secure-session-id": session.id})
+        assert asked.status_code == 403  # a challenge, which the thief cannot sign
+        # The browser's cached challenge, signed once and sent twice: the compare-and-set
+        # on the session's data keeps its time, so the second is refused.
+        assert session.challenge is not None
+        proof = session.key.proof(session.challenge, with_jwk=False)
+        copy = Thief(http, browser.cookie_header())
+        headers = {"sec-secure-session-id": session.id, "secure-session-response": proof}
+        assert copy.post(session.refresh_url, headers).status_code == 200
+        assert copy.post(session.refresh_url, headers).status_code == 403
+        # Its connections belong to the TestClient's event loop: close them there.
+        http.portal.call(parts.store.close)
