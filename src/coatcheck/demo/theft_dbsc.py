@@ -479,12 +479,17 @@ async def _story(
              f"({done})")  # fmt: skip
         if dbsc or mode == "session":
             ok &= status == 200
+        elif status == 200:
+            # Hybrid mode lets a retired refresh token fetch the same successor for a while
+            # (a refresh whose answer was lost): the thief and Alice now share the session.
+            emit("  (the thief refreshed first with the copied refresh token; Alice's retired "
+                 "one still fetched the same new pair, so both are in: the theft succeeds "
+                 "until someone logs out; with DBSC the copy never refreshes at all)")  # fmt: skip
         else:
-            # The thief's refresh retired Alice's refresh token: hers is now a reuse, and
-            # hybrid mode revokes the session (RFC 9700 §4.14.2). Detected, not prevented.
-            emit("  (the thief's refresh came first, so Alice's looks like a reuse and the "
-                 "whole session is revoked: the theft is detected after the fact and Alice "
-                 "is logged out; with DBSC the copy never refreshes at all)")  # fmt: skip
+            # Reuse detection (RFC 9700 §4.14.2) revoked the session: detected, not prevented.
+            emit("  (the thief's refresh came first, so Alice's looked like a reuse and the "
+                 "whole session was revoked: detected after the fact, Alice logged out; with "
+                 "DBSC the copy never refreshes at all)")  # fmt: skip
             ok &= status == 401
     await demo.store.close()
     demo.users.close()
