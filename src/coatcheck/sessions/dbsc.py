@@ -459,12 +459,6 @@ def cookie_attributes(policy: CookiePolicy) -> str:
     return "; ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class _Credential:
-    name: str
-    attributes: str
-
-
 def instructions(
     *,
     session_id: str,
@@ -479,7 +473,6 @@ def instructions(
     (``include_site`` false) less ``exclude_paths`` on ``host`` (every host when it
     is ``None`` or not a plain host name).
     """
-    creds = [_Credential(name, attributes) for name, attributes in credentials]
     domain = host if host is not None and _HOST.fullmatch(host) else None
     rules: list[dict[str, str]] = []
     for path in exclude_paths:
@@ -492,7 +485,8 @@ def instructions(
         "refresh_url": refresh_url,
         "scope": {"include_site": False, "scope_specification": rules},
         "credentials": [
-            {"type": "cookie", "name": c.name, "attributes": c.attributes} for c in creds
+            {"type": "cookie", "name": name, "attributes": attributes}
+            for name, attributes in credentials
         ],
     }
 
