@@ -23,10 +23,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from joserfc.jwk import ECKey, RSAKey
-from joserfc.jwk import Key as JoseKey
-
 from ..errors import ConfigurationError, InvalidDbscProof, MalformedToken
 from ._codec import b64url_decode, b64url_encode, dumps, loads_object
 from .keys import Key
@@ -50,7 +46,6 @@ MAX_PROOF_BYTES = 4096
 _MAX_HEADER_SEGMENT = 2048
 _MAX_JTI = 512
 _MAX_AUTHORIZATION = 2048
-_MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 4096
 # RFC 7515 §4.1.9: compared case-insensitively, the "application/" prefix optional.
 _TYPES = frozenset({"dbsc+jwt", "application/dbsc+jwt"})
@@ -116,38 +111,34 @@ def public_members(jwk: object, alg: str) -> dict[str, str]:
 def device_key(jwk: object, alg: str) -> Key:
     """A verify-only :class:`~coatcheck.tokens.Key` for a device's public JWK.
 
-    The key is made from the members with ``cryptography``, which checks that a P-256
-    point lies on the curve; RSA moduli must have 2048 to 4096 bits (a longer one only
-    costs the server time) and a small odd exponent.
+    The checks every key from outside gets (:meth:`Key.from_public_jwk
+    <coatcheck.tokens.Key.from_public_jwk>`: public members only, a P-256 point on its
+    curve, an RSA key that is not weak or ROCA-vulnerable), and DBSC's own: P-256 for
+    ES256, full-length coordinates, and RSA moduli of at most 4096 bits with a small
+    exponent (a longer one only costs the server time).
 
     :raises InvalidDbscProof: for anything that is not such a public key.
     """
     if alg not in DBSC_ALGORITHMS:
         raise InvalidDbscProof("the device key's algorithm is not ES256 or RS256")
     members = public_members(jwk, alg)
-    jose: JoseKey
+    if alg == "ES256":
+        if members["crv"] != "P-256":
+            raise InvalidDbscProof("ES256 needs a P-256 key")
+        x, y = _b64_member(members, "x"), _b64_member(members, "y")
+        if len(x) != 32 or len(y) != 32:  # RFC 7518 §6.2.1.2: full length
+            raise InvalidDbscProof("the P-256 coordinates are not 32 bytes each")
+    else:
+        n, e = _b64_member(members, "n"), _b64_member(members, "e")
+        if not n or not e or n[0] == 0 or e[0] == 0 or len(e) > 4:
+            # RFC 7518 §6.3.1: minimal big-endian integers; a huge exponent costs us.
+            raise InvalidDbscProof("the RSA key's n or e is not a minimal integer")
+        if int.from_bytes(n, "big").bit_length() > _MAX_RSA_BITS:
+            raise InvalidDbscProof("RSA device keys must have 2048 to 4096 bits")
     try:
-        if alg == "ES256":
-            if members["crv"] != "P-256":
-                raise InvalidDbscProof("ES256 needs a P-256 key")
-            x, y = _b64_member(members, "x"), _b64_member(members, "y")
-            if len(x) != 32 or len(y) != 32:  # RFC 7518 §6.2.1.2: full length
-                raise InvalidDbscProof("the P-256 coordinates are not 32 bytes each")
-            point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
-            jose = ECKey.import_key(point)
-        else:
-            n, e = _b64_member(members, "n"), _b64_member(members, "e")
-            if not n or not e or n[0] == 0 or e[0] == 0 or len(e) > 4:
-                # RFC 7518 §6.3.1: minimal big-endian integers; a huge exponent costs us.
-                raise InvalidDbscProof("the RSA key's n or e is not a minimal integer")
-            modulus = int.from_bytes(n, "big")
-            if not _MIN_RSA_BITS <= modulus.bit_length() <= _MAX_RSA_BITS:
-                raise InvalidDbscProof("RSA device keys must have 2048 to 4096 bits")
-            public = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), modulus).public_key()
-            jose = RSAKey.import_key(public)
-        return Key(jose, alg=alg)
-    except (ValueError, TypeError, ConfigurationError) as exc:
-        # Not on the curve, an even exponent ...
+        return Key.from_public_jwk(members, alg=alg)
+    except ConfigurationError as exc:
+        # Off the curve, too short, an even exponent, ROCA ...: a KeyRefused.
         raise InvalidDbscProof("the device key (jwk) is not a valid public key") from exc
 
 
