@@ -27,6 +27,8 @@ from typing import Any
 
 import uvloop
 from dbsc import run_dbsc
+from dpop import markdown as dpop_markdown
+from dpop import run_dpop
 from fixtures import BenchKeys, Services
 from harness import Budget, Progress
 from http_load import HttpBudget, load_tool, run_http
@@ -38,7 +40,7 @@ from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "dbsc", "stores", "http")
+SECTIONS = ("jwt", "sessions", "inprocess", "dbsc", "stores", "http", "dpop")
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -83,6 +85,8 @@ async def _async_sections(
         out["sessions"] = await run_sessions(
             services, budgets["sessions"], progress, sessions=budgets["session_count"]
         )
+    if "dpop" in wanted:
+        out["dpop"] = await run_dpop(services, progress, quick=budgets["session_count"] < 1000)
     if "inprocess" in wanted:
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
             ctx = BuildContext(keys, services, Path(tmp))
@@ -174,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     has_chart = write_chart(chart, results)
     md = args.out / f"{stem}.md"
     write_markdown(md, results, chart if has_chart else None)
+    if "dpop" in results:
+        md.write_text(md.read_text() + "\n".join(dpop_markdown(results["dpop"])))
     (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")

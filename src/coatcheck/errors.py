@@ -26,6 +26,10 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── UnsupportedHeader         unsupported_header     crit, jku, x5u, embedded jwk ...
     │   ├── InvalidSignature          invalid_signature      JWS verification failed
     │   ├── DecryptionFailed          decryption_failed      JWE could not be decrypted
+    │   ├── InvalidDPoPProof          invalid_dpop_proof     a DPoP proof failed RFC 9449 §4.3
+    │   │   ├── DPoPProofReplayed     dpop_proof_replayed    its jti was already used (§11.1)
+    │   │   ├── DPoPRequired          dpop_required          the policy requires a DPoP proof
+    │   │   └── UseDPoPNonce          use_dpop_nonce         send the server's nonce (§8, §9)
     │   ├── InvalidEphemeralKey       invalid_ephemeral_key  ECDH-ES epk off the curve or low order
     │   ├── InvalidDbscProof          invalid_dbsc_proof     a DBSC proof JWT was refused
     │   │   └── DbscChallengeFailed   dbsc_challenge_failed  its challenge: unknown, stale, reused
@@ -42,6 +46,7 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── RefreshReuse              refresh_token_reused   a retired refresh token came back
     │   ├── DeviceBindingRequired     device_binding_required  bound session without its bound
     │   │                                                    cookie, or unbound past the policy
+    │   ├── InvalidDPoPBinding        dpop_binding_mismatch  a DPoP-bound token without its key
     │   └── StaleAuthentication       reauthentication_required  the login is older than allowed
     ├── CsrfError                     csrf_failed            adapters: 403
     │   ├── CrossOriginRequest        csrf_cross_origin      Sec-Fetch-Site/Origin: another site
@@ -68,6 +73,8 @@ __all__ = [
     "CrossOriginRequest",
     "CsrfError",
     "CsrfTokenMismatch",
+    "DPoPProofReplayed",
+    "DPoPRequired",
     "DbscChallengeFailed",
     "DecryptionFailed",
     "DeviceBindingRequired",
@@ -77,6 +84,8 @@ __all__ = [
     "InputError",
     "InvalidAudience",
     "InvalidCredentials",
+    "InvalidDPoPBinding",
+    "InvalidDPoPProof",
     "InvalidDbscProof",
     "InvalidEphemeralKey",
     "InvalidIssuer",
@@ -104,6 +113,7 @@ __all__ = [
     "UnknownKey",
     "UnsupportedAlgorithm",
     "UnsupportedHeader",
+    "UseDPoPNonce",
     "VulnerableKey",
     "WeakKey",
 ]
@@ -284,6 +294,42 @@ class DbscChallengeFailed(InvalidDbscProof):
     code = "dbsc_challenge_failed"
 
 
+class InvalidDPoPProof(TokenError):
+    """The DPoP proof was refused (RFC 9449 §4.3).
+
+    ``algs`` are the proof algorithms the server accepts and ``nonce`` the nonce it
+    wants in the next proof (None when it uses none); adapters put both in the
+    ``WWW-Authenticate: DPoP`` challenge and the ``DPoP-Nonce`` header (§7.1, §8).
+    """
+
+    code = "invalid_dpop_proof"
+
+    def __init__(
+        self, message: str = "", *, algs: tuple[str, ...] = (), nonce: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.algs = algs
+        self.nonce = nonce
+
+
+class DPoPProofReplayed(InvalidDPoPProof):
+    """This DPoP proof was already used (its ``jti`` was seen within the window)."""
+
+    code = "dpop_proof_replayed"
+
+
+class DPoPRequired(InvalidDPoPProof):
+    """The server requires a DPoP proof (a key-bound token) and none was sent."""
+
+    code = "dpop_required"
+
+
+class UseDPoPNonce(InvalidDPoPProof):
+    """The proof must carry the server's current nonce, given in ``nonce`` (RFC 9449 §8, §9)."""
+
+    code = "use_dpop_nonce"
+
+
 class InvalidEphemeralKey(TokenError):
     """The ECDH-ES ephemeral key (``epk``) is malformed, on another curve, off its curve or
     of low order (invalid-curve attack)."""
@@ -366,6 +412,23 @@ class DeviceBindingRequired(AuthenticationError):
     it was never bound and the policy no longer lets it stay unbound."""
 
     code = "device_binding_required"
+
+
+class InvalidDPoPBinding(AuthenticationError):
+    """A DPoP-bound credential came without a valid proof of its own key.
+
+    Sent as ``Bearer`` (or in a cookie), or with a proof signed by another key
+    (RFC 9449 §7.1, §7.2). ``algs`` and ``nonce`` as for :class:`InvalidDPoPProof`.
+    """
+
+    code = "dpop_binding_mismatch"
+
+    def __init__(
+        self, message: str = "", *, algs: tuple[str, ...] = (), nonce: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.algs = algs
+        self.nonce = nonce
 
 
 class StaleAuthentication(AuthenticationError):

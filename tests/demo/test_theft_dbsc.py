@@ -73,3 +73,26 @@ def test_theft_section_for_guests_and_jwt_mode(make_client: object) -> None:
     client.post("/login", data={"username": ALICE["username"], "password": ALICE["password"]})
     page = client.get("/theft/dbsc").text
     assert "jwt mode keeps no server-side session" in page
+
+
+@pytest.mark.parametrize("dbsc", [True, False])
+def test_the_theft_page_has_a_dbsc_section(tmp_path: Path, dbsc: bool) -> None:
+    clock = FrozenClock()
+    config = DemoConfig(mode="session", store_url="memory://", users_path=str(tmp_path / "u.db"),
+                        hasher=FAST_HASHER, https=True, clock=clock)  # fmt: skip
+    with TestClient(create_app(config), base_url="https://127.0.0.1") as http:
+        assert http.post("/api/register", json=ALICE).status_code == 201
+        browser = DbscBrowser(http, clock=clock.now, dbsc=dbsc)
+        _form(browser, "/login", browser.get("/").text, username=ALICE["username"],
+              password=ALICE["password"], remember="on")  # fmt: skip
+        clock.advance(6)  # past DbscPolicy.pending
+        page = browser.get("/theft").text
+        assert "Browser cookies: DBSC" in page
+        shown = _form(browser, "/theft", page, section="dbsc").text
+        rows = re.findall(r"<tr><td>(\w+)</td><td>thief</td><td>replays ([^<]*) from another "
+                          r"machine.*?<td>(\d+)</td>", shown)  # fmt: skip
+        assert [(binding, what) for binding, what, _ in rows] == [
+            ("DBSC" if dbsc else "none", "every cookie this browser sent"),
+            ("DBSC" if dbsc else "none", "the same without the bound cookie"),
+        ]
+        assert [status for *_, status in rows] == ["200", "401" if dbsc else "200"]

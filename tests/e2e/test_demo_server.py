@@ -27,12 +27,14 @@ _START_TIMEOUT = 20.0
 
 
 class DemoServer:
-    """One ``coatcheck demo`` process on a loopback port, restartable."""
+    """One ``coatcheck demo`` process on a loopback port, restartable; ``args`` are extra
+    command-line options (``--dpop-nonce`` ...)."""
 
     def __init__(self, mode: str, folder: Path, args: tuple[str, ...] = ()) -> None:
         self.mode = mode
         self.args = args
         self.folder = folder
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = f"sqlite:///{folder / 'x.db'}"

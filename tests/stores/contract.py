@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -32,7 +33,7 @@ import pytest
 
 from coatcheck.clock import FrozenClock
 from coatcheck.policies import SessionPolicy
-from coatcheck.sessions import SessionRecord, SessionStore
+from coatcheck.sessions import ReplayCache, SessionRecord, SessionStore
 from coatcheck.sessions.ids import new_token, session_id
 from coatcheck.sessions.manager import SessionManager
 
@@ -119,6 +120,10 @@ class CountingStore:
         self._count("delete_expired")
         return await self.inner.delete_expired(now, limit)
 
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        self._count("remember_once")
+        return await self.inner.remember_once(key, ttl, now)  # type: ignore[attr-defined,no-any-return]
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -127,6 +132,10 @@ class StoreContract:
     """Behaviour every session store shares. Subclasses provide the ``store`` fixture."""
 
     pytestmark = pytest.mark.anyio
+
+    #: Stores whose entries expire by the backend's own clock (Redis) instead of the
+    #: caller's ``now``: the replay-expiry test then waits for the backend.
+    expires_by_own_clock = False
 
     @pytest.fixture
     def store(self) -> SessionStore:
@@ -526,3 +535,77 @@ class StoreContract:
         for token in tokens:
             assert await manager.validate(token) is None
         assert await manager.validate(other_token) is not None
+
+    # -- one-time values (ReplayCache) --------------------------------------------------------
+
+    async def test_store_is_a_replay_cache(self, store: SessionStore) -> None:
+        assert isinstance(store, ReplayCache)
+
+    async def test_remember_once_answers_true_once(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        cache = _replay(store)
+        key, other = _key(), _key()
+        assert await cache.remember_once(key, 60.0, clock.now()) is True
+        assert await cache.remember_once(key, 60.0, clock.now()) is False
+        assert await cache.remember_once(key, 60.0, clock.now() + 30) is False
+        assert await cache.remember_once(other, 60.0, clock.now()) is True
+
+    async def test_remember_once_forgets_after_ttl(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        cache = _replay(store)
+        key = _key()
+        ttl = 0.2 if self.expires_by_own_clock else 60.0
+        assert await cache.remember_once(key, ttl, clock.now()) is True
+        later = clock.now() + ttl + 1
+        deadline = time.monotonic() + 5
+        while not await cache.remember_once(key, ttl, later):
+            # Only a backend with its own clock gets here: wait for it to expire the key.
+            assert self.expires_by_own_clock
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert await cache.remember_once(key, ttl, later) is False
+
+    async def test_concurrent_remember_once_lets_exactly_one_through(
+        self, store: SessionStore, second_store: SessionStore, clock: FrozenClock
+    ) -> None:
+        # Two instances: what two app processes replaying one DPoP proof would do.
+        caches = [_replay(store), _replay(second_store)]
+        key = _key()
+        answers = await asyncio.gather(
+            *(caches[i % 2].remember_once(key, 60.0, clock.now()) for i in range(40))
+        )
+        assert answers.count(True) == 1
+
+    async def test_remember_once_leaves_sessions_alone(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now())
+        await store.create(record)
+        assert await _replay(store).remember_once(record.id, 60.0, clock.now()) is True
+        assert await store.get(record.id, clock.now()) == record
+        assert await store.delete_expired(clock.now() + 30) == 0
+        assert await store.get(record.id, clock.now()) == record
+
+    async def test_delete_expired_keeps_live_values(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        cache = _replay(store)
+        spent, live = _key(), _key()
+        assert await cache.remember_once(spent, 10.0, clock.now()) is True
+        assert await cache.remember_once(live, 600.0, clock.now()) is True
+        await store.delete_expired(clock.now() + 20)
+        assert await cache.remember_once(live, 600.0, clock.now() + 20) is False
+        # Judged by the caller's clock (a backend with its own still holds it 10 s).
+        spent_again = await cache.remember_once(spent, 10.0, clock.now() + 20)
+        assert spent_again is not self.expires_by_own_clock
+
+
+def _key() -> str:
+    return "t:" + secrets.token_hex(16)
+
+
+def _replay(store: SessionStore) -> ReplayCache:
+    assert isinstance(store, ReplayCache)
+    return store

@@ -162,7 +162,7 @@ async def test_queries_use_an_index(
 
 
 @pytest.mark.anyio
-async def test_version_1_file_gains_the_attempts_table(
+async def test_version_1_file_gains_the_attempts_and_replay_tables(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     path = tmp_path / "v1.db"
@@ -172,16 +172,18 @@ async def test_version_1_file_gains_the_attempts_table(
     await store.close()
     db = sqlite3.connect(path)  # as version 1 left it: no attempts table
     db.execute("DROP TABLE coatcheck_attempts")
+    db.execute("DROP TABLE coatcheck_replay")
     db.execute("UPDATE coatcheck_schema SET version = 1")
     db.commit()
     db.close()
     store = SQLiteStore(path)
     assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+    assert await store.remember_once("k", 60.0, clock.now()) is True
     assert await store.get(record.id, clock.now()) == record
     await store.close()
     db = sqlite3.connect(path)
     try:
-        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(2,)]
+        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(3,)]
     finally:
         db.close()
 
@@ -406,3 +408,22 @@ async def test_relative_url_is_relative_to_working_folder(
     assert (tmp_path / "here.db").is_file()
     assert store.path == str(tmp_path / "here.db")
     assert repr(store) == f"SQLiteStore({str(tmp_path / 'here.db')!r})"
+
+
+@pytest.mark.anyio
+async def test_replay_table_is_swept_as_it_is_written(tmp_path: Path, clock: FrozenClock) -> None:
+    # Without `coatcheck sessions prune`, one-time values must not pile up forever.
+    store = SQLiteStore(tmp_path / "replay.db")
+    try:
+        for i in range(300):
+            assert await store.remember_once(f"old-{i}", 1.0, clock.now())
+        for i in range(256):
+            assert await store.remember_once(f"new-{i}", 60.0, clock.now() + 10)
+        db = sqlite3.connect(tmp_path / "replay.db")
+        try:
+            (left,) = db.execute("SELECT count(*) FROM coatcheck_replay").fetchone()
+        finally:
+            db.close()
+        assert left <= 300
+    finally:
+        await store.close()

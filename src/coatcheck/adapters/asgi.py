@@ -14,20 +14,23 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ..auth.authenticator import Authenticator
+from ..auth.dpop import METHOD_HEADER, PATH_HEADER, SCHEME_HEADER
 from ..auth.hybrid_cookies import refresh_location
 from ..auth.identity import Identity
-from ..errors import CoatcheckError
+from ..errors import AuthenticationError, CoatcheckError, TokenError
 from ..redirects import safe_redirect
 from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_headers, error_json, error_status
 
 __all__ = [
+    "AUTH_ERROR_KEY",
     "IDENTITY_KEY",
     "AuthMiddleware",
     "Message",
     "Receive",
     "Scope",
     "Send",
+    "auth_error_of",
     "identity_of",
     "request_headers",
 ]
@@ -42,6 +45,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 IDENTITY_KEY = "coatcheck.identity"
 #: Scope key holding the request headers as a ``dict[str, str]`` (built once here).
 HEADERS_KEY = "coatcheck.headers"
+#: Scope key holding why a presented credential was refused (a DPoP proof or binding),
+#: for the 401 a route then answers; ``None`` otherwise.
+AUTH_ERROR_KEY = "coatcheck.auth_error"
 _SET_COOKIE = b"set-cookie"
 
 
@@ -49,7 +55,10 @@ def request_headers(scope: Scope) -> dict[str, str]:
     """The request headers as ``{lower-case name: value}``, never raising.
 
     Repeated fields are joined with ", " (RFC 9110 §5.3), except Cookie, joined with
-    "; " (RFC 9113 §8.2.3). The middleware caches the result in the scope.
+    "; " (RFC 9113 §8.2.3). A request with a ``DPoP`` header also gets the pseudo-headers
+    ``:method``, ``:scheme`` and ``:path`` (as sent, without the query) that its proof
+    is checked against (:mod:`coatcheck.auth.dpop`). The middleware caches the result
+    in the scope.
     """
     cached = scope.get(HEADERS_KEY)
     if cached is not None:
@@ -63,6 +72,14 @@ def request_headers(scope: Scope) -> dict[str, str]:
             headers[name] += ("; " if name == "cookie" else ", ") + value
         else:
             headers[name] = value
+    if "dpop" in headers:
+        headers[METHOD_HEADER] = str(scope.get("method") or "GET")
+        headers[SCHEME_HEADER] = str(scope.get("scheme") or "http")
+        raw = scope.get("raw_path")
+        # raw_path is the path exactly as the client sent it (ASGI 3, no query).
+        headers[PATH_HEADER] = (
+            raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", ""))
+        )
     scope[HEADERS_KEY] = headers
     return headers
 
@@ -71,6 +88,13 @@ def identity_of(scope: Scope) -> Identity | None:
     """The Identity the middleware put in ``scope`` (``None`` for a guest or no middleware)."""
     identity = scope.get(IDENTITY_KEY)
     return identity if isinstance(identity, Identity) else None
+
+
+def auth_error_of(scope: Scope) -> AuthenticationError | TokenError | None:
+    """Why the middleware refused the credential the request presented, when it can say
+    more than "invalid" (a DPoP proof or binding): raise it for the right 401."""
+    error = scope.get(AUTH_ERROR_KEY)
+    return error if isinstance(error, AuthenticationError | TokenError) else None
 
 
 class AuthMiddleware:
@@ -154,6 +178,8 @@ class AuthMiddleware:
             await _redirect(location, result.set_headers, send)
             return
         _put(scope, result.identity)
+        if result.error is not None:
+            scope[AUTH_ERROR_KEY] = result.error
         if not result.set_headers or kind != "http":
             await self._app(scope, receive, send)
             return
@@ -225,8 +251,11 @@ def _merge(
     # The app may have logged in or out on this request; its cookie is the newer one.
     own = [v.split(b"=", 1)[0] for k, v in headers if k.lower() == _SET_COOKIE]
     for name, value in extra:
-        if name == _SET_COOKIE and value.split(b"=", 1)[0] in own:
-            continue
+        if name == _SET_COOKIE:
+            if value.split(b"=", 1)[0] in own:
+                continue
+        elif any(k.lower() == name for k, _ in headers):
+            continue  # e.g. DPoP-Nonce: the app's error response already says it
         headers.append((name, value))
     return headers
 

@@ -65,7 +65,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION = "coatcheck"
 _IDENTITY = "_coatcheck_identity"
 _PRESENTED = "_coatcheck_presented"
-_ERROR = "_coatcheck_error"
+_AUTH_ERROR = "_coatcheck_auth_error"
 _HEADERS = "_coatcheck_headers"
 _CSRF = "_coatcheck_csrf"
 
@@ -146,7 +146,7 @@ class CoatCheck:
         result = run_sync(self.authenticator.authenticate(headers))
         setattr(g, _IDENTITY, result.identity)
         setattr(g, _PRESENTED, result.presented)
-        setattr(g, _ERROR, result.error)
+        setattr(g, _AUTH_ERROR, result.error)
         setattr(g, _HEADERS, list(result.set_headers))
         rules = self.csrf_rules
         if rules is None:
@@ -188,9 +188,11 @@ class CoatCheck:
         identity = _current()
         if identity is not None:
             return identity
-        error = g.get(_ERROR)
-        if isinstance(error, CoatcheckError):
-            raise error  # e.g. DeviceBindingRequired: a bound session without its cookie
+        error = g.get(_AUTH_ERROR)
+        if error is not None:
+            # A refused DPoP proof or binding (its own 401 and challenge), or DBSC's
+            # DeviceBindingRequired (a bound session without its bound cookie).
+            raise error
         if g.get(_PRESENTED, False):
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")

@@ -17,16 +17,18 @@ from typing import Any
 
 from .._sync import run_sync
 from ..auth.authenticator import Authenticator
+from ..auth.dpop import METHOD_HEADER, PATH_HEADER, SCHEME_HEADER
 from ..auth.identity import Identity
 from ..bodies import content_length
 from ..csrf import CsrfProtector, is_safe_method
 from ..csrf.rules import CsrfRequest, CsrfRules
-from ..errors import CoatcheckError, InputError
+from ..errors import AuthenticationError, CoatcheckError, InputError, TokenError
 from ..policies import CookiePolicy
 from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_headers, error_json, error_status
 
 __all__ = [
+    "AUTH_ERROR_KEY",
     "CSRF_TOKEN_KEY",
     "IDENTITY_KEY",
     "AuthMiddleware",
@@ -34,6 +36,7 @@ __all__ = [
     "Environ",
     "StartResponse",
     "WSGIApp",
+    "auth_error_of",
     "csrf_token",
     "error_response",
     "identity_of",
@@ -48,6 +51,9 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 IDENTITY_KEY = "coatcheck.identity"
 #: Environ key holding the request headers as a ``dict[str, str]`` (built once).
 HEADERS_KEY = "coatcheck.headers"
+#: Environ key holding why a presented credential was refused (a DPoP proof or
+#: binding), for the 401 a view then answers; absent otherwise.
+AUTH_ERROR_KEY = "coatcheck.auth_error"
 #: Environ key holding the request's CSRF state, which :func:`csrf_token` reads.
 CSRF_TOKEN_KEY = "coatcheck.csrf_token"  # noqa: S105 - an environ key, not a secret
 _STATUS_TEXT = {
@@ -67,7 +73,9 @@ def request_headers(environ: Environ) -> dict[str, str]:
     """The request headers as ``{lower-case name: value}``, never raising; cached in environ.
 
     WSGI gives ``HTTP_*`` keys (the server joined repeated fields) plus
-    ``CONTENT_TYPE`` and ``CONTENT_LENGTH`` (PEP 3333).
+    ``CONTENT_TYPE`` and ``CONTENT_LENGTH`` (PEP 3333). A request with a ``DPoP``
+    header also gets the pseudo-headers ``:method``, ``:scheme`` and ``:path`` its
+    proof is checked against (:mod:`coatcheck.auth.dpop`).
     """
     cached = environ.get(HEADERS_KEY)
     if cached is not None:
@@ -80,14 +88,36 @@ def request_headers(environ: Environ) -> dict[str, str]:
         value = environ.get(key)
         if value:
             headers[name] = value
+    if "dpop" in headers:
+        headers[METHOD_HEADER] = str(environ.get("REQUEST_METHOD") or "GET")
+        headers[SCHEME_HEADER] = str(environ.get("wsgi.url_scheme") or "http")
+        headers[PATH_HEADER] = _raw_path(environ)
     environ[HEADERS_KEY] = headers
     return headers
+
+
+def _raw_path(environ: Environ) -> str:
+    # The path as sent when the server passes it on (gunicorn RAW_URI, others
+    # REQUEST_URI); else PEP 3333's decoded SCRIPT_NAME + PATH_INFO, which the DPoP
+    # transport percent-encodes again.
+    for key in ("RAW_URI", "REQUEST_URI"):
+        value = environ.get(key)
+        if isinstance(value, str) and value.startswith("/"):
+            return value.partition("?")[0]
+    return str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
 
 
 def identity_of(environ: Environ) -> Identity | None:
     """The Identity the middleware put in ``environ`` (``None`` for a guest or no middleware)."""
     identity = environ.get(IDENTITY_KEY)
     return identity if isinstance(identity, Identity) else None
+
+
+def auth_error_of(environ: Environ) -> AuthenticationError | TokenError | None:
+    """Why the middleware refused the presented credential, when it can say more than
+    "invalid" (a DPoP proof or binding): raise it for the right 401."""
+    error = environ.get(AUTH_ERROR_KEY)
+    return error if isinstance(error, AuthenticationError | TokenError) else None
 
 
 def error_response(exc: BaseException, start_response: StartResponse) -> list[bytes]:
@@ -160,6 +190,8 @@ class AuthMiddleware:
             # Fail closed and say so: never a guest that was really a store outage.
             return error_response(exc, start_response)
         environ[IDENTITY_KEY] = result.identity
+        if result.error is not None:
+            environ[AUTH_ERROR_KEY] = result.error
         extra = result.set_headers
         if not extra:
             return self._app(environ, start_response)
@@ -198,8 +230,11 @@ def _merge(headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list
     # The app may have logged in or out on this request; its cookie is the newer one.
     own = {v.split("=", 1)[0] for k, v in headers if k.lower() == "set-cookie"}
     for name, value in extra:
-        if name.lower() == "set-cookie" and value.split("=", 1)[0] in own:
-            continue
+        if name.lower() == "set-cookie":
+            if value.split("=", 1)[0] in own:
+                continue
+        elif any(k.lower() == name for k, _ in headers):
+            continue  # e.g. DPoP-Nonce: the app's error response already says it
         headers.append((name, value))
     return headers
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .authenticator import Authenticator, AuthResult, LoginResult
 from .dbsc import DeviceBinding
+from .dpop import DPoPPolicy, DPoPTransport
 from .fresh import require_recent_login
 from .hybrid import HybridIssued, HybridStrategy, Refreshing
 from .hybrid_cookies import HybridCookieTransport
@@ -18,6 +19,8 @@ __all__ = [
     "Authenticator",
     "BearerTransport",
     "CookieTransport",
+    "DPoPPolicy",
+    "DPoPTransport",
     "DeviceBinding",
     "HybridCookieTransport",
     "HybridIssued",

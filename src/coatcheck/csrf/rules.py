@@ -15,7 +15,7 @@ For every unsafe request (anything but GET, HEAD, OPTIONS, RFC 9110 §9.2.1):
    request                                      token
    ==========================================  ==========================================
    authenticated by ``Authorization: Bearer``   none (a page cannot make a browser add it,
-                                                RFC 6750 §2.1)
+   or ``DPoP``                                  RFC 6750 §2.1, RFC 9449 §7)
    a session (session and hybrid modes)         synchronizer token bound to the session id
    a JWT in a cookie (jwt mode)                 signed double-submit cookie, bound to the
                                                 login (``sub`` and ``auth_time``)
@@ -63,6 +63,9 @@ __all__ = ["CsrfRequest", "CsrfRules", "TokenCheck", "binding_of"]
 
 _PRESESSION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _READABLE = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Transports whose credential a page cannot make a browser send: Authorization: Bearer
+# (RFC 6750 §2.1) and Authorization: DPoP with its proof header (RFC 9449 §7).
+_HEADER_TRANSPORTS = frozenset({"bearer", "dpop"})
 
 
 def binding_of(identity: Identity | None) -> tuple[str, bool] | None:
@@ -199,7 +202,7 @@ class CsrfRules:
         if is_safe_method(method):
             return None
         self._protector.check_origin(method, headers, own_origin=self._own_origin)
-        if identity is not None and identity.via == "bearer":
+        if identity is not None and identity.via in _HEADER_TRANSPORTS:
             return None
         content_type = headers.get("content-type", "")
         media = media_type(content_type)

@@ -29,6 +29,8 @@ from ..auth import (
     Authenticator,
     BearerTransport,
     CookieTransport,
+    DPoPPolicy,
+    DPoPTransport,
     HybridCookieTransport,
     HybridStrategy,
     JWTStrategy,
@@ -36,15 +38,16 @@ from ..auth import (
     Strategy,
 )
 from ..auth.dbsc import DeviceBinding
-from ..errors import CoatcheckError, RateLimited
+from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
-from ..sessions import SessionManager, SessionStore
+from ..sessions import ReplayCache, SessionManager, SessionStore
 from ..sessions.dbsc import DbscPolicy
 from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
-from . import inspect_page, pages, password, theft_dbsc
+from ..tokens.dpop_nonce import DPoPNonces
+from . import inspect_page, pages, password, theft, theft_dbsc
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -290,11 +293,13 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         name = ("__Host-" if config.https else "") + parts.cookie_name
         cookie = CookieTransport(name, CookiePolicy(secure=config.https), clock=config.clock)
     bearer = BearerTransport()
+    dpop = _dpop(config, users, store)
+    transports = (cookie, dpop, bearer) if dpop is not None else (cookie, bearer)
     demo = DemoContext(
         config=config,
         users=users,
         authenticator=Authenticator(
-            parts.strategy, (cookie, bearer), binding=_binding(config, users, parts, cookie)
+            parts.strategy, transports, binding=_binding(config, users, parts, cookie)
         ),
         cookie=cookie,
         bearer=bearer,
@@ -304,6 +309,7 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         explainer=_explainer(config, cookie, parts),
         feed=parts.feed,
         limiter=login_limiter(store, users.connection, clock=config.clock),
+        dpop=dpop,
     )
     return _build(demo)
 
@@ -325,9 +331,24 @@ def _binding(
     return DeviceBinding(strategy, cookie, secret, policy=policy, clock=config.clock)
 
 
+def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoPTransport | None:
+    """DPoP on the API (on by default): proof ids are remembered in the session store."""
+    if not config.dpop:
+        return None
+    if not isinstance(store, ReplayCache):
+        raise ConfigurationError("DPoP needs a store that can remember proof ids")
+    policy = DPoPPolicy(required=config.dpop_required, public_origin=config.public_origin)
+    # The nonce secret is kept with the users, so nonces survive a restart.
+    nonces = DPoPNonces(load_secret(users.connection, "dpop-nonce")) if config.dpop_nonce else None
+    return DPoPTransport(store, policy=policy, nonces=nonces, clock=config.clock)
+
+
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes + theft_dbsc.routes
+    routes = (
+        core_routes + password.routes + inspect_page.routes + theft.routes
+        + theft_dbsc.routes
+    )
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
@@ -377,7 +398,9 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         status = error_status(exc)
         body = error_body(exc)
         code, message = body["error"], body["message"]
-        headers = {k: v for k, v in error_headers(exc) if k != "content-type"}
+        # API clients learn that DPoP is spoken here, and with which keys (RFC 9449 §7.2).
+        algs = demo.dpop.algorithms if demo.dpop is not None and wants_json(request) else ()
+        headers = {k: v for k, v in error_headers(exc, dpop_algs=algs) if k != "content-type"}
         if isinstance(exc, RateLimited) and "retry-after" in headers:
             # The same number as Retry-After (RFC 9110 §10.2.3), in words.
             wait = int(headers["retry-after"])

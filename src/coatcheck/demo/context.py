@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..adapters.asgi import IDENTITY_KEY, request_headers
-from ..auth import Authenticator, BearerTransport, CookieTransport, Identity
+from ..auth import Authenticator, BearerTransport, CookieTransport, DPoPTransport, Identity
 from ..bodies import content_length, parse_form, parse_json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, InputError, PayloadTooLarge
@@ -77,10 +77,14 @@ class DemoConfig:
     Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
     cannot be Secure, or the browser would drop them on any host but localhost.
     ``fresh_login`` is how recent a login must be for sensitive actions (changing
-    the password, logging out everywhere). ``dbsc`` offers browsers Device Bound
-    Session Credentials in session and hybrid mode; ``bound_ttl`` is session mode's
-    bound-cookie lifetime (hybrid mode's is ``access_ttl``). ``clock`` is every time
-    the demo reads (tests pass a FrozenClock).
+    the password, logging out everywhere). ``dpop`` accepts DPoP proofs on the API
+    (RFC 9449): a login or refresh with a proof gets a key-bound token;
+    ``dpop_required`` refuses logins without one and unbound bearer tokens;
+    ``dpop_nonce`` makes proofs carry a server nonce; ``public_origin`` is the origin
+    API clients use when a proxy stands in front (their proofs name it). ``dbsc``
+    offers browsers Device Bound Session Credentials in session and hybrid mode;
+    ``bound_ttl`` is session mode's bound-cookie lifetime (hybrid mode's is
+    ``access_ttl``). ``clock`` is every time the demo reads (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -94,6 +98,10 @@ class DemoConfig:
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     hasher: PasswordHasher | None = None
     fresh_login: timedelta = timedelta(minutes=10)
+    dpop: bool = True
+    dpop_required: bool = False
+    dpop_nonce: bool = False
+    public_origin: str | None = None
     dbsc: bool = True
     bound_ttl: timedelta = timedelta(minutes=2)
     clock: Clock = field(default_factory=SystemClock)
@@ -118,6 +126,7 @@ class DemoContext:
     explainer: pages.Explainer
     feed: RevocationFeed | None = None
     limiter: LoginLimiter | None = None
+    dpop: DPoPTransport | None = None
 
 
 def wants_json(request: Request) -> bool:

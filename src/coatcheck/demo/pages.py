@@ -82,7 +82,7 @@ def _page(title: str, body: str, *, mode: str) -> str:
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f'<p><a href="/">coatcheck demo</a> · mode <b>{_e(mode)}</b> · '
         '<a href="/sessions">sessions</a> · <a href="/password">password</a> · '
-        '<a href="/inspect">inspect a token</a> · '
+        '<a href="/inspect">inspect a token</a> · <a href="/theft">theft</a> · '
         f'<a href="/api/me">/api/me</a>{jwks}</p>'
         f"{body}</body></html>"
     )

@@ -8,8 +8,19 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ..auth import HybridIssued, HybridStrategy, Identity, require_recent_login
-from ..errors import InputError, InvalidCredentials, MissingCredentials, StoreError
+from ..adapters.asgi import auth_error_of
+from ..adapters.http import error_body, error_headers, error_status
+from ..auth import HybridStrategy, Identity, require_recent_login
+from ..auth.dpop import key_binding
+from ..errors import (
+    AuthenticationError,
+    InputError,
+    InvalidCredentials,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
+    MissingCredentials,
+    StoreError,
+)
 from ..redirects import is_safe_redirect, safe_redirect
 from . import pages
 from .context import (
@@ -276,13 +287,26 @@ def require_identity(request: Request) -> Identity:
     identity = identity_of(request)
     if identity is not None:
         return identity
+    refused = auth_error_of(request.scope)
+    if refused is not None:
+        raise refused  # a DPoP proof or binding: a 401 with the DPoP challenge
     demo = demo_of(request)
     headers = headers_of(request)
-    if demo.cookie.read(headers) is not None or demo.bearer.read(headers) is not None:
+    if any(t.read(headers) is not None for t in demo.authenticator.transports):
         raise InvalidCredentials("the session or token is invalid, expired or revoked")
     if headers.get("authorization"):
-        raise InvalidCredentials("the Authorization header is not 'Bearer <token>'")
+        raise InvalidCredentials(
+            "the Authorization header is not 'Bearer <token>' or 'DPoP <token>'"
+        )
     raise MissingCredentials("send the session cookie or 'Authorization: Bearer <token>'")
+
+
+def token_endpoint_error(exc: InvalidDPoPProof | InvalidDPoPBinding) -> Response:
+    """A refused DPoP proof where tokens are issued: 400 and the nonce (RFC 9449 §5, §8)."""
+    headers = {k: v for k, v in error_headers(exc, token_endpoint=True) if k != "content-type"}
+    return JSONResponse(
+        error_body(exc), status_code=error_status(exc, token_endpoint=True), headers=headers
+    )
 
 
 async def api_register(request: Request) -> Response:
@@ -298,11 +322,19 @@ async def api_register(request: Request) -> Response:
 
 
 async def api_login(request: Request) -> Response:
+    """Native apps: a token for a password; with a DPoP proof, bound to its key."""
     demo = demo_of(request)
     body = await read_json(request)
     remember = body.get("remember", True)
     if not isinstance(remember, bool):
         raise InputError("'remember' must be true or false")
+    proof = None
+    if demo.dpop is not None:
+        try:
+            # Before the password: a bad proof costs no argon2 and no attempt.
+            proof = await demo.dpop.token_request(headers_of(request))
+        except InvalidDPoPProof as exc:
+            return token_endpoint_error(exc)
     user = await guarded_login(demo, request, body.get("username"), body.get("password"))
     if user is None:
         # One answer for an unknown user and a wrong password (no user enumeration).
@@ -315,38 +347,88 @@ async def api_login(request: Request) -> Response:
         ip=client_ip(request),
         # A native client has no previous credential to take over: never end another one.
         revoke_previous=False,
+        proof=proof,
     )
     answer: dict[str, object] = {
         "token": result.token,
-        "token_type": "Bearer",
+        "token_type": result.token_type,
         "expires_in": max(0, int(result.expires_at - now(demo))),
         "mode": demo.config.mode,
     }
-    if isinstance(result.issued, HybridIssued):
-        answer["refresh_token"] = result.issued.refresh_token
+    if result.refresh_token is not None:
+        answer["refresh_token"] = result.refresh_token
     return JSONResponse(answer, headers={"cache-control": "no-store"})  # RFC 6749 §5.1
 
 
 async def api_refresh(request: Request) -> Response:
-    """Native apps: trade a refresh token for a new pair (hybrid mode)."""
+    """Native apps: trade a refresh token for a new pair (hybrid mode).
+
+    A pair bound to a DPoP key is renewed only with a proof of that key.
+    """
     demo = demo_of(request)
-    strategy = demo.authenticator.strategy
-    if not isinstance(strategy, HybridStrategy):
-        raise DemoError(404, "no_refresh", f"{demo.config.mode} mode has no refresh tokens")
+    _hybrid_only(demo)
     body = await read_json(request)
     token = body.get("refresh_token")
     if not isinstance(token, str) or not token:
         raise InputError("'refresh_token' is required")
-    pair = await strategy.refresh(token)
+    try:
+        result = await demo.authenticator.refresh_bearer(token, headers=headers_of(request))
+    except (InvalidDPoPProof, InvalidDPoPBinding) as exc:
+        return token_endpoint_error(exc)
     return JSONResponse(
         {
-            "token": pair.token,
-            "token_type": "Bearer",
-            "refresh_token": pair.refresh_token,
-            "expires_in": max(0, int(pair.expires_at - now(demo))),
+            "token": result.token,
+            "token_type": result.token_type,
+            "refresh_token": result.refresh_token,
+            "expires_in": max(0, int(result.expires_at - now(demo))),
         },
         headers={"cache-control": "no-store"},
     )
+
+
+async def api_token(request: Request) -> Response:
+    """An OAuth 2.0 token endpoint for the refresh grant (RFC 6749 §6, RFC 9449 §5).
+
+    ``grant_type=refresh_token&refresh_token=...`` as a form, so that OAuth clients
+    (oauth4webapi) refresh as they would against any authorization server; errors
+    are RFC 6749 §5.2 ``{"error": ...}`` with status 400.
+    """
+    demo = demo_of(request)
+    _hybrid_only(demo)
+    form = await read_form(request)
+    if form.get("grant_type") != "refresh_token":
+        return _oauth_error("unsupported_grant_type", "only grant_type=refresh_token is served")
+    token = form.get("refresh_token")
+    if not token:
+        return _oauth_error("invalid_request", "'refresh_token' is required")
+    try:
+        result = await demo.authenticator.refresh_bearer(token, headers=headers_of(request))
+    except (InvalidDPoPProof, InvalidDPoPBinding) as exc:
+        return token_endpoint_error(exc)
+    except AuthenticationError as exc:
+        return _oauth_error("invalid_grant", exc.message)
+    return JSONResponse(
+        {
+            "access_token": result.token,
+            "token_type": result.token_type,
+            "refresh_token": result.refresh_token,
+            "expires_in": max(0, int(result.expires_at - now(demo))),
+        },
+        headers={"cache-control": "no-store", "pragma": "no-cache"},
+    )
+
+
+def _oauth_error(code: str, message: str) -> Response:
+    return JSONResponse(
+        {"error": code, "error_description": message},
+        status_code=400,
+        headers={"cache-control": "no-store"},
+    )
+
+
+def _hybrid_only(demo: DemoContext) -> None:
+    if not isinstance(demo.authenticator.strategy, HybridStrategy):
+        raise DemoError(404, "no_refresh", f"{demo.config.mode} mode has no refresh tokens")
 
 
 async def api_refresh_status(request: Request) -> Response:
@@ -391,6 +473,8 @@ async def api_me(request: Request) -> Response:
             "auth_time": identity.auth_time,
             "expires_at": identity.expires_at,
             "persistent": identity.persistent,
+            # The thumbprint of the DPoP key the credential is bound to (None: a bearer).
+            "dpop_jkt": key_binding(identity.claims) or None,
         },
         headers={"cache-control": "no-store"},
     )
@@ -492,6 +576,7 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/api/logout", api_logout, ["POST"]),
     ("/api/sessions", api_sessions, ["GET"]),
     ("/api/refresh", api_refresh, ["POST"]),
+    ("/api/token", api_token, ["POST"]),
     ("/api/refresh-status", api_refresh_status, ["GET", "POST"]),
     ("/.well-known/jwks.json", jwks, ["GET"]),
     ("/healthz", healthz, ["GET"]),

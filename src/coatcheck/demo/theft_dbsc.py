@@ -49,7 +49,7 @@ from .context import (
 )
 from .protection import csrf_field
 
-__all__ = ["DbscAgent", "bound_status", "routes", "walk_through"]
+__all__ = ["DbscAgent", "bound_status", "replay_now", "routes", "walk_through"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ASGIApp = Callable[..., Awaitable[None]]
@@ -170,6 +170,30 @@ async def _replay(request: Request, cookie_header: str) -> str:
     return _who(status, body)
 
 
+async def replay_now(request: Request) -> list[tuple[str, str, int, str]] | str:
+    """For the ``/theft`` page: this request's cookies replayed by another client now.
+
+    ``(what the thief sends, binding, status, answer)`` for the whole copy and for the
+    long-lived cookie alone; a sentence instead for a guest or jwt mode.
+    """
+    demo = demo_of(request)
+    identity = identity_of(request)
+    if identity is None:
+        return "Sign in first: the demonstration copies your browser's cookies."
+    bound, sentence = bound_status(identity, demo.config.mode)
+    if demo.config.mode == "jwt" or demo.authenticator.binding is None:
+        return sentence
+    cookie_header = headers_of(request).get("cookie", "")
+    rows = []
+    for what, header in (
+        ("every cookie this browser sent", cookie_header),
+        ("the same without the bound cookie", _long_lived_only(demo, cookie_header)),
+    ):
+        status, body = await _thief(request.app, parse_cookie(header), "/api/me")
+        rows.append((what, "DBSC" if bound else "none", status, _who(status, body)))
+    return rows
+
+
 async def theft_page(request: Request) -> Response:
     demo = demo_of(request)
     identity = identity_of(request)
@@ -217,7 +241,7 @@ async def theft_page(request: Request) -> Response:
             + (
                 "<p>Hybrid mode: the refresh cookie is sent only to its own path, so this "
                 "copy lacks it; an infostealer takes the whole jar (<code>coatcheck theft "
-                "dbsc</code> does).</p>"
+                "--dbsc</code> does).</p>"
                 if mode == "hybrid"
                 else ""
             )
@@ -239,7 +263,7 @@ async def theft_page(request: Request) -> Response:
     )
     parts.append(
         "<p>The server copies the Cookie header your browser just sent and replays it from "
-        "another client with no key. Run <code>coatcheck theft dbsc</code> for the same "
+        "another client with no key. Run <code>coatcheck theft --dbsc</code> for the same "
         "story in session and hybrid mode, with and without DBSC.</p>"
     )
     text = pages.page("Cookie theft and DBSC", "".join(parts), mode=mode)

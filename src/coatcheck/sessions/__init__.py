@@ -6,6 +6,14 @@ from .dbsc import DbscPolicy
 from .lifecycle import Decision, decide
 from .manager import SessionManager
 from .record import SessionRecord
-from .store import SessionStore
+from .store import ReplayCache, SessionStore
 
-__all__ = ["DbscPolicy", "Decision", "SessionManager", "SessionRecord", "SessionStore", "decide"]
+__all__ = [
+    "DbscPolicy",
+    "Decision",
+    "ReplayCache",
+    "SessionManager",
+    "SessionRecord",
+    "SessionStore",
+    "decide",
+]

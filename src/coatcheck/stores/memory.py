@@ -9,6 +9,7 @@ atomic and compare-and-set needs no lock.
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Sessions in a dict, with a per-user index. See the module docstring."""
 
-    __slots__ = ("_attempts", "_by_user", "_records")
+    __slots__ = ("_attempts", "_by_user", "_records", "_replay")
 
     def __init__(self) -> None:
         self._records: dict[str, SessionRecord] = {}
@@ -29,6 +30,8 @@ class MemoryStore:
         self._attempts: dict[str, tuple[int, float]] = {}
         # An insertion-ordered dict used as a set: O(1) add and remove.
         self._by_user: dict[str, dict[str, None]] = {}
+        # One-time values (coatcheck.sessions.ReplayCache): key -> forget_at, oldest first.
+        self._replay: dict[str, float] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -113,6 +116,8 @@ class MemoryStore:
         # Spent login-attempt counters go too (not counted: they are not sessions).
         for key in [k for k, (_, resets_at) in self._attempts.items() if resets_at <= now]:
             del self._attempts[key]
+        for key in [k for k, forget_at in self._replay.items() if forget_at <= now]:
+            del self._replay[key]
         return len(expired)
 
     async def close(self) -> None:
@@ -138,6 +143,24 @@ class MemoryStore:
     async def clear_attempts(self, key: str) -> None:
         """Forget the failures counted under ``key``."""
         self._attempts.pop(key, None)
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already."""
+        replay = self._replay
+        forget_at = replay.get(key)
+        if forget_at is not None and forget_at > now:
+            return False
+        # Entries come in roughly expiry order: forget the spent ones at the front, so
+        # memory stays bounded by what one window holds.
+        for old in list(itertools.islice(replay, 8)):
+            if replay[old] > now:
+                break
+            del replay[old]
+        replay.pop(key, None)
+        replay[key] = now + ttl
+        return True
 
     def _unindex(self, record: SessionRecord) -> None:
         sessions = self._by_user.get(record.user_id)

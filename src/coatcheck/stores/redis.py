@@ -7,6 +7,7 @@ raw bytes of the SHA-256 in the session id)::
     P{T}s<D[:16]>   -> D[16:] followed by the record, a compact JSON array
     P{T}u<user id>  -> hash: one field D[:16] (value empty) per session of the user
     Pa:<key>        -> a login-attempt counter (see coatcheck.ratelimit)
+    Pr:<key>        -> a one-time value (coatcheck.sessions.ReplayCache): SET NX PX
 
 ``{T}`` is a Redis Cluster hash tag, so one user's sessions and index share a slot
 and the Lua scripts that change both stay legal on a cluster (16 bits of tag are
@@ -554,6 +555,24 @@ class RedisStore:
 
     def _attempt_key(self, key: str) -> bytes:
         return self._prefix + b"a:" + key.encode()
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` for ``ttl`` seconds; ``False`` if it is remembered already.
+
+        One ``SET NX PX``: atomic on one server and on a cluster (a single key), and
+        Redis forgets it by itself (by its own clock, so ``now`` is not needed).
+        """
+        try:
+            done = await self._client.set(
+                self._prefix + b"r:" + key.encode(), b"", nx=True, px=max(1, math.ceil(ttl * 1000))
+            )
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except RedisError as exc:
+            raise StoreError("Redis refused a write") from exc
+        return bool(done)
 
     async def close(self) -> None:
         """Close the client and its connection pool."""

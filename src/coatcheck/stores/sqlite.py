@@ -12,7 +12,9 @@ contention the loop waits at most ``busy_timeout``.
 
 Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``coatcheck_attempts``
 (schema version 2): one upsert per failure, so processes sharing the file count
-every one.
+every one. One-time values (:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids)
+live in ``coatcheck_replay`` (version 3): one upsert each, and every 256th also
+sweeps up to 1000 spent ones.
 
 Store URLs follow SQLAlchemy: ``sqlite:///relative.db`` (relative to the working
 folder), ``sqlite:////absolute/path.db``, ``sqlite://`` for a private in-memory
@@ -35,7 +37,7 @@ from ._decoded import DecodedCache, loads
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 # Every SELECT/RETURNING of a session reads SQL_COLUMNS, the order from_row expects.
 
@@ -68,6 +70,12 @@ _SCHEMA = (
         resets_at REAL NOT NULL
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS coatcheck_attempts_resets ON coatcheck_attempts (resets_at)",
+    # Version 3: one-time values (coatcheck.sessions.ReplayCache); keys are hashes.
+    """CREATE TABLE IF NOT EXISTS coatcheck_replay (
+        key TEXT PRIMARY KEY NOT NULL,
+        forget_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS coatcheck_replay_forget ON coatcheck_replay (forget_at)",
 )
 
 _GET = (
@@ -114,6 +122,20 @@ _PEEK_ATTEMPTS = (
 )
 _CLEAR_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE key = ?"
 _DELETE_SPENT_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE resets_at <= ?"
+
+# One statement: a new key is inserted, a spent one taken over, a live one left alone
+# (then no row changes, and that is the answer "seen").
+_REMEMBER_ONCE = (
+    "INSERT INTO coatcheck_replay (key, forget_at) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET forget_at = excluded.forget_at "
+    "WHERE coatcheck_replay.forget_at <= ?"
+)
+_SWEEP_REPLAY = (
+    "DELETE FROM coatcheck_replay WHERE key IN ("
+    "SELECT key FROM coatcheck_replay WHERE forget_at <= ? LIMIT ?)"
+)
+_DELETE_SPENT_REPLAY = "DELETE FROM coatcheck_replay WHERE forget_at <= ?"
+_SWEEP_EVERY = 256
 
 # Removing all expired rows goes in batches so no single write holds the lock long.
 _PRUNE_BATCH = 1000
@@ -170,7 +192,7 @@ class SQLiteStore:
     file's folder does not exist; store methods raise StoreUnavailable or StoreError.
     """
 
-    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_decoded", "_path")
+    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_decoded", "_path", "_remembered")
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         path = os.fspath(path)
@@ -190,6 +212,7 @@ class SQLiteStore:
         # The row is read on every request; decoding it again when it has not
         # changed is what this saves (about a third of a read).
         self._decoded = DecodedCache()
+        self._remembered = 0
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -350,8 +373,9 @@ class SQLiteStore:
                 removed += count
                 if count < batch:
                     break
-            # Spent login-attempt counters go too (not counted: they are not sessions).
+            # Spent login-attempt counters and one-time values go too (not counted).
             db.execute(_DELETE_SPENT_ATTEMPTS, (now,))
+            db.execute(_DELETE_SPENT_REPLAY, (now,))
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
         return removed
@@ -385,6 +409,24 @@ class SQLiteStore:
             self._db().execute(_CLEAR_ATTEMPTS, (key,))
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already.
+
+        One statement; every 256th call also sweeps up to 1000 spent keys, so the
+        table holds about one window's worth. Raises StoreError.
+        """
+        try:
+            db = self._db()
+            fresh = db.execute(_REMEMBER_ONCE, (key, now + ttl, now)).rowcount == 1
+            self._remembered += 1
+            if self._remembered % _SWEEP_EVERY == 0:
+                db.execute(_SWEEP_REPLAY, (now, _PRUNE_BATCH))
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+        return fresh
 
     async def close(self) -> None:
         """Close the connection; the next call opens a new one."""
