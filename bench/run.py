@@ -35,12 +35,14 @@ from http_load import HttpBudget, load_tool, run_http
 from inprocess import run_inprocess
 from micro import run_jws_algorithms, run_jwt, run_sessions
 from report import machine, write_chart, write_markdown
+from session_data import markdown as session_data_markdown
+from session_data import run_session_data
 from stores_section import run_stores
 from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "dbsc", "stores", "http", "dpop")
+SECTIONS = ("jwt", "sessions", "inprocess", "dbsc", "stores", "http", "dpop", "session_data")
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -53,6 +55,8 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
+            "session_data": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
+            "session_data_many": 2_000,
         }
     return {
         "jwt": Budget(rounds=15, batch_seconds=0.04, group_seconds=12.0, min_rounds=5),
@@ -62,6 +66,8 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "inprocess": Budget(rounds=10, batch_seconds=0.1, group_seconds=40.0, min_rounds=5),
         "stores_timeouts": (60.0, 200.0),
         "http": HttpBudget(rounds=3, duration=4, warmup=1),
+        "session_data": Budget(rounds=8, batch_seconds=0.1, group_seconds=30.0, min_rounds=5),
+        "session_data_many": 20_000,
     }
 
 
@@ -87,6 +93,11 @@ async def _async_sections(
         )
     if "dpop" in wanted:
         out["dpop"] = await run_dpop(services, progress, quick=budgets["session_count"] < 1000)
+    if "session_data" in wanted:
+        out["session_data"] = await run_session_data(
+            services.redis_url, budgets["session_data"], progress,
+            many=budgets["session_data_many"],
+        )
     if "inprocess" in wanted:
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
             ctx = BuildContext(keys, services, Path(tmp))
@@ -180,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(md, results, chart if has_chart else None)
     if "dpop" in results:
         md.write_text(md.read_text() + "\n".join(dpop_markdown(results["dpop"])))
+    if "session_data" in results:  # issue 13's section appends its own tables
+        with md.open("a") as out:
+            out.write("\n" + "\n".join(session_data_markdown(results["session_data"])) + "\n")
     (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")

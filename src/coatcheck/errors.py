@@ -17,6 +17,9 @@ The tree (codes are part of the public API and never renamed)::
     ├── StoreError                    store_error            a store backend failed (__cause__)
     │   └── StoreUnavailable          store_unavailable      the backend cannot be reached (503)
     ├── ConflictError                 conflict               a compare-and-set lost too many times
+    ├── SessionDataError              session_data_error     the app's session data cannot be kept
+    │   ├── SessionValueError         session_value_invalid  not JSON (also a TypeError); .key
+    │   └── SessionTooLarge           session_too_large      over the size limit; .size, .limit
     ├── SignatureError                bad_signature          Signer.unsign(): tampered or foreign
     │   └── SignatureExpired          signature_expired      older than max_age; .signed_at
     ├── TokenError                    invalid_token          base of every token refusal
@@ -104,6 +107,9 @@ __all__ = [
     "RateLimited",
     "RefreshReuse",
     "RevokedCredentials",
+    "SessionDataError",
+    "SessionTooLarge",
+    "SessionValueError",
     "SignatureError",
     "SignatureExpired",
     "StaleAuthentication",
@@ -221,6 +227,33 @@ class ConflictError(CoatcheckError):
     """A concurrent update kept winning; the change was not applied."""
 
     code = "conflict"
+
+
+class SessionDataError(CoatcheckError):
+    """Data the app put in its session mapping cannot be kept (a bug in the app: 500)."""
+
+    code = "session_data_error"
+
+
+class SessionValueError(SessionDataError, TypeError):
+    """A session value is not JSON; ``key`` names where it was put (``cart[2]``)."""
+
+    code = "session_value_invalid"
+
+    def __init__(self, message: str = "", *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class SessionTooLarge(SessionDataError):
+    """The session's data is over the size limit; ``size`` and ``limit`` are bytes."""
+
+    code = "session_too_large"
+
+    def __init__(self, message: str = "", *, size: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class SignatureError(CoatcheckError):

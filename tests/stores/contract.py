@@ -32,15 +32,47 @@ from typing import Any
 import pytest
 
 from coatcheck.clock import FrozenClock
+from coatcheck.errors import SessionTooLarge
 from coatcheck.policies import SessionPolicy
 from coatcheck.sessions import ReplayCache, SessionRecord, SessionStore
-from coatcheck.sessions.ids import new_token, session_id
-from coatcheck.sessions.manager import SessionManager
+from coatcheck.sessions.data import DATA_KEY, StoreSessions
+from coatcheck.sessions.ids import new_token, session_id, user_slot
+from coatcheck.sessions.manager import DEFAULT_MAX_DATA_SIZE, SessionManager
+from coatcheck.sessions.mapping import dump_json, same
 
 __all__ = ["CountingStore", "StoreContract", "make_record", "new_user"]
 
 DAY = 86_400.0
 LATER = 10 * DAY
+
+#: One of every kind of JSON value, with keys no ASCII-only store would survive.
+EVERY_JSON_TYPE: dict[str, Any] = {
+    "null": None,
+    "true": True,
+    "false": False,
+    "zero": 0,
+    "one": 1,
+    "negative": -42,
+    "big": 2**53 + 1,
+    "bigger": -(2**63),
+    "float": 1.5,
+    "tenth": 0.1,
+    "tiny": 1e-7,
+    "huge": 1.7976931348623157e308,
+    "integral_float": 3.0,
+    "text": "plain",
+    "empty_text": "",
+    "escapes": 'quote " backslash \\ newline \n tab \t \u2028 \u2029 \x7f',
+    "unicode": "Zoë Ångström 東京 🧥 \U0010ffff",
+    "empty_list": [],
+    "empty_object": {},
+    "list": [None, True, 0, -1.25, "x", [], {}, [[["deep"]]]],
+    "object": {"nested": {"deeper": {"deepest": [1, {"k": "v"}]}}},
+    "東京": "unicode key",
+    "🧥 coat": {"ключ": "значение", "": "empty key"},
+    "with space and \"quotes\"": 1,
+    "{hash}tag": "braces in a key",
+}
 
 
 def new_user(prefix: str = "user") -> str:
@@ -69,6 +101,23 @@ def make_record(now: float, user_id: str | None = None, **fields: Any) -> Sessio
     }
     values.update(fields)
     return SessionRecord(**values)
+
+
+def _assert_same_json(got: Any, expected: dict[str, Any]) -> None:
+    """Each value keeps its JSON type (dict equality would say True == 1 == 1.0).
+
+    One allowance: a float of 1e16 or more is an integral number, and PostgreSQL's
+    ``jsonb`` (a decimal) hands back the JSON number written (``1.7976931348623157e+308``)
+    without a fraction, so as a Python int that reads back as the very same float;
+    JSON itself has one kind of number.
+    """
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        if isinstance(value, float) and abs(value) >= 1e16:
+            assert isinstance(got[key], (int, float)), key
+            assert float(got[key]) == value, key
+        else:
+            assert same(got[key], value), key
 
 
 class CountingStore:
@@ -200,6 +249,94 @@ class StoreContract:
         await store.create(record)
         assert await store.get(record.id, clock.now()) == record
         assert await store.list_user(user, clock.now()) == [record]
+
+    async def test_every_json_type_round_trips(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now(), data=EVERY_JSON_TYPE)
+        await store.create(record)
+        got = await store.get(record.id, clock.now())
+        assert got is not None
+        _assert_same_json(got.data, EVERY_JSON_TYPE)
+        changed = record.with_data({**EVERY_JSON_TYPE, "list": [False, 1.0, 2]})
+        assert await store.update(changed)
+        got = await store.get(record.id, clock.now())
+        assert got is not None
+        _assert_same_json(got.data, changed.data)
+
+    async def test_data_at_the_size_limit_round_trips_and_more_is_refused(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        assert manager.max_data_size == DEFAULT_MAX_DATA_SIZE == 64 * 1024
+        # {"blob":"..."} is 11 bytes of JSON around the text; "é" is 2 bytes of UTF-8.
+        blob = "é" * 100 + "x" * (DEFAULT_MAX_DATA_SIZE - 11 - 200)
+        data = {"blob": blob}
+        assert len(dump_json(data)) == DEFAULT_MAX_DATA_SIZE
+        token, record = await manager.create(new_user(), data=data)
+        assert await manager.validate(token) == record
+        with pytest.raises(SessionTooLarge) as caught:
+            await manager.update_data(record.id, lambda d: d.update(blob=blob + "x"))
+        assert caught.value.size == DEFAULT_MAX_DATA_SIZE + 1
+        assert caught.value.limit == DEFAULT_MAX_DATA_SIZE
+        assert "max_data_size" in caught.value.message
+        assert await manager.validate(token) == record  # nothing was written
+        with pytest.raises(SessionTooLarge):
+            await manager.create(new_user(), data={"blob": blob + "x"})
+        small = SessionManager(store, clock=clock, max_data_size=100)
+        with pytest.raises(SessionTooLarge):
+            await small.create("", data={"blob": "x" * 100})
+
+    # -- guests -----------------------------------------------------------------------------
+
+    async def test_guest_sessions_belong_to_no_user(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        guests = [await manager.create("", data={DATA_KEY: {"n": i}}) for i in range(8)]
+        user = new_user()
+        _, login = await manager.create(user)
+        for token, record in guests:
+            assert record.user_id == ""
+            assert await manager.validate(token) == record
+        # Random slots, so that guests spread over a cluster's slots.
+        assert len({record.id[:8] for _, record in guests}) > 1
+        assert user_slot("") not in {record.id[:8] for _, record in guests}
+        assert await store.list_user("", clock.now()) == []
+        assert await store.delete_user("") == []
+        assert await manager.revoke_user("") == []
+        for token, record in guests:
+            assert await manager.validate(token) == record
+        assert await store.list_user(user, clock.now()) == [login]
+        # A guest's data changes like anyone's (compare-and-set), and it can go.
+        token, record = guests[0]
+        updated = await manager.update_data(record.id, lambda d: d.update(extra=True))
+        assert updated.user_id == ""
+        assert updated.data["extra"] is True
+        assert await store.list_user("", clock.now()) == []
+        assert await store.delete(record.id) == updated
+        assert await manager.validate(token) is None
+
+    async def test_fifty_concurrent_requests_each_adding_a_key_lose_nothing(
+        self, store: SessionStore, second_store: SessionStore, clock: FrozenClock
+    ) -> None:
+        # Two instances (two app processes' pools), the requests split between them.
+        backends = [StoreSessions(SessionManager(s, clock=clock)) for s in (store, second_store)]
+        first = await backends[0].open({})
+        first["start"] = True
+        set_cookie = await backends[0].save(first)
+        request = {"cookie": set_cookie[0][1].partition(";")[0]}
+
+        async def add(i: int) -> None:
+            backend = backends[i % 2]
+            session = await backend.open(request)
+            await asyncio.sleep(0)  # every request reads before any saves: all race
+            session[f"k{i}"] = i
+            assert await backend.save(session) == []
+
+        await asyncio.gather(*(add(i) for i in range(50)))
+        final = await backends[1].open(request)
+        assert dict(final) == {"start": True, **{f"k{i}": i for i in range(50)}}
 
     # -- expiry -----------------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -408,6 +410,44 @@ async def test_relative_url_is_relative_to_working_folder(
     assert (tmp_path / "here.db").is_file()
     assert store.path == str(tmp_path / "here.db")
     assert repr(store) == f"SQLiteStore({str(tmp_path / 'here.db')!r})"
+
+
+def test_threads_sharing_the_connection_win_a_compare_and_set_once(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    # Regression: update() judged its compare-and-set by cursor.rowcount, which reads
+    # the connection's last change count; under a threaded WSGI server another thread's
+    # UPDATE on the shared connection could set it in between, so a lost compare-and-set
+    # looked won and that request's change was silently lost.
+    from coatcheck._sync import run_sync
+
+    store = SQLiteStore(tmp_path / "threads.db")
+    record = make_record(clock.now())
+    run_sync(store.create(record))
+    threads = 16
+    for round_ in range(40):
+        current = run_sync(store.get(record.id, clock.now()))
+        assert current is not None
+        gate = threading.Barrier(threads)
+        won: list[int] = []
+
+        def attempt(
+            i: int, base: Any = current, gate: threading.Barrier = gate, won: list[int] = won
+        ) -> None:
+            gate.wait()
+            if run_sync(store.update(base.with_data({"winner": i}))):
+                won.append(i)
+
+        workers = [threading.Thread(target=attempt, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert len(won) == 1, f"round {round_}: {len(won)} threads won one compare-and-set"
+        final = run_sync(store.get(record.id, clock.now()))
+        assert final is not None
+        assert final.data == {"winner": won[0]}
+    run_sync(store.close())
 
 
 @pytest.mark.anyio

@@ -23,6 +23,7 @@ from ..errors import (
     TokenError,
 )
 from ..sessions.dbsc import Admission
+from ..sessions.record import SessionRecord
 from ..tokens import unverified_parts
 from ..tokens.dpop import DPoPProof
 from .dbsc import DeviceBinding
@@ -47,6 +48,8 @@ class AuthResult:
     ``error`` why a presented credential was refused, when that is more than
     "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge; a
     DBSC-bound session without its bound cookie).
+    ``record`` the server-side session behind ``identity`` (session mode), read once
+    and shared with the session mapping.
     """
 
     identity: Identity | None
@@ -56,6 +59,7 @@ class AuthResult:
     #: A cookie held a genuine but expired access token (hybrid mode): refresh it.
     refresh: bool = False
     error: AuthenticationError | TokenError | None = None
+    record: SessionRecord | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,9 +230,9 @@ class Authenticator:
                 out = out + dpop.response_headers(headers)
             reissued = verified.reissued
             if reissued is None:
-                return AuthResult(identity, out, True)
+                return AuthResult(identity, out, True, False, None, verified.record)
             written = transport.write(reissued, persistent=identity.persistent)
-            return AuthResult(identity, out + written, True)
+            return AuthResult(identity, out + written, True, False, None, verified.record)
         extra = dpop.response_headers(headers) if dpop is not None else []
         return AuthResult(None, (cleared or []) + extra, presented, refresh, error)
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..sessions.record import SessionRecord
+
 __all__ = ["Identity", "Issued", "Verified"]
 
 
@@ -53,7 +55,12 @@ class Issued:
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    """A credential that checked out; ``reissued`` asks the transport to rewrite it."""
+    """A credential that checked out; ``reissued`` asks the transport to rewrite it.
+
+    ``record`` is the server-side session the strategy read to vouch for it (session
+    mode), so the session mapping can use the same read instead of a second one.
+    """
 
     identity: Identity
     reissued: Issued | None = None
+    record: SessionRecord | None = field(default=None, repr=False)

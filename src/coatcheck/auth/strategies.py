@@ -74,7 +74,9 @@ class SessionStrategy:
     ``Identity.claims``). When the manager slides a session's idle expiry forward,
     a persistent credential is reissued so the cookie's Max-Age follows; an
     unchanged session is never re-sent. Pass the manager's clock as ``clock``.
-    ``Identity.claims`` is a read-only view of the session data.
+    ``Identity.claims`` is a read-only view of the session data. A guest's session
+    (user id ``""``, see :mod:`coatcheck.sessions.data`) authenticates no one: its
+    token verifies as ``None``, like a forged one.
     """
 
     __slots__ = ("_clock", "_identities", "_manager")
@@ -117,7 +119,8 @@ class SessionStrategy:
         """The session's identity, or ``None`` (raises StoreError / StoreUnavailable)."""
         before = self._clock.now()
         record = await self._manager.validate(token)
-        if record is None:
+        if record is None or not record.user_id:
+            # Fail closed: a guest's session holds data, never an identity.
             return None
         hit = self._identities.get(record.id)
         if hit is not None and hit[0] is record:
@@ -137,8 +140,8 @@ class SessionStrategy:
             reissued = Issued(
                 token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
             )
-            return Verified(identity, reissued)
-        return Verified(identity)
+            return Verified(identity, reissued, record)
+        return Verified(identity, None, record)
 
     async def revoke(self, token: str) -> None:
         """End the session (raises StoreError / StoreUnavailable)."""

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..adapters.asgi import AuthMiddleware
+from ..adapters.asgi import AuthMiddleware, SessionMiddleware
 from ..adapters.http import error_body, error_headers, error_status
 from ..auth import (
     Authenticator,
@@ -41,7 +41,7 @@ from ..auth.dbsc import DeviceBinding
 from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
-from ..sessions import ReplayCache, SessionManager, SessionStore
+from ..sessions import ReplayCache, SessionManager, SessionStore, StoreSessions
 from ..sessions.dbsc import DbscPolicy
 from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
@@ -295,6 +295,17 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     bearer = BearerTransport()
     dpop = _dpop(config, users, store)
     transports = (cookie, dpop, bearer) if dpop is not None else (cookie, bearer)
+    # request.session for every visitor. In session mode the data lives in the login
+    # session itself; jwt mode has no server session, so the data gets its own record
+    # (hybrid mode's sessions are only read at refresh, so likewise).
+    data_manager = parts.manager or SessionManager(
+        store, policy=config.session_policy, clock=config.clock
+    )
+    sessions = StoreSessions(
+        data_manager,
+        cookie_name=("__Host-" if config.https else "") + "coatcheck_data",
+        cookie_policy=CookiePolicy(secure=config.https),
+    )
     demo = DemoContext(
         config=config,
         users=users,
@@ -309,6 +320,7 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         explainer=_explainer(config, cookie, parts),
         feed=parts.feed,
         limiter=login_limiter(store, users.connection, clock=config.clock),
+        sessions=sessions,
         dpop=dpop,
     )
     return _build(demo)
@@ -374,7 +386,12 @@ def _build(demo: DemoContext) -> Starlette:
             Middleware(
                 AuthMiddleware, authenticator=demo.authenticator, exclude_paths=_PUBLIC_PATHS
             ),
-            # Inside AuthMiddleware: it needs the identity to bind the token to.
+            # Inside AuthMiddleware: the visitor decides where the data lives.
+            Middleware(
+                SessionMiddleware, sessions=demo.sessions, authenticator=demo.authenticator,
+                exclude_paths=_PUBLIC_PATHS,
+            ),
+            # Inside both: it binds tokens to the login or the guest's session.
             csrf_middleware(demo),
         ],
         exception_handlers={

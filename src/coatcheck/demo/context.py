@@ -25,7 +25,7 @@ from ..errors import ConfigurationError, InputError, PayloadTooLarge
 from ..policies import SessionPolicy
 from ..ratelimit import LoginLimiter
 from ..revocation import RevocationFeed
-from ..sessions import SessionManager, SessionStore
+from ..sessions import SessionManager, SessionStore, StoreSessions
 from ..tokens import KeyRing
 from . import pages
 from .users import User, UserDirectory, UsernameTaken
@@ -122,6 +122,7 @@ class DemoContext:
     bearer: BearerTransport
     store: SessionStore
     manager: SessionManager | None
+    sessions: StoreSessions
     keys: KeyRing | None
     explainer: pages.Explainer
     feed: RevocationFeed | None = None

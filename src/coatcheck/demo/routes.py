@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ..adapters.asgi import auth_error_of
+from ..adapters.asgi import auth_error_of, flash, pop_flashes, session_of
 from ..adapters.http import error_body, error_headers, error_status
 from ..auth import HybridStrategy, Identity, require_recent_login
 from ..auth.dpop import key_binding
@@ -140,6 +140,11 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
             refresh_path=demo.authenticator.refresh_path or "",
             access_cookie=demo.cookie.cookie_name,
         )
+    session = session_of(request)
+    flashes = pop_flashes(request)
+    hidden = hidden_fields(request)
+    browser, server = _session_texts(demo, identity, bool(session))
+    guest_name = session.get("name")
     page = pages.home_page(
         mode=demo.config.mode,
         name=_name(identity) if identity else None,
@@ -147,12 +152,104 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
         details=await _details(demo, identity) if identity else (),
         message=message,
         error=error,
-        hidden=hidden_fields(request),
+        hidden=hidden,
         username=username,
         register=register,
         extra=panel,
-    )
+        guest_name=guest_name if isinstance(guest_name, str) else None,
+        flashes=flashes,
+        session=pages.session_panel(
+            data=session, logged_in=identity is not None, hidden=hidden,
+            browser=browser, server=server,
+        ),
+    )  # fmt: skip
     return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _session_texts(
+    demo: DemoContext, identity: Identity | None, has_data: bool
+) -> tuple[list[str], list[str]]:
+    """What the browser holds and the server keeps for this visitor's session data."""
+    cookie = demo.sessions.cookie_name
+    policy = demo.config.session_policy
+    lifetime = (
+        f"It ends after {pages.duration(policy.idle_timeout)} without a visit or "
+        f"{pages.duration(policy.absolute_timeout)} in all."
+    )
+    if identity is not None and identity.session_id and demo.config.mode == "session":
+        return (
+            ["Nothing more: your login cookie already leads to your session, and the data "
+             "rides along (one cookie, one record)."],
+            ["Your login session record keeps the data under the key _session, beside your "
+             "name: the one store read that checks your login serves both.",
+             "At login the guest's cart was carried into this new session (a new id, so a "
+             "session id planted before login is worthless); logging out deletes the "
+             "record, and the data with it."],
+        )  # fmt: skip
+    if identity is not None:
+        return (
+            [f"A cookie {cookie} with a token of its own for your data (HttpOnly, "
+             "SameSite=Lax): a signed token cannot hold a cart that changes, shrinks and "
+             "must be forgotten at logout."],
+            ["A data record with no user of its own (never listed among logins, never a "
+             "login itself), marked as yours: no one else is shown it.",
+             "At login the guest's data moved to a new id; logging out deletes it. "
+             + lifetime],
+        )  # fmt: skip
+    if not has_data:
+        return (
+            ["Nothing yet: no session cookie until you store something (your name, or a "
+             "cart item)."],
+            ["Nothing yet: a visit that stores nothing costs the server nothing, not even "
+             "a read."],
+        )  # fmt: skip
+    return (
+        [f"A cookie {cookie}: a session token <slot>.<secret>, the secret 256 random bits; "
+         "for a guest the 8-hex-digit slot is random too (it says nothing about you, and "
+         "spreads guests over a Redis cluster's nodes).",
+         "HttpOnly (scripts cannot read it), SameSite=Lax, with a Max-Age: it survives "
+         "closing the browser, and a server restart too (the store keeps the record)."],
+        ["A session record keyed by <slot>.<SHA-256 hex of the token>, never the token "
+         "itself: no user id, your data as JSON (below), created, last seen and expiry. "
+         + lifetime,
+         "Reading it costs one store read per request; it is written only when the data "
+         "changes, once, at the end of the request. Emptied, it is deleted and the cookie "
+         "cleared.",
+         "Log in and the data moves, cart and all, to a new id: "
+         + ("into your login session." if demo.config.mode == "session"
+            else "a data record marked as yours.")],
+    )  # fmt: skip
+
+
+async def set_name(request: Request) -> Response:
+    """A guest tells us their name: kept in request.session, greeted by it from now on."""
+    fields = await read_form(request)
+    name = " ".join(fields.get("name", "").split())[:60]
+    session = session_of(request)
+    if name:
+        session["name"] = name
+        flash(request, f"Nice to meet you, {name}. This page will remember you.")
+    elif session.pop("name", None) is not None:
+        flash(request, "Your name is forgotten.")
+    return redirect("/")
+
+
+async def cart_add(request: Request) -> Response:
+    fields = await read_form(request)
+    item = fields.get("item", "")
+    if item not in pages.CART_ITEMS:
+        raise InputError(f"there is no {item[:20]!r} in this shop")
+    # A change inside a list: found by comparing, saved once at the end of the request.
+    session_of(request).setdefault("cart", []).append(item)
+    flash(request, f"Added {pages.CART_ITEMS[item]} to your cart.")
+    return redirect("/")
+
+
+async def cart_clear(request: Request) -> Response:
+    await read_form(request)
+    if session_of(request).pop("cart", None) is not None:
+        flash(request, "Your cart is empty.")
+    return redirect("/")
 
 
 async def login_required_page(request: Request, message: str) -> Response:
@@ -567,6 +664,9 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/register", register_form, ["POST"]),
     ("/login", login_form, ["POST"]),
     ("/logout", logout_form, ["POST"]),
+    ("/name", set_name, ["POST"]),
+    ("/cart/add", cart_add, ["POST"]),
+    ("/cart/clear", cart_clear, ["POST"]),
     ("/sessions", sessions, ["GET"]),
     ("/sessions/revoke", revoke_session, ["POST"]),
     ("/sessions/revoke-all", revoke_all, ["POST"]),

@@ -385,12 +385,16 @@ class PostgresStore:
         return None if row is None else SessionRecord.from_row(row, row[7])
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids."""
+        """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
+        if not user_id:
+            return []
         rows = await self._execute(self._sql_delete_user, (user_id,), fetch="all")
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first (served by the user index)."""
+        """The user's live sessions, oldest first (served by the user index); none for ``""``."""
+        if not user_id:
+            return []
         rows = await self._execute(self._sql_list, (user_id, now, now), fetch="all")
         return [SessionRecord.from_row(row, row[7]) for row in rows]
 

@@ -11,7 +11,9 @@ raw bytes of the SHA-256 in the session id)::
 
 ``{T}`` is a Redis Cluster hash tag, so one user's sessions and index share a slot
 and the Lua scripts that change both stay legal on a cluster (16 bits of tag are
-plenty for the cluster's 16384 slots). Keys and index fields hold the first 128
+plenty for the cluster's 16384 slots). A guest's session (user id ``""``) has a random
+slot (:func:`~coatcheck.sessions.ids.new_token`), so guests spread over every slot, and
+no index: it is one key, written with a plain ``SET``. Keys and index fields hold the first 128
 bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
 still make a guess or a collision infeasible; the other 16 bytes lead the value,
 so a lookup still matches the whole id and listings can return it. This layout is
@@ -436,8 +438,23 @@ class RedisStore:
 
         Raises StoreError when the id is not a session id of this user.
         """
+        if not record.user_id:
+            await self._create_guest(record)
+            return
         keys, args = self._create_call(record)
         await self._run(self._create, keys, args)
+
+    async def _create_guest(self, record: SessionRecord) -> None:
+        keys = self._session_key(record.id)
+        if keys is None:
+            raise StoreError("the session id is not a session id")
+        ttl = _ttl_ms(min(record.expires_at, record.absolute_expires_at), record.last_seen)
+        try:
+            await self._client.set(keys[0], _encode(record, keys[2]), px=ttl)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except RedisError as exc:
+            raise StoreError("Redis refused a session write") from exc
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity and move the key's TTL; a missing session is ignored."""
@@ -452,7 +469,12 @@ class RedisStore:
         keys = self._session_key(record.id)
         if keys is None:
             return False
-        index, _, _ = self._user_keys(record.user_id)
+        if record.user_id:
+            index = self._user_keys(record.user_id)[0]
+        else:
+            # A guest has no index; this key (same hash tag, never created) keeps the
+            # script's two keys in one cluster slot, and the script skips a missing index.
+            index = self._prefix + b"{" + record.id[:_TAG].encode() + b"}u"
         ends = min(record.expires_at, record.absolute_expires_at)
         index_ttl = _ttl_ms(record.absolute_expires_at, record.last_seen) + _INDEX_MARGIN_MS
         done = await self._run(
@@ -472,13 +494,20 @@ class RedisStore:
         return None if raw is None else _decode(session_id, raw)
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids."""
+        """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
+        if not user_id:
+            return []
         index, base, slot = self._user_keys(user_id)
         digests = await self._run(self._delete_user, [index], [base])
         return [f"{slot}.{digest.hex()}" for digest in digests]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first (drops index entries Redis expired)."""
+        """The user's live sessions, oldest first (drops index entries Redis expired).
+
+        None for ``""``: guests have no index.
+        """
+        if not user_id:
+            return []
         index, base, slot = self._user_keys(user_id)
         flat = await self._run(self._list, [index], [base])
         records = [

@@ -91,7 +91,7 @@ _TOUCH = "UPDATE coatcheck_sessions SET last_seen = ?, expires_at = ? WHERE id =
 _UPDATE = (
     "UPDATE coatcheck_sessions SET user_id = ?, created_at = ?, last_seen = ?, expires_at = ?, "
     "absolute_expires_at = ?, auth_time = ?, data = ?, user_agent = ?, ip = ?, version = ? "
-    "WHERE id = ? AND version = ?"
+    "WHERE id = ? AND version = ? RETURNING version"
 )
 _DELETE = (
     f"DELETE FROM coatcheck_sessions WHERE id = ? RETURNING {SQL_COLUMNS}"  # noqa: S608
@@ -325,10 +325,13 @@ class SQLiteStore:
         """Write ``record`` only over version ``record.version - 1``. Raises StoreError."""
         values = (*_fields(record), record.id, record.version - 1)
         try:
-            cursor = self._db().execute(_UPDATE, values)
+            # RETURNING, not rowcount: rowcount reads the connection's last change
+            # count, which another thread's statement on this shared connection may
+            # have set in between (a lost compare-and-set would look won).
+            row = self._db().execute(_UPDATE, values).fetchone()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return cursor.rowcount == 1
+        return row is not None
 
     async def delete(self, session_id: str) -> SessionRecord | None:
         """Remove one session; return it (``None`` if there was none). Raises StoreError."""
@@ -340,7 +343,12 @@ class SQLiteStore:
         return None if row is None else SessionRecord.from_row(row, loads(row[7]))
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids. Raises StoreError."""
+        """Remove every session of ``user_id``; return their ids. Raises StoreError.
+
+        Guests' sessions (user id ``""``) belong to no user: ``""`` removes nothing.
+        """
+        if not user_id:
+            return []
         try:
             rows = self._db().execute(_DELETE_USER, (user_id,)).fetchall()
         except sqlite3.Error as exc:
@@ -350,7 +358,9 @@ class SQLiteStore:
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first. Raises StoreError."""
+        """The user's live sessions, oldest first (none for ``""``). Raises StoreError."""
+        if not user_id:
+            return []
         try:
             rows = self._db().execute(_LIST_USER, (user_id, now, now)).fetchall()
         except sqlite3.Error as exc:
