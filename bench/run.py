@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from dbsc import run_dbsc
 from dpop import markdown as dpop_markdown
 from dpop import run_dpop
 from fixtures import BenchKeys, Services
@@ -42,7 +43,9 @@ from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http", "dpop", "session_data", "scale")
+SECTIONS = (
+    "jwt", "sessions", "inprocess", "dbsc", "stores", "http", "dpop", "session_data", "scale",
+)
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -51,6 +54,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "jwt": Budget(rounds=3, batch_seconds=0.008, group_seconds=1.0),
             "sessions": Budget(rounds=3, batch_seconds=0.02, group_seconds=2.0),
             "session_count": 200,
+            "dbsc_browsers": 500,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
@@ -61,6 +65,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "jwt": Budget(rounds=15, batch_seconds=0.04, group_seconds=12.0, min_rounds=5),
         "sessions": Budget(rounds=12, batch_seconds=0.1, group_seconds=25.0, min_rounds=5),
         "session_count": 2000,
+        "dbsc_browsers": 5000,
         "inprocess": Budget(rounds=10, batch_seconds=0.1, group_seconds=40.0, min_rounds=5),
         "stores_timeouts": (60.0, 200.0),
         "http": HttpBudget(rounds=3, duration=4, warmup=1),
@@ -100,6 +105,10 @@ async def _async_sections(
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
             ctx = BuildContext(keys, services, Path(tmp))
             out["inprocess"] = await run_inprocess(ctx, budgets["inprocess"], progress, variants)
+    if "dbsc" in wanted:
+        out["dbsc"] = await run_dbsc(
+            budgets["inprocess"], progress, browsers=budgets["dbsc_browsers"]
+        )
     return out
 
 

@@ -35,6 +35,7 @@ class DemoServer:
         self, mode: str, folder: Path, args: tuple[str, ...] = (), store: str | None = None
     ) -> None:
         self.mode = mode
+        self.args = args
         self.folder = folder
         self.args = args
         self.port = free_port()

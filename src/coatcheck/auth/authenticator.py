@@ -15,15 +15,18 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
+    DeviceBindingRequired,
     InvalidCredentials,
     InvalidDPoPBinding,
     InvalidDPoPProof,
     MissingCredentials,
     TokenError,
 )
+from ..sessions.dbsc import Admission
 from ..sessions.record import SessionRecord
 from ..tokens import unverified_parts
 from ..tokens.dpop import DPoPProof
+from .dbsc import DeviceBinding
 from .dpop import CONFIRMATION_CLAIM, DPoPTransport, key_binding
 from .hybrid import HybridIssued, HybridStrategy, Refreshing, split_refresh_token
 from .hybrid_cookies import HybridCookieTransport
@@ -43,7 +46,8 @@ class AuthResult:
     any transport found a credential at all (to tell "missing" from "invalid");
     ``refresh`` that a refresh could renew it (the middleware then redirects there);
     ``error`` why a presented credential was refused, when that is more than
-    "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge).
+    "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge; a
+    DBSC-bound session without its bound cookie).
     ``record`` the server-side session behind ``identity`` (session mode), read once
     and shared with the session mapping.
     """
@@ -92,10 +96,18 @@ class Authenticator:
     accepted only through that transport with a fresh proof of the same key, on
     every authenticator, so it is never accepted as a bearer token or cookie.
 
-    :raises ConfigurationError: when ``transports`` is empty.
+    ``binding``: Device Bound Session Credentials (:mod:`coatcheck.auth.dbsc`) for the
+    strategy's browser sessions. Logins then offer registration; a bound session is
+    accepted only with its live bound cookie, whichever transport carries the session
+    credential (a copied cookie sent as a bearer token is no way around it); an
+    unbound one as long as the binding's policy allows.
+
+    :raises ConfigurationError: when ``transports`` is empty, or ``binding`` binds
+        another strategy.
     """
 
     __slots__ = (
+        "_binding",
         "_dpop",
         "_readers",
         "_refresh_transport",
@@ -108,9 +120,14 @@ class Authenticator:
         self,
         strategy: Strategy,
         transports: Sequence[Transport] = (CookieTransport(), BearerTransport()),
+        *,
+        binding: DeviceBinding | None = None,
     ) -> None:
         if not transports:
             raise ConfigurationError("an Authenticator needs at least one transport")
+        if binding is not None and binding.strategy is not strategy:
+            raise ConfigurationError("the DeviceBinding must bind this authenticator's strategy")
+        self._binding = binding
         self._strategy = strategy
         self._transports = tuple(transports)
         # Hybrid mode: decided once here, so the per-request path pays nothing for it.
@@ -134,6 +151,11 @@ class Authenticator:
         return self._transports
 
     @property
+    def binding(self) -> DeviceBinding | None:
+        """The DBSC binding, when there is one (the adapters serve its endpoints)."""
+        return self._binding
+
+    @property
     def dpop(self) -> DPoPTransport | None:
         """The DPoP transport, when there is one."""
         return self._dpop
@@ -153,6 +175,7 @@ class Authenticator:
         cleared: list[tuple[str, str]] | None = None
         presented = refresh = False
         error: AuthenticationError | TokenError | None = None
+        binding = self._binding
         dpop = self._dpop
         for transport, renamed in self._readers:
             token = transport.read(headers)
@@ -203,6 +226,19 @@ class Authenticator:
                     dead = transport.clear()
                     if dead:
                         cleared = dead if cleared is None else cleared + dead
+                    continue
+            if binding is not None:
+                verdict = binding.admit(identity, headers)
+                if verdict is not Admission.ADMIT:
+                    # Refused, but the cookie stays: the real browser is about to refresh
+                    # its bound cookie and comes back with both.
+                    error = DeviceBindingRequired(
+                        "this session is bound to a device: its bound cookie is missing or "
+                        "expired"
+                        if verdict is Admission.MISSING_BOUND_COOKIE
+                        else "this session was never bound to a device and may no longer "
+                        "stay unbound: log in again"
+                    )
                     continue
             if identity.via != transport.name:
                 identity = replace(identity, via=transport.name)
@@ -295,7 +331,8 @@ class Authenticator:
 
         A refused DPoP proof or binding raises its own error (InvalidDPoPProof,
         UseDPoPNonce, DPoPProofReplayed, InvalidDPoPBinding ...), which carries the
-        DPoP challenge.
+        DPoP challenge; a DBSC-bound session without its bound cookie raises
+        DeviceBindingRequired.
         """
         result = await self.authenticate(headers)
         if result.identity is not None:
@@ -360,6 +397,9 @@ class Authenticator:
             # A bound credential is useless in a cookie (refused there): write none.
             for transport in self._transports:
                 set_headers += transport.write(issued, persistent=persistent)
+        if self._binding is not None and set_headers:
+            # A browser login (a cookie was written): offer it a device binding.
+            set_headers += self._binding.registration_headers(issued)
         return _login_result(issued, set_headers)
 
     async def refresh_bearer(
@@ -409,6 +449,8 @@ class Authenticator:
             if token is not None and await self._may_revoke(transport, token, headers):
                 await self._strategy.revoke(token)
             set_headers += transport.clear()
+        if self._binding is not None:
+            set_headers += self._binding.clear()
         return set_headers
 
     async def _may_revoke(

@@ -66,6 +66,19 @@ def register(subparsers: Any) -> None:
         "store's server when it is Redis or PostgreSQL; 'none' to disable)",
     )
     parser.add_argument(
+        "--bound-ttl",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="session mode: lifetime of the DBSC bound cookie for browsers that bind a "
+        "device key (120); hybrid mode binds the access token (--access-ttl)",
+    )
+    parser.add_argument(
+        "--no-dbsc",
+        action="store_true",
+        help="do not offer Device Bound Session Credentials to browsers",
+    )
+    parser.add_argument(
         "--https-proxy",
         action="store_true",
         help="served over HTTPS by a TLS proxy: Secure cookies with the __Host- prefix",
@@ -130,6 +143,9 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         print("coatcheck demo: --port must be between 1 and 65535", file=sys.stderr)
         return 2
+    if args.bound_ttl < 1:
+        print("coatcheck demo: --bound-ttl must be at least 1 second", file=sys.stderr)
+        return 2
     if args.access_ttl < 11:
         print(
             "coatcheck demo: --access-ttl must be at least 11 seconds (longer than the 10 s "
@@ -145,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         access_ttl=timedelta(seconds=args.access_ttl), feed_url=args.feed,
         dpop=not args.no_dpop, dpop_required=args.dpop_required,
         dpop_nonce=args.dpop_nonce, public_origin=args.public_origin,
+        dbsc=not args.no_dbsc, bound_ttl=timedelta(seconds=args.bound_ttl),
     )  # fmt: skip
     app = create_app(config)  # a bad --store or --public-origin fails here, before the banner
     check_workers(config, args.workers)

@@ -8,6 +8,7 @@ every form is rendered with :func:`_hidden_fields`, where the CSRF token goes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,15 +39,17 @@ from ..auth import (
     SessionStrategy,
     Strategy,
 )
+from ..auth.dbsc import DeviceBinding
 from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import ReplayCache, SessionManager, SessionStore, StoreSessions
+from ..sessions.dbsc import DbscPolicy
 from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
 from ..tokens.dpop_nonce import DPoPNonces
-from . import inspect_page, pages, password, theft
+from . import inspect_page, pages, password, theft, theft_dbsc
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -315,7 +318,9 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     demo = DemoContext(
         config=config,
         users=users,
-        authenticator=Authenticator(parts.strategy, transports),
+        authenticator=Authenticator(
+            parts.strategy, transports, binding=_binding(config, users, parts, cookie)
+        ),
         cookie=cookie,
         bearer=bearer,
         store=store,
@@ -328,6 +333,23 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         dpop=dpop,
     )
     return _build(demo)
+
+
+def _binding(
+    config: DemoConfig, users: UserDirectory, parts: _Parts, cookie: CookieTransport
+) -> DeviceBinding | None:
+    """DBSC for browsers that support it, in session and hybrid mode."""
+    strategy = parts.strategy
+    if not config.dbsc or not isinstance(strategy, SessionStrategy | HybridStrategy):
+        return None
+    policy = DbscPolicy(
+        bound_ttl=config.bound_ttl,
+        # Never hold these back for a refresh: they answer without a login.
+        exclude_paths=_PUBLIC_PATHS,
+        cookie_name=("__Host-" if config.https else "") + "coatcheck_bound",
+    )
+    secret = load_secret(users.connection, "dbsc")
+    return DeviceBinding(strategy, cookie, secret, policy=policy, clock=config.clock)
 
 
 def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoPTransport | None:
@@ -344,7 +366,10 @@ def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoP
 
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes + theft.routes
+    routes = (
+        core_routes + password.routes + inspect_page.routes + theft.routes
+        + theft_dbsc.routes
+    )
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
@@ -447,15 +472,27 @@ _CONFIG_ENV = "COATCHECK_DEMO_CONFIG"
 
 
 def _config_to_env(config: DemoConfig) -> str:
-    return json.dumps(
-        {
-            "mode": config.mode, "store_url": config.store_url, "users_path": config.users_path,
-            "https": config.https, "alg": config.alg,
-            "access_ttl": config.access_ttl.total_seconds(), "feed_url": config.feed_url,
-            "dpop": config.dpop, "dpop_required": config.dpop_required,
-            "dpop_nonce": config.dpop_nonce, "public_origin": config.public_origin,
-        }
-    )  # fmt: skip
+    # Every plain field (what the CLI can set), so a new option cannot be forgotten here;
+    # the policy, hasher and clock are objects only code passes, and workers use defaults.
+    plain: dict[str, Any] = {}
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if isinstance(value, timedelta):
+            plain[item.name] = {"seconds": value.total_seconds()}
+        elif value is None or isinstance(value, (str, bool, int, float)):
+            plain[item.name] = value
+    return json.dumps(plain)
+
+
+def _config_from_env(raw: str) -> DemoConfig:
+    given = json.loads(raw)
+    known = {item.name for item in dataclasses.fields(DemoConfig)}
+    values: dict[str, Any] = {
+        name: timedelta(seconds=value["seconds"]) if isinstance(value, dict) else value
+        for name, value in given.items()
+        if name in known
+    }
+    return DemoConfig(**values)
 
 
 def create_app_from_environment() -> Any:
@@ -464,16 +501,8 @@ def create_app_from_environment() -> Any:
     Raises ConfigurationError when the configuration the parent process left in the
     environment is missing or unreadable.
     """
-    raw = os.environ.get(_CONFIG_ENV)
     try:
-        given = json.loads(raw or "")
-        config = DemoConfig(
-            mode=given["mode"], store_url=given["store_url"], users_path=given["users_path"],
-            https=given["https"], alg=given["alg"],
-            access_ttl=timedelta(seconds=given["access_ttl"]), feed_url=given["feed_url"],
-            dpop=given["dpop"], dpop_required=given["dpop_required"],
-            dpop_nonce=given["dpop_nonce"], public_origin=given["public_origin"],
-        )  # fmt: skip
+        config = _config_from_env(os.environ.get(_CONFIG_ENV) or "")
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(
             f"{_CONFIG_ENV} is missing or unreadable: start workers with coatcheck demo --workers"

@@ -89,8 +89,10 @@ class DemoConfig:
     (RFC 9449): a login or refresh with a proof gets a key-bound token;
     ``dpop_required`` refuses logins without one and unbound bearer tokens;
     ``dpop_nonce`` makes proofs carry a server nonce; ``public_origin`` is the origin
-    API clients use when a proxy stands in front (their proofs name it). ``clock`` is
-    every time the demo reads (tests pass a FrozenClock).
+    API clients use when a proxy stands in front (their proofs name it). ``dbsc``
+    offers browsers Device Bound Session Credentials in session and hybrid mode;
+    ``bound_ttl`` is session mode's bound-cookie lifetime (hybrid mode's is
+    ``access_ttl``). ``clock`` is every time the demo reads (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -108,6 +110,8 @@ class DemoConfig:
     dpop_required: bool = False
     dpop_nonce: bool = False
     public_origin: str | None = None
+    dbsc: bool = True
+    bound_ttl: timedelta = timedelta(minutes=2)
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:

@@ -36,6 +36,7 @@ from .context import (
     redirect,
 )
 from .protection import csrf_field, guarded_login, guarded_register
+from .theft_dbsc import bound_status
 from .users import User
 
 __all__ = ["hidden_fields", "login_required_page", "require_identity", "routes"]
@@ -102,6 +103,12 @@ async def _details(demo: DemoContext, identity: Identity) -> list[str]:
         lines.append(
             f"This credential expires at {pages.when(identity.expires_at)}"
             + (" (remember me: on)." if identity.persistent else " (remember me: off).")
+        )
+    binding = demo.authenticator.binding
+    if binding is not None:
+        lines.append(
+            "Device binding (DBSC): " + bound_status(identity, demo.config.mode)[1]
+            + " See /theft/dbsc for what a copied cookie is worth."
         )
     sid = identity.session_id
     if sid:
