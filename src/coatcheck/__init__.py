@@ -49,7 +49,7 @@ from .signing import Signer
 from .stores import MemoryStore, SQLiteStore, open_store
 from .tokens import JWTCodec, Key, KeyRing
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AuthMiddleware",
