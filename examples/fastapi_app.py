@@ -1,11 +1,11 @@
 """A minimal FastAPI app with coatcheck server-side sessions in an HttpOnly cookie,
 and CSRF protection (the session cookie is ambient: a browser sends it on its own).
 
-Run from the repository root, with the project's virtualenv, the ``fastapi`` extra
-(it brings uvicorn) and argon2-cffi (for the password hash)::
+Run it from the repository root under uvicorn (the ``fastapi`` extra installs uvicorn;
+argon2-cffi hashes the password; ``./dev test`` has set up both in ``.venv``)::
 
     .venv/bin/pip install -e '.[fastapi]' argon2-cffi
-    .venv/bin/uvicorn examples.fastapi_app:app
+    .venv/bin/uvicorn examples.fastapi_app:app --port 8001
 
 Then POST /login (JSON), GET /me, GET /csrf and POST /logout with the token from
 /csrf in the ``X-CSRF-Token`` header. Sessions go to ``example-sessions.db`` unless

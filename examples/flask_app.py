@@ -4,7 +4,7 @@ Run from the repository root, with the project's virtualenv, the ``flask`` extra
 argon2-cffi (for the password hash)::
 
     .venv/bin/pip install -e '.[flask]' argon2-cffi
-    .venv/bin/flask --app examples.flask_app run
+    .venv/bin/flask --app examples.flask_app run --port 8001
 
 Then POST /login (JSON), GET /me (it gives the CSRF token) and POST /logout with that
 token in the ``X-CSRF-Token`` header. Sessions go to ``example-sessions.db`` unless

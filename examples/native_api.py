@@ -1,14 +1,15 @@
 """A FastAPI API for a native (mobile or desktop) app: bearer tokens, no cookies.
 
-POST /login returns {"access_token": ...}; the app sends it as
-``Authorization: Bearer <token>`` to GET /me; POST /logout revokes it on the server.
+POST /login returns ``{"access_token", "token_type", "expires_in"}`` (RFC 6749 §5.1); the
+app sends the token as ``Authorization: Bearer <token>`` to GET /me; POST /logout revokes
+it on the server.
 Tokens are opaque server-side sessions, so logout (or "log out everywhere") is immediate.
 
-Run from the repository root, with the project's virtualenv, the ``fastapi`` extra
-(it brings uvicorn) and argon2-cffi (for the password hash)::
+Run it from the repository root under uvicorn (the ``fastapi`` extra installs uvicorn;
+argon2-cffi hashes the password; ``./dev test`` has set up both in ``.venv``)::
 
     .venv/bin/pip install -e '.[fastapi]' argon2-cffi
-    .venv/bin/uvicorn examples.native_api:app
+    .venv/bin/uvicorn examples.native_api:app --port 8001
 
 No CSRF protection is needed: a bearer token is never sent by a browser on its own
 (RFC 6750 §2.1). Sessions go to ``example-sessions.db`` unless ``COATCHECK_STORE``
@@ -18,6 +19,7 @@ names another store.
 from __future__ import annotations
 
 import os
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -75,8 +77,9 @@ def create_app(store_url: str = "sqlite:///example-sessions.db") -> FastAPI:
         result = await cc.login(request, response, user_id, data={"name": name},
                                 revoke_previous=False)  # fmt: skip
         response.headers["cache-control"] = "no-store"  # RFC 6749 §5.1
+        # expires_in: seconds from now, as OAuth 2.0 (and the demo's /api/login) say it.
         return {"access_token": result.token, "token_type": "Bearer",
-                "expires_at": int(result.expires_at)}  # fmt: skip
+                "expires_in": max(0, int(result.expires_at - time.time()))}  # fmt: skip
 
     @app.get("/me")
     async def me(user: Identity = Depends(cc.current_user)) -> dict[str, str]:  # noqa: B008

@@ -119,7 +119,8 @@ def test_installed_wheel_runs_far_from_the_source(installed: Path, tmp_path: Pat
         [str(installed / "python"), "-c", "import coatcheck; print(coatcheck.__file__)"],
         check=True, capture_output=True, text=True, cwd=tmp_path, env=_clean_env(),
     ).stdout.strip()  # fmt: skip
-    assert str(installed.parent) in where and str(ROOT) not in where, where
+    assert str(installed.parent) in where, where
+    assert str(ROOT) not in where, where
     helped = subprocess.run(
         [str(installed / "coatcheck"), "--help"],
         capture_output=True, text=True, cwd=tmp_path, env=_clean_env(), timeout=60,
@@ -165,4 +166,5 @@ def test_installed_demo_answers_its_health_check(installed_demo: str) -> None:
     assert answer.status_code == 200
     assert answer.json() == {"ok": True, "status": "ok", "store": "up", "feed": "none"}
     home = httpx.get(f"{installed_demo}/", timeout=5)
-    assert home.status_code == 200 and "coatcheck demo" in home.text
+    assert home.status_code == 200
+    assert "coatcheck demo" in home.text

@@ -138,6 +138,9 @@ def test_native_api(native_server: str) -> None:
         login = client.post("/login", json=ALICE)
         body = login.json()
         assert body["token_type"] == "Bearer"
+        # Seconds from now, as the demo's /api/login says it (was an absolute expires_at).
+        assert set(body) == {"access_token", "token_type", "expires_in"}
+        assert 0 < body["expires_in"] <= 14 * 86400
         assert login.headers["cache-control"] == "no-store"
         assert "set-cookie" not in login.headers
         bearer = {"Authorization": f"Bearer {body['access_token']}"}
@@ -224,3 +227,36 @@ def test_hostile_login_bodies_never_5xx(example: Any, body: bytes) -> None:
     if answer.status_code >= 400:
         # FastAPI's own refusal of a body it cannot parse keeps its {"detail": ...} shape.
         assert "error" in answer.json() or "detail" in answer.json()
+
+
+# -- the run command each example's docstring gives (issue 17: doc drift) --------------------
+
+
+def _documented_command(name: str) -> list[str]:
+    """The docstring's last ``.venv/bin/...`` line: the command that serves the example."""
+    doc = (EXAMPLES / f"{name}.py").read_text().split('"""')[1]
+    lines = [line.strip() for line in doc.splitlines() if line.strip().startswith(".venv/bin/")]
+    assert lines[0].startswith(".venv/bin/pip install -e '.["), lines
+    return lines[-1].split()
+
+
+@pytest.mark.parametrize("name", ["fastapi_app", "flask_app", "native_api"])
+def test_documented_run_command_serves_the_example(name: str, tmp_path: Path) -> None:
+    command = _documented_command(name)
+    assert command[-2:] == ["--port", "8001"], command
+    port = free_port()
+    root = EXAMPLES.parent
+    # The venv's own tool (this interpreter's bin folder), as the docstring names it.
+    tool = Path(sys.executable).parent / Path(command[0]).name
+    env = {**os.environ, "COATCHECK_STORE": f"sqlite:///{tmp_path / 'x.db'}"}
+    process = subprocess.Popen(
+        [str(tool), *command[1:-1], str(port)], cwd=root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for(port, process)
+        answer = httpx.get(f"http://127.0.0.1:{port}/me", timeout=10)
+        assert answer.status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
