@@ -116,7 +116,17 @@ def describe_variant(name: str) -> str:
         mode = rest[0] if rest else "?"
         store = f" on {stores[rest[1]]}" if len(rest) > 1 and rest[1] in stores else ""
         return f"**coatcheck** {mode} mode{store}{where}"
-    return name
+    return _PEERS.get(name, name)
+
+
+#: Readers' names of the peers and floors measured so far; a new row shows its own name.
+_PEERS = {
+    "bare": "bare endpoint", "fastapi-bare": "bare FastAPI endpoint",
+    "floor-hs256": "hand-written HS256 check (floor)", "pyjwt": "PyJWT", "joserfc": "joserfc",
+    "starlette-session": "Starlette SessionMiddleware (signed cookie)",
+    "starsessions-redis": "starsessions on Redis", "manual-redis": "hand-written Redis lookup",
+    "fastapi-users-jwt": "fastapi-users, JWT", "fastapi-users-redis": "fastapi-users, Redis",
+}  # fmt: skip
 
 
 def render_inprocess(results: Mapping[str, Any]) -> str:
