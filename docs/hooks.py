@@ -47,9 +47,13 @@ def newest_results(folder: Path = RESULTS) -> Path | None:
     return max(found)[1] if found else None
 
 
+#: A cell with no number: a dash that cannot be misread as a minus sign.
+_NONE = "\N{EN DASH}"
+
+
 def _num(value: Any, digits: int = 1) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "–" if value is None else str(value)
+        return _NONE if value is None else str(value)
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.{digits}f}"
@@ -143,7 +147,7 @@ def render_inprocess(results: Mapping[str, Any]) -> str:
         cells = [describe_variant(name), f"`{name}`"]
         for regime, _ in columns:
             added = metrics_of(row, regime).get("added_cpu_us")
-            cells.append(f"{_num(added)} µs" if isinstance(added, int | float) else "–")
+            cells.append(f"{_num(added)} µs" if isinstance(added, int | float) else _NONE)
         rows.append(cells)
     header = ["", "row", *(f"CPU added, {label}" for _, label in columns)]
     return _table(header, rows)
@@ -165,9 +169,10 @@ def render_http(results: Mapping[str, Any]) -> str:
             numbers = metrics_of(row, regime)
             ratio, rps = numbers.get("ratio"), numbers.get("rps")
             if isinstance(ratio, int | float):
-                cells.append(f"{ratio:.2f} ({_num(rps)} req/s, p99 {_num(numbers.get('p99_ms'), 2)} ms)")
+                p99 = _num(numbers.get("p99_ms"), 2)
+                cells.append(f"{ratio:.2f} ({_num(rps)} req/s, p99 {p99} ms)")
             else:
-                cells.append("–")
+                cells.append(_NONE)
         rows.append(cells)
     header = ["", "row", *(f"share of bare, {label}" for _, label in columns)]
     return _table(header, rows)

@@ -77,7 +77,7 @@ def test_regimes_become_columns_and_new_rows_appear() -> None:
     assert "CPU added, 20,000 distinct users" in table
     assert "CPU added, one credential" in table
     assert "| **coatcheck** hybrid mode | `coatcheck-hybrid` | 13.7 µs | 3.6 µs |" in table
-    assert "| brand-new-peer | `brand-new-peer` | 99.0 µs | – |" in table
+    assert "| brand-new-peer | `brand-new-peer` | 99.0 µs | \N{EN DASH} |" in table
     http = hooks.render_http(NEW)
     assert "share of bare, Zipf-popular users" in http
     assert "0.89 (17,363 req/s, p99 42.90 ms)" in http
