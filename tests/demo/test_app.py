@@ -147,7 +147,7 @@ def test_sessions_page_lists_and_revokes(make_client: MakeClient) -> None:
     other = _api_login(client)  # a second device
     page = client.get("/sessions", headers={"User-Agent": "TestBrowser/1.0"})
     assert page.status_code == 200
-    assert page.text.count("Revoke</button>") == 2
+    assert page.text.count('action="/sessions/revoke"') == 2
     assert "this device" in page.text
     listing = client.get("/api/sessions").json()["sessions"]
     [theirs] = [s for s in listing if not s["current"]]

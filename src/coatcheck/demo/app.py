@@ -151,9 +151,10 @@ def _explainer(config: DemoConfig, cookie: CookieTransport, parts: _Parts) -> pa
         else "not Secure: this is plain HTTP, and browsers drop Secure cookies over HTTP on "
         "any host but localhost (run with --https-proxy behind TLS to get Secure and __Host-)"
     )
+    # What a server restart keeps depends on the store: the home page says it apart.
     lifetime = (
-        "With 'remember me' it has Max-Age (it survives closing the browser and a server "
-        "restart); without, it is a browser-session cookie (no Max-Age or Expires)."
+        "With 'remember me' it has Max-Age (it survives closing the browser); without, it "
+        "is a browser-session cookie (no Max-Age or Expires)."
     )
     if config.mode == "hybrid":
         return _hybrid_explainer(config, cookie, parts, flags)

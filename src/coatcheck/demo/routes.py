@@ -22,7 +22,7 @@ from ..errors import (
     StoreError,
 )
 from ..redirects import is_safe_redirect, safe_redirect
-from . import pages
+from . import pages, visual
 from .context import (
     DemoContext,
     DemoError,
@@ -36,6 +36,7 @@ from .context import (
     redirect,
 )
 from .protection import csrf_field, guarded_login, guarded_register
+from .right_now import right_now, store_survives_restart
 from .theft_dbsc import bound_status
 from .users import User
 
@@ -130,16 +131,28 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
     identity = identity_of(request)
     panel = ""
     strategy = demo.authenticator.strategy
+    session = session_of(request)
+    picture = await right_now(demo, request, identity, session)
     if identity is not None and isinstance(strategy, HybridStrategy):
+        leeway = strategy.codec.policy.leeway.total_seconds()
+        record = None
+        if demo.manager is not None and identity.session_id:
+            record = await demo.manager.get_id(identity.session_id)
+        issued = identity.claims.get("iat")
         panel = pages.hybrid_panel(
             expires_at=identity.expires_at,
             now=now(demo),
-            leeway=strategy.codec.policy.leeway.total_seconds(),
+            leeway=leeway,
             ttl=strategy.access_ttl,
             refresh_path=demo.authenticator.refresh_path or "",
             access_cookie=demo.cookie.cookie_name,
-        )
-    session = session_of(request)
+            timeline=visual.hybrid_timeline(
+                issued=float(issued) if isinstance(issued, int | float)
+                else identity.expires_at - strategy.access_ttl,
+                expires=identity.expires_at, leeway=leeway, now=now(demo),
+                session_ends=record.expires_at if record is not None else None,
+            ),
+        )  # fmt: skip
     flashes = pop_flashes(request)
     hidden = hidden_fields(request)
     browser, server = _session_texts(demo, identity, bool(session))
@@ -161,6 +174,9 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
             data=session, logged_in=identity is not None, hidden=hidden,
             browser=browser, server=server,
         ),
+        picture=picture.diagram,
+        token=picture.token,
+        store_note=store_survives_restart(demo.config.store_url, demo.config.mode),
     )  # fmt: skip
     return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
 
@@ -207,7 +223,7 @@ def _session_texts(
          "for a guest the 8-hex-digit slot is random too (it says nothing about you, and "
          "spreads guests over a Redis cluster's nodes).",
          "HttpOnly (scripts cannot read it), SameSite=Lax, with a Max-Age: it survives "
-         "closing the browser, and a server restart too (the store keeps the record)."],
+         "closing the browser. " + store_survives_restart(demo.config.store_url, "session")],
         ["A session record keyed by <slot>.<SHA-256 hex of the token>, never the token "
          "itself: no user id, your data as JSON (below), created, last seen and expiry. "
          + lifetime,
