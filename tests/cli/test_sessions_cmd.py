@@ -95,12 +95,17 @@ def test_list_json(db: Path, url: str, capsys: pytest.CaptureFixture[str]) -> No
     assert "data" not in item
 
 
-def test_list_nobody(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_nobody(db: Path, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    seed(db, "u_someone_else", 1)
     assert run(["sessions", "list", "--user", "nobody", "--store", url]) == 0
     out, err = capsys.readouterr()
     assert "no live sessions" in out
     assert "takes the user id" in err
     assert "not the username" in err
+    # The demo has no account page: the hint names where its user ids really show.
+    assert "account page" not in err
+    assert "home page" in err
+    assert "/api/me" in err
     assert run(["sessions", "list", "--user", "nobody", "--json", "--store", url]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out) == []  # the hint stays out of the JSON
@@ -289,6 +294,26 @@ def test_an_unreachable_feed_fails_the_command(
     assert stored(db, record.id) is None  # the store part is done
 
 
-def test_a_bad_feed_url_is_usage(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_feed_url_is_usage(db: Path, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    seed(db, "bob", 1)
     assert run(["sessions", "revoke-user", "bob", "--store", url, "--feed", "http://x"]) == 2
     assert "revocation feed URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["list", "--user", "u1"], ["revoke", "0123abcd." + "0" * 64], ["revoke-user", "u1"],
+     ["prune"]],
+    ids=["list", "revoke", "revoke-user", "prune"],
+)
+def test_a_database_that_does_not_exist_is_refused_not_created(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The walkthrough: --store sqlite:////typo.db made an empty database and said "no
+    # live sessions", as if the store were fine.
+    typo = tmp_path / "typo.db"
+    code = run(["sessions", *command, "--store", f"sqlite:///{typo}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"no SQLite database at {typo}" in err
+    assert not typo.exists()

@@ -10,7 +10,7 @@ from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.sessions import SessionRecord
 from coatcheck.stores import MemoryStore
 
-from .conftest import ALICE, MakeClient, register_and_login
+from .conftest import ALICE, Browser, MakeClient, register_and_login
 
 
 def _api_login(client: TestClient, **extra: object) -> dict[str, object]:
@@ -136,9 +136,37 @@ def test_session_mode_api_logout_kills_the_token(make_client: MakeClient) -> Non
 def test_jwt_mode_api_logout_says_the_token_lives_on(make_client: MakeClient) -> None:
     client = make_client("jwt")
     bearer = {"Authorization": f"Bearer {_api_login(client)['token']}"}
-    body = client.post("/api/logout", headers=bearer).json()
+    answer = client.post("/api/logout", headers=bearer)
+    body = answer.json()
     assert "until its exp" in body["note"]
+    # A bearer client has no cookie: the answer must not claim one was cleared.
+    assert "cookie" not in body["note"]
     assert client.get("/api/me", headers=bearer).status_code == 200
+
+
+def test_jwt_mode_cookie_logout_clears_the_csrf_cookie(make_client: MakeClient) -> None:
+    # The walkthrough: the double-submit CSRF cookie outlived the login in jwt mode.
+    client = make_client("jwt")
+    register_and_login(client)
+    client.get("/")
+    assert "csrf" in client.cookies
+    out = client.post("/logout", follow_redirects=False)
+    cleared = [v for k, v in out.headers.multi_items() if k == "set-cookie"]
+    assert any(v.startswith("csrf=; Max-Age=0") for v in cleared), cleared
+    assert "csrf" not in client.cookies
+
+
+def test_get_login_shows_the_login_form(make_client: MakeClient) -> None:
+    # The walkthrough: GET /login answered 405.
+    client = make_client("session")
+    page = client.get("/login")
+    assert page.status_code == 200
+    assert 'form method=post action="/login"' in page.text
+    register_and_login(client)
+    back = client.get("/login?next=/sessions", follow_redirects=False)
+    assert (back.status_code, back.headers["location"]) == (303, "/sessions")
+    offsite = client.get("/login?next=https://evil.example/", follow_redirects=False)
+    assert offsite.headers["location"] == "/"
 
 
 def test_sessions_page_lists_and_revokes(make_client: MakeClient) -> None:
@@ -367,3 +395,34 @@ def test_worker_configuration_carries_every_option() -> None:
     for name in ("mode", "store_url", "https", "access_ttl", "dpop_required", "public_origin",
                  "dbsc", "bound_ttl", "jwt_ttl"):  # fmt: skip
         assert getattr(again, name) == getattr(config, name), name
+
+
+@pytest.mark.parametrize("mode", ["session", "hybrid"])
+def test_a_device_logged_out_elsewhere_is_told_why(make_client: MakeClient, mode: str) -> None:
+    # The walkthrough: a device whose session was revoked from another one just saw
+    # "Hello, guest", with no word of what happened.
+    laptop = make_client(mode)
+    register_and_login(laptop)
+    phone = Browser(laptop.app, base_url="http://127.0.0.1")
+    with phone:
+        login = {"username": "alice", "password": ALICE["password"], "remember": "on"}
+        assert phone.post("/login", data=login, follow_redirects=False).status_code == 303
+        assert phone.post("/sessions/revoke-all", follow_redirects=False).status_code == 303
+    page = laptop.get("/").text
+    assert "Hello, guest" in page
+    assert "its session was ended elsewhere" in page
+    assert "Hello, guest" in laptop.get("/").text
+    # An ordinary logout says so, not "ended elsewhere".
+    fresh = make_client(mode)
+    login = {"username": "alice", "password": ALICE["password"]}
+    assert fresh.post("/login", data=login, follow_redirects=False).status_code == 303
+    fresh.post("/logout")
+    assert "ended elsewhere" not in fresh.get("/").text
+
+
+def test_an_expired_jwt_is_told_so(make_client: MakeClient) -> None:
+    client = make_client("jwt")
+    register_and_login(client)
+    assert "coatcheck_token" in client.cookies
+    client.cookies.set("coatcheck_token", "e30.e30.bad")  # no longer a valid token
+    assert "has expired (or its token is no longer accepted)" in client.get("/").text

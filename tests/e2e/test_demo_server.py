@@ -197,3 +197,68 @@ def test_jwks_in_jwt_mode_only(server: DemoServer) -> None:
             assert "d" not in key
         else:
             assert response.status_code == 404
+
+
+# -- the start-up line (issue 17's walkthrough) -------------------------------------------------
+
+
+def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "coatcheck", "demo", *args],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serving_on_is_printed_once_the_port_listens(tmp_path: Path, workers: str) -> None:
+    port = free_port()
+    process = _start(tmp_path, "--port", str(port), "--store", "sqlite:///x.db",
+                     "--workers", workers)  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"serving on http://127.0.0.1:{port}/" in banner
+        # At once, no retry: the banner promises a listening port.
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_taken_port_is_said_plainly_and_nothing_is_announced(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            process = _start(tmp_path, "--port", str(port), "--store", "sqlite:///x.db",
+                             "--workers", workers)  # fmt: skip
+            out, err = process.communicate(timeout=30)
+            assert process.returncode == 2, err
+            assert "serving on" not in out
+            assert f"port {port} on 127.0.0.1 is taken" in err
+            assert "Traceback" not in err
+
+
+def test_the_start_up_line_hides_a_database_password(
+    tmp_path: Path, postgres_store_url: str
+) -> None:
+    # The trust-authenticated test server ignores the password; the banner must not show it.
+    secret = "s3cr3t-pw"
+    store = postgres_store_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in store
+    port = free_port()
+    process = _start(tmp_path, "--port", str(port), "--store", store)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert "serving on" in banner
+        assert secret not in banner
+        assert "store postgresql://127.0.0.1:5432" in banner
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text
+        assert secret not in page
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

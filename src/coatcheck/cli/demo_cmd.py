@@ -132,7 +132,7 @@ def _trusted_proxies(value: str) -> tuple[str, ...]:
 def _run(args: argparse.Namespace) -> int:
     try:
         from ..demo import DemoConfig, create_app, serve
-        from ..demo.app import check_workers
+        from ..demo.app import check_workers, describe_store
     except ModuleNotFoundError as exc:
         print(
             f"coatcheck demo needs the demo extra ({exc.name} is missing): "
@@ -173,13 +173,14 @@ def _run(args: argparse.Namespace) -> int:
         else "; X-Forwarded-For ignored (no --forwarded-allow-ips)"
     )  # fmt: skip
     workers = f", {args.workers} workers" if args.workers > 1 else ""
-    print(
-        f"coatcheck demo ({args.mode} mode, store {args.store}{workers}) serving on "
-        f"http://{host}:{args.port}/{behind}{forwarded}",
-        flush=True,
+    # The store as the page shows it: a network URL's password never reaches the terminal.
+    banner = (
+        f"coatcheck demo ({args.mode} mode, store {describe_store(args.store)}{workers}) "
+        f"serving on http://{host}:{args.port}/{behind}{forwarded}"
     )
+    # Printed once the port listens (a taken port is a ConfigurationError: exit 2).
     serve(
         app, host=args.host, port=args.port, forwarded_allow_ips=trusted, workers=args.workers,
-        config=config,
-    )
+        config=config, announce=lambda: print(banner, flush=True),
+    )  # fmt: skip
     return 0

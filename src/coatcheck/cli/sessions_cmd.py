@@ -27,7 +27,7 @@ from ..errors import CoatcheckError, ConfigurationError
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import SessionManager, SessionRecord
 from ..sessions.ids import is_session_id
-from ..stores import open_store
+from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
 
 __all__ = ["DEFAULT_STORE", "register"]
@@ -43,7 +43,8 @@ _OK, _FAILED, _USAGE = 0, 1, 2
 _UA_WIDTH = 40
 _USER_ID_HINT = (
     "hint: --user takes the user id the application logged in, not the username "
-    "(the demo's ids look like u_0123456789abcdef; its account page shows yours)"
+    "(the demo's ids look like u_0123456789abcdef: its home page shows yours once you are "
+    "logged in, and so does GET /api/me)"
 )
 
 
@@ -138,6 +139,17 @@ def _run(
         feed_url = args.feed or os.environ.get(_ENV_FEED) or default_feed_url(url)
         if feed_url == "none":
             feed_url = None
+    missing = _missing_database(url)
+    if missing is not None:
+        # Opening it would create an empty database and report "no live sessions": a
+        # typo in --store must not look like a store without sessions.
+        print(
+            f"error: no SQLite database at {missing}: check --store (sqlite:///relative.db "
+            "is relative to the working folder, sqlite:////absolute/path.db is absolute); "
+            "this command never creates one",
+            file=sys.stderr,
+        )
+        return _USAGE
     try:
         store = open_store(url)
         feed = None if feed_url is None else open_feed(
@@ -163,6 +175,20 @@ def _run(
     except CoatcheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return _FAILED
+
+
+def _missing_database(url: str) -> str | None:
+    """The path of an ``sqlite:`` URL's file when it does not exist, else None.
+
+    Raises ConfigurationError for a malformed URL (reported by the caller as usage).
+    """
+    if not url.startswith("sqlite:"):
+        return None
+    try:
+        path = SQLiteStore.from_url(url).path  # parses only: nothing is opened yet
+    except ConfigurationError:
+        return None  # open_store reports it, with its own message
+    return None if path == ":memory:" or os.path.exists(path) else path
 
 
 def _report_feed(feed: RevocationFeed | None, url: str | None, count: int, code: int) -> int:

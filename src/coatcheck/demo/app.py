@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,6 +75,8 @@ __all__ = [
     "check_workers",
     "create_app",
     "create_app_from_environment",
+    "describe_store",
+    "listen",
     "serve",
 ]
 
@@ -193,7 +199,7 @@ def _explainer(config: DemoConfig, cookie: CookieTransport, parts: _Parts) -> pa
             "A session record keyed by the session id <slot>.<SHA-256 hex of the token> "
             "(never the token): your user id, username and name, created / last seen, "
             "user agent, IP.",
-            f"Store: {_describe_store(config.store_url)}. Sessions end after "
+            f"Store: {describe_store(config.store_url)}. Sessions end after "
             f"{pages.duration(config.session_policy.idle_timeout)} idle or "
             f"{pages.duration(config.session_policy.absolute_timeout)} in all.",
             "Logging out deletes the record: the token stops working at once, everywhere.",
@@ -214,7 +220,7 @@ def _hybrid_explainer(
     refresh = cookie.refresh_name if isinstance(cookie, HybridCookieTransport) else "?"
     path = cookie.refresh_path if isinstance(cookie, HybridCookieTransport) else "?"
     feed = (
-        f"A revocation feed ({_describe_store(config.feed_url or config.store_url)}) tells "
+        f"A revocation feed ({describe_store(config.feed_url or config.store_url)}) tells "
         "every app process within about a second; while it is down each process checks "
         "the store for every request instead."
         if parts.feed is not None
@@ -251,12 +257,13 @@ def _hybrid_explainer(
             "successor has been used, presenting the retired one revokes the whole "
             "session: a copied token was used.",
             feed,
-            f"Store: {_describe_store(config.store_url)}.",
+            f"Store: {describe_store(config.store_url)}.",
         ],
     )
 
 
-def _describe_store(url: str) -> str:
+def describe_store(url: str) -> str:
+    """A store URL fit to show: a network URL loses its user, password, path and query."""
     scheme, _, rest = url.partition("://")
     if scheme in ("sqlite", "memory"):
         return url
@@ -541,6 +548,31 @@ def check_workers(config: DemoConfig, workers: int) -> None:
         )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` and listening, to hand to uvicorn.
+
+    Bound here, before anything is announced, so that "serving on ..." is printed only
+    once a client can connect. Raises ConfigurationError when the port is taken (or the
+    address cannot be used), saying so.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is taken: another program (another demo?) is "
+                "listening there; stop it or choose another port with --port"
+            ) from None
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)  # the worker processes serve this same socket
+    return sock
+
+
 def serve(
     app: Starlette,
     *,
@@ -549,6 +581,7 @@ def serve(
     forwarded_allow_ips: Sequence[str] = (),
     workers: int = 1,
     config: DemoConfig | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
     """Run ``app`` under uvicorn until interrupted (blocking).
 
@@ -558,8 +591,11 @@ def serve(
     default trusts loopback peers, and any local client is one.)
 
     With ``workers`` above 1, uvicorn runs that many processes on one socket, each
-    building its own app from ``config`` (``app`` only served to check it). Raises
-    ConfigurationError for a store the workers cannot share.
+    building its own app from ``config`` (``app`` only served to check it).
+    ``announce`` is called once the socket listens, before serving starts.
+
+    :raises ConfigurationError: for a store the workers cannot share, or a port that is
+        taken (see :func:`listen`).
     """
     import uvicorn
 
@@ -568,12 +604,39 @@ def serve(
         "forwarded_allow_ips": list(forwarded_allow_ips) or None,
     }
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **proxies)
+        sock = listen(host, port)
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, **proxies,
+        ))  # fmt: skip
+        if announce is not None:
+            announce()
+        server.run(sockets=[sock])
         return
-    config = config or app.state.demo.config
-    check_workers(config, workers)
-    os.environ[_CONFIG_ENV] = _config_to_env(config)
+    shared: DemoConfig = config or app.state.demo.config
+    check_workers(shared, workers)
+    # uvicorn binds the workers' socket itself: find a taken port here, with our message.
+    listen(host, port).close()
+    os.environ[_CONFIG_ENV] = _config_to_env(shared)
+    if announce is not None:
+        _announce_when_listening(host, port, announce)
     uvicorn.run(
         "coatcheck.demo.app:create_app_from_environment", factory=True, workers=workers,
         host=host, port=port, log_level="warning", access_log=False, **proxies,
     )  # fmt: skip
+
+
+def _announce_when_listening(host: str, port: int, announce: Callable[[], None]) -> None:
+    """Call ``announce`` from a thread once a connection to the port succeeds (a worker
+    listens), or give up quietly after a minute."""
+
+    def wait() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    announce()
+                    return
+            except OSError:
+                time.sleep(0.05)
+
+    threading.Thread(target=wait, name="coatcheck-demo-announce", daemon=True).start()

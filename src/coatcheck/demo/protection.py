@@ -27,9 +27,10 @@ from starlette.middleware import Middleware
 from ..adapters.csrf import CsrfMiddleware, csrf_token
 from ..auth import HybridCookieTransport
 from ..clock import Clock, SystemClock
+from ..cookies import expire_cookie
 from ..csrf import CsrfProtector
 from ..errors import CsrfError
-from ..policies import CookiePolicy
+from ..policies import CookiePolicy, CsrfPolicy
 from ..ratelimit import AttemptCounter, LoginLimiter
 from ..secret import Secret
 from . import pages
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from .users import User
 
 __all__ = [
+    "csrf_cookies_cleared",
     "csrf_field",
     "csrf_middleware",
     "guarded_login",
@@ -94,6 +96,21 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
         exempt_paths=("/api/token",),
         html_error=html_error,
     )
+
+
+def csrf_cookies_cleared(demo: DemoContext) -> list[tuple[str, str]]:
+    """``Set-Cookie`` headers deleting the CSRF cookies, for logout.
+
+    In jwt mode the double-submit cookie holds a token for the login; it must not
+    outlive it (the walkthrough found it kept after logout).
+    """
+    policy = CookiePolicy(secure=demo.config.https)
+    prefix = "__Host-" if demo.config.https else ""
+    name = CsrfPolicy().cookie_name  # the protector is built with the default policy
+    return [
+        ("set-cookie", expire_cookie(prefix + name, policy)),
+        ("set-cookie", expire_cookie(f"{prefix}{name}_pre", policy)),
+    ]
 
 
 def csrf_field(request: Request) -> str:

@@ -35,7 +35,7 @@ from .context import (
     read_json,
     redirect,
 )
-from .protection import csrf_field, guarded_login, guarded_register
+from .protection import csrf_cookies_cleared, csrf_field, guarded_login, guarded_register
 from .right_now import right_now, store_survives_restart
 from .theft_dbsc import bound_status
 from .users import User
@@ -132,6 +132,9 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
     panel = ""
     strategy = demo.authenticator.strategy
     session = session_of(request)
+    if identity is None and not message and request.cookies.get(demo.cookie.cookie_name):
+        # A credential cookie that no longer logs anyone in: say why, not just "guest".
+        message = _ENDED.get(demo.config.mode, _ENDED["session"])
     picture = await right_now(demo, request, identity, session)
     if identity is not None and isinstance(strategy, HybridStrategy):
         leeway = strategy.codec.policy.leeway.total_seconds()
@@ -274,6 +277,15 @@ async def login_required_page(request: Request, message: str) -> Response:
     return await _home(request, status=401, error=message)
 
 
+#: Said to a browser whose credential cookie stopped working since its last request.
+_ENDED = {
+    "session": "This device was logged out: its session was ended elsewhere (from the "
+    "devices page of another device, by 'log out everywhere' or by a password change), or "
+    "it expired. Log in again.",
+    "jwt": "Your login on this device has expired (or its token is no longer accepted). "
+    "Log in again.",
+}
+
 _MESSAGES = {
     "registered": "Your account is ready: log in below.",
     "logged-out": "You are logged out.",
@@ -330,7 +342,14 @@ async def login_form(request: Request) -> Response:
 async def logout_form(request: Request) -> Response:
     demo = demo_of(request)
     set_headers = await demo.authenticator.logout(headers_of(request))
-    return redirect("/?msg=logged-out", set_headers)
+    return redirect("/?msg=logged-out", [*set_headers, *csrf_cookies_cleared(demo)])
+
+
+async def login_page(request: Request) -> Response:
+    """GET /login: the login form (the front page's), or home for a logged-in visitor."""
+    if identity_of(request) is not None:
+        return redirect(safe_redirect(request.query_params.get("next")))
+    return await _home(request)
 
 
 async def sessions(request: Request) -> Response:
@@ -377,7 +396,7 @@ async def revoke_session(request: Request) -> Response:
         raise DemoError(404, "unknown_session", "no such session among yours")
     await demo.manager.revoke_id(target)  # published to the feed in hybrid mode
     if target == identity.session_id:
-        return redirect("/?msg=logged-out", demo.cookie.clear())
+        return redirect("/?msg=logged-out", [*demo.cookie.clear(), *csrf_cookies_cleared(demo)])
     return redirect("/sessions?msg=revoked")
 
 
@@ -391,7 +410,7 @@ async def revoke_all(request: Request) -> Response:
     # stolen, long-lived cookie cannot lock the real owner out of their other devices.
     require_recent_login(identity, demo.config.fresh_login, clock=demo.config.clock)
     await demo.manager.revoke_user(identity.user_id)  # published to the feed in hybrid mode
-    return redirect("/?msg=logged-out", demo.cookie.clear())
+    return redirect("/?msg=logged-out", [*demo.cookie.clear(), *csrf_cookies_cleared(demo)])
 
 
 # -- JSON API --------------------------------------------------------------------------------
@@ -598,10 +617,19 @@ async def api_me(request: Request) -> Response:
 async def api_logout(request: Request) -> Response:
     demo = demo_of(request)
     require_identity(request)
+    identity = identity_of(request)
     set_headers = await demo.authenticator.logout(headers_of(request))
     body = {"ok": True, "mode": demo.config.mode}
+    by_cookie = identity is not None and identity.via == "cookie"
+    if by_cookie:
+        set_headers = [*set_headers, *csrf_cookies_cleared(demo)]
     if demo.manager is None:
-        body["note"] = "the cookie is cleared, but a JWT stays valid until its exp"
+        # A bearer client has no cookie to clear: say only what is true for it.
+        body["note"] = (
+            "the cookie is cleared, but a JWT stays valid until its exp" if by_cookie
+            else "nothing is stored to revoke: this JWT stays valid until its exp; "
+            "discard it on the client"
+        )  # fmt: skip
     response = JSONResponse(body)
     for name, value in set_headers:
         response.headers.append(name, value)
@@ -681,6 +709,7 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/", home, ["GET"]),
     ("/register", register_form, ["POST"]),
     ("/login", login_form, ["POST"]),
+    ("/login", login_page, ["GET"]),
     ("/logout", logout_form, ["POST"]),
     ("/name", set_name, ["POST"]),
     ("/cart/add", cart_add, ["POST"]),
