@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..errors import (
     TokenError,
     UnsupportedAlgorithm,
 )
+from ..inspect.report import time_info
 from ..policies import ClaimsPolicy
 from ..tokens import (
     ENCRYPTION_ALGORITHMS,
@@ -192,29 +193,16 @@ def _add_to_jwks(path: Path, key: Key) -> int:
     return len(document["keys"])
 
 
-def _relative(seconds: float) -> str:
-    ahead = seconds >= 0
-    span = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if span >= size:
-            amount = f"{span / size:.1f}".removesuffix(".0") + f" {unit}"
-            break
-    else:
-        amount = f"{span:.0f} s"
-    return f"in {amount}" if ahead else f"{amount} ago"
-
-
 def _describe_times(claims: dict[str, Any], now: float) -> list[str]:
     lines = []
     for name in _TIME_CLAIMS:
         value = claims.get(name)
         if type(value) is not int and type(value) is not float:
             continue
-        try:
-            when = datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
-        except (OverflowError, OSError, ValueError):
-            when = "out of range"
-        lines.append(f"{name}: {value} = {when} ({_relative(value - now)})")
+        # The inspector's format (coatcheck inspect, the demo): one way to say a time.
+        info = time_info(name, value, now)
+        when = "out of range" if info is None else f"{info.iso} ({info.relative})"
+        lines.append(f"{name}: {value} = {when}")
     return lines
 
 

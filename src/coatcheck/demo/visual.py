@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..inspect.report import time_info
+
 __all__ = [
     "Held",
     "Kept",
@@ -38,17 +40,10 @@ def fit(text: str, chars: int) -> str:
 
 
 def relative(timestamp: float, now: float) -> str:
-    """``in 5 minutes``, ``3 hours ago``, ``now``: the nearest whole unit, in words."""
-    delta = timestamp - now
-    seconds = abs(delta)
-    if seconds < 1:
-        return "now"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds >= size:
-            count = int(seconds // size)
-            words = f"{count} {unit}" + ("" if count == 1 else "s")
-            return f"in {words}" if delta > 0 else f"{words} ago"
-    return "now"  # pragma: no cover - the loop always returns for seconds >= 1
+    """``in 5 minutes``, ``3 hours ago``, ``now``: as ``coatcheck inspect`` and
+    ``coatcheck token decode`` say it (the nearest whole unit)."""
+    info = time_info("", timestamp, now)
+    return "never" if info is None else info.relative
 
 
 def _when(timestamp: float) -> str:

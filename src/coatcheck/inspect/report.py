@@ -126,7 +126,9 @@ def _span(seconds: float) -> str:
     seconds = abs(seconds)
     for unit, size in (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            count = int(seconds // size)
+            # The nearest whole unit: a 15-minute token read a moment later is "in 15
+            # minutes", not "in 14".
+            count = max(1, round(seconds / size))
             return f"{count} {unit}{'s' if count != 1 else ''}"
     count = int(seconds)
     return f"{count} second{'s' if count != 1 else ''}"
