@@ -78,7 +78,9 @@ class Demo:
         self.port = free_port()
         self.scheme = "https" if tls else "http"
         self.url = f"{self.scheme}://127.0.0.1:{self.port}"
-        store = f"sqlite:///{folder / 'demo.db'}"
+        # Relative to the demo's working folder (cwd below): the page, and so the README's
+        # screenshots, show sqlite:///demo.db rather than a test's temporary path.
+        store = "sqlite:///demo.db"
         if tls:
             command = [sys.executable, "-c", _TLS_LAUNCHER, mode, store, str(self.port),
                        str(tls[0]), str(tls[1])]  # fmt: skip

@@ -109,7 +109,8 @@ def test_nothing_overflows(browser: Any, demo: Demo, width: str) -> None:
     _check(page, f"{demo.mode}-{width}-home")
     if os.environ.get("COATCHECK_UPDATE_SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{demo.mode}-{width}.png"), full_page=True)
+        # The first screen, as a visitor sees it: the greeting and the picture.
+        page.screenshot(path=str(SCREENSHOTS / f"{demo.mode}-{width}.png"))
     for path in ("/sessions", "/password", "/theft", "/inspect"):
         page.goto(demo.url + path)
         _check(page, f"{demo.mode}-{width}{path.replace('/', '-')}")
@@ -152,6 +153,10 @@ def test_the_picture_follows_the_request(browser: Any, demo: Demo) -> None:
         assert "coatcheck_refresh" in held
         assert "Path=/auth/refresh" in held
         assert page.locator("svg.timeline").count() == 1
+    # The screenshots show the store as a reader would name it, not a test's temp folder.
+    if demo.mode != "jwt":  # jwt mode names no store: it keeps nothing per user
+        assert "Store: sqlite:///demo.db" in page.content()
+    assert str(ARTIFACTS.parent.parent) not in page.content()
     # The page holds no working copy of the HttpOnly credential.
     value = {c["name"]: c["value"] for c in context.cookies()}[cookie]
     assert value not in page.content()
