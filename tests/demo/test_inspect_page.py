@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from coatcheck.clock import FrozenClock
 from coatcheck.demo.inspect_page import MAX_VALUE
 from coatcheck.signing import Signer
+from coatcheck.tokens import JWTCodec, Key
 
 from .conftest import MakeClient, page_token, register_and_login
 
@@ -196,3 +197,14 @@ def test_the_forms_own_csrf_token_is_what_lets_it_post(make_client: MakeClient) 
     assert ok.status_code == 200
     refused = client.post("/inspect", data={"value": "abc.def"}, csrf=False)
     assert refused.status_code == 403
+
+
+def test_a_pasted_jwt_is_shown_in_jwt_io_colours(make_client: MakeClient) -> None:
+    client = make_client("jwt")
+    token = JWTCodec(Key.generate("HS256")).encode({"sub": "u1"})
+    page = client.post("/inspect", data={"value": token}).text
+    header, payload, signature = token.split(".")
+    assert f'<span class="jwt-h">{header}</span>' in page
+    assert f'<span class="jwt-p">{payload}</span>' in page
+    assert f'<span class="jwt-s">{signature}</span>' in page  # pasted: shown whole
+    assert "expires in 15 minutes" in page

@@ -62,3 +62,9 @@ def test_hybrid_timeline_places_now_on_the_token_life() -> None:
     assert "session ends in 7 days" in svg  # 7 days less 150 s, to the nearest day
     now_x = float(re.search(r'<line class="now" x1="([0-9.]+)"', svg).group(1))
     assert 250 < now_x < 280  # halfway along the 20..520 bar of 310 s
+
+
+def test_token_view_of_hostile_parts_is_empty_not_an_error() -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 100_000).rstrip(b"=").decode()
+    assert visual.token_view(f"{deep}.{deep}.x", now=0) == ""
+    assert visual.token_view("!!!.@@@.x", now=0) == ""

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from ..auth import HybridCookieTransport
 from ..errors import PayloadTooLarge
 from ..inspect import KeyMaterial, LabelledKey, Report, inspect_value
-from . import pages
+from . import pages, visual
 from .context import DemoContext, demo_of, read_form
 from .routes import hidden_fields
 
@@ -235,8 +235,10 @@ async def inspect_result(request: Request) -> Response:
     report = await run_in_threadpool(
         inspect_value, value, material=material, clock=demo.config.clock
     )
+    # A JWS as jwt.io shows it, beside the report (the visitor pasted it: shown whole).
+    coloured = visual.token_view(value.strip(), now=demo.config.clock.now(), cut_signature=False)
     return _page(request, value=value, use_demo_keys=use_demo_keys,
-                 result=render_report(report))
+                 result=coloured + render_report(report))
 
 
 routes = [

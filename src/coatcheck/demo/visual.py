@@ -187,8 +187,8 @@ def _decode_part(part: str) -> object:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         return json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        return None  # hostile input (nested 10,000 deep, not base64): just not shown
 
 
 def token_view(token: str, *, now: float, cut_signature: bool = True) -> str:
