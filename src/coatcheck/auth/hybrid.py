@@ -58,6 +58,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..clock import Clock, SystemClock
 from ..errors import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     ExpiredToken,
@@ -65,6 +66,14 @@ from ..errors import (
     InvalidDPoPBinding,
     RefreshReuse,
     TokenError,
+)
+from ..events import (
+    Concealed,
+    Refreshed,
+    RefreshRefused,
+    RefreshReuseDetected,
+    emit,
+    observed,
 )
 from ..revocation import RevocationFeed, RevocationSet
 from ..secret import Secret, SecretRing
@@ -436,6 +445,16 @@ class HybridStrategy:
         :raises ConflictError: the session changed concurrently too many times.
         :raises StoreError: or StoreUnavailable when the store fails.
         """
+        try:
+            return await self._refresh(refresh_token, jkt)
+        except RefreshReuse:
+            raise  # its own event, sent where the session was revoked
+        except AuthenticationError as exc:
+            if observed(RefreshRefused):
+                emit(RefreshRefused(credential="refresh_token", reason=exc.code))
+            raise
+
+    async def _refresh(self, refresh_token: str, jkt: str | None) -> HybridIssued:
         parts = split_refresh_token(refresh_token)
         if parts is None:
             raise InvalidCredentials("the refresh token is malformed")
@@ -469,7 +488,7 @@ class HybridStrategy:
                     changed[CONFIRMATION_CLAIM] = {"jkt": jkt}
                 updated = record.with_data(changed)
                 if await self._manager.store.update(updated):
-                    return self._pair(updated, session_token, successor)
+                    return self._refreshed(self._pair(updated, session_token, successor), True)
                 # Lost the race: the winner moved "current" to "previous"; look again.
                 record = await self._manager.get_id(record.id)
                 continue
@@ -486,12 +505,21 @@ class HybridStrategy:
                     for secret in self._ring.all:
                         successor = self._derive(record.id, generation, secret)
                         if hmac.compare_digest(_hash(successor), current):
-                            return self._pair(
+                            issued = self._pair(
                                 record, session_token, successor, issued_at=issued_at
                             )
+                            return self._refreshed(issued, False)
             await self._manager.revoke_id(record.id)  # published by the manager
+            if observed(RefreshReuseDetected):
+                emit(RefreshReuseDetected(mode=self.name, user=Concealed(record.user_id)))
             raise RefreshReuse("a retired refresh token was presented; the session was revoked")
         raise ConflictError("the session changed concurrently too many times")
+
+    def _refreshed(self, issued: HybridIssued, rotated: bool) -> HybridIssued:
+        if observed(Refreshed):
+            user = Concealed(issued.identity.user_id)
+            emit(Refreshed(mode=self.name, credential="refresh_token", rotated=rotated, user=user))
+        return issued
 
     @staticmethod
     def _derive(sid: str, generation: str, secret: Secret) -> str:
