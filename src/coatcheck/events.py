@@ -403,7 +403,6 @@ def emit(event: Event) -> None:
             _log.exception("an event observer failed on %s", type(event).__name__)
 
 
-
 def note_cookie(cookie: str, set_cookie: str) -> None:
     """Emit :class:`CookieIssued` for a ``Set-Cookie`` value coatcheck wrote, when
     observed: ``cookie`` is its role; the size counted is its ``name=value``."""

@@ -229,4 +229,3 @@ def observe_store(store: SessionStore) -> ObservedStore:
     if attempts:
         return _AttemptCounter(store)
     return ObservedStore(store)
-
