@@ -299,9 +299,11 @@ async def test_failed_and_throttled_logins(recorder: Recorder, clock: FrozenCloc
     async with limiter.attempt(None, "192.0.2.1"):
         pass  # a registration's password work: not a login
     failed = recorder.of(LoginFailed)
-    assert failed == [
-        LoginFailed(limiter="login", username=Concealed("Alice"), ip=Concealed("192.0.2.1"))
-    ] * 2
+    assert (
+        failed
+        == [LoginFailed(limiter="login", username=Concealed("Alice"), ip=Concealed("192.0.2.1"))]
+        * 2
+    )
     [throttled] = recorder.of(LoginThrottled)
     assert throttled == LoginThrottled(
         limiter="login", limit="account", retry_after=1.0, username=Concealed("Alice"),
@@ -373,4 +375,3 @@ async def test_a_revoke_of_many_sessions_is_one_event(
     assert recorder.of(SessionsRevoked) == [SessionsRevoked(count=3)]
     assert await manager.revoke_id(kept.id) is not None
     assert recorder.of(SessionsRevoked)[-1] == SessionsRevoked(count=1)
-

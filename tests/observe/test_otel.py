@@ -78,4 +78,3 @@ def test_subscribed_it_records_what_the_process_emits() -> None:
         events.emit(EVERY_EVENT[0])
     events.emit(EVERY_EVENT[0])
     assert _sum(_points(reader)["coatcheck.logins"], outcome="ok") == 1
-

@@ -63,12 +63,20 @@ def test_each_event_moves_its_series() -> None:
     assert _value(s, sizes, cookie="session", le="8192.0") == 1
     store = {"store": "RedisStore"}
     assert _value(s, "coatcheck_store_operation_seconds_count", operation="get", **store) == 1
-    assert _value(
-        s, "coatcheck_store_operation_seconds_bucket", operation="get", le="0.0005", **store
-    ) == 1
-    assert _value(
-        s, "coatcheck_store_errors_total", operation="create", error="store_unavailable", **store
-    ) == 1
+    assert (
+        _value(s, "coatcheck_store_operation_seconds_bucket", operation="get", le="0.0005", **store)
+        == 1
+    )
+    assert (
+        _value(
+            s,
+            "coatcheck_store_errors_total",
+            operation="create",
+            error="store_unavailable",
+            **store,
+        )
+        == 1
+    )
     channel = {"channel": "coatcheck:revoked"}
     assert _value(s, "coatcheck_revocation_feed_up", **channel) == 1
     assert _value(s, "coatcheck_revocations_published_total", outcome="sent", **channel) == 1
@@ -127,9 +135,7 @@ def test_multiprocess_mode_sums_every_worker(tmp_path: Path) -> None:
     # prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported: real processes.
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for logins, feed, end in ((2, "up", "alive"), (3, "up", "alive"), (4, "down", "dead")):
-        subprocess.run(
-            [sys.executable, "-c", _WORKER, str(logins), feed, end], env=env, check=True
-        )
+        subprocess.run([sys.executable, "-c", _WORKER, str(logins), feed, end], env=env, check=True)
     scraper = (
         "import sys\nfrom coatcheck.observe.prometheus import scrape\n"
         "sys.stdout.buffer.write(scrape()[0])"
