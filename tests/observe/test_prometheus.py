@@ -147,3 +147,14 @@ def test_multiprocess_mode_sums_every_worker(tmp_path: Path) -> None:
     assert _value(s, "coatcheck_logins_total", outcome="ok") == 9  # 2 + 3 + 4
     # The feed gauge counts live processes only: the dead one's "down" is forgotten.
     assert _value(s, "coatcheck_revocation_feed_up", channel="c") == 1
+
+
+def test_the_sample_scrape_in_the_docs_is_a_scrape_of_every_series() -> None:
+    # docs/metrics-sample.txt is written by tests/browser/test_metrics_browser.py from a
+    # real demo (COATCHECK_UPDATE_SCREENSHOTS=1): it must still name every series we make.
+    sample = Path(__file__).resolve().parents[2] / "docs" / "metrics-sample.txt"
+    documented = {f.name for f in text_string_to_metric_families(sample.read_text())}
+    ours = {f.name for f in PrometheusObserver(registry=new_registry()).registry.collect()}
+    assert ours <= documented, ours - documented
+    s = _samples(sample.read_bytes())
+    assert _value(s, "coatcheck_logins_total", outcome="ok") > 0
