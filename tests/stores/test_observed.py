@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from coatcheck import events
+from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.events import StoreCalled
@@ -19,7 +20,14 @@ from coatcheck.sessions import ReplayCache, SessionStore
 from coatcheck.sessions.ids import new_token
 from coatcheck.sessions.manager import SessionManager
 from coatcheck.sessions.record import SessionRecord
-from coatcheck.stores import MemoryStore, ObservedStore, RedisStore, SQLiteStore, observe_store
+from coatcheck.stores import (
+    MemoryStore,
+    ObservedStore,
+    RedisStore,
+    SQLiteStore,
+    observe_store,
+    open_store,
+)
 
 from .._net import free_port
 from .contract import StoreContract, make_record, new_user
@@ -188,3 +196,18 @@ async def test_nothing_is_reported_while_nobody_listens(clock: FrozenClock) -> N
         assert not events.observed(StoreCalled)
         await store.create(make_record(clock.now()))
     assert heard == []
+
+
+def test_a_blocking_store_stays_blocking_through_the_wrapper(
+    redis_url: str, calls: list[StoreCalled], clock: FrozenClock
+) -> None:
+    # WSGI drives the core with run_sync over a store that never suspends: the wrapper
+    # must not suspend either.
+    store = observe_store(open_store(f"{redis_url}?prefix={RUN_PREFIX}", sync=True))
+    manager = SessionManager(store, clock=clock)
+    token, record = run_sync(manager.create(new_user()))
+    assert run_sync(manager.validate(token)) == record
+    run_sync(store.close())
+    assert [(c.store, c.operation) for c in calls] == [
+        ("SyncRedisStore", "create"), ("SyncRedisStore", "get"),
+    ]  # fmt: skip
