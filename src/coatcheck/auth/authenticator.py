@@ -103,6 +103,9 @@ class Authenticator:
     credential (a copied cookie sent as a bearer token is no way around it); an
     unbound one as long as the binding's policy allows.
 
+    Logins, logouts and refused browser refreshes are told to observers as
+    :mod:`coatcheck.events` (``LoginSucceeded``, ``LoggedOut``, ``RefreshRefused``).
+
     :raises ConfigurationError: when ``transports`` is empty, or ``binding`` binds
         another strategy.
     """

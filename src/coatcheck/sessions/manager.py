@@ -16,7 +16,8 @@ revoke without telling the processes that check access tokens without the store.
 A guest's session is a record with user id ``""``: made by ``create("")``, read by
 :meth:`~SessionManager.validate` like any other, never indexed under a user and never
 an authentication (:class:`~coatcheck.auth.SessionStrategy` treats it as a guest).
-Every write of data checks its size against ``max_data_size``.
+Every write of data checks its size against ``max_data_size``. Creations and revocations
+are told to observers as :mod:`coatcheck.events` (``SessionCreated``, ``SessionsRevoked``).
 """
 
 from __future__ import annotations
