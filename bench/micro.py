@@ -70,16 +70,23 @@ def _joserfc_key(keys: BenchKeys, alg: str) -> Any:
     return kind.import_key(keys.private_pem(alg))
 
 
-def coatcheck_codec(keys: BenchKeys, alg: str) -> Any:
-    """coatcheck's JWTCodec with the bench key, issuer and audience; Unavailable if missing."""
+def coatcheck_codec(keys: BenchKeys, alg: str, *, caches: bool = True) -> Any:
+    """coatcheck's JWTCodec with the bench key, issuer and audience; Unavailable if missing.
+
+    ``caches=False`` turns its verified-header cache off.
+    """
     jwt_codec, key_cls, ring_cls = _coatcheck_jwt_names()
     policies = need("coatcheck.policies", "ClaimsPolicy")
     if alg == "HS256":
         key = key_cls.from_secret(keys.secret, alg=alg, kid=KID)
     else:
         key = key_cls.from_pem(keys.private_pem(alg), alg=alg, kid=KID)
+    extra = {} if caches else {"header_cache_size": 0}
     return jwt_codec(
-        ring_cls([key]), algorithms=[alg], policy=policies(issuer=ISSUER, audience=AUDIENCE)
+        ring_cls([key]),
+        algorithms=[alg],
+        policy=policies(issuer=ISSUER, audience=AUDIENCE),
+        **extra,
     )
 
 

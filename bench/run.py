@@ -46,6 +46,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "jwt": Budget(rounds=3, batch_seconds=0.008, group_seconds=1.0),
             "sessions": Budget(rounds=3, batch_seconds=0.02, group_seconds=2.0),
             "session_count": 200,
+            "users": 5_000,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
@@ -54,6 +55,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "jwt": Budget(rounds=15, batch_seconds=0.04, group_seconds=12.0, min_rounds=5),
         "sessions": Budget(rounds=12, batch_seconds=0.1, group_seconds=25.0, min_rounds=5),
         "session_count": 2000,
+        "users": 20_000,
         "inprocess": Budget(rounds=10, batch_seconds=0.1, group_seconds=40.0, min_rounds=5),
         "stores_timeouts": (60.0, 200.0),
         "http": HttpBudget(rounds=3, duration=4, warmup=1),
@@ -82,7 +84,7 @@ async def _async_sections(
         )
     if "inprocess" in wanted:
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
-            ctx = BuildContext(keys, services, Path(tmp))
+            ctx = BuildContext(keys, services, Path(tmp), users=budgets["users"])
             out["inprocess"] = await run_inprocess(ctx, budgets["inprocess"], progress, variants)
     return out
 

@@ -7,6 +7,7 @@ and out of it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -67,7 +68,7 @@ class Authenticator:
     :raises ConfigurationError: when ``transports`` is empty.
     """
 
-    __slots__ = ("_refresh_transport", "_refreshing", "_strategy", "_transports")
+    __slots__ = ("_passes_via", "_refresh_transport", "_refreshing", "_strategy", "_transports")
 
     def __init__(
         self,
@@ -78,6 +79,9 @@ class Authenticator:
             raise ConfigurationError("an Authenticator needs at least one transport")
         self._strategy = strategy
         self._transports = tuple(transports)
+        # A strategy that takes ``via`` makes the Identity with the transport's name
+        # at once; for any other, each request pays a copy (dataclasses.replace).
+        self._passes_via = _takes_via(strategy)
         # Hybrid mode: decided once here, so the per-request path pays nothing for it.
         self._refreshing = strategy if isinstance(strategy, Refreshing) else None
         self._refresh_transport = next(
@@ -111,7 +115,10 @@ class Authenticator:
             if token is None:
                 continue
             presented = True
-            verified = await self._strategy.verify(token)
+            if self._passes_via:
+                verified = await self._strategy.verify(token, via=transport.name)  # type: ignore[call-arg]
+            else:
+                verified = await self._strategy.verify(token)
             if verified is None:
                 if (
                     transport is self._refresh_transport
@@ -220,3 +227,15 @@ class Authenticator:
 
     def __repr__(self) -> str:
         return f"Authenticator({self._strategy!r}, {list(self._transports)!r})"
+
+
+def _takes_via(strategy: Strategy) -> bool:
+    try:
+        parameters = inspect.signature(strategy.verify).parameters
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return False
+    via = parameters.get("via")
+    return via is not None and via.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )

@@ -46,6 +46,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from .._bounded import CacheInfo
 from ..clock import Clock, SystemClock
 from ..errors import (
     ConfigurationError,
@@ -61,7 +62,7 @@ from ..sessions.ids import session_id as _session_id
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec, unverified_parts
-from ._cache import VerifiedCache
+from ._cache import DEFAULT_SIZE, VerifiedCache
 from .identity import Identity, Issued, Verified
 from .strategies import PERSISTENT_KEY
 
@@ -92,7 +93,6 @@ _RESERVED_CLAIMS = frozenset(
 _GENERATION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _DERIVE_LABEL = b"coatcheck.refresh\x00"
 _MAX_REFRESH = 200
-_CACHE_SIZE = 4096
 _SYSTEM_CLOCK = SystemClock()
 
 
@@ -137,11 +137,14 @@ class HybridStrategy:
     ``refresh_secrets`` key the derivation of successor generations (newest derives,
     every one is tried when re-deriving, so rotating them never logs anyone out).
     ``feed`` (optional) spreads revocations to other processes; its set is used as
-    ``revocations``. Pass the manager's clock as ``clock``.
+    ``revocations``. Pass the manager's clock as ``clock``. ``cache_size`` access
+    tokens that verified are remembered until their ``exp`` (0 turns this off): a hit
+    skips the signature check, never the revocation check.
 
     :raises ConfigurationError: for a non-positive ``access_ttl``, a negative
         ``grace``, a ``grace`` not shorter than ``access_ttl``, a revocation set
-        that forgets sooner than access tokens expire, or a feed bound to another set.
+        that forgets sooner than access tokens expire, a feed bound to another set,
+        or a negative ``cache_size``.
     """
 
     __slots__ = (
@@ -168,8 +171,11 @@ class HybridStrategy:
         grace: timedelta = timedelta(seconds=10),
         revocations: RevocationSet | None = None,
         feed: RevocationFeed | None = None,
+        cache_size: int = DEFAULT_SIZE,
         clock: Clock = _SYSTEM_CLOCK,
     ) -> None:
+        if cache_size < 0:
+            raise ConfigurationError("cache_size must be 0 (off) or more")
         self._ttl = int(access_ttl.total_seconds())
         self._grace = grace.total_seconds()
         if self._ttl <= 0:
@@ -196,7 +202,9 @@ class HybridStrategy:
         # token -> Identity of access tokens that verified, until their exp: a hit
         # never changes an answer (the key ring is immutable; revocation is checked
         # on every request regardless).
-        self._cache: VerifiedCache[Identity] = VerifiedCache(_CACHE_SIZE)
+        self._cache: VerifiedCache[Identity] | None = (
+            VerifiedCache(cache_size) if cache_size else None
+        )
 
     @property
     def manager(self) -> SessionManager:
@@ -283,19 +291,22 @@ class HybridStrategy:
 
     # -- the per-request path -----------------------------------------------------------
 
-    async def verify(self, token: str) -> Verified | None:
+    async def verify(self, token: str, *, via: str = "cookie") -> Verified | None:
         """The access token's identity, or ``None`` (forged, expired, revoked).
 
-        No store call while the revocation set is reliable; otherwise one read of the
+        ``via`` names the transport the token came through (``Identity.via``). No
+        store call while the revocation set is reliable; otherwise one read of the
         session (raises StoreError / StoreUnavailable).
         """
         now = self._clock.now()
-        identity = self._cache.get(token, now)
-        if identity is None:
-            identity = self._decode(token)
+        cache = self._cache
+        identity = None if cache is None else cache.get(token, now)
+        if identity is None or identity.via != via:
+            identity = self._decode(token, via)
             if identity is None:
                 return None
-            self._cache.put(token, identity, identity.expires_at)
+            if cache is not None:
+                cache.store(token, (identity, identity.expires_at))
         # The cache only saves the signature check; revocation is checked every time.
         sid = identity.session_id or ""
         revocations = self._revocations
@@ -307,7 +318,7 @@ class HybridStrategy:
             return None
         return Verified(identity)
 
-    def _decode(self, token: str) -> Identity | None:
+    def _decode(self, token: str, via: str = "cookie") -> Identity | None:
         try:
             claims = self._codec.decode(token)
         except TokenError:
@@ -327,7 +338,13 @@ class HybridStrategy:
             auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
             expires_at=float(exp) if isinstance(exp, (int, float)) else 0.0,
             persistent=claims.get(_PERSISTENT_CLAIM, True) is not False,
+            via=via,
         )
+
+    def cache_info(self) -> CacheInfo:
+        """Hits and misses of the verified-token cache (all zero when it is off)."""
+        cache = self._cache
+        return CacheInfo(0, 0, 0, 0) if cache is None else cache.cache_info()
 
     def refreshable(self, token: str) -> bool:
         """Whether a token :meth:`verify` refused is a genuine access token that merely

@@ -14,18 +14,18 @@ protocol.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from .._bounded import CacheInfo
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, TokenError
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec
-from ._cache import VerifiedCache
+from ._cache import DEFAULT_SIZE, VerifiedCache
 from .identity import Identity, Issued, Verified
 
 __all__ = ["PERSISTENT_KEY", "JWTStrategy", "SessionStrategy", "Strategy"]
@@ -37,7 +37,7 @@ _PERSISTENT_CLAIM = "per"
 # token gets fresh ones from the codec (RFC 7519 §4.1).
 _RESERVED_CLAIMS = frozenset({"sub", "iat", "exp", "nbf", "jti", "iss", "aud", "per"})
 _SYSTEM_CLOCK = SystemClock()
-_IDENTITY_CACHE_SIZE = 1024
+_FOREVER = float("inf")
 
 
 @runtime_checkable
@@ -47,7 +47,10 @@ class Strategy(Protocol):
     ``verify`` returns ``None`` for an absent, malformed, forged, expired or revoked
     credential (the visitor is then a guest) and lets only
     :class:`~coatcheck.errors.StoreUnavailable` / :class:`~coatcheck.errors.StoreError`
-    escape, so that a store outage is never mistaken for "logged out".
+    escape, so that a store outage is never mistaken for "logged out". A strategy
+    whose ``verify`` also takes a keyword ``via`` (the transport's name, for
+    ``Identity.via``) is given it by the :class:`~coatcheck.auth.Authenticator`, which
+    otherwise copies the identity with the right ``via``; coatcheck's strategies do.
     """
 
     name: str
@@ -75,19 +78,19 @@ class SessionStrategy:
     a persistent credential is reissued so the cookie's Max-Age follows; an
     unchanged session is never re-sent. Pass the manager's clock as ``clock``.
     ``Identity.claims`` is a read-only view of the session data.
+
+    Nothing is cached: each request reads the store and makes its identity afresh.
+    (An identity cache used to sit here; with more users than entries it cost more
+    on its misses than it saved on its hits, issue 18.)
     """
 
-    __slots__ = ("_clock", "_identities", "_manager")
+    __slots__ = ("_clock", "_manager")
 
     name = "session"
 
     def __init__(self, manager: SessionManager, *, clock: Clock = _SYSTEM_CLOCK) -> None:
         self._manager = manager
         self._clock = clock
-        # session id -> (record, its Identity). Stores that cache decoded records hand
-        # back the very same record while the row is unchanged; then the Identity made
-        # from it is the same too (it is frozen, its claims read-only), so reuse it.
-        self._identities: dict[str, tuple[SessionRecord, Identity]] = {}
 
     @property
     def manager(self) -> SessionManager:
@@ -108,29 +111,21 @@ class SessionStrategy:
         token, record = await self._manager.create(
             user_id, data=stored, user_agent=user_agent, ip=ip
         )
-        identity = _session_identity(record)
+        identity = _session_identity(record, "cookie")
         return Issued(
             token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
         )
 
-    async def verify(self, token: str) -> Verified | None:
-        """The session's identity, or ``None`` (raises StoreError / StoreUnavailable)."""
+    async def verify(self, token: str, *, via: str = "cookie") -> Verified | None:
+        """The session's identity, or ``None`` (raises StoreError / StoreUnavailable).
+
+        ``via`` names the transport the token came through (``Identity.via``).
+        """
         before = self._clock.now()
         record = await self._manager.validate(token)
         if record is None:
             return None
-        hit = self._identities.get(record.id)
-        if hit is not None and hit[0] is record:
-            identity = hit[1]
-        else:
-            identity = _session_identity(record)
-            identities = self._identities
-            if len(identities) >= _IDENTITY_CACHE_SIZE and record.id not in identities:
-                # Oldest first (dicts keep insertion order): bounded memory. Another
-                # thread (WSGI) may have dropped it already: that is fine.
-                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
-                    del identities[next(iter(identities))]
-            identities[record.id] = (record, identity)
+        identity = _session_identity(record, via)
         # The manager stamps last_seen with its own "now" only when it renews, so a
         # last_seen no older than our reading before the call means this call renewed.
         if identity.persistent and record.last_seen >= before:
@@ -148,17 +143,18 @@ class SessionStrategy:
         return f"SessionStrategy({self._manager!r})"
 
 
-def _session_identity(record: SessionRecord) -> Identity:
+def _session_identity(record: SessionRecord, via: str) -> Identity:
     data = record.data
     return Identity(
         user_id=record.user_id,
         mode="session",
         session_id=record.id,
-        # Read-only: one Identity may answer many requests (see SessionStrategy.verify).
+        # Read-only: the record's data is shared with the store's own copy (memory).
         claims=MappingProxyType(data),
         auth_time=record.auth_time,
         expires_at=record.expires_at,
         persistent=data.get(PERSISTENT_KEY, True) is not False,
+        via=via,
     )
 
 
@@ -185,7 +181,7 @@ class JWTStrategy:
         *,
         ttl: timedelta = timedelta(hours=12),
         renew: bool = True,
-        cache_size: int = 4096,
+        cache_size: int = DEFAULT_SIZE,
         clock: Clock = _SYSTEM_CLOCK,
     ) -> None:
         self._ttl = ttl.total_seconds()
@@ -200,7 +196,9 @@ class JWTStrategy:
         # earlier of exp and the sliding-renewal point, so a hit never changes an answer:
         # a JWT cannot be revoked, and the codec's key ring is immutable (rotating keys
         # means a new codec, hence a new strategy and an empty cache).
-        self._cache: VerifiedCache[Identity] = VerifiedCache(cache_size)
+        self._cache: VerifiedCache[Identity] | None = (
+            VerifiedCache(cache_size) if cache_size else None
+        )
 
     @property
     def codec(self) -> JWTCodec:
@@ -222,31 +220,37 @@ class JWTStrategy:
         claims[_PERSISTENT_CLAIM] = persistent
         return self._sign(claims)
 
-    async def verify(self, token: str) -> Verified | None:
-        """The token's identity, or ``None`` for anything the codec refuses."""
+    async def verify(self, token: str, *, via: str = "cookie") -> Verified | None:
+        """The token's identity, or ``None`` for anything the codec refuses.
+
+        ``via`` names the transport the token came through (``Identity.via``).
+        """
         now = self._clock.now()
-        hit = self._cache.get(token, now)
-        if hit is not None:
-            return Verified(hit)
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(token, now)
+            if hit is not None and hit.via == via:
+                return Verified(hit)
         try:
             claims = self._codec.decode(token)
         except TokenError:
             return None
-        identity = _jwt_identity(claims)
+        identity = _jwt_identity(claims, via)
         if identity is None:
             return None
         good_until = identity.expires_at
         if self._renew:
             iat = claims.get("iat")
             # RFC 7519 §4.1.6: iat is when the token was made; renew past half its life.
-            if isinstance(iat, (int, float)) and not isinstance(iat, bool):
+            if type(iat) is int or type(iat) is float:
                 good_until = min(good_until, iat + (identity.expires_at - iat) / 2)
             if now > good_until:
                 kept = {k: v for k, v in claims.items() if k not in _RESERVED_CLAIMS}
                 kept["sub"] = identity.user_id
                 kept[_PERSISTENT_CLAIM] = identity.persistent
                 return Verified(identity, self._sign(kept))
-        self._cache.put(token, identity, good_until)
+        if cache is not None:
+            cache.store(token, (identity, good_until))
         return Verified(identity)
 
     async def revoke(self, token: str) -> None:
@@ -265,16 +269,21 @@ class JWTStrategy:
             token=token, expires_at=identity.expires_at, session_id=None, identity=identity
         )
 
+    def cache_info(self) -> CacheInfo:
+        """Hits and misses of the verified-token cache (all zero when it is off)."""
+        cache = self._cache
+        return CacheInfo(0, 0, 0, 0) if cache is None else cache.cache_info()
+
     def __repr__(self) -> str:
         return f"JWTStrategy({self._codec!r}, ttl={self._ttl!r})"
 
 
-def _jwt_identity(claims: Mapping[str, Any]) -> Identity | None:
+def _jwt_identity(claims: Mapping[str, Any], via: str = "cookie") -> Identity | None:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         return None
     exp = claims.get("exp")
-    auth_time = claims.get("auth_time", claims.get("iat", 0))
+    auth_time = claims["auth_time"] if "auth_time" in claims else claims.get("iat", 0)
     return Identity(
         user_id=sub,
         mode="jwt",
@@ -282,6 +291,7 @@ def _jwt_identity(claims: Mapping[str, Any]) -> Identity | None:
         # Read-only: one Identity may answer many requests from the verify cache.
         claims=MappingProxyType(claims),
         auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
-        expires_at=float(exp) if isinstance(exp, (int, float)) else float("inf"),
+        expires_at=float(exp) if isinstance(exp, (int, float)) else _FOREVER,
         persistent=claims.get(_PERSISTENT_CLAIM, True) is not False,
+        via=via,
     )

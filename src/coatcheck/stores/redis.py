@@ -58,7 +58,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.ids import user_slot
 from ..sessions.record import SessionRecord
-from ._decoded import DecodedCache, loads
+from ._decoded import loads
 
 try:
     from ._resp import FastGet
@@ -320,7 +320,6 @@ class RedisStore:
     __slots__ = (
         "_client",
         "_create",
-        "_decoded",
         "_delete",
         "_delete_user",
         "_fast",
@@ -348,8 +347,6 @@ class RedisStore:
         # The per-request GET skips redis-py when the client is a plain TCP one (see
         # coatcheck.stores._resp); anything else (TLS, sockets, clusters) keeps it.
         self._fast = _fast_get(client)
-        # Unchanged values are not decoded again (see coatcheck.stores._decoded).
-        self._decoded = DecodedCache()
 
     @classmethod
     def from_url(
@@ -422,10 +419,9 @@ class RedisStore:
         # The key holds half the digest; the value's first bytes must hold the rest.
         if not isinstance(raw, bytes) or not hmac.compare_digest(raw[:_HALF], keys[2]):
             return None
-        record = self._decoded.get(session_id, raw)
-        if record is None:
-            record = _decode(session_id, raw)
-            self._decoded.put(session_id, raw, record)
+        # Decoded on every read: a cache of decoded records cost more on its misses
+        # (with more users than entries) than it saved on its hits (bench/results).
+        record = _decode(session_id, raw)
         if now >= record.expires_at or now >= record.absolute_expires_at:
             return None
         return record
@@ -557,7 +553,6 @@ class RedisStore:
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
-        self._decoded.clear()
         if self._fast is not None:
             self._fast.close()
         try:
