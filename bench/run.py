@@ -1,14 +1,20 @@
 """coatcheck's benchmarks, side by side with the peers, in one command.
 
-    .venv/bin/python bench/run.py            # full run, under 10 minutes
-    .venv/bin/python bench/run.py --quick    # under a minute, noisy: checks it works
+    .venv/bin/python bench/run.py            # full run, under 15 minutes
+    .venv/bin/python bench/run.py --quick    # one to two minutes, noisy: checks it works
+
+Every HTTP and in-process variant runs in three regimes: ``many`` (20,000 users, each
+request the next user's credential: more users than any cache holds; the headline),
+``zipf`` (the same users with skewed popularity) and ``one`` (one credential repeated).
 
 Writes ``bench/results/<YYYY-MM-DD>.md`` (``<date>-quick.md`` in quick mode) with the
-machine described, every table and the targets of issue 7 computed from this run, a PNG
-chart and the raw JSON beside it. Needs Redis on 127.0.0.1:6379 and PostgreSQL on
-127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` / ``COATCHECK_BENCH_POSTGRES`` override the
-URLs; Redis db 13 and database ``coatcheck_bench`` by default) and, for the HTTP section,
-Debian's ``wrk`` (a bounded Python load client is used without it).
+machine and its load described, every table with cache hit rates, the targets of issues
+7 and 18 computed from this run, profiles of many-users requests (tables, and flame
+graphs as ``<date>-flame-<variant>.svg``), a PNG chart and the raw JSON beside it. Needs
+Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` /
+``COATCHECK_BENCH_POSTGRES`` override the URLs; Redis db 13 and database
+``coatcheck_bench`` by default) and, for the HTTP section, Debian's ``wrk`` (a bounded
+Python load client is used without it).
 """
 
 from __future__ import annotations
@@ -31,13 +37,14 @@ from harness import Budget, Progress
 from http_load import HttpBudget, load_tool, run_http
 from inprocess import run_inprocess
 from micro import run_jwt, run_sessions
-from report import machine, write_chart, write_markdown
+from profiles import run_profiles
+from report import load_now, machine, write_chart, write_markdown
 from stores_section import run_stores
 from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "stores", "http")
+SECTIONS = ("jwt", "sessions", "inprocess", "profile", "stores", "http")
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -48,17 +55,19 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "session_count": 200,
             "users": 5_000,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
+            "profile": (2_000, 1.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
         }
     return {
-        "jwt": Budget(rounds=15, batch_seconds=0.04, group_seconds=12.0, min_rounds=5),
-        "sessions": Budget(rounds=12, batch_seconds=0.1, group_seconds=25.0, min_rounds=5),
+        "jwt": Budget(rounds=12, batch_seconds=0.04, group_seconds=8.0, min_rounds=5),
+        "sessions": Budget(rounds=10, batch_seconds=0.1, group_seconds=20.0, min_rounds=5),
         "session_count": 2000,
         "users": 20_000,
-        "inprocess": Budget(rounds=10, batch_seconds=0.1, group_seconds=40.0, min_rounds=5),
+        "inprocess": Budget(rounds=8, batch_seconds=0.1, group_seconds=30.0, min_rounds=5),
+        "profile": (20_000, 5.0),
         "stores_timeouts": (60.0, 200.0),
-        "http": HttpBudget(rounds=3, duration=4, warmup=1),
+        "http": HttpBudget(rounds=2, duration=3, warmup=1),
     }
 
 
@@ -75,17 +84,27 @@ def _clean(value: Any) -> Any:
 
 async def _async_sections(
     wanted: set[str], budgets: dict[str, Any], progress: Progress, services: Services,
-    keys: BenchKeys, variants: list[str],
+    keys: BenchKeys, variants: list[str], out_dir: Path, stem: str, loads: dict[str, Any],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "sessions" in wanted:
+        loads["sessions"] = load_now()
         out["sessions"] = await run_sessions(
             services, budgets["sessions"], progress, sessions=budgets["session_count"]
         )
     if "inprocess" in wanted:
+        loads["inprocess"] = load_now()
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
             ctx = BuildContext(keys, services, Path(tmp), users=budgets["users"])
             out["inprocess"] = await run_inprocess(ctx, budgets["inprocess"], progress, variants)
+    if "profile" in wanted:
+        loads["profile"] = load_now()
+        requests, seconds = budgets["profile"]
+        with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
+            ctx = BuildContext(keys, services, Path(tmp), users=budgets["users"])
+            out["profile"] = await run_profiles(
+                ctx, progress, out_dir, stem, requests=requests, sample_seconds=seconds
+            )
     return out
 
 
@@ -104,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         help="live sessions for the stores scale part (full runs only; default 1000000)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results directory")
+    parser.add_argument(
+        "--users", type=int, default=0,
+        help="users logged in per variant (default: 20000, 5000 with --quick)",
+    )
     args = parser.parse_args(argv)
     wanted = {s.strip() for s in args.sections.split(",") if s.strip()}
     unknown = wanted - set(SECTIONS)
@@ -117,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     warnings.simplefilter("ignore")  # joserfc's EdDSA deprecation, once per run is noise
     budgets = _budgets(args.quick)
+    if args.users:
+        budgets["users"] = args.users
     progress = Progress()
     services = Services.from_env()
     keys = BenchKeys.generate()
@@ -134,16 +159,26 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {"date": date, "quick": args.quick, "command": f".venv/bin/python {command}",
                  "sections": sorted(wanted)},
     }
+    results["meta"]["users"] = budgets["users"]
     chosen = ", ".join(s for s in SECTIONS if s in wanted)
     progress.say(f"coatcheck bench ({'quick' if args.quick else 'full'}): {chosen}")
+    loads: dict[str, Any] = {"start": load_now()}
+    results["meta"]["load"] = loads
     results["machine"] = machine(services.redis_url, services.postgres_url)
+    args.out.mkdir(parents=True, exist_ok=True)
     if "jwt" in wanted:
+        loads["jwt"] = load_now()
         results["jwt"] = run_jwt(keys, budgets["jwt"], progress)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         results.update(
-            runner.run(_async_sections(wanted, budgets, progress, services, keys, variants))
+            runner.run(
+                _async_sections(
+                    wanted, budgets, progress, services, keys, variants, args.out, stem, loads
+                )
+            )
         )
     if "stores" in wanted:
+        loads["stores"] = load_now()
         results["stores"] = run_stores(
             args.quick,
             progress,
@@ -152,16 +187,17 @@ def main(argv: list[str] | None = None) -> int:
             postgres_url=services.postgres_url,
         )
     if "http" in wanted:
+        loads["http"] = load_now()
         hb: HttpBudget = budgets["http"]
         results["http"] = {
-            **run_http(hb, progress, variants),
+            **run_http(hb, progress, variants, budgets["users"]),
             "rounds": hb.rounds, "duration": hb.duration, "warmup": hb.warmup,
             "connections": hb.connections, "tool": load_tool(),
         }
+    loads["end"] = load_now()
     results["meta"]["seconds"] = time.monotonic() - started
     results["targets"] = [t.__dict__ if not hasattr(t, "__slots__") else
                           {s: getattr(t, s) for s in t.__slots__} for t in compute_targets(results)]
-    args.out.mkdir(parents=True, exist_ok=True)
     chart = args.out / f"{stem}.png"
     has_chart = write_chart(chart, results)
     md = args.out / f"{stem}.md"
@@ -170,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")
     for t in results["targets"]:
-        line = f"  {t['status']:>12}  {t['what']}  ({t['measured']}; {t['threshold']})"
+        line = (
+            f"  {t['status']:>12}  [{t['regime']}] {t['what']}  ({t['measured']}; "
+            f"{t['threshold']})"
+        )
         print(line, file=sys.stderr)
     return 0
 
