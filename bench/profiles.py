@@ -19,6 +19,7 @@ import html
 import pstats
 import signal
 import time
+import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -128,7 +129,7 @@ def flame_svg(stacks: Counter[tuple[str, ...]], title: str) -> str:
             if w >= 0.5:
                 y = height - 20 - row * (level + 1)
                 share = 100 * kid["n"] / total
-                hue = 20 + (hash(name.split(" ")[0]) % 40)
+                hue = 20 + zlib.crc32(name.split(" ")[0].encode()) % 40
                 label = html.escape(name if w > 7 * len(name) else name[: int(w / 7)])
                 boxes.append(
                     f'<g><title>{html.escape(name)}: {share:.1f}% of samples</title>'

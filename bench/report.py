@@ -229,8 +229,8 @@ def _inprocess_tables(inproc: dict[str, Any]) -> list[str]:
         "variant's CPU per request minus its group's bare app (Starlette or FastAPI) in the "
         "same regime of the same run; the garbage collector runs. \"vs HS256\" divides by the "
         "hand-written HS256 check's. Hit rates are counted by coatcheck's caches over the "
-        "regime's batches (the peers keep no cache). \"caches off\" rows are controls: the "
-        "same coatcheck code with every cache turned off.",
+        "regime's batches (the peers keep no cache). \"token cache off\" rows are controls: "
+        "the same coatcheck code with its verified-token cache off (`cache_size=0`).",
         "",
         "| variant | " + " | ".join(
             f"{REGIME_TITLES.get(r, r)}: auth CPU µs | vs HS256 | cache hits" for r in regimes

@@ -155,7 +155,8 @@ class Variant:
 
     ``role``: "limit" (bare, no auth), "coatcheck", "peer" (what users pick instead),
     "floor" (hand-written checks: the yardsticks). ``http`` False: in-process only
-    (the "caches off" controls, which answer whether coatcheck's caches pay).
+    (the "token cache off" controls, which answer whether the verified-token cache
+    pays; the JWS header cache stays on in them, as it hits for every user).
     """
 
     name: str
@@ -542,7 +543,7 @@ async def _coatcheck_jwt_strategy(
     from micro import coatcheck_codec
 
     names = _coatcheck_names()
-    codec = coatcheck_codec(ctx.keys, "HS256", caches=caches)
+    codec = coatcheck_codec(ctx.keys, "HS256")
     strategy = names["JWTStrategy"](codec, **({} if caches else {"cache_size": 0}))
 
     async def issue(i: int) -> Any:
@@ -673,7 +674,7 @@ async def _hybrid_strategy(
     try:
         strategy = hybrid_cls(
             manager,
-            coatcheck_codec(ctx.keys, "HS256", caches=caches),
+            coatcheck_codec(ctx.keys, "HS256"),
             secrets.token_bytes(32),
             access_ttl=timedelta(minutes=30),
             **({} if caches else {"cache_size": 0}),
@@ -921,14 +922,14 @@ VARIANTS: tuple[Variant, ...] = (
             "coatcheck AuthMiddleware on FastAPI, session on Redis", _cc_fastapi_mw_redis),
     Variant("fastapi-users-jwt", "fastapi", "peer", "fastapi-users JWTStrategy", _fu_jwt),
     Variant("fastapi-users-redis", "fastapi", "peer", "fastapi-users RedisStrategy", _fu_redis),
-    # Controls, in process only: every coatcheck cache turned off.
-    Variant("coatcheck-jwt-nocache", "starlette", "coatcheck", "coatcheck jwt, caches off",
-            _cc_jwt_nocache, http=False),
+    # Controls, in process only: the verified-token cache turned off (cache_size=0).
+    Variant("coatcheck-jwt-nocache", "starlette", "coatcheck",
+            "coatcheck jwt, token cache off", _cc_jwt_nocache, http=False),
     Variant("coatcheck-hybrid-nocache", "starlette", "coatcheck",
-            "coatcheck hybrid, caches off", _cc_hybrid_nocache, http=False),
+            "coatcheck hybrid, token cache off", _cc_hybrid_nocache, http=False),
 )
 
-#: Each "caches off" control and the variant it controls.
+#: Each "token cache off" control and the variant it controls.
 CONTROLS = {
     "coatcheck-jwt-nocache": "coatcheck-jwt",
     "coatcheck-hybrid-nocache": "coatcheck-hybrid",

@@ -63,7 +63,7 @@ from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec, unverified_parts
 from ._cache import DEFAULT_SIZE, VerifiedCache
-from .identity import Identity, Issued, Verified
+from .identity import Identity, Issued, Verified, _make_identity, _make_verified
 from .strategies import PERSISTENT_KEY
 
 __all__ = [
@@ -202,7 +202,7 @@ class HybridStrategy:
         # token -> Identity of access tokens that verified, until their exp: a hit
         # never changes an answer (the key ring is immutable; revocation is checked
         # on every request regardless).
-        self._cache: VerifiedCache[Identity] | None = (
+        self._cache: VerifiedCache[Verified] | None = (
             VerifiedCache(cache_size) if cache_size else None
         )
 
@@ -300,13 +300,16 @@ class HybridStrategy:
         """
         now = self._clock.now()
         cache = self._cache
-        identity = None if cache is None else cache.get(token, now)
-        if identity is None or identity.via != via:
+        verified = None if cache is None else cache.get(token, now)
+        if verified is None or verified.identity.via != via:
             identity = self._decode(token, via)
             if identity is None:
                 return None
+            verified = _make_verified(identity)
             if cache is not None:
-                cache.store(token, (identity, identity.expires_at))
+                cache.store(token, (verified, identity.expires_at))
+        else:
+            identity = verified.identity
         # The cache only saves the signature check; revocation is checked every time.
         sid = identity.session_id or ""
         revocations = self._revocations
@@ -316,7 +319,7 @@ class HybridStrategy:
         if not revocations.reliable_at(now) and await self._manager.get_id(sid) is None:
             revocations.add((sid,))
             return None
-        return Verified(identity)
+        return verified
 
     def _decode(self, token: str, via: str = "cookie") -> Identity | None:
         try:
@@ -329,16 +332,16 @@ class HybridStrategy:
         if not isinstance(sid, str) or not isinstance(sub, str) or not sub:
             return None
         auth_time = claims.get("auth_time")
-        return Identity(
-            user_id=sub,
-            mode=self.name,
-            session_id=sid,
+        return _make_identity(
+            sub,
+            self.name,
+            sid,
             # Read-only: one Identity may answer many requests from the cache.
-            claims=MappingProxyType(claims),
-            auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
-            expires_at=float(exp) if isinstance(exp, (int, float)) else 0.0,
-            persistent=claims.get(_PERSISTENT_CLAIM, True) is not False,
-            via=via,
+            MappingProxyType(claims),
+            float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
+            float(exp) if isinstance(exp, (int, float)) else 0.0,
+            claims.get(_PERSISTENT_CLAIM, True) is not False,
+            via,
         )
 
     def cache_info(self) -> CacheInfo:

@@ -26,7 +26,7 @@ from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec
 from ._cache import DEFAULT_SIZE, VerifiedCache
-from .identity import Identity, Issued, Verified
+from .identity import Identity, Issued, Verified, _make_identity, _make_verified
 
 __all__ = ["PERSISTENT_KEY", "JWTStrategy", "SessionStrategy", "Strategy"]
 
@@ -132,8 +132,8 @@ class SessionStrategy:
             reissued = Issued(
                 token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
             )
-            return Verified(identity, reissued)
-        return Verified(identity)
+            return _make_verified(identity, reissued)
+        return _make_verified(identity)
 
     async def revoke(self, token: str) -> None:
         """End the session (raises StoreError / StoreUnavailable)."""
@@ -145,16 +145,16 @@ class SessionStrategy:
 
 def _session_identity(record: SessionRecord, via: str) -> Identity:
     data = record.data
-    return Identity(
-        user_id=record.user_id,
-        mode="session",
-        session_id=record.id,
+    return _make_identity(
+        record.user_id,
+        "session",
+        record.id,
         # Read-only: the record's data is shared with the store's own copy (memory).
-        claims=MappingProxyType(data),
-        auth_time=record.auth_time,
-        expires_at=record.expires_at,
-        persistent=data.get(PERSISTENT_KEY, True) is not False,
-        via=via,
+        MappingProxyType(data),
+        record.auth_time,
+        record.expires_at,
+        data.get(PERSISTENT_KEY, True) is not False,
+        via,
     )
 
 
@@ -192,11 +192,11 @@ class JWTStrategy:
         self._codec = codec
         self._renew = renew
         self._clock = clock
-        # token -> (identity, good_until). Only tokens that verified are kept, until the
+        # token -> (Verified, good_until). Only tokens that verified are kept, until the
         # earlier of exp and the sliding-renewal point, so a hit never changes an answer:
         # a JWT cannot be revoked, and the codec's key ring is immutable (rotating keys
         # means a new codec, hence a new strategy and an empty cache).
-        self._cache: VerifiedCache[Identity] | None = (
+        self._cache: VerifiedCache[Verified] | None = (
             VerifiedCache(cache_size) if cache_size else None
         )
 
@@ -229,8 +229,8 @@ class JWTStrategy:
         cache = self._cache
         if cache is not None:
             hit = cache.get(token, now)
-            if hit is not None and hit.via == via:
-                return Verified(hit)
+            if hit is not None and hit.identity.via == via:
+                return hit
         try:
             claims = self._codec.decode(token)
         except TokenError:
@@ -248,10 +248,11 @@ class JWTStrategy:
                 kept = {k: v for k, v in claims.items() if k not in _RESERVED_CLAIMS}
                 kept["sub"] = identity.user_id
                 kept[_PERSISTENT_CLAIM] = identity.persistent
-                return Verified(identity, self._sign(kept))
+                return _make_verified(identity, self._sign(kept))
+        verified = _make_verified(identity)
         if cache is not None:
-            cache.store(token, (identity, good_until))
-        return Verified(identity)
+            cache.store(token, (verified, good_until))
+        return verified
 
     async def revoke(self, token: str) -> None:
         """Nothing to do: a signed token stays valid until ``exp``."""
@@ -284,14 +285,14 @@ def _jwt_identity(claims: Mapping[str, Any], via: str = "cookie") -> Identity | 
         return None
     exp = claims.get("exp")
     auth_time = claims["auth_time"] if "auth_time" in claims else claims.get("iat", 0)
-    return Identity(
-        user_id=sub,
-        mode="jwt",
-        session_id=None,
+    return _make_identity(
+        sub,
+        "jwt",
+        None,
         # Read-only: one Identity may answer many requests from the verify cache.
-        claims=MappingProxyType(claims),
-        auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
-        expires_at=float(exp) if isinstance(exp, (int, float)) else _FOREVER,
-        persistent=claims.get(_PERSISTENT_CLAIM, True) is not False,
-        via=via,
+        MappingProxyType(claims),
+        float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
+        float(exp) if isinstance(exp, (int, float)) else _FOREVER,
+        claims.get(_PERSISTENT_CLAIM, True) is not False,
+        via,
     )

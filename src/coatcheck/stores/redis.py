@@ -57,7 +57,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.ids import user_slot
-from ..sessions.record import SessionRecord
+from ..sessions.record import SessionRecord, _make_record
 from ._decoded import loads
 
 try:
@@ -244,18 +244,18 @@ def _decode(session_id: str, raw: bytes) -> SessionRecord:
     try:
         version, exp, absolute, created, seen, auth, user, agent, ip, data = loads(raw[_HALF:])
         created = float(created)
-        return SessionRecord(
-            id=session_id,
-            user_id=user,
-            created_at=created,
-            last_seen=created if seen is None else float(seen),
-            expires_at=float(exp),
-            absolute_expires_at=float(absolute),
-            auth_time=created if auth is None else float(auth),
-            data=data,
-            user_agent=agent,
-            ip=ip,
-            version=version,
+        return _make_record(
+            session_id,
+            user,
+            created,
+            created if seen is None else float(seen),
+            float(exp),
+            float(absolute),
+            created if auth is None else float(auth),
+            data,
+            agent,
+            ip,
+            version,
         )
     except (TypeError, ValueError) as exc:
         raise StoreError("a stored session record is unreadable") from exc
