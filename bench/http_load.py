@@ -314,7 +314,8 @@ def run_http(
                 for name in [*live[k:], *live[:k]]:
                     info = servers.info[name]
                     creds, pid = servers.credentials[name], servers.procs[name].pid
-                    if budget.warmup:
+                    if budget.warmup and r == 0:
+                        # A server keeps its caches between its runs: once per regime.
                         _load(info["port"], creds, orders[regime], budget.warmup,
                               budget.connections)
                     before = _stats(info["stats_port"])

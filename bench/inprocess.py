@@ -49,9 +49,10 @@ REGIMES = ("many", "zipf", "one")
 #: Requests in one pass of the Zipf regime's sequence (then it repeats).
 ZIPF_LENGTH = 1 << 17
 #: Untimed requests per variant before a regime's group, so every cache starts the
-#: group in that regime's steady state (more than twice the largest cache).
+#: group in that regime's steady state (more than twice the largest cache), bounded in
+#: time too; ``run_inprocess(warmup=...)`` overrides both (quick runs).
 WARMUP_REQUESTS = 10_000
-WARMUP_SECONDS = 2.0
+WARMUP_SECONDS = 1.5
 
 _REQUEST = {"type": "http.request", "body": b"", "more_body": False}
 
@@ -152,16 +153,25 @@ def _counts(built: Built) -> dict[str, tuple[int, int]]:
     return {label: cache_counts(cache) for label, cache in built.caches().items()}
 
 
-async def _warm(call: Callable[[], Awaitable[object]]) -> None:
-    deadline = time.monotonic() + WARMUP_SECONDS
-    for n in range(WARMUP_REQUESTS):
+async def _warm(
+    call: Callable[[], Awaitable[object]],
+    requests: int = WARMUP_REQUESTS,
+    seconds: float = WARMUP_SECONDS,
+) -> None:
+    deadline = time.monotonic() + seconds
+    for n in range(requests):
         await call()
         if n % 256 == 0 and time.monotonic() > deadline:
             break
 
 
 async def run_inprocess(
-    ctx: BuildContext, budget: Budget, progress: Progress, names: list[str]
+    ctx: BuildContext,
+    budget: Budget,
+    progress: Progress,
+    names: list[str],
+    *,
+    warmup: tuple[int, float] = (WARMUP_REQUESTS, WARMUP_SECONDS),
 ) -> dict[str, Any]:
     progress.say(f"in-process: building {len(names)} variants, {ctx.users:,} users each")
     built, status = await build_all(ctx, names, progress, "in-process")
@@ -184,7 +194,7 @@ async def run_inprocess(
             for name in live:
                 failures[name] = [0]
                 candidates[name] = _caller(built[name], sequence, failures[name])
-                await _warm(candidates[name])
+                await _warm(candidates[name], *warmup)
                 failures[name][0] = 0
             before = {name: _counts(built[name]) for name in live}
             progress.say(f"in-process: regime {regime}: timing {len(candidates)} variants")

@@ -55,6 +55,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "session_count": 200,
             "users": 5_000,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
+            "warmup": (1_000, 0.2),
             "profile": (2_000, 1.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
@@ -64,10 +65,11 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "sessions": Budget(rounds=10, batch_seconds=0.1, group_seconds=20.0, min_rounds=5),
         "session_count": 2000,
         "users": 20_000,
-        "inprocess": Budget(rounds=8, batch_seconds=0.1, group_seconds=30.0, min_rounds=5),
+        "inprocess": Budget(rounds=8, batch_seconds=0.1, group_seconds=25.0, min_rounds=5),
+        "warmup": (10_000, 1.5),
         "profile": (20_000, 5.0),
         "stores_timeouts": (60.0, 200.0),
-        "http": HttpBudget(rounds=2, duration=3, warmup=1),
+        "http": HttpBudget(rounds=2, duration=3, warmup=1),  # about 7 minutes
     }
 
 
@@ -96,7 +98,9 @@ async def _async_sections(
         loads["inprocess"] = load_now()
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
             ctx = BuildContext(keys, services, Path(tmp), users=budgets["users"])
-            out["inprocess"] = await run_inprocess(ctx, budgets["inprocess"], progress, variants)
+            out["inprocess"] = await run_inprocess(
+                ctx, budgets["inprocess"], progress, variants, warmup=budgets["warmup"]
+            )
     if "profile" in wanted:
         loads["profile"] = load_now()
         requests, seconds = budgets["profile"]
