@@ -15,12 +15,12 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -29,6 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 __all__ = ["FloorError", "JWTFloor", "verify_hs256_bearer"]
 
 _ES256 = ec.ECDSA(hashes.SHA256())
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512,
+}
+Pair = tuple[Callable[[bytes], bytes], Callable[[bytes, bytes], None]]
 
 
 class FloorError(Exception):
@@ -68,6 +72,7 @@ class JWTFloor:
         self.leeway = leeway
         self.ttl = ttl
         self.require = require
+        self._other: Pair | None = None
         header = {"alg": alg, "kid": kid, "typ": "JWT"}
         self._header_b64 = _b64e(json.dumps(header, separators=(",", ":")).encode())
         if alg == "HS256":
@@ -85,10 +90,13 @@ class JWTFloor:
             self._ed_private = key
             self._ed_public = key.public_key()
         else:
-            raise ValueError(f"no floor for {alg}")
+            self._other = _other_pair(alg, key)
 
     # -- signature primitives -------------------------------------------------------
     def _check_signature(self, signing_input: bytes, signature: bytes) -> None:
+        if self._other is not None:
+            self._other[1](signing_input, signature)
+            return
         alg = self.alg
         if alg == "HS256":
             mac = hmac.new(self._secret, signing_input, hashlib.sha256).digest()
@@ -109,6 +117,8 @@ class JWTFloor:
             raise FloorError("bad signature") from exc
 
     def _sign(self, signing_input: bytes) -> bytes:
+        if self._other is not None:
+            return self._other[0](signing_input)
         alg = self.alg
         if alg == "HS256":
             return hmac.new(self._secret, signing_input, hashlib.sha256).digest()
@@ -166,6 +176,69 @@ class JWTFloor:
         body = _b64e(json.dumps(payload, separators=(",", ":")).encode())
         signing_input = f"{self._header_b64}.{body}"
         return f"{signing_input}.{_b64e(self._sign(signing_input.encode('ascii')))}"
+
+
+def _other_pair(alg: str, key: Any) -> Pair:
+    """Sign and verify for the other JWS algorithms (issue 11): the same direct calls,
+    ``hmac`` or one ``cryptography`` verify, that a hand-written check makes."""
+    family, bits = alg[:2], alg[2:]
+    if family == "HS" and isinstance(key, bytes):
+        digest = getattr(hashlib, f"sha{bits}")
+
+        def hs_verify(data: bytes, signature: bytes) -> None:
+            if not hmac.compare_digest(hmac.new(key, data, digest).digest(), signature):
+                raise FloorError("bad signature")
+
+        return (lambda data: hmac.new(key, data, digest).digest()), hs_verify
+    if family in ("RS", "PS") and isinstance(key, rsa.RSAPrivateKey):
+        algorithm = _HASHES[bits]()
+        scheme: padding.AsymmetricPadding = (
+            padding.PSS(padding.MGF1(algorithm), algorithm.digest_size)
+            if family == "PS" else padding.PKCS1v15()
+        )
+        public = key.public_key()
+
+        def rsa_verify(data: bytes, signature: bytes) -> None:
+            try:
+                public.verify(signature, data, scheme, algorithm)
+            except InvalidSignature as exc:
+                raise FloorError("bad signature") from exc
+
+        return (lambda data: key.sign(data, scheme, algorithm)), rsa_verify
+    if family == "ES" and isinstance(key, ec.EllipticCurvePrivateKey):
+        ecdsa = ec.ECDSA(_HASHES[bits]())
+        half = (key.curve.key_size + 7) // 8
+        ec_public = key.public_key()
+
+        def es_verify(data: bytes, signature: bytes) -> None:
+            if len(signature) != 2 * half:
+                raise FloorError("bad signature length")
+            der = encode_dss_signature(
+                int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+            )
+            try:
+                ec_public.verify(der, data, ecdsa)
+            except InvalidSignature as exc:
+                raise FloorError("bad signature") from exc
+
+        def es_sign(data: bytes) -> bytes:
+            r, s = decode_dss_signature(key.sign(data, ecdsa))
+            return r.to_bytes(half, "big") + s.to_bytes(half, "big")
+
+        return es_sign, es_verify
+    if alg in ("Ed25519", "Ed448") and isinstance(
+        key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+    ):
+        ed_public = key.public_key()
+
+        def ed_verify(data: bytes, signature: bytes) -> None:
+            try:
+                ed_public.verify(signature, data)
+            except InvalidSignature as exc:
+                raise FloorError("bad signature") from exc
+
+        return key.sign, ed_verify
+    raise ValueError(f"no floor for {alg} with a {type(key).__name__}")
 
 
 def verify_hs256_bearer(floor: JWTFloor, token: str) -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt as pyjwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from fixtures import (
     AUDIENCE,
     ISSUER,
@@ -38,9 +40,13 @@ from harness import Budget, Progress, Samples, Unavailable, interleave_async, in
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey, OctKey, OKPKey
 
-__all__ = ["ALGS", "JWT_CANDIDATES", "STORES", "run_jwt", "run_sessions"]
+__all__ = ["ALGS", "JWT_CANDIDATES", "OTHER_ALGS", "STORES", "run_jws_algorithms", "run_jwt",
+           "run_sessions"]
 
 ALGS = ("HS256", "ES256", "EdDSA")
+#: The other JWS algorithms (issue 11): coatcheck against the floor only.
+OTHER_ALGS = ("HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+              "ES384", "ES512", "Ed25519", "Ed448")
 JWT_CANDIDATES = ("floor", "coatcheck", "PyJWT", "joserfc")
 STORES = ("memory", "sqlite", "redis", "postgresql")
 
@@ -209,6 +215,51 @@ def run_jwt(keys: BenchKeys, budget: Budget, progress: Progress) -> dict[str, An
             samples = interleave_sync(group, budget)
             out[op][alg] = _with_ratios(samples, "floor")
     return out
+
+
+def _other_key(alg: str) -> Any:
+    if alg.startswith("HS"):
+        return secrets.token_bytes(int(alg[2:]) // 8)
+    if alg[:2] in ("RS", "PS"):
+        return rsa.generate_private_key(65537, 2048)
+    if alg.startswith("ES"):
+        curve = {"384": ec.SECP384R1(), "512": ec.SECP521R1()}[alg[2:]]
+        return ec.generate_private_key(curve)
+    return (ed25519.Ed25519PrivateKey if alg == "Ed25519" else ed448.Ed448PrivateKey).generate()
+
+
+def run_jws_algorithms(budget: Budget, progress: Progress) -> dict[str, Any]:
+    """coatcheck's JWT verify of each of ``OTHER_ALGS`` against the floor, on the same token
+    (the floor signs it); both must accept it and refuse a flipped and an expired one."""
+    notes: list[str] = []
+    out: dict[str, Any] = {}
+    jwt_codec, key_cls = need("coatcheck.tokens", "JWTCodec", "Key")
+    policies = need("coatcheck.policies", "ClaimsPolicy")
+    for alg in OTHER_ALGS:
+        private = _other_key(alg)
+        floor = JWTFloor(alg, private, issuer=ISSUER, audience=AUDIENCE, kid=KID)
+        token = floor.sign(base_claims())
+        expired = JWTFloor(alg, private, issuer=ISSUER, audience=AUDIENCE, kid=KID,
+                           ttl=-3600).sign(base_claims())
+        if isinstance(private, bytes):
+            key = key_cls.from_secret(private, alg=alg, kid=KID)
+        else:
+            pem = private.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+            key = key_cls.from_pem(pem, alg=alg, kid=KID)
+        codec = jwt_codec(key, algorithms=[alg],
+                          policy=policies(issuer=ISSUER, audience=AUDIENCE))
+        group: dict[str, Callable[[], object]] = {}
+        for name, fn in (("floor", floor.verify), ("coatcheck", codec.decode)):
+            reason = _gate_verify(fn, token, _flip_signature(token), expired)
+            if reason:
+                notes.append(f"{name} {alg} verify left out: {reason}")
+            else:
+                group[name] = functools.partial(fn, token)
+        progress.say(f"micro: JWT verify {alg} ({', '.join(group)})")
+        out[alg] = _with_ratios(interleave_sync(group, budget), "floor")
+    return {"verify": out, "notes": notes}
 
 
 def _with_ratios(samples: dict[str, Samples], floor: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from fixtures import BenchKeys, Services
 from harness import Budget, Progress
 from http_load import HttpBudget, load_tool, run_http
 from inprocess import run_inprocess
-from micro import run_jwt, run_sessions
+from micro import run_jws_algorithms, run_jwt, run_sessions
 from profiles import run_profiles
 from report import load_now, machine, write_chart, write_markdown
 from stores_section import run_stores
@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if "jwt" in wanted:
         loads["jwt"] = load_now()
         results["jwt"] = run_jwt(keys, budgets["jwt"], progress)
+        others = run_jws_algorithms(budgets["jwt"], progress)
+        results["jwt"]["verify"].update(others["verify"])
+        results["jwt"]["notes"] += others["notes"]
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         results.update(
             runner.run(

@@ -7,7 +7,9 @@ Tests that need Redis or PostgreSQL fail (never skip) when the server is missing
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -47,3 +49,23 @@ def postgres_url() -> str:
     if not _reachable("127.0.0.1", 5432):
         pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (start it with .ci/services)")
     return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_store_url(postgres_url: str) -> Iterator[str]:
+    """A store URL with a table of its own, dropped afterwards: test runs sharing the
+    database (and its default table's schema version) never see each other."""
+    import psycopg
+    import psycopg.sql
+
+    table = f"cct_{secrets.token_hex(4)}"
+    yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}table={table}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        # The store's own table and every side table it made (attempts, ...).
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE %s", (table + "%",)
+        ).fetchall()
+        drop = psycopg.sql.SQL("DROP TABLE IF EXISTS {}")
+        for (name,) in rows:
+            conn.execute(drop.format(psycopg.sql.Identifier(name)))
+        conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))

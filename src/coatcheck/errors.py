@@ -4,6 +4,15 @@ The tree (codes are part of the public API and never renamed)::
 
     CoatcheckError                    coatcheck_error        root; never raised directly
     ├── ConfigurationError            configuration_error    bad policy, key or extra (start-up)
+    │   └── KeyRefused                key_refused            a key or key set refused at load; .kid
+    │       ├── MalformedKey          malformed_key          not a JWK/PEM, or not for its algorithm
+    │       ├── WeakKey               weak_key               RSA < 2048 bits or e not odd >= 3;
+    │       │                                                HMAC secret shorter than its hash
+    │       ├── VulnerableKey         vulnerable_key         RSA modulus with the ROCA fingerprint
+    │       ├── PointNotOnCurve       point_not_on_curve     EC public point off its named curve
+    │       ├── KeyUseConflict        key_use_conflict       use / key_ops forbid this algorithm
+    │       ├── NotAPublicKey         not_a_public_key       secret or private part in a JWKS
+    │       └── DuplicateKid          duplicate_kid          two keys of one set share a kid
     ├── CookieError                   cookie_error           dump_cookie(): illegal name/value/attr
     ├── StoreError                    store_error            a store backend failed (__cause__)
     │   └── StoreUnavailable          store_unavailable      the backend cannot be reached (503)
@@ -17,6 +26,7 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── UnsupportedHeader         unsupported_header     crit, jku, x5u, embedded jwk ...
     │   ├── InvalidSignature          invalid_signature      JWS verification failed
     │   ├── DecryptionFailed          decryption_failed      JWE could not be decrypted
+    │   ├── InvalidEphemeralKey       invalid_ephemeral_key  ECDH-ES epk off the curve or low order
     │   └── ClaimError                invalid_claim          .claim names the claim
     │       ├── MissingClaim          missing_claim          required claim absent
     │       ├── ExpiredToken          expired_token          exp <= now - leeway
@@ -53,17 +63,24 @@ __all__ = [
     "CsrfError",
     "CsrfTokenMismatch",
     "DecryptionFailed",
+    "DuplicateKid",
     "ExpiredToken",
     "ImmatureToken",
     "InputError",
     "InvalidAudience",
     "InvalidCredentials",
+    "InvalidEphemeralKey",
     "InvalidIssuer",
     "InvalidSignature",
+    "KeyRefused",
+    "KeyUseConflict",
+    "MalformedKey",
     "MalformedToken",
     "MissingClaim",
     "MissingCredentials",
     "MissingCsrfToken",
+    "NotAPublicKey",
+    "PointNotOnCurve",
     "RateLimited",
     "RefreshReuse",
     "RevokedCredentials",
@@ -76,6 +93,8 @@ __all__ = [
     "UnknownKey",
     "UnsupportedAlgorithm",
     "UnsupportedHeader",
+    "VulnerableKey",
+    "WeakKey",
 ]
 
 
@@ -96,6 +115,67 @@ class ConfigurationError(CoatcheckError):
     """The configuration is invalid; the message says how to fix it."""
 
     code = "configuration_error"
+
+
+class KeyRefused(ConfigurationError):
+    """A key or key set was refused when loaded; the message says why, ``kid`` names the key.
+
+    A subclass of :class:`ConfigurationError`: keys are configuration, so an application
+    that loads a bad key fails at start-up. Code that builds keys from untrusted input (a
+    JWK in a DPoP proof) catches this class.
+    """
+
+    code = "key_refused"
+
+    def __init__(self, message: str = "", *, kid: str | None = None) -> None:
+        super().__init__(message)
+        self.kid = kid
+
+
+class MalformedKey(KeyRefused):
+    """The key is not a valid JWK or PEM, or not of the type and curve its algorithm needs."""
+
+    code = "malformed_key"
+
+
+class WeakKey(KeyRefused):
+    """The key is too weak: an RSA modulus under 2048 bits, an RSA public exponent that is not
+    an odd number of at least 3, or an HMAC secret shorter than its hash."""
+
+    code = "weak_key"
+
+
+class VulnerableKey(KeyRefused):
+    """The RSA modulus carries the ROCA fingerprint (CVE-2017-15361): it came from a broken
+    key generator and can be factored."""
+
+    code = "vulnerable_key"
+
+
+class PointNotOnCurve(KeyRefused):
+    """The EC public point is not on the curve the key names (invalid-curve attack)."""
+
+    code = "point_not_on_curve"
+
+
+class KeyUseConflict(KeyRefused):
+    """The JWK's ``use`` / ``key_ops`` disagree, or forbid the algorithm it is bound to
+    (RFC 7517 §4.2, §4.3)."""
+
+    code = "key_use_conflict"
+
+
+class NotAPublicKey(KeyRefused):
+    """A secret or private key where only public keys belong (a verification JWKS, a
+    public JWK from a token)."""
+
+    code = "not_a_public_key"
+
+
+class DuplicateKid(KeyRefused):
+    """Two keys of one set share a ``kid``."""
+
+    code = "duplicate_kid"
 
 
 class CookieError(CoatcheckError):
@@ -178,6 +258,13 @@ class DecryptionFailed(TokenError):
     """The encrypted token could not be decrypted."""
 
     code = "decryption_failed"
+
+
+class InvalidEphemeralKey(TokenError):
+    """The ECDH-ES ephemeral key (``epk``) is malformed, on another curve, off its curve or
+    of low order (invalid-curve attack)."""
+
+    code = "invalid_ephemeral_key"
 
 
 class ClaimError(TokenError):

@@ -167,8 +167,8 @@ def test_flask_on_sync_redis(redis_url: str, clock: FrozenClock) -> None:
 
 
 @pytest.mark.postgres
-def test_flask_on_sync_postgres(postgres_url: str, clock: FrozenClock) -> None:
-    store = open_store(postgres_url, sync=True)
+def test_flask_on_sync_postgres(postgres_store_url: str, clock: FrozenClock) -> None:
+    store = open_store(postgres_store_url, sync=True)
     app, _ = make_app(_sessions(clock, store))
     client = app.test_client()
     client.post("/login", base_url="https://localhost")

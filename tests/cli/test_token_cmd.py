@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
 from coatcheck.cli import token_cmd
-from coatcheck.tokens import JWTCodec, Key, KeyRing, encrypt_jwt
+from coatcheck.tokens import (
+    ENCRYPTION_ALGORITHMS,
+    SIGNING_ALGORITHMS,
+    JWTCodec,
+    Key,
+    KeyRing,
+    encrypt_jwt,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -23,14 +31,73 @@ def main(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-def test_keygen_hmac(capsys: pytest.CaptureFixture[str]) -> None:
+def test_keygen_default_is_ed25519(capsys: pytest.CaptureFixture[str]) -> None:
+    # RFC 9864: new keys carry the fully-specified algorithm name.
     assert main(["keygen"]) == 0
+    out, err = capsys.readouterr()
+    jwk = json.loads(out)
+    assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("OKP", "Ed25519", "Ed25519")
+    assert "d" in jwk
+    assert '"d"' not in err
+    assert Key.from_jwk(jwk).kid == jwk["kid"]
+
+
+def test_keygen_hmac(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--alg", "HS256"]) == 0
     out, err = capsys.readouterr()
     jwk = json.loads(out)
     assert jwk["kty"] == "oct"
     assert jwk["alg"] == "HS256"
     assert err == ""
     assert Key.from_jwk(jwk).kid == jwk["kid"]
+
+
+@pytest.mark.parametrize(
+    ("alg", "curve", "kty"),
+    [("EdDSA", "Ed448", "OKP"), ("ECDH-ES", "X25519", "OKP"), ("ECDH-ES+A256KW", "P-521", "EC")],
+)
+def test_keygen_curve(alg: str, curve: str, kty: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--alg", alg, "--curve", curve]) == 0
+    jwk = json.loads(capsys.readouterr().out)
+    assert (jwk["kty"], jwk["crv"], jwk["alg"]) == (kty, curve, alg)
+    assert main(["keygen", "--alg", "ES256", "--curve", "P-384"]) == 2
+    assert "ES256 takes the curves" in capsys.readouterr().err
+
+
+def test_keygen_jwks_file_then_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README's walkthrough: keygen --jwks, token sign, token verify --jwks (issue 17)."""
+    jwks = tmp_path / "keys.json"
+    assert main(["keygen", "--kid", "k1", "--jwks", str(jwks)]) == 0
+    out, err = capsys.readouterr()
+    private = tmp_path / "key.json"
+    private.write_text(out)
+    assert f"public JWK added to {jwks} (1 keys)" in err
+    document = json.loads(jwks.read_text())
+    assert [k["kid"] for k in document["keys"]] == ["k1"]
+    assert "d" not in document["keys"][0]
+    assert main(["token", "sign", "--key", str(private), "--claims", '{"sub": "u1"}']) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["token", "verify", token, "--jwks", str(jwks)]) == 0
+    assert "kid=k1 (alg Ed25519)" in capsys.readouterr().out
+    # Rotation: a second key joins the set; tokens of the first still verify.
+    assert main(["keygen", "--alg", "ES256", "--kid", "k2", "--jwks", str(jwks)]) == 0
+    assert "(2 keys)" in capsys.readouterr().err
+    assert [k["kid"] for k in json.loads(jwks.read_text())["keys"]] == ["k1", "k2"]
+    assert main(["token", "verify", token, "--jwks", str(jwks)]) == 0
+    capsys.readouterr()
+    # Refusals leave the file as it was.
+    before = jwks.read_text()
+    assert main(["keygen", "--kid", "k2", "--jwks", str(jwks)]) == 2
+    assert "already has a key with the kid 'k2'" in capsys.readouterr().err
+    assert main(["keygen", "--alg", "HS256", "--jwks", str(jwks)]) == 2
+    assert "no public form" in capsys.readouterr().err
+    assert jwks.read_text() == before
+    not_a_set = tmp_path / "notes.json"
+    not_a_set.write_text('{"hello": 1}')
+    assert main(["keygen", "--jwks", str(not_a_set)]) == 2
+    assert "is not a public JWK Set" in capsys.readouterr().err
+    assert not_a_set.read_text() == '{"hello": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.json", "keys.json", "notes.json"]
 
 
 def test_keygen_asymmetric(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,6 +116,9 @@ def test_keygen_asymmetric(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_keygen_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keygen", "--alg", "none"]) == 2
+    assert main(["keygen", "--alg", "RSA1_5"]) == 2
+    assert "Bleichenbacher" in capsys.readouterr().err  # refused by design, and why
+    assert main(["keygen", "--public", "--jwks", "x.json"]) == 2
     assert main(["token"]) == 2
     assert main(["token", "verify", "x"]) == 2  # no key source
     capsys.readouterr()
@@ -109,11 +179,48 @@ def test_verify_with_key_file_and_jwks(tmp_path: Path, capsys: pytest.CaptureFix
     assert "unknown_key" in capsys.readouterr().err
 
 
-def test_verify_jwe(capsys: pytest.CaptureFixture[str]) -> None:
-    key = Key.generate("dir", kid="d")
+@pytest.mark.parametrize("alg", ["dir", "A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256"])
+def test_verify_jwe(alg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    key = Key.generate(alg, kid="d")
     token = encrypt_jwt({"sub": "carol"}, key)
-    assert main(["token", "verify", token, "--key", json.dumps(key.to_jwk(private=True))]) == 0
-    assert '"carol"' in capsys.readouterr().out
+    private = json.dumps(key.to_jwk(private=True))
+    assert main(["token", "verify", token, "--key", private]) == 0
+    out = capsys.readouterr().out
+    assert '"carol"' in out
+    assert f"decrypted with key kid=d (alg {alg}, enc A256GCM)" in out
+    # Pinned to another key-management algorithm: refused.
+    other = "A256KW" if alg != "A256KW" else "dir"
+    assert main(["token", "verify", token, "--key", private, "--alg", other]) == 2
+    capsys.readouterr()
+    if not key.is_symmetric:
+        # The public half cannot decrypt.
+        public = json.dumps(key.public_jwk())
+        assert main(["token", "verify", token, "--key", public]) == 2
+        assert "can decrypt" in capsys.readouterr().err
+
+
+def test_key_may_be_a_private_jwks_but_jwks_is_public_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = Key.generate("ECDH-ES+A128KW", kid="mine")
+    token = encrypt_jwt({"sub": "kim"}, key)
+    private_set = tmp_path / "private.json"
+    private_set.write_text(json.dumps({"keys": [key.to_jwk(private=True)]}))
+    assert main(["token", "verify", token, "--key", str(private_set)]) == 0
+    assert '"kim"' in capsys.readouterr().out
+    assert main(["token", "verify", token, "--jwks", str(private_set)]) == 2
+    err = capsys.readouterr().err
+    assert "not_a_public_key" in err
+    assert "key 'mine' in the JWKS (keys[0]) holds private key material" in err
+
+
+def test_verify_jwe_with_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "k" * 32
+    token = encrypt_jwt({"sub": "carl"}, Key.from_secret(secret, alg="dir", kid="d"))
+    assert main(["token", "verify", token, "--secret", secret]) == 0  # dir, from the token
+    assert '"carl"' in capsys.readouterr().out
+    assert main(["token", "verify", token, "--secret", "j" * 32]) == 1
+    assert "decryption_failed" in capsys.readouterr().err
 
 
 def test_verify_names_the_matching_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,7 +259,10 @@ def test_key_urls_are_never_fetched(
     assert "save the JWKS to a file" in err
 
 
-@pytest.mark.parametrize("alg", ["HS256", "ES256", "EdDSA", "RS256"])
+@pytest.mark.parametrize(
+    "alg", ["HS256", "HS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "Ed448", "RS256",
+            "PS384"]
+)
 def test_keygen_sign_verify_round_trip(
     alg: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -210,3 +320,44 @@ def test_sign_refuses_public_keys_and_key_sets(
     assert "not a JWKS" in capsys.readouterr().err
     assert main(["token", "sign", "--key", str(tmp_path / "none.json"), "--claims", "{}"]) == 2
     assert "cannot read the key file" in capsys.readouterr().err
+
+
+def test_no_dependency_warning_reaches_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RFC 9864 made joserfc warn on EdDSA, and it warns on small keys: every command path,
+    for every algorithm, runs here with warnings turned into errors (issue 11)."""
+    from coatcheck.cli.main import main as coatcheck
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for alg in sorted(SIGNING_ALGORITHMS | ENCRYPTION_ALGORITHMS):
+            assert coatcheck(["keygen", "--alg", alg, "--kid", alg]) == 0, alg
+            key_file = tmp_path / f"{alg}.json"
+            key_file.write_text(capsys.readouterr().out)
+            key = Key.from_jwk(key_file.read_text())
+            if key.is_encryption:
+                token = encrypt_jwt({"sub": alg}, key)
+            else:
+                claims = json.dumps({"sub": alg})
+                assert coatcheck(["token", "sign", "--key", str(key_file), "--claims", claims]) == 0
+                token = capsys.readouterr().out.strip()
+            assert coatcheck(["token", "verify", token, "--key", str(key_file)]) == 0, alg
+            assert coatcheck(["token", "decode", token]) == 0
+            assert coatcheck(["inspect", token, "--key", str(key_file)]) == 0, alg
+            public = key.public_jwk()
+            if public is not None and not key.is_encryption:
+                public_file = tmp_path / f"{alg}.pub.json"
+                public_file.write_text(json.dumps(public))
+                assert coatcheck(["inspect", token, "--key", str(public_file)]) == 0, alg
+                assert coatcheck(["token", "verify", token, "--key", str(public_file)]) == 0
+            assert "verification: verified" in capsys.readouterr().out, alg
+        # A token made elsewhere with the polymorphic name, read by every path.
+        eddsa = Key.generate("EdDSA", kid="old")
+        token = JWTCodec(eddsa).encode({"sub": "legacy"})
+        jwks = tmp_path / "jwks.json"
+        assert coatcheck(["keygen", "--alg", "EdDSA", "--jwks", str(jwks)]) == 0
+        jwks.write_text(json.dumps(KeyRing([eddsa]).jwks()))
+        assert coatcheck(["token", "verify", token, "--jwks", str(jwks)]) == 0
+        assert coatcheck(["inspect", token, "--jwks", str(jwks)]) == 0
+    assert "verification: verified" in capsys.readouterr().out

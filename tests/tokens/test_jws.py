@@ -7,6 +7,8 @@ refusals (refused header parameters, a kid naming no key, duplicate or deep JSON
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import warnings
 from typing import Any
@@ -17,20 +19,38 @@ from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jws import JWSRegistry
 
-from coatcheck.errors import ConfigurationError, TokenError
-from coatcheck.tokens import CompactVerifier, Key, KeyRing, sign_compact
-from coatcheck.tokens._codec import MAX_JSON_DEPTH, MAX_TOKEN_BYTES
+from coatcheck.errors import (
+    ConfigurationError,
+    InvalidSignature,
+    TokenError,
+    UnsupportedAlgorithm,
+)
+from coatcheck.tokens import (
+    SIGNING_ALGORITHMS,
+    CompactVerifier,
+    Key,
+    KeyRing,
+    sign_compact,
+    verify_compact,
+)
+from coatcheck.tokens._codec import MAX_JSON_DEPTH, MAX_TOKEN_BYTES, b64url_decode
 from coatcheck.tokens.jws import MAX_HEADER_BYTES, REFUSED_HEADERS
 
 from .conftest import b64
 
-ALGS = ["HS256", "ES256", "EdDSA"]
-_KEYS = {alg: Key.generate(alg, kid=f"k-{alg}") for alg in ALGS}
-_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Every JWS algorithm, and EdDSA over both of its curves (RFC 8037 §3.1).
+ALGS = [*sorted(SIGNING_ALGORITHMS), "EdDSA/Ed448"]
+_KEYS = {
+    name: Key.generate(name.split("/")[0], kid=f"k-{name}", curve=name.partition("/")[2] or None)
+    for name in ALGS
+}
+_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _joserfc_accepts(token: str, key: Key) -> bytes | None:
-    registry = JWSRegistry(algorithms=[key.alg], strict_check_header=False)
+    # joserfc verifies each name separately; coatcheck's key verifies EdDSA and its
+    # fully-specified name as the one algorithm they are (RFC 9864 §2).
+    registry = JWSRegistry(algorithms=sorted(key.jws_algorithms), strict_check_header=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -82,7 +102,7 @@ def _agree(token: str, key: Key) -> None:
 _header_values = st.fixed_dictionaries(
     {},
     optional={
-        "alg": st.sampled_from(["HS256", "ES256", "EdDSA", "RS256", "none", "hs256", "", 1]),
+        "alg": st.sampled_from([*sorted(SIGNING_ALGORITHMS), "none", "hs256", "", 1, "ES256K"]),
         "kid": st.sampled_from([*(k.kid for k in _KEYS.values()), "x", "../../etc/passwd", 3]),
         "typ": st.sampled_from(["JWT", "at+jwt", 5]),
         "crit": st.sampled_from([[], ["exp"], "x"]),
@@ -137,7 +157,7 @@ def test_mutated_tokens_agree(alg: str, issuer: str, data: st.DataObject, payloa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             token = jws.serialize_compact(
-                {"alg": alg, "kid": key.kid}, payload, key.jose_key, algorithms=[alg]
+                {"alg": key.alg, "kid": key.kid}, payload, key.jose_key, algorithms=[key.alg]
             )
     _agree(token, key)  # the untouched token: both accept
     assert _ours(token, key) == payload
@@ -211,3 +231,84 @@ def test_sign_compact_keeps_the_key_alg() -> None:
     assert header["typ"] == "JOSE"
     assert payload == b"x"
     assert used is key
+
+
+# -- issue 11: every algorithm, bound to its key type and curve ---------------------------
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_every_algorithm_round_trips_through_verify_compact(alg: str) -> None:
+    key = _KEYS[alg]
+    payload = b"\x00\xffnot json at all"
+    token = sign_compact(payload, key, header={"typ": "example+jose"})
+    verified = verify_compact(token, key)
+    assert verified.payload == payload
+    assert verified.header == {"alg": key.alg, "kid": key.kid, "typ": "example+jose"}
+    assert verified.key is key
+    public = key.public_jwk()
+    if public is not None:
+        assert verify_compact(token, Key.from_public_jwk(public, alg=key.alg)).payload == payload
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_a_token_cannot_borrow_another_algorithm(alg: str) -> None:
+    """The header's alg must be one the named key is bound to: never its key-type sibling
+    (RS256/PS256, ES256/ES384), never another curve, never HMAC over a public key."""
+    key = _KEYS[alg]
+    ring = KeyRing([key])
+    for other in sorted(SIGNING_ALGORITHMS - key.jws_algorithms):
+        head = b64(json.dumps({"alg": other, "kid": key.kid}).encode())
+        signing_input = f"{head}.e30"
+        # Signed with the key's own primitive, as an attacker holding a signature would try.
+        token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+        with pytest.raises(UnsupportedAlgorithm):
+            CompactVerifier(ring, algorithms=SIGNING_ALGORITHMS).verify(token)
+        public = key.public_jwk() or {}
+        hmac_over_public = hmac.new(json.dumps(public).encode(), signing_input.encode(),
+                                    hashlib.sha256).digest()
+        forged = f"{b64(json.dumps({'alg': 'HS256', 'kid': key.kid}).encode())}.e30." + b64(
+            hmac_over_public
+        )
+        if key.alg != "HS256":
+            with pytest.raises(UnsupportedAlgorithm):
+                CompactVerifier(ring, algorithms=SIGNING_ALGORITHMS).verify(forged)
+
+
+def test_eddsa_and_ed25519_are_one_algorithm() -> None:
+    """RFC 9864 §2: tokens made elsewhere say EdDSA, coatcheck's say Ed25519; a key bound to
+    either verifies both, an allow-list can pin one name, and Ed448 stays apart."""
+    ed25519, eddsa, ed448 = _KEYS["Ed25519"], _KEYS["EdDSA"], _KEYS["Ed448"]
+    for key in (ed25519, eddsa):
+        for name in ("EdDSA", "Ed25519"):
+            head = b64(json.dumps({"alg": name, "kid": key.kid}).encode())
+            token = f"{head}.e30.{b64(key.sign(f'{head}.e30'.encode()))}"
+            assert verify_compact(token, key).payload == b"{}"
+            other = "Ed25519" if name == "EdDSA" else "EdDSA"
+            with pytest.raises(UnsupportedAlgorithm):
+                verify_compact(token, key, algorithms=[other])
+    assert CompactVerifier(KeyRing([ed25519])).algorithms == {"EdDSA", "Ed25519"}
+    head = b64(json.dumps({"alg": "Ed25519", "kid": ed448.kid}).encode())
+    token = f"{head}.e30.{b64(ed448.sign(f'{head}.e30'.encode()))}"
+    with pytest.raises(UnsupportedAlgorithm):
+        verify_compact(token, ed448)
+    assert verify_compact(sign_compact(b"x", ed25519), ed25519).header["alg"] == "Ed25519"
+
+
+@pytest.mark.parametrize(
+    ("alg", "size"),
+    [("ES256", 64), ("ES384", 96), ("ES512", 132), ("Ed25519", 64), ("Ed448", 114),
+     ("RS384", 256), ("PS512", 256), ("HS384", 48)],
+)
+def test_signature_sizes_are_exact(alg: str, size: int) -> None:
+    key = _KEYS[alg]
+    token = sign_compact(b"{}", key)
+    head, payload, signature = token.split(".")
+    assert len(b64url_decode(signature.encode())) == size
+    for wrong in (size - 1, size + 1, 0):
+        bad = f"{head}.{payload}.{b64(bytes(wrong))}"
+        with pytest.raises(InvalidSignature):
+            verify_compact(bad, key)
+    if alg.startswith("ES"):
+        # R = S = 0 of the right length (CVE-2022-21449's psychic signature).
+        with pytest.raises(InvalidSignature):
+            verify_compact(f"{head}.{payload}.{b64(bytes(size))}", key)

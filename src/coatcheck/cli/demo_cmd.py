@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--alg",
         default="ES256",
-        choices=("ES256", "EdDSA", "RS256", "HS256"),
+        choices=("ES256", "Ed25519", "RS256", "HS256"),
         help="JWT signing algorithm in jwt and hybrid modes (ES256; HS256 leaves the JWKS empty)",
     )
     parser.add_argument(

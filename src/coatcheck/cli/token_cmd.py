@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..errors import CoatcheckError, ConfigurationError, TokenError, UnsupportedAlgorithm
+from ..errors import (
+    CoatcheckError,
+    ConfigurationError,
+    DuplicateKid,
+    TokenError,
+    UnsupportedAlgorithm,
+)
 from ..policies import ClaimsPolicy
 from ..tokens import (
     ENCRYPTION_ALGORITHMS,
     SIGNING_ALGORITHMS,
+    CompactDecrypter,
     JWTCodec,
     Key,
     KeyRing,
@@ -38,17 +47,35 @@ _UNVERIFIED = "UNVERIFIED: nothing below has been checked; do not trust it."
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``keygen`` and ``token`` (``decode``, ``verify``) to a ``coatcheck`` parser."""
+    """Add ``keygen`` and ``token`` (``decode``, ``verify``, ``sign``) to a parser."""
     keygen = subparsers.add_parser(
         "keygen",
         help="make a new key and print it as a JWK",
-        description="Print a new private JWK on stdout; for asymmetric algorithms the "
-        "public JWK goes to stderr, or with --public both go to stdout as "
-        '{"private": ..., "public": ...}.',
+        description="Print a new private JWK on stdout. For asymmetric algorithms the "
+        "public JWK goes to stderr; --jwks FILE adds it to the public JWK Set in FILE "
+        "instead (created if missing: the file `token verify --jwks` reads); --public "
+        'prints both on stdout as {"private": ..., "public": ...}.',
     )
-    keygen.add_argument("--alg", default="HS256", choices=_ALGS, help="algorithm (HS256)")
+    keygen.add_argument(
+        "--alg",
+        default="Ed25519",
+        metavar="ALG",
+        help=f"algorithm (Ed25519, RFC 9864): {', '.join(_ALGS)}",
+    )
+    keygen.add_argument(
+        "--curve",
+        help="curve, where the algorithm allows several (EdDSA: Ed25519, Ed448; ECDH-ES*: "
+        "P-256, P-384, P-521, X25519)",
+    )
     keygen.add_argument("--kid", help="key id (default: the RFC 7638 thumbprint)")
-    keygen.add_argument("--public", action="store_true", help="print both JWKs on stdout")
+    output = keygen.add_mutually_exclusive_group()
+    output.add_argument("--public", action="store_true", help="print both JWKs on stdout")
+    output.add_argument(
+        "--jwks",
+        metavar="FILE",
+        help="add the public JWK to the JWK Set in FILE (created if missing; old keys kept "
+        "for rotation)",
+    )
     keygen.set_defaults(func=_keygen)
 
     token = subparsers.add_parser("token", help="decode, verify or sign a JWT")
@@ -65,9 +92,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify = actions.add_parser("verify", help="verify a token and print its claims")
     verify.add_argument("token", help="the token ('-' reads it from stdin)")
     source = verify.add_mutually_exclusive_group(required=True)
-    source.add_argument("--key", help="a JWK, JWKS or PEM: a file or the text itself")
+    source.add_argument(
+        "--key", help="your JWK, JWKS (private keys allowed) or PEM: a file or the text itself"
+    )
     source.add_argument("--secret", help="an HMAC secret (or a 'dir' JWE key with --alg dir)")
-    source.add_argument("--jwks", help="a JWKS file (never a URL: nothing is fetched)")
+    source.add_argument(
+        "--jwks", help="a published JWKS file, public keys only (never a URL: nothing is fetched)"
+    )
     verify.add_argument(
         "--alg", action="append", choices=_ALGS, help="allowed algorithm (repeatable)"
     )
@@ -103,9 +134,11 @@ def _read_token(value: str) -> str:
 
 def _keygen(args: argparse.Namespace) -> int:
     try:
-        key = Key.generate(args.alg, kid=args.kid)
+        key = Key.generate(args.alg, kid=args.kid, curve=args.curve)
+        if args.jwks is not None:
+            count = _add_to_jwks(Path(args.jwks), key)
     except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
+        print(f"coatcheck: {exc}", file=sys.stderr)
         return 2
     private = key.to_jwk(private=True)
     public = key.public_jwk()
@@ -113,10 +146,50 @@ def _keygen(args: argparse.Namespace) -> int:
         print(json.dumps({"private": private, "public": public}, indent=2))
         return 0
     print(json.dumps(private, indent=2))
-    if public is not None:
+    if args.jwks is not None:
+        print(f"public JWK added to {args.jwks} ({count} keys)", file=sys.stderr)
+    elif public is not None:
         print("public JWK:", file=sys.stderr)
         print(json.dumps(public, indent=2), file=sys.stderr)
     return 0
+
+
+def _add_to_jwks(path: Path, key: Key) -> int:
+    """Append ``key``'s public JWK to the JWK Set at ``path`` (new if missing); the
+    number of keys in it afterwards. Written to a temporary file and renamed, so a
+    reader never sees half a set.
+
+    :raises ConfigurationError: a symmetric key, a file that is not a public JWK Set, or
+        a kid already in it.
+    """
+    public = key.public_jwk()
+    if public is None:
+        raise ConfigurationError(
+            f"a {key.alg} key is a secret: it has no public form to publish in a JWK Set"
+        )
+    if path.exists():
+        try:
+            ring = KeyRing.from_jwks(path.read_text())
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {str(path)!r}") from exc
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{str(path)!r} is not a public JWK Set: {exc}") from exc
+        if ring.get(key.kid) is not None:
+            raise DuplicateKid(f"{str(path)!r} already has a key with the kid {key.kid!r}")
+        document = ring.jwks()
+    else:
+        document = {"keys": []}
+    document["keys"].append(public)
+    text = json.dumps(document, indent=2) + "\n"
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {str(path)!r}: {exc.strerror}") from exc
+    return len(document["keys"])
 
 
 def _relative(seconds: float) -> str:
@@ -200,11 +273,15 @@ def _key_text(source: str) -> str:
 def _load_ring(args: argparse.Namespace, token: str) -> KeyRing:
     alg = args.alg[0] if args.alg else None
     if args.secret is not None:
-        return KeyRing([Key.from_secret(args.secret, alg=alg or "HS256", kid=_token_kid(token))])
+        if alg is None:
+            alg = "dir" if token.count(".") == 4 else "HS256"
+        return KeyRing([Key.from_secret(args.secret, alg=alg, kid=_token_kid(token))])
     text = _key_text(args.jwks if args.jwks is not None else args.key)
     if args.jwks is not None:
         return KeyRing.from_jwks(text)
-    return load_keys(text, alg=alg, kid=_token_kid(token))
+    # --key is the user's own key material (a private JWKS can decrypt); --jwks is a
+    # published set, read as public keys only.
+    return load_keys(text, alg=alg, kid=_token_kid(token), private=True)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -218,15 +295,17 @@ def _verify(args: argparse.Namespace) -> int:
             require=tuple(args.require or ("exp",)),
         )
         algorithms = [a for a in args.alg or () if a in SIGNING_ALGORITHMS] or None
-        codec = None
-        if token.count(".") != 4:
-            codec = JWTCodec(ring, algorithms=algorithms, policy=policy)
+        jwe_algorithms = [a for a in args.alg or () if a in ENCRYPTION_ALGORITHMS] or None
+        encrypted = token.count(".") == 4
+        codec = JWTCodec(ring, algorithms=algorithms, policy=policy) if not encrypted else None
+        if encrypted:
+            CompactDecrypter(ring, algorithms=jwe_algorithms)  # configuration errors: exit 2
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
     try:
         if codec is None:
-            claims = decrypt_jwt(token, ring, policy=policy)
+            claims = decrypt_jwt(token, ring, algorithms=jwe_algorithms, policy=policy)
             matched = _describe_jwe_key(token)
         else:
             decoded = codec.decode_complete(token)
@@ -266,7 +345,7 @@ def _explain_algorithm(
     if allowed and alg not in allowed:
         return f"{exc.code}: the token uses {alg}, not an allowed algorithm ({', '.join(allowed)})"
     algs = sorted({key.alg for key in ring})
-    if alg not in algs:
+    if not any(alg in key.jws_algorithms or alg == key.alg for key in ring):
         return (
             f"{exc.code}: the token is signed with {alg}, but the key given is for "
             f"{', '.join(algs)}: that key does not fit this token's algorithm"

@@ -10,7 +10,7 @@ import warnings
 from typing import Any, Literal
 
 from joserfc import jwe, jws
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OctKey
 
 from ..errors import CoatcheckError
@@ -20,6 +20,7 @@ from ..interop.authjs import (
     NEXTAUTH_COOKIE,
     AuthJSDecoder,
 )
+from ..tokens import CONTENT_ENCRYPTIONS, ENCRYPTION_ALGORITHMS
 from .material import KeyMaterial
 from .report import Finding, Report, Verification, time_info
 
@@ -145,7 +146,13 @@ def _verify_jws(
             candidates.append((labelled.label, labelled.key))
     for label, key in candidates:
         try:
-            jws.deserialize_compact(value, key, algorithms=[alg])
+            with warnings.catch_warnings():
+                # joserfc flags the polymorphic EdDSA name (RFC 9864); tokens made elsewhere
+                # still carry it, and the user asked to read this one: no warning for them.
+                warnings.filterwarnings(
+                    "ignore", message="EdDSA is deprecated", category=SecurityWarning
+                )
+                jws.deserialize_compact(value, key, algorithms=[alg])
         except (JoseError, ValueError, TypeError, KeyError, NotImplementedError):
             continue
         problem = _time_failure(claims, now)
@@ -202,7 +209,11 @@ def inspect_jwe(value: str, material: KeyMaterial, now: float, name: str | None)
             Finding("info", "encrypted", "encrypted claims: give --secret or --key to read them")
         )
         return report
-    claims, verification = _decrypt(value, authjs, material, now, name)
+    # Every JWE algorithm coatcheck supports (RSA1_5 and PBES2 stay refused, issue 11).
+    algorithms = (
+        [alg, enc] if alg in ENCRYPTION_ALGORITHMS and enc in CONTENT_ENCRYPTIONS else None
+    )
+    claims, verification = _decrypt(value, authjs, material, now, name, algorithms)
     report.verification = verification
     if claims is not None:
         report.payload = claims
@@ -211,7 +222,12 @@ def inspect_jwe(value: str, material: KeyMaterial, now: float, name: str | None)
 
 
 def _decrypt(
-    value: str, authjs: bool, material: KeyMaterial, now: float, name: str | None
+    value: str,
+    authjs: bool,
+    material: KeyMaterial,
+    now: float,
+    name: str | None,
+    algorithms: list[str] | None,
 ) -> tuple[dict[str, Any] | None, Verification]:
     if authjs:
         for index, secret in enumerate(material.secrets):
@@ -232,7 +248,7 @@ def _decrypt(
                 return claims, Verification("verified", how, key=label)
     for labelled in material.keys:
         try:
-            result = jwe.decrypt_compact(value, labelled.key)
+            result = jwe.decrypt_compact(value, labelled.key, algorithms=algorithms)
             claims = json.loads(result.plaintext or b"")
         except (JoseError, ValueError, TypeError, KeyError, NotImplementedError):
             continue

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from joserfc import jwk
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 
 from ..errors import ConfigurationError
 
@@ -84,11 +85,21 @@ def _read_json(path: Path) -> Any:
         raise ConfigurationError(f"{path} is not JSON") from exc
 
 
+def _import_quietly(
+    data: Any, key_type: Literal["RSA", "EC", "OKP", "oct"] | None = None
+) -> Any:
+    with warnings.catch_warnings():
+        # joserfc warns on small keys; the inspector still reads tokens signed with them
+        # (it reports, it does not refuse), so the user gets no dependency warning.
+        warnings.filterwarnings("ignore", message="Key size should be", category=SecurityWarning)
+        return jwk.import_key(data, key_type)
+
+
 def _from_jwk(entry: object, label: str) -> LabelledKey:
     if not isinstance(entry, dict):
         raise ConfigurationError(f"{label}: a JWK must be a JSON object")
     try:
-        key = jwk.import_key(entry)
+        key = _import_quietly(entry)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ConfigurationError(f"{label}: not a usable JWK") from exc
     kid = entry.get("kid") if isinstance(entry.get("kid"), str) else None
@@ -105,7 +116,8 @@ def _load_key_file(path: Path) -> list[LabelledKey]:
         return [_from_jwk(document, label)]
     for key_type in _KEY_TYPES:
         try:
-            return [LabelledKey(label=label, key=jwk.import_key(data, key_type), kid=None)]
+            key = _import_quietly(data, key_type)
         except (JoseError, ValueError, TypeError):
             continue
+        return [LabelledKey(label=label, key=key, kid=None)]
     raise ConfigurationError(f"{path}: not a PEM key or JWK")

@@ -11,8 +11,8 @@ differential-tested against joserfc on random and hostile input.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from .._bounded import BoundedCache
 from ..errors import (
@@ -23,6 +23,7 @@ from ..errors import (
     UnsupportedAlgorithm,
     UnsupportedHeader,
 )
+from ._algorithms import refusal
 from ._codec import MAX_TOKEN_BYTES, b64url_decode, b64url_encode, dumps, loads_object
 from .keys import SIGNING_ALGORITHMS, Key, KeyRing
 
@@ -31,8 +32,10 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "REFUSED_HEADERS",
     "CompactVerifier",
+    "VerifiedJWS",
     "check_algorithms",
     "sign_compact",
+    "verify_compact",
 ]
 
 #: Encoded header segments longer than this are refused.
@@ -50,12 +53,13 @@ _STRING_HEADERS = ("typ", "cty", "x5t", "x5t#S256")
 
 
 def check_algorithms(algorithms: Collection[str] | None, keys: KeyRing) -> frozenset[str]:
-    """The allowed JWS algorithms: those named, or the algorithms of the ring's keys.
+    """The allowed JWS algorithms: those named, or what the ring's keys verify (a key
+    for Ed25519 or EdDSA verifies both names, RFC 9864 §2).
 
     :raises ConfigurationError: for ``none``, an unknown name, or an empty set.
     """
     if algorithms is None:
-        allowed = frozenset(k.alg for k in keys if k.alg in SIGNING_ALGORITHMS)
+        allowed = frozenset().union(*(k.jws_algorithms for k in keys))
     else:
         if isinstance(algorithms, str):
             raise ConfigurationError("algorithms is a collection of names, not one string")
@@ -63,9 +67,12 @@ def check_algorithms(algorithms: Collection[str] | None, keys: KeyRing) -> froze
         unknown = allowed - SIGNING_ALGORITHMS
         if unknown:
             # 'none' in any spelling ends up here too (RFC 8725 §3.1).
-            raise ConfigurationError(f"unsupported algorithms: {', '.join(sorted(unknown))}")
+            reasons = "; ".join(refusal(str(name)) for name in sorted(unknown, key=str))
+            raise ConfigurationError(f"unsupported JWS algorithms: {reasons}")
     if not allowed:
-        raise ConfigurationError("no JWS algorithm is allowed")
+        raise ConfigurationError(
+            "no JWS algorithm is allowed: name some, or give the ring a key that may verify"
+        )
     return allowed
 
 
@@ -112,7 +119,8 @@ class CompactVerifier:
         self._allowed = check_algorithms(algorithms, keys)
         by_alg: dict[str, list[Key]] = {}
         for key in keys:
-            by_alg.setdefault(key.alg, []).append(key)
+            for name in key.jws_algorithms:
+                by_alg.setdefault(name, []).append(key)
         self._by_alg = {alg: tuple(found) for alg, found in by_alg.items()}
         # header segment -> (parsed header, key); filled only after a signature verified,
         # so forged tokens cannot grow or churn it.
@@ -192,6 +200,39 @@ class CompactVerifier:
         key = self._keys.get(kid)
         if key is None:
             raise UnknownKey("no key with this kid")
-        if key.alg != alg:
-            raise UnsupportedAlgorithm("the algorithm is not the one this key is bound to")
+        if alg not in key.jws_algorithms:
+            if key.can_verify:
+                raise UnsupportedAlgorithm("the algorithm is not the one this key is bound to")
+            # RFC 7517 §4.2, §4.3: a key for encryption, or whose key_ops leave out
+            # 'verify', never checks a signature.
+            raise UnsupportedAlgorithm("the key with this kid may not verify signatures")
         return header, key
+
+
+class VerifiedJWS(NamedTuple):
+    """A verified compact JWS: its protected header, its payload bytes and the key."""
+
+    header: dict[str, Any]
+    payload: bytes
+    key: Key
+
+
+def verify_compact(
+    token: str | bytes,
+    keys: KeyRing | Key | Sequence[Key],
+    *,
+    algorithms: Collection[str] | None = None,
+) -> VerifiedJWS:
+    """Verify any compact JWS (RFC 7515 §7.1) and return its header and payload bytes.
+
+    The payload need not be JSON: this is the general JOSE verify, next to the JWT
+    claim-set path of :class:`~coatcheck.tokens.JWTCodec`. Build a :class:`CompactVerifier`
+    once instead when verifying many tokens.
+
+    :raises ConfigurationError: for bad ``algorithms``.
+    :raises TokenError: as :meth:`CompactVerifier.verify`.
+    """
+    header, payload, key = CompactVerifier(KeyRing.coerce(keys), algorithms=algorithms).verify(
+        token  # type: ignore[arg-type]
+    )
+    return VerifiedJWS(dict(header), payload, key)

@@ -18,7 +18,8 @@ __all__ = [
     "DecodedToken",
     "JWTCodec",
     "decode_jwt",
-    "encode_jwt", "new_jti",
+    "encode_jwt",
+    "new_jti",
     "unverified_header",
     "unverified_parts",
 ]
@@ -85,6 +86,9 @@ class JWTCodec:
         header_cache_size: int = HEADER_CACHE_SIZE,
     ) -> None:
         ring = KeyRing.coerce(keys)
+        if algorithms is None and not any(key.can_verify for key in ring):
+            # An issuer whose keys' key_ops allow only 'sign': it verifies nothing.
+            algorithms = [key.alg for key in ring if key.can_sign] or None
         self._verifier = CompactVerifier(
             ring, algorithms=algorithms, cache_size=header_cache_size
         )

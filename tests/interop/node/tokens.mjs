@@ -1,6 +1,6 @@
 // JWTs and Auth.js tokens made and checked by the real Node packages.
 // Reads {"ops": [{"op": ..., ...}, ...]} on stdin, writes [{"ok": ...} | {"error": ...}, ...].
-import { createPrivateKey, createPublicKey, hkdfSync } from "node:crypto";
+import { createPrivateKey, createPublicKey, hkdfSync, sign, verify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import jsonwebtoken from "jsonwebtoken";
 import * as jose from "jose";
@@ -23,6 +23,9 @@ async function joseKey(spec, alg) {
   return jose.importJWK(spec.jwk, alg);
 }
 
+const bytes = (b64url) => Buffer.from(b64url, "base64url");
+const b64url = (data) => Buffer.from(data).toString("base64url");
+
 const v4Key = (secret) =>
   new Uint8Array(hkdfSync("sha256", secret, "", "NextAuth.js Generated Encryption Key", 32));
 
@@ -38,6 +41,34 @@ const ops = {
     const { payload, protectedHeader } = await jose.jwtVerify(token, k, { algorithms });
     return { payload, header: protectedHeader };
   },
+  // Any compact JWS / JWE, every algorithm jose has, keys as JWKs (issue 11).
+  "jose.signCompact": async ({ payload, alg, kid, jwk }) =>
+    new jose.CompactSign(bytes(payload))
+      .setProtectedHeader({ alg, kid })
+      .sign(await jose.importJWK(jwk, alg)),
+  "jose.verifyCompact": async ({ token, jwk, jwks, algorithms }) => {
+    const key = jwks ? jose.createLocalJWKSet(jwks) : await jose.importJWK(jwk, algorithms[0]);
+    const { payload, protectedHeader } = await jose.compactVerify(token, key, { algorithms });
+    return { payload: b64url(payload), header: protectedHeader };
+  },
+  "jose.encryptCompact": async ({ plaintext, alg, enc, kid, jwk, zip }) =>
+    new jose.CompactEncrypt(bytes(plaintext))
+      .setProtectedHeader(zip ? { alg, enc, kid, zip } : { alg, enc, kid })
+      .encrypt(await jose.importJWK(jwk, alg)),
+  "jose.decryptCompact": async ({ token, jwk, alg, enc }) => {
+    const key = await jose.importJWK(jwk, alg);
+    const { plaintext, protectedHeader } = await jose.compactDecrypt(token, key, {
+      keyManagementAlgorithms: [alg],
+      contentEncryptionAlgorithms: [enc],
+    });
+    return { plaintext: b64url(plaintext), header: protectedHeader };
+  },
+  // jose has no Ed448; Node's own crypto signs and verifies raw Ed448 (RFC 8032).
+  "node.ed448.sign": ({ input, jwk }) =>
+    b64url(sign(null, Buffer.from(input, "ascii"), createPrivateKey({ key: jwk, format: "jwk" }))),
+  "node.ed448.verify": ({ input, signature, jwk }) =>
+    verify(null, Buffer.from(input, "ascii"), createPublicKey({ key: jwk, format: "jwk" }),
+      bytes(signature)),
   "authjs.encode": ({ token, secret, salt, maxAge }) => encode({ token, secret, salt, maxAge }),
   "authjs.decode": ({ token, secret, salt }) => decode({ token, secret, salt }),
   "authjs.getToken": async ({ cookie, authorization, secret, cookieName }) => {
