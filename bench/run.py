@@ -55,7 +55,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "session_count": 200,
             "users": 5_000,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
-            "warmup": (1_000, 0.2),
+            "warmup": (5_000, 0.5),
             "profile": (2_000, 1.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),

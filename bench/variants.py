@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import importlib
 import json
 import secrets
@@ -577,7 +576,9 @@ async def _session_manager(
         await asyncio.to_thread(ensure_postgres_database, base)
 
         async def drop() -> None:
-            await asyncio.to_thread(_drop_postgres_table, base, table)
+            from micro import drop_postgres_table
+
+            await asyncio.to_thread(drop_postgres_table, base, table)
 
     elif kind == "sqlite":
         url = f"sqlite:///{ctx.tmp / f'bench-sessions-{ctx.tag}.db'}"
@@ -588,17 +589,6 @@ async def _session_manager(
         await drop()
 
     return manager, close
-
-
-def _drop_postgres_table(url: str, table: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
-        for name in (table, f"{table}_attempts"):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
-        with contextlib.suppress(psycopg.Error):  # a layout without the version table
-            conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
 async def _coatcheck_session_strategy(

@@ -29,7 +29,7 @@ from typing import Generic, NamedTuple, TypeVar
 __all__ = ["ADMIT_EVERY", "BoundedCache", "CacheInfo"]
 
 #: Once a cache is full, one miss in this many is stored (see the module docstring).
-ADMIT_EVERY = 8
+ADMIT_EVERY = 16
 
 K = TypeVar("K")
 V = TypeVar("V")
