@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jws import JWSRegistry
 
+from coatcheck._bounded import ADMIT_EVERY
 from coatcheck.errors import (
     ConfigurationError,
     InvalidSignature,
@@ -207,7 +208,7 @@ def test_cache_size_knob() -> None:
     assert off._cache is None
     assert off.verify(token)[1] == b"{}"
     small = CompactVerifier(KeyRing([key]), cache_size=2)
-    for i in range(10):
+    for i in range(3 * ADMIT_EVERY):  # three of them sampled into a cache of two
         small.verify(sign_compact(b"{}", key, header={"n": i}))
     assert small._cache is not None
     assert len(small._cache) == 2
