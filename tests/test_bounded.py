@@ -10,35 +10,35 @@ import pytest
 from coatcheck._bounded import ADMIT_EVERY, BoundedCache, CacheInfo
 
 
-def _fill(cache: BoundedCache[str, int], keys: list[str]) -> None:
-    """Store each key as the sampled miss (the ADMIT_EVERY - 1 misses between skipped)."""
-    for n, key in enumerate(keys):
-        cache.store(key, n)
-        for _ in range(ADMIT_EVERY - 1):
-            cache.store("skipped", -1)
-
-
-def test_one_miss_in_admit_every_is_kept_the_first_included() -> None:
-    cache: BoundedCache[str, int] = BoundedCache(100)
-    for i in range(3 * ADMIT_EVERY):
+def test_keeps_everything_until_full() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(4)
+    for i in range(4):
         cache.store(f"k{i}", i)
-    assert list(cache._entries) == ["k0", f"k{ADMIT_EVERY}", f"k{2 * ADMIT_EVERY}"]
-    assert cache.cache_info() == CacheInfo(hits=0, misses=3 * ADMIT_EVERY, maxsize=100,
-                                           currsize=3)
+    assert dict(cache._entries) == {"k0": 0, "k1": 1, "k2": 2, "k3": 3}
+    assert cache.cache_info() == CacheInfo(hits=0, misses=4, maxsize=4, currsize=4)
 
 
-def test_full_drops_the_oldest_first() -> None:
+def test_once_full_admits_one_miss_in_admit_every_dropping_the_oldest() -> None:
     cache: BoundedCache[str, int] = BoundedCache(3)
-    _fill(cache, ["a", "b", "c", "d", "e"])
-    assert list(cache._entries) == ["c", "d", "e"]
+    for i in range(3):
+        cache.store(f"k{i}", i)
+    cache.store("first", 10)  # admitted: the oldest goes
+    assert list(cache._entries) == ["k1", "k2", "first"]
+    for i in range(ADMIT_EVERY - 1):
+        cache.store(f"skipped{i}", i)  # counted, not kept
+    assert list(cache._entries) == ["k1", "k2", "first"]
+    cache.store("next", 11)
+    assert list(cache._entries) == ["k2", "first", "next"]
+    assert cache.misses == 3 + 1 + (ADMIT_EVERY - 1) + 1
     assert len(cache) == 3
 
 
 def test_a_key_already_held_is_replaced_in_place() -> None:
     cache: BoundedCache[str, int] = BoundedCache(2)
-    _fill(cache, ["a", "b"])
-    cache.store("a", 3)  # sampled, full, but "a" is held: no eviction
-    assert dict(cache._entries) == {"a": 3, "b": 1}
+    cache.store("a", 1)
+    cache.store("b", 2)
+    cache.store("a", 3)  # full, but "a" is held: no eviction, no sampling
+    assert dict(cache._entries) == {"a": 3, "b": 2}
 
 
 def test_eviction_pops_the_front_of_an_ordered_dict() -> None:
@@ -57,7 +57,8 @@ def test_size_zero_stores_nothing_and_negative_is_refused() -> None:
 
 def test_discard_and_clear() -> None:
     cache: BoundedCache[str, int] = BoundedCache(4)
-    _fill(cache, ["a", "b"])
+    cache.store("a", 1)
+    cache.store("b", 2)
     cache.discard("a")
     cache.discard("missing")
     assert list(cache._entries) == ["b"]

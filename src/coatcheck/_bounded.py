@@ -7,14 +7,13 @@ records) is one of these with its own rule for when an entry answers. What they 
   (``OrderedDict.popitem(last=False)``: a plain dict's ``next(iter(d))`` walks past
   every slot an earlier deletion left, about 4 µs per eviction at 4096 entries);
 * first in, first out: a hit changes nothing, so it costs one lookup;
-* only every ``ADMIT_EVERY``-th miss is stored (the first one included). When there
-  are more users than entries, storing every miss would only churn the cache
-  (allocating, evicting, pushing hot memory out of the CPU caches) for entries evicted
-  before their next use; a miss then mostly costs a lookup and a counter. Popular
-  keys still get in within a few of their own requests, and a sampled entry stays
-  long enough to be reused, so skewed traffic hits as often as with every miss
-  stored, and uniform traffic over more users than entries hits ``maxsize / users``
-  of the time instead of never;
+* once full, only every ``ADMIT_EVERY``-th miss is stored. When there are more users
+  than entries, storing every miss would only churn the cache (allocating, evicting,
+  pushing hot memory out of the CPU caches) for entries evicted before their next use;
+  a miss then costs a lookup and a counter. Popular keys still get in within a few
+  of their own requests, and a sampled entry stays long enough to be reused, so skewed
+  traffic hits as often as with every miss stored, and uniform traffic over more
+  users than entries hits ``maxsize / users`` of the time instead of never;
 * ``maxsize=0`` turns the cache off: it stores nothing (owners skip it altogether);
 * ``hits`` and ``misses`` counters (a miss is counted when an entry is stored), so
   an operator can see whether the cache pays for itself and size it;
@@ -29,7 +28,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 __all__ = ["ADMIT_EVERY", "BoundedCache", "CacheInfo"]
 
-#: One miss in this many is stored (see the module docstring).
+#: Once a cache is full, one miss in this many is stored (see the module docstring).
 ADMIT_EVERY = 16
 
 K = TypeVar("K")
@@ -70,18 +69,16 @@ class BoundedCache(Generic[K, V]):
         return self._maxsize
 
     def store(self, key: K, value: V) -> None:
-        """Count a miss; keep ``value`` under ``key`` if this miss is one of the sampled
-        ones (one in ``ADMIT_EVERY``), dropping the oldest entry when full."""
+        """Count a miss and keep ``value`` under ``key`` (once full, one miss in
+        ``ADMIT_EVERY``, dropping the oldest entry)."""
         self.misses += 1
-        skip = self._skip
-        if skip > 0:
-            self._skip = skip - 1
-            return
-        if not self._maxsize:
-            return
-        self._skip = ADMIT_EVERY - 1
         entries = self._entries
         if len(entries) >= self._maxsize and key not in entries:
+            skip = self._skip
+            if skip > 0 or not self._maxsize:
+                self._skip = skip - 1
+                return
+            self._skip = ADMIT_EVERY - 1
             # Not contextlib.suppress: it would cost more than the eviction itself.
             try:  # noqa: SIM105
                 entries.popitem(last=False)

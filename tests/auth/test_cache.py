@@ -19,14 +19,14 @@ def test_entries_live_until_good_until() -> None:
 
 def test_bounded_oldest_goes_first() -> None:
     cache: VerifiedCache[int] = VerifiedCache(3)
-    tokens = [f"t{i}" for i in range(5)]
-    for token in tokens:  # each one the sampled miss of its run of ADMIT_EVERY
-        cache.put(token, 1, 1e12)
-        for _ in range(ADMIT_EVERY - 1):
-            cache.put("skipped", 0, 1e12)
+    for i in range(3 + ADMIT_EVERY + 1):
+        cache.put(f"t{i}", i, 1e12)
     assert len(cache) == 3
-    assert [t for t in tokens if cache.get(t, 0) is not None] == ["t2", "t3", "t4"]
-    assert cache.get("skipped", 0) is None
+    # t3 and t(3 + ADMIT_EVERY) were admitted, pushing out t0 and t1.
+    assert cache.get("t0", 0) is None
+    assert cache.get("t1", 0) is None
+    kept = [i for i in range(3 + ADMIT_EVERY + 1) if cache.get(f"t{i}", 0) is not None]
+    assert kept == [2, 3, 3 + ADMIT_EVERY]
 
 
 def test_size_zero_turns_it_off() -> None:

@@ -209,7 +209,8 @@ async def test_jwt_verify_cache_never_changes_an_answer(clock: FrozenClock) -> N
     strategy = JWTStrategy(codec, ttl=timedelta(hours=1), cache_size=2, clock=clock)
     tokens = [(await strategy.issue(f"u{i}")).token for i in range(3)]
     for token in tokens:
-        # One miss in ADMIT_EVERY is kept: within that many the token is cached.
+        # Once the cache is full, one miss in ADMIT_EVERY is kept: within that many
+        # the token is cached.
         seen = [await strategy.verify(token) for _ in range(ADMIT_EVERY + 1)]
         assert all(v is not None and v.identity.user_id == seen[0].identity.user_id
                    for v in seen)  # type: ignore[union-attr]
