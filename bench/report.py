@@ -327,6 +327,62 @@ def _http_tables(http: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cell(results: dict[str, Any], section: str, name: str, regime: str) -> Any:
+    if section == "http":
+        return (((results.get("http") or {}).get("rows") or {}).get(name) or {}).get(regime)
+    rows = ((results.get("inprocess") or {}).get("rows") or {})
+    return ((rows.get(name) or {}).get("regimes") or {}).get(regime)
+
+
+def summary_table(results: dict[str, Any]) -> list[str]:
+    """The README's table: many users first, one credential after (the same run)."""
+    ours = [("jwt", "coatcheck-jwt"), ("hybrid", "coatcheck-hybrid"),
+            ("session on SQLite", "coatcheck-session-sqlite"),
+            ("on Redis", "coatcheck-session-redis"),
+            ("on PostgreSQL", "coatcheck-session-postgresql")]
+    theirs = [("hand-written HS256", "floor-hs256"), ("joserfc", "joserfc"), ("PyJWT", "pyjwt"),
+              ("SessionMiddleware", "starlette-session"),
+              ("hand-written Redis lookup", "manual-redis"),
+              ("starsessions", "starsessions-redis")]
+
+    def http(names: list[tuple[str, str]], regime: str) -> str:
+        parts = []
+        for label, name in names:
+            cell = _cell(results, "http", name, regime) or {}
+            if cell.get("ratio") is not None and not math.isnan(cell["ratio"]):
+                parts.append(f"{label} {cell['ratio']:.2f}")
+        return ", ".join(parts) or "n/a"
+
+    def cpu(names: list[tuple[str, str]], regime: str) -> str:
+        parts = []
+        for label, name in names:
+            cell = _cell(results, "inprocess", name, regime) or {}
+            if cell.get("added_cpu_us") is not None:
+                parts.append(f"{label} {cell['added_cpu_us']:.1f} µs")
+        return ", ".join(parts) or "n/a"
+
+    def hits(regime: str) -> str:
+        cell = _cell(results, "inprocess", "coatcheck-jwt", regime) or {}
+        return _hits(cell.get("caches")) or "n/a"
+
+    users = (results.get("meta") or {}).get("users", 0)
+    lines = [
+        "| | coatcheck | the alternatives |",
+        "|---|---|---|",
+        f"| **{users:,} users, each request the next one's credential**: HTTP throughput, "
+        f"share of a bare Starlette endpoint | {http(ours, 'many')} | {http(theirs, 'many')} |",
+        f"| same users, auth CPU added per request, in-process | {cpu(ours, 'many')} | "
+        f"{cpu(theirs, 'many')} |",
+        f"| same users, Zipf popularity: HTTP share of bare | {http(ours, 'zipf')} | "
+        f"{http(theirs, 'zipf')} |",
+        f"| cache hits, jwt: many users / Zipf / one credential | {hits('many')} / "
+        f"{hits('zipf')} / {hits('one')} | (no cache) |",
+        f"| one credential repeated: HTTP share of bare | {http(ours, 'one')} | "
+        f"{http(theirs, 'one')} |",
+    ]
+    return lines
+
+
 def write_markdown(path: Path, results: dict[str, Any], chart: Path | None) -> None:
     m = results["machine"]
     meta = results["meta"]
@@ -364,6 +420,10 @@ def write_markdown(path: Path, results: dict[str, Any], chart: Path | None) -> N
         "| package | version |",
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in m["packages"].items()),
+        "",
+        "## Summary (the README's table)",
+        "",
+        *summary_table(results),
         "",
         "## Targets (issues 7 and 18), computed from this run",
         "",

@@ -63,7 +63,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 T = TypeVar("T")
 #: Logins run this many at a time while a variant is built (network stores overlap).
-_CONCURRENT_LOGINS = 64
+_CONCURRENT_LOGINS = 16
+#: A login that finds the store unreachable (20 servers log 20,000 users in each at
+#: once on a 2-core machine) is tried again this many times, after a pause.
+_LOGIN_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +120,22 @@ def cache_counts(cache: Any) -> tuple[int, int]:
 
 async def _for_users(ctx: BuildContext, make: Callable[[int], Awaitable[T]]) -> list[T]:
     """``make(i)`` for every bench user, a bounded number at a time, in user order."""
+
+    async def patient(i: int) -> T:
+        for attempt in range(_LOGIN_TRIES):
+            try:
+                return await make(i)
+            except Exception as exc:
+                # A store timing out under the build's own load: wait, try again.
+                if type(exc).__name__ != "StoreUnavailable" or attempt == _LOGIN_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     out: list[T] = []
     for start in range(0, ctx.users, _CONCURRENT_LOGINS):
         stop = min(ctx.users, start + _CONCURRENT_LOGINS)
-        out += await asyncio.gather(*(make(i) for i in range(start, stop)))
+        out += await asyncio.gather(*(patient(i) for i in range(start, stop)))
     return out
 
 
