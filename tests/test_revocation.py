@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 from coatcheck.clock import FrozenClock, SystemClock
 from coatcheck.errors import ConfigurationError
 from coatcheck.revocation import RevocationFeed, RevocationSet, decode_message, encode_message
+from coatcheck.sessions import SessionManager
+from coatcheck.stores import MemoryStore
 from coatcheck.stores.postgres_revocation import PostgresRevocationFeed
 from coatcheck.stores.redis_revocation import RedisRevocationFeed
 
@@ -38,6 +40,17 @@ def test_until_from_the_wire_is_capped_and_past_ones_ignored(clock: FrozenClock)
     assert len(revoked) == 1
     clock.advance(86_401)
     assert not revoked.is_revoked("far", clock.now())
+
+
+def test_an_until_longer_than_the_retention_is_shortened(clock: FrozenClock) -> None:
+    # The CLI publishes for a day (it cannot know the apps' token lifetimes); each
+    # process keeps an id only as long as its own access tokens can live.
+    revoked = RevocationSet(retention=RETENTION, clock=clock)
+    revoked.add(["cli"], until=clock.now() + 86_400)
+    clock.advance(RETENTION.total_seconds() - 1)
+    assert revoked.is_revoked("cli", clock.now())
+    clock.advance(2)
+    assert not revoked.is_revoked("cli", clock.now())
 
 
 def test_a_full_set_becomes_unreliable_instead_of_forgetting(clock: FrozenClock) -> None:
@@ -150,12 +163,22 @@ async def redis_client(redis_url: str, channel: str) -> AsyncIterator[aioredis.R
 @pytest.mark.redis
 @pytest.mark.anyio
 async def test_redis_feed(redis_url: str, channel: str, redis_client: aioredis.Redis) -> None:
+    made: list[RedisRevocationFeed] = []
+
     async def kill() -> None:
-        # Every pub/sub connection of this channel is killed (the publisher's is not one).
-        await redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        # Only this test's subscribers (found by their local address): other runs share
+        # the server. The publishers' connections are not subscribers.
+        for feed in made:
+            pubsub = feed._pubsub
+            writer = getattr(getattr(pubsub, "connection", None), "_writer", None)
+            if writer is not None:
+                host, port = writer.get_extra_info("sockname")[:2]
+                await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
 
     def make(revocations: RevocationSet) -> RevocationFeed:
-        return RedisRevocationFeed(redis_url, revocations, channel=channel, heartbeat=0.2)
+        feed = RedisRevocationFeed(redis_url, revocations, channel=channel, heartbeat=0.2)
+        made.append(feed)
+        return feed
 
     await _spread_and_recover(make, kill)
 
@@ -165,7 +188,9 @@ async def test_redis_feed(redis_url: str, channel: str, redis_client: aioredis.R
 async def test_redis_publish_failure_is_queued_and_resent(redis_url: str, channel: str) -> None:
     revoked = RevocationSet(retention=RETENTION)
     feed = RedisRevocationFeed("redis://127.0.0.1:1/15", revoked, channel=channel, max_backoff=0.1)
-    await feed.publish(["s.x"])  # nothing listens on port 1: queued, known locally
+    # Nothing listens on port 1: queued (and said so), known locally.
+    assert await feed.publish(["s.x"]) is False
+    assert feed.pending == 1
     assert revoked.is_revoked("s.x", SystemClock().now())
     assert not feed.healthy
     await feed.stop()
@@ -182,14 +207,54 @@ async def pg_cleanup(postgres_url: str) -> AsyncIterator[None]:
 @pytest.mark.anyio
 @pytest.mark.usefixtures("pg_cleanup")
 async def test_postgres_feed(postgres_url: str, channel: str) -> None:
+    made: list[PostgresRevocationFeed] = []
+
     async def kill() -> None:
+        # Only this test's listeners: other runs share the server.
+        pids = [f._listener.info.backend_pid for f in made if f._listener is not None]
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'coatcheck-revocation-listener'"
+                "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,)
             )
 
     def make(revocations: RevocationSet) -> RevocationFeed:
-        return PostgresRevocationFeed(postgres_url, revocations, channel=channel, heartbeat=0.2)
+        feed = PostgresRevocationFeed(postgres_url, revocations, channel=channel, heartbeat=0.2)
+        made.append(feed)
+        return feed
 
     await _spread_and_recover(make, kill)
+
+
+async def _manager_publishes(make: FeedFactory) -> None:
+    """Issue 12 item 6: a revoke through the SessionManager reaches the other process."""
+    clock = SystemClock()
+    here_set, there_set = (RevocationSet(retention=RETENTION, clock=clock) for _ in range(2))
+    here, there = make(here_set), make(there_set)
+    try:
+        await there.start(wait=5)
+        manager = SessionManager(MemoryStore(), revocations=here)
+        assert manager.feed is here
+        _, record = await manager.create("alice")
+        await manager.revoke_id(record.id)
+        await _eventually(lambda: there_set.is_revoked(record.id, clock.now()))
+        others = [(await manager.create("bob"))[1].id for _ in range(3)]
+        await manager.revoke_user("bob")
+        await _eventually(lambda: all(there_set.is_revoked(i, clock.now()) for i in others))
+        assert here.pending == 0
+    finally:
+        await here.stop()
+        await there.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+@pytest.mark.usefixtures("redis_client")
+async def test_the_manager_publishes_on_redis(redis_url: str, channel: str) -> None:
+    await _manager_publishes(lambda s: RedisRevocationFeed(redis_url, s, channel=channel))
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+@pytest.mark.usefixtures("pg_cleanup")
+async def test_the_manager_publishes_on_postgres(postgres_url: str, channel: str) -> None:
+    await _manager_publishes(lambda s: PostgresRevocationFeed(postgres_url, s, channel=channel))

@@ -45,6 +45,8 @@ The tree (codes are part of the public API and never renamed)::
     │   └── CsrfTokenMismatch         csrf_token_invalid     bad MAC or bound to another session
     ├── RateLimited                   rate_limited           too many attempts; .retry_after (429)
     └── InputError                    bad_request            malformed request body or field (400)
+        ├── InvalidText               invalid_text           not Unicode scalar values, or a NUL
+        └── PayloadTooLarge           payload_too_large      a body over the size limit (413)
 
 ``str(error)`` is ``"{code}: {message}"``. Messages never contain a token, cookie
 value or key. Errors do not know HTTP; ``coatcheck.adapters`` maps them to statuses.
@@ -72,6 +74,7 @@ __all__ = [
     "InvalidEphemeralKey",
     "InvalidIssuer",
     "InvalidSignature",
+    "InvalidText",
     "KeyRefused",
     "KeyUseConflict",
     "MalformedKey",
@@ -80,6 +83,7 @@ __all__ = [
     "MissingCredentials",
     "MissingCsrfToken",
     "NotAPublicKey",
+    "PayloadTooLarge",
     "PointNotOnCurve",
     "RateLimited",
     "RefreshReuse",
@@ -381,3 +385,16 @@ class InputError(CoatcheckError):
     """The request body or a field in it is malformed."""
 
     code = "bad_request"
+
+
+class InvalidText(InputError):
+    """A text field is not a sequence of Unicode scalar values (a lone surrogate, or bytes
+    that are not UTF-8), or holds a NUL, which no store and no header can carry."""
+
+    code = "invalid_text"
+
+
+class PayloadTooLarge(InputError):
+    """The request body is larger than the limit."""
+
+    code = "payload_too_large"

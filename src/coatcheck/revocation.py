@@ -42,8 +42,6 @@ __all__ = ["RevocationFeed", "RevocationSet", "decode_message", "encode_message"
 
 _log = logging.getLogger("coatcheck.revocation")
 _SYSTEM_CLOCK = SystemClock()
-# Entries from the wire beyond this are garbage or a misconfigured peer; cap them.
-_MAX_RETENTION = 86_400.0
 _CHANNEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,62}")
 
 
@@ -97,11 +95,16 @@ class RevocationSet:
         return until is not None and now < until
 
     def add(self, session_ids: Iterable[str], *, until: float | None = None) -> None:
-        """Record revocations, kept until ``until`` (default: now + retention)."""
+        """Record revocations, kept until ``until``, at most now + retention (the default).
+
+        Every token of a session revoked now expires within the retention, so a
+        longer ``until`` from the wire (a publisher with longer-lived tokens, or the
+        ``coatcheck sessions`` command, which cannot know) is shortened here.
+        """
         now = self._clock.now()
         if until is None:
             until = now + self._retention
-        until = min(until, now + _MAX_RETENTION)
+        until = min(until, now + self._retention)
         if until <= now:
             return
         self._prune(now)
@@ -230,15 +233,21 @@ class RevocationFeed:
         self._disconnected()
         await self._close()
 
-    async def publish(self, session_ids: Iterable[str]) -> None:
-        """Revoke ``session_ids`` here at once and tell every other process.
+    @property
+    def pending(self) -> int:
+        """Messages whose publish failed, waiting for the next connection to re-send."""
+        return len(self._pending)
+
+    async def publish(self, session_ids: Iterable[str]) -> bool:
+        """Revoke ``session_ids`` here at once and tell every other process; whether
+        the message reached the server (``False``: it is queued).
 
         Never raises for a broken connection: the message is queued and re-sent
         after the feed reconnects (the store remains the authority meanwhile).
         """
         ids = list(dict.fromkeys(session_ids))
         if not ids:
-            return
+            return True
         until = self._clock.now() + self._set.retention
         self._set.add(ids, until=until)
         try:
@@ -246,6 +255,8 @@ class RevocationFeed:
         except Exception as exc:  # any driver failure means "queue it"
             _log.warning("revocation publish failed (%s); queued", type(exc).__name__)
             self._pending.append((ids, until))
+            return False
+        return True
 
     def _apply(self, payload: str | bytes) -> None:
         message = decode_message(payload)

@@ -164,6 +164,18 @@ async def test_oversized_form_is_refused_without_reading_it_all() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("declared", ["\u00b2", "\u00b9\u00b2", "12abc", "-1", ""])
+async def test_a_content_length_that_is_not_ascii_digits_is_no_500(declared: str) -> None:
+    # Issue 12 item 4: "²".isdigit() is true, int("²") raised ValueError (a 500).
+    body = b"csrf_token=" + session_token().encode()
+    outcome = await call(
+        make(), headers={"content-type": FORM, "content-length": declared}, identity=SESSION,
+        chunks=(body,),
+    )  # fmt: skip
+    assert (outcome.status, outcome.app_body) == (200, body)  # read up to the limit instead
+
+
+@pytest.mark.anyio
 async def test_refusal_is_html_for_browsers_and_json_otherwise() -> None:
     mw = make()
     as_json = await call(mw, headers={"sec-fetch-site": "cross-site"})

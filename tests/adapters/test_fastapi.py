@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from coatcheck.adapters.asgi import AuthMiddleware
-from coatcheck.adapters.fastapi import CoatCheck
+from coatcheck.adapters.fastapi import CoatCheck, Text
 from coatcheck.auth import (
     Authenticator,
     BearerTransport,
@@ -20,6 +23,7 @@ from coatcheck.auth import (
 )
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import StoreUnavailable
+from coatcheck.revocation import RevocationSet
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
 from coatcheck.tokens import JWTCodec, Key, KeyRing
@@ -136,3 +140,76 @@ def test_store_outage_is_503(clock: FrozenClock) -> None:
     response = client.get("/me", headers={"Authorization": "Bearer " + "a" * 8 + "." + "b" * 43})
     assert response.status_code == 503
     assert response.json()["error"] == "store_unavailable"
+
+
+# -- request bodies (issue 12 item 4) -------------------------------------------------------
+
+
+class _Note(BaseModel):
+    title: Text
+    tags: dict[str, int] = {}
+    weight: float = 0.0
+
+
+def _notes_app(clock: FrozenClock, *, own_handler: bool = False) -> FastAPI:
+    app = FastAPI()
+    if own_handler:
+
+        async def mine(request: Request, exc: Exception) -> Response:
+            return Response("mine", status_code=418)
+
+        app.add_exception_handler(RequestValidationError, mine)
+    CoatCheck(app, authenticator=_sessions(clock))
+
+    @app.post("/notes")
+    async def notes(note: _Note) -> dict[str, str]:
+        # Encoding is where a lone surrogate used to explode (a hasher, a driver ...).
+        return {"title": note.title, "bytes": note.title.encode().hex()}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"title": "\\ud800"}', b'{"title": "a\\u0000b"}', b'{"title": "\xed\xa0\x80"}'],
+)
+def test_a_text_field_that_is_not_unicode_is_400(clock: FrozenClock, body: bytes) -> None:
+    client = TestClient(_notes_app(clock))
+    answer = client.post("/notes", content=body, headers={"content-type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_text")
+    assert client.post("/notes", json={"title": "é 🔑"}).json()["title"] == "é 🔑"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"title": 1e999}',  # FastAPI's own handler echoed inf: a 500 (allow_nan=False)
+        b'{"title": "x", "tags": {"\\ud800": "not a number"}}',  # the loc names the key
+        b'{"title": {"\\ud800": 1}}',  # the input echoed holds a lone surrogate
+    ],
+)
+def test_validation_errors_never_echo_what_cannot_be_sent(
+    clock: FrozenClock, body: bytes
+) -> None:
+    client = TestClient(_notes_app(clock), raise_server_exceptions=False)
+    answer = client.post("/notes", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "bad_request"
+    assert all("input" not in item for item in answer.json()["detail"])
+
+
+def test_the_apps_own_validation_handler_is_kept(clock: FrozenClock) -> None:
+    client = TestClient(_notes_app(clock, own_handler=True))
+    assert client.post("/notes", json={"title": 5}).status_code == 418
+
+
+def test_logout_publishes_the_revocation(clock: FrozenClock) -> None:
+    # Issue 12 item 6: the adapter's logout goes through the manager, which publishes.
+    revoked = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=revoked)
+    client = TestClient(make_app(Authenticator(SessionStrategy(manager, clock=clock))),
+                        base_url="https://testserver")  # fmt: skip
+    client.post("/login")
+    assert client.get("/me").status_code == 200
+    client.post("/logout")
+    assert len(revoked) == 1

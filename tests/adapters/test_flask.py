@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask, render_template_string, request
 
-from coatcheck.adapters.flask import CoatCheck, current_identity, login_required
+from coatcheck.adapters.flask import CoatCheck, current_identity, json_body, login_required
 from coatcheck.adapters.wsgi import CsrfMiddleware as WsgiCsrf
 from coatcheck.auth import (
     Authenticator,
@@ -22,6 +23,7 @@ from coatcheck.clock import FrozenClock
 from coatcheck.csrf import CsrfProtector
 from coatcheck.errors import StoreUnavailable
 from coatcheck.policies import CookiePolicy
+from coatcheck.revocation import RevocationSet
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore, open_store
 from coatcheck.tokens import JWTCodec, Key, KeyRing
@@ -307,3 +309,61 @@ def test_flask_tokens_verify_on_the_wsgi_side() -> None:
     }  # fmt: skip
     b"".join(middleware(environ, lambda status, headers, exc=None: statuses.append(status)))
     assert (statuses, seen) == (["200 OK"], [body])
+
+
+# -- json_body (issue 12 item 4) ------------------------------------------------------------
+
+
+def _echo_app(clock: FrozenClock) -> Flask:
+    app, _ = make_app(_sessions(clock))
+
+    @app.post("/echo")
+    def echo() -> Any:
+        body = json_body(max_bytes=1000)
+        return {"bytes": str(body).encode().hex()}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b'{"a": "\\ud800"}', 400, "invalid_text"),
+        (b'{"a": "\\u0000"}', 400, "invalid_text"),
+        (b'{"a": "\xed\xa0\x80"}', 400, "invalid_text"),
+        (b'{"a": 1e999}', 400, "bad_request"),
+        (b"[" * 900, 400, "bad_request"),  # request.get_json(): RecursionError, a 500
+        (b'{"a": "' + b"x" * 2000 + b'"}', 413, "payload_too_large"),
+    ],
+)
+def test_json_body_refuses_with_a_code(
+    clock: FrozenClock, body: bytes, status: int, code: str
+) -> None:
+    client = _echo_app(clock).test_client()
+    answer = client.post("/echo", data=body, content_type="application/json")
+    assert (answer.status_code, answer.get_json()["error"]) == (status, code)
+
+
+def test_json_body_reads_valid_json_and_wants_the_media_type(clock: FrozenClock) -> None:
+    client = _echo_app(clock).test_client()
+    assert client.post("/echo", json={"a": "é"}).status_code == 200
+    wrong = client.post("/echo", data=b'{"a": 1}', content_type="text/plain")
+    assert (wrong.status_code, wrong.get_json()["error"]) == (400, "bad_request")
+    chunked = client.post(
+        "/echo", input_stream=io.BytesIO(b'{"a": "' + b"x" * 2000 + b'"}'),
+        headers={"content-type": "application/json", "transfer-encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # the server de-chunks (gunicorn)
+    )  # fmt: skip
+    assert chunked.status_code == 413
+
+
+def test_logout_publishes_the_revocation(clock: FrozenClock) -> None:
+    # Issue 12 item 6: the adapter's logout goes through the manager, which publishes.
+    revoked = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=revoked)
+    app, _ = make_app(Authenticator(SessionStrategy(manager, clock=clock)))
+    client = app.test_client()
+    client.post("/login", base_url="https://localhost")
+    assert client.get("/me", base_url="https://localhost").status_code == 200
+    client.post("/logout", base_url="https://localhost")
+    assert len(revoked) == 1

@@ -22,6 +22,8 @@ from coatcheck.adapters.http import error_body, error_headers, error_json, error
         (errors.CsrfTokenMismatch(), 403),
         (errors.RateLimited(retry_after=3.2), 429),
         (errors.InputError(), 400),
+        (errors.InvalidText(), 400),
+        (errors.PayloadTooLarge(), 413),
         (errors.SignatureExpired(), 400),
         (errors.ConflictError(), 409),
         (errors.StoreUnavailable(), 503),
@@ -39,7 +41,7 @@ def test_status_table(exc: BaseException, status: int) -> None:
 def test_every_error_class_has_a_status() -> None:
     for name in errors.__all__:
         cls = getattr(errors, name)
-        assert error_status(cls()) in {400, 401, 403, 409, 429, 500, 503}
+        assert error_status(cls()) in {400, 401, 403, 409, 413, 429, 500, 503}
 
 
 def test_body_has_stable_code_and_message() -> None:

@@ -316,6 +316,15 @@ def test_oversized_or_undeclared_form_bodies_are_not_read() -> None:
     assert out == b"seen:" + big  # a header token: the body is left alone
 
 
+@pytest.mark.parametrize("declared", ["\u00b2", "\u0661\u0662", "12abc", "-1"])
+def test_a_content_length_that_is_not_ascii_digits_is_no_500(declared: str) -> None:
+    # Issue 12 item 4: "²".isdigit() is true, int("²") raised ValueError (a 500).
+    environ = _raw_environ("POST", {"content-type": FORM}, b"csrf_token=x")
+    environ["CONTENT_LENGTH"] = declared
+    recorder, out = _run(_csrf(), environ, SESSION)
+    assert (recorder.status, json.loads(out)["error"]) == ("403 Forbidden", "csrf_token_missing")
+
+
 def test_guest_page_sets_the_pre_session_cookie_once() -> None:
     recorder, token = _run(_csrf(), _raw_environ("GET", {}, path="/page"))
     [cookie] = recorder.cookies()

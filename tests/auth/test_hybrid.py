@@ -45,7 +45,7 @@ def _strategy(
 ) -> HybridStrategy:
     key = Key.from_secret("k" * 32, kid="k1") if alg == "HS256" else Key.generate(alg, kid="k1")
     codec = JWTCodec([key], clock=clock)
-    manager = SessionManager(store or MemoryStore(), clock=clock)
+    manager = SessionManager(store if store is not None else MemoryStore(), clock=clock)
     return HybridStrategy(
         manager, codec, ring or SecretRing([SECRET_A]), revocations=revocations, clock=clock
     )
@@ -126,17 +126,54 @@ async def test_claims_and_auth_time_survive_refresh(clock: FrozenClock) -> None:
     assert claims["iat"] == int(clock.now())
 
 
-async def test_reuse_after_grace_revokes_the_family(clock: FrozenClock) -> None:
+async def test_reuse_after_the_successor_was_used_revokes_the_family(clock: FrozenClock) -> None:
     strategy = _strategy(clock)
     first = await _login(strategy)
     second = await strategy.refresh(first.refresh_token)
-    clock.advance(11)
+    clock.advance(60)
+    third = await strategy.refresh(second.refresh_token)  # the successor's first use
     with pytest.raises(RefreshReuse):
         await strategy.refresh(first.refresh_token)
     # The whole family is gone: the legitimate successor and its access token too.
     with pytest.raises(InvalidCredentials):
-        await strategy.refresh(second.refresh_token)
-    assert await strategy.verify(second.token) is None
+        await strategy.refresh(third.refresh_token)
+    assert await strategy.verify(third.token) is None
+    assert await strategy.manager.get_id(first.session_id or "") is None
+
+
+async def test_a_lost_refresh_response_is_recovered(clock: FrozenClock) -> None:
+    # Issue 12 item 7: GET /auth/refresh with RT1, the answer is lost, RT1 again after
+    # the 10 s grace. Before: the session was revoked. Now: the same successor.
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    clock.advance(400)
+    lost = await strategy.refresh(first.refresh_token)
+    clock.advance(120)
+    again = await strategy.refresh(first.refresh_token)
+    assert again.refresh_token == lost.refresh_token
+    _, claims = unverified_parts(again.token)
+    assert claims["iat"] == int(clock.now())  # a fresh access token: lost's has aged
+    assert claims["jti"] == unverified_parts(lost.token)[1]["jti"]
+    assert await strategy.verify(again.token) is not None
+    record = await strategy.manager.get_id(first.session_id or "")
+    assert record is not None
+    assert record.data["_rt_n"] == 1  # nothing rotated: the successor is still unused
+    # The successor rotates normally; from then on the retired token is reuse.
+    third = await strategy.refresh(again.refresh_token)
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(first.refresh_token)
+    assert await strategy.verify(third.token) is None
+
+
+async def test_the_lost_response_window_is_bounded(clock: FrozenClock) -> None:
+    strategy = _strategy(clock)
+    first = await _login(strategy)
+    lost = await strategy.refresh(first.refresh_token)
+    clock.advance(10 * 60)
+    assert (await strategy.refresh(first.refresh_token)).refresh_token == lost.refresh_token
+    clock.advance(1)  # past retry_window (10 minutes by default)
+    with pytest.raises(RefreshReuse):
+        await strategy.refresh(first.refresh_token)
     assert await strategy.manager.get_id(first.session_id or "") is None
 
 
@@ -251,7 +288,10 @@ async def test_entries_are_kept_until_the_tokens_expire(clock: FrozenClock) -> N
 async def test_other_process_without_feed_keeps_accepting_until_expiry(clock: FrozenClock) -> None:
     store = MemoryStore()
     here = _strategy(clock, store=store)
-    there = HybridStrategy(here.manager, here.codec, SecretRing([SECRET_A]), clock=clock)
+    # Another process: its own manager (and revocation set) on the same store.
+    there = HybridStrategy(
+        SessionManager(store, clock=clock), here.codec, SecretRing([SECRET_A]), clock=clock
+    )
     pair = await _login(here)
     await here.revoke(pair.token)
     # The stated bound without a feed: one access-token lifetime elsewhere.
@@ -265,8 +305,9 @@ async def test_unreliable_set_falls_back_to_the_store(clock: FrozenClock) -> Non
     here = _strategy(clock, store=store)
     revocations = RevocationSet(retention=timedelta(minutes=6), clock=clock)
     there = HybridStrategy(
-        here.manager, here.codec, SecretRing([SECRET_A]), revocations=revocations, clock=clock
-    )
+        SessionManager(store, clock=clock), here.codec, SecretRing([SECRET_A]),
+        revocations=revocations, clock=clock,
+    )  # fmt: skip
     pair, other = await _login(here), await _login(here)
     revocations.mark_down()  # the feed dropped: every access token is checked in the store
     await here.revoke(pair.token)
@@ -285,6 +326,8 @@ def test_configuration_is_checked(clock: FrozenClock) -> None:
         {"access_ttl": timedelta(0)},
         {"grace": timedelta(seconds=-1)},
         {"grace": timedelta(minutes=5)},
+        {"grace": timedelta(seconds=30), "retry_window": timedelta(seconds=20)},
+        {"retry_window": timedelta(days=2)},
         {"revocations": RevocationSet(retention=timedelta(minutes=1))},
     ):
         with pytest.raises(ConfigurationError):
@@ -309,3 +352,32 @@ def test_require_recent_login(clock: FrozenClock) -> None:
         require_recent_login(identity, timedelta(seconds=99), clock=clock)
     with pytest.raises(StaleAuthentication):
         require_recent_login(Identity(user_id="a", mode="jwt"), timedelta(days=1), clock=clock)
+
+
+async def test_a_revoke_through_the_manager_stops_access_tokens_at_once(
+    clock: FrozenClock,
+) -> None:
+    # Issue 12 item 6: an app (or an adapter, or the CLI) calling the manager directly,
+    # not the strategy, reached no revocation set: the access token lived on.
+    strategy = _strategy(clock)
+    phone, laptop = await _login(strategy), await _login(strategy)
+    assert strategy.manager.revocations is strategy.revocations
+    await strategy.manager.revoke_id(phone.session_id or "")
+    assert await strategy.verify(phone.token) is None
+    await strategy.manager.revoke_user("alice")
+    assert await strategy.verify(laptop.token) is None
+
+
+def test_the_strategy_uses_the_managers_revocations(clock: FrozenClock) -> None:
+    codec = JWTCodec([Key.from_secret("k" * 32)], clock=clock)
+    own = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=own)
+    assert HybridStrategy(manager, codec, SECRET_A, clock=clock).revocations is own
+    other = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    with pytest.raises(ConfigurationError):
+        HybridStrategy(manager, codec, SECRET_A, revocations=other, clock=clock)
+    short = SessionManager(
+        MemoryStore(), clock=clock, revocations=RevocationSet(retention=timedelta(minutes=1))
+    )
+    with pytest.raises(ConfigurationError):
+        HybridStrategy(short, codec, SECRET_A, clock=clock)

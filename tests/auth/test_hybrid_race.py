@@ -1,4 +1,6 @@
-"""Many concurrent refreshes of one refresh token yield exactly one successor, on every store.
+"""Many concurrent refreshes of one refresh token yield exactly one successor, on every store;
+many retries of a retired token whose answer was lost get that successor, and once it
+has been used every retry is reuse.
 
 Each of the 50 refreshes goes through one of several independent store clients
 (their own connections, as separate app processes would have), all at once.
@@ -18,7 +20,7 @@ import redis.asyncio as aioredis
 
 from coatcheck.auth.hybrid import HybridIssued, HybridStrategy
 from coatcheck.clock import FrozenClock
-from coatcheck.errors import RefreshReuse
+from coatcheck.errors import InvalidCredentials, RefreshReuse
 from coatcheck.secret import SecretRing
 from coatcheck.sessions import SessionManager, SessionRecord, SessionStore
 from coatcheck.stores import MemoryStore, SQLiteStore
@@ -50,7 +52,7 @@ class _Widened:
         return getattr(self.inner, name)
 
 
-async def _race(stores: list[SessionStore], clock: FrozenClock) -> None:
+async def _strategies(stores: list[SessionStore], clock: FrozenClock) -> list[HybridStrategy]:
     # Warm the connection pools so that connecting does not stagger the racers.
     await asyncio.gather(*(s.get("x", 0.0) for s in stores for _ in range(RACERS // len(stores))))
     stores = [_Widened(s) for s in stores]  # type: ignore[misc]
@@ -60,7 +62,45 @@ async def _race(stores: list[SessionStore], clock: FrozenClock) -> None:
         HybridStrategy(SessionManager(store, clock=clock), codec, ring, clock=clock)
         for store in stores
     ]
-    strategies *= CLIENTS // len(strategies)
+    return strategies * (CLIENTS // len(strategies))
+
+
+async def _race(stores: list[SessionStore], clock: FrozenClock) -> None:
+    strategies = await _strategies(stores, clock)
+    await _one_successor(strategies, clock)
+    await _lost_response(strategies, clock)
+
+
+async def _lost_response(strategies: list[HybridStrategy], clock: FrozenClock) -> None:
+    """Issue 12 item 7 under concurrency: many retries of a retired token whose answer
+    was lost all get the one successor; once the successor is used, every one is reuse."""
+    login = await strategies[0].issue("bob", data={"name": "Bob"})
+    lost = await strategies[1].refresh(login.refresh_token)
+    clock.advance(60)  # past the 10 s grace
+    retries = await asyncio.gather(
+        *(strategies[i % len(strategies)].refresh(login.refresh_token) for i in range(RACERS)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, HybridIssued) for r in retries), retries
+    assert {r.refresh_token for r in retries if isinstance(r, HybridIssued)} == {
+        lost.refresh_token}  # fmt: skip
+    record = await strategies[0].manager.get_id(login.session_id or "")
+    assert record is not None
+    assert record.data["_rt_n"] == 1  # retries never rotate
+    # The successor's first use, then the retired token from everywhere at once.
+    used = await strategies[2].refresh(lost.refresh_token)
+    replays = await asyncio.gather(
+        *(strategies[i % len(strategies)].refresh(login.refresh_token) for i in range(RACERS)),
+        return_exceptions=True,
+    )
+    assert not any(isinstance(r, HybridIssued) for r in replays)
+    assert any(isinstance(r, RefreshReuse) for r in replays)
+    assert all(isinstance(r, (RefreshReuse, InvalidCredentials)) for r in replays), replays
+    assert await strategies[3].manager.get_id(login.session_id or "") is None
+    assert await strategies[0].verify(used.token) is None  # revoked: refused here at once
+
+
+async def _one_successor(strategies: list[HybridStrategy], clock: FrozenClock) -> None:
     login = await strategies[0].issue("alice", data={"name": "Alice"})
     clock.advance(60)
     results = await asyncio.gather(
@@ -75,11 +115,10 @@ async def _race(stores: list[SessionStore], clock: FrozenClock) -> None:
     record = await strategies[0].manager.get_id(login.session_id or "")
     assert record is not None
     assert record.data["_rt_n"] == 1  # exactly one rotation happened
-    # The successor works once more, and the original is now reuse (past the grace).
+    # The successor works once more (its first use), and the original is now reuse.
     assert await strategies[1].verify(successor.token) is not None
     third = await strategies[2].refresh(successor.refresh_token)
     assert third.refresh_token != successor.refresh_token
-    clock.advance(11)
     with pytest.raises(RefreshReuse):
         await strategies[3].refresh(login.refresh_token)
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from coatcheck.cli.sessions_cmd import register
 from coatcheck.clock import SystemClock
+from coatcheck.revocation import RevocationSet
 from coatcheck.sessions import SessionManager, SessionRecord
+from coatcheck.stores.feeds import open_feed
 from coatcheck.stores.sqlite import SQLiteStore
 from tests.stores.contract import make_record
 
@@ -221,3 +225,70 @@ def test_missing_command_is_usage(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_missing_arguments_are_usage(argv: list[str]) -> None:
     assert run(argv) == 2
+
+
+# -- revocations reach running servers (issue 12 item 6) ------------------------------------
+
+
+def test_without_a_feed_the_command_says_so(
+    db: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (record,) = seed(db, "alice", 1)
+    assert run(["sessions", "revoke", record.id, "--store", url]) == 0
+    assert "no revocation feed" in capsys.readouterr().err
+    (other,) = seed(db, "alice", 1)
+    assert run(["sessions", "revoke", other.id, "--store", url, "--feed", "none"]) == 0
+    assert "no revocation feed" in capsys.readouterr().err
+
+
+@pytest.mark.redis
+def test_revoke_publishes_on_the_feed(
+    db: Path, url: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = f"cctcli_{secrets.token_hex(4)}"
+    feed_url = f"{redis_url}?channel={channel}"
+    (one,) = seed(db, "alice", 1)
+    bobs = seed(db, "bob", 2)
+
+    async def listen_while(argvs: list[list[str]]) -> tuple[RevocationSet, list[int]]:
+        heard = RevocationSet(retention=timedelta(minutes=6))
+        listener = open_feed(feed_url, heard)
+        await listener.start(wait=5)
+        try:
+            codes = [await asyncio.to_thread(run, argv) for argv in argvs]
+            for _ in range(200):
+                if all(heard.is_revoked(r.id, SystemClock().now()) for r in [one, *bobs]):
+                    break
+                await asyncio.sleep(0.01)
+            return heard, codes
+        finally:
+            await listener.stop()
+
+    heard, codes = asyncio.run(listen_while([
+        ["sessions", "revoke", one.id, "--store", url, "--feed", feed_url],
+        ["sessions", "revoke-user", "bob", "--store", url, "--feed", feed_url],
+    ]))  # fmt: skip
+    assert codes == [0, 0]
+    assert all(heard.is_revoked(r.id, SystemClock().now()) for r in [one, *bobs])
+    out = capsys.readouterr().out
+    assert f"published 1 session id on the revocation feed redis://127.0.0.1:6379 (channel " \
+        f"{channel})" in out
+    assert "published 2 session ids" in out
+
+
+@pytest.mark.redis
+def test_an_unreachable_feed_fails_the_command(
+    db: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (record,) = seed(db, "alice", 1)
+    code = run(["sessions", "revoke", record.id, "--store", url, "--feed", "redis://127.0.0.1:1/0"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "store_unavailable" in err
+    assert "run the command again" in err
+    assert stored(db, record.id) is None  # the store part is done
+
+
+def test_a_bad_feed_url_is_usage(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["sessions", "revoke-user", "bob", "--store", url, "--feed", "http://x"]) == 2
+    assert "revocation feed URL" in capsys.readouterr().err

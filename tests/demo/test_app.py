@@ -196,7 +196,8 @@ def test_store_outage_is_503_but_health_and_guests_work(
     page = client.get("/")
     assert page.status_code == 503
     assert page.json()["error"] == "store_unavailable"
-    assert client.get("/healthz").json() == {"ok": True}
+    health = client.get("/healthz")  # says so too (issue 12 item 8), not {"ok": true}
+    assert (health.status_code, health.json()["store"]) == (503, "down")
     client.cookies.clear()
     assert "Hello, guest" in client.get("/").text
 

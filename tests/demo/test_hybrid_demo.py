@@ -7,6 +7,7 @@ these tests drive them through the demo's pages and API, with a frozen clock.
 from __future__ import annotations
 
 from datetime import timedelta
+from http.cookiejar import Cookie
 from typing import Any
 
 import pytest
@@ -34,6 +35,22 @@ def hybrid(make_client: MakeClient, clock: FrozenClock) -> TestClient:
 
 def _set_cookies(response: Any) -> dict[str, str]:
     return {line.partition("=")[0]: line for line in response.headers.get_list("set-cookie")}
+
+
+def _jar(client: TestClient) -> list[Cookie]:
+    return list(client.cookies.jar)
+
+
+def _restore(client: TestClient, cookies: list[Cookie]) -> None:
+    # Cookie by cookie, with their paths: the refresh cookie lives on its own path.
+    client.cookies.clear()
+    for cookie in cookies:
+        client.cookies.jar.set_cookie(cookie)
+
+
+def _refresh_cookie(client: TestClient) -> str:
+    [value] = [c.value for c in client.cookies.jar if c.name == REFRESH]
+    return value or ""
 
 
 def _api_login(client: TestClient) -> dict[str, Any]:
@@ -112,13 +129,47 @@ def test_api_refresh_rotates_and_detects_reuse(hybrid: TestClient, clock: Frozen
     again = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
     assert again.status_code == 200
     assert again.json()["refresh_token"] == pair["refresh_token"]
-    # After it, the retired token is a stolen one: the whole session is revoked.
+    # After it, while the successor is unused: a lost answer, the same successor again.
     clock.advance(PAST_GRACE)
+    retry = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
+    assert retry.status_code == 200
+    assert retry.json()["refresh_token"] == pair["refresh_token"]
+    # Once the successor has been used, the retired token is a stolen one: the whole
+    # session is revoked.
+    used = hybrid.post("/api/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert used.status_code == 200
     reused = hybrid.post("/api/refresh", json={"refresh_token": login["refresh_token"]})
-    assert reused.status_code == 401
-    assert _me(hybrid, pair["token"]) == 401
-    fresh = hybrid.post("/api/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert (reused.status_code, reused.json()["error"]) == (401, "refresh_token_reused")
+    assert _me(hybrid, used.json()["token"]) == 401
+    fresh = hybrid.post("/api/refresh", json={"refresh_token": used.json()["refresh_token"]})
     assert fresh.status_code == 401
+
+
+def test_a_lost_refresh_answer_in_the_browser_recovers(
+    hybrid: TestClient, clock: FrozenClock
+) -> None:
+    # Issue 12 item 7: GET /auth/refresh with RT1, the connection drops before the
+    # answer (the browser keeps its old cookies), RT1 again after the 10 s grace.
+    register_and_login(hybrid)
+    old = _jar(hybrid)
+    clock.advance(PAST_ACCESS)
+    lost = hybrid.get(REFRESH_PATH, params={"next": "/"}, follow_redirects=False)
+    assert lost.status_code == 307
+    _restore(hybrid, old)  # the answer never arrived
+    clock.advance(30)
+    page = hybrid.get("/")
+    assert "Hello, Alice Example" in page.text  # refreshed again, not logged out
+    assert _set_cookies(lost)[REFRESH].startswith(f"{REFRESH}={_refresh_cookie(hybrid)};")
+    # The successor is now in use: the old refresh cookie is a thief's.
+    clock.advance(PAST_ACCESS)
+    assert "Hello, Alice Example" in hybrid.get("/").text
+    current = _jar(hybrid)
+    _restore(hybrid, old)
+    stolen = hybrid.get(REFRESH_PATH, params={"next": "/"}, follow_redirects=False)
+    assert stolen.status_code == 307  # back, with both cookies cleared
+    assert "Max-Age=0" in _set_cookies(stolen)[REFRESH]
+    _restore(hybrid, current)
+    assert "Hello, guest" in hybrid.get("/").text  # the whole session was revoked
 
 
 def test_api_refresh_refuses_bad_input(hybrid: TestClient, make_client: MakeClient) -> None:

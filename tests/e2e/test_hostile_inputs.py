@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 #: Every error code the demo documents for a refused request.
 DOCUMENTED = {
-    "bad_request", "payload_too_large", "unsupported_media_type", "invalid_credentials",
+    "bad_request", "invalid_text", "payload_too_large", "unsupported_media_type",
+    "invalid_credentials",
     "missing_credentials", "username_taken", "unknown_session", "csrf_cross_origin",
     "csrf_token_missing", "csrf_token_invalid", "rate_limited", "no_refresh", "no_sessions",
     "no_jwks", "refresh_token_reused", "revoked_credentials", "unauthenticated",

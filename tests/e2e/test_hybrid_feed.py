@@ -119,7 +119,7 @@ class HybridServer:
         return "".join(p.read_text() for p in self.folder.glob("server-*.log"))
 
     def feed_state(self) -> str:
-        state: str = httpx.get(self.url + "/healthz", timeout=2).json()["revocation_feed"]
+        state: str = httpx.get(self.url + "/healthz", timeout=2).json()["feed"]
         return state
 
     def stop(self) -> None:

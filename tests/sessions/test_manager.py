@@ -17,6 +17,7 @@ from coatcheck.errors import (
     StoreUnavailable,
 )
 from coatcheck.policies import SessionPolicy
+from coatcheck.revocation import RevocationSet
 from coatcheck.sessions import SessionManager, SessionRecord
 from coatcheck.sessions.ids import session_id
 from coatcheck.stores.memory import MemoryStore
@@ -352,3 +353,40 @@ async def test_failing_change_writes_nothing(manager: SessionManager, clock: Fro
     with pytest.raises(ValueError, match="no"):
         await manager.update_data(record.id, boom)
     assert await manager.list_user("alice") == [record]
+
+
+# -- revocations are published (issue 12 item 6) -------------------------------------------
+
+
+async def test_every_revocation_path_publishes(store: CountingStore, clock: FrozenClock) -> None:
+    revoked = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(store, policy=POLICY, clock=clock, revocations=revoked)
+    assert (manager.revocations, manager.feed) == (revoked, None)
+    tokens = [(await manager.create("alice"))[0] for _ in range(4)]
+    ids = [session_id(t) or "" for t in tokens]
+    assert await manager.revoke(tokens[0])
+    assert await manager.revoke_id(ids[1]) is not None
+    assert await manager.revoke_user("alice", keep=ids[2]) == [ids[3]]
+    assert await manager.revoke_user("alice") == [ids[2]]
+    assert all(revoked.is_revoked(sid, clock.now()) for sid in ids)
+    # Published even when the store no longer had it: a retry must still reach others.
+    again = f"{ids[0][:8]}.{'0' * 64}"
+    assert await manager.revoke_id(again) is None
+    assert revoked.is_revoked(again, clock.now())
+
+
+async def test_without_revocations_nothing_is_published(manager: SessionManager) -> None:
+    token, _ = await manager.create("alice")
+    assert await manager.revoke(token)
+    assert (manager.revocations, manager.feed) == (None, None)
+
+
+def test_revocations_are_set_once(clock: FrozenClock) -> None:
+    one = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    other = RevocationSet(retention=timedelta(minutes=6), clock=clock)
+    manager = SessionManager(MemoryStore(), clock=clock, revocations=one)
+    manager.use_revocations(one)  # the same again: fine
+    with pytest.raises(ConfigurationError):
+        manager.use_revocations(other)
+    with pytest.raises(ConfigurationError):
+        SessionManager(MemoryStore(), revocations="redis://x")  # type: ignore[arg-type]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import html
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+from ..bodies import content_length
 from ..csrf import CsrfProtector, is_safe_method
 from ..csrf.rules import CsrfRequest, CsrfRules
-from ..errors import ConfigurationError, CsrfError
+from ..errors import ConfigurationError, CsrfError, InputError
 from ..policies import CookiePolicy
 from .asgi import Message, Receive, Scope, Send, identity_of, request_headers
 from .http import error_headers, error_json, error_status
@@ -140,8 +141,7 @@ class CsrfMiddleware:
         self, headers: Mapping[str, str], receive: Receive
     ) -> tuple[bytes | None, Receive]:
         limit = self._rules.max_body
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if _declared_length(headers) > limit:
             return None, receive
         chunks: list[bytes] = []
         size = 0
@@ -181,6 +181,14 @@ class CsrfMiddleware:
 
     def __repr__(self) -> str:
         return f"CsrfMiddleware({self._app!r}, {self.protector!r})"
+
+
+def _declared_length(headers: Mapping[str, str]) -> int:
+    # A malformed Content-Length declares nothing: the body is read up to the limit.
+    try:
+        return content_length(headers.get("content-length")) or 0
+    except InputError:
+        return 0
 
 
 def _default_html(exc: CsrfError) -> str:

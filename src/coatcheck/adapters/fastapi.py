@@ -15,30 +15,56 @@ reads both transports itself, once per request (reusing what
 :class:`~coatcheck.adapters.asgi.AuthMiddleware` found when it is installed too).
 Errors answer ``{"error": code, "message": ...}`` with the status of
 :func:`~coatcheck.adapters.http.error_status` (401 with ``WWW-Authenticate: Bearer``).
+
+Request bodies: declare text fields of a body model as :data:`Text` (a ``str`` that
+is Unicode scalar values without NUL, :func:`coatcheck.bodies.check_text`), so a
+lone surrogate from JSON's ``"\\ud800"`` is a 400 ``invalid_text`` before the
+endpoint runs, not a 500 in whatever encodes it later. ``init_app`` also replaces
+FastAPI's default validation-error handler, which echoes the input and answers 500
+when that input holds a lone surrogate or an infinite number.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Response, Security
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import APIKey
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.responses import JSONResponse
 from fastapi.security.base import SecurityBase
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from ..auth.authenticator import Authenticator, LoginResult
 from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
-from ..errors import CoatcheckError, InvalidCredentials, MissingCredentials
+from ..bodies import check_text
+from ..errors import CoatcheckError, InvalidCredentials, InvalidText, MissingCredentials
 from .asgi import IDENTITY_KEY, identity_of, request_headers
 from .http import error_body, error_headers, error_status
 
-__all__ = ["CoatCheck", "error_response"]
+__all__ = ["CoatCheck", "Text", "error_response"]
 
 _PRESENTED_KEY = "coatcheck.presented"
 _Resolve = Callable[[Request, Response], Awaitable[Any]]
+_NOT_SCALAR = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(value: str) -> str:
+    try:
+        return check_text(value, field="the field")
+    except InvalidText as exc:
+        raise PydanticCustomError(InvalidText.code, exc.message) from None
+
+
+#: A ``str`` body field that must be valid text: Unicode scalar values, no NUL. A
+#: refusal is 400 ``invalid_text`` (with :meth:`CoatCheck.init_app`'s handler).
+Text = Annotated[str, AfterValidator(_valid_text)]
 
 
 class _BearerScheme(SecurityBase):
@@ -75,6 +101,35 @@ async def _on_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def _safe_loc(part: object) -> object:
+    # A location may name a client's own member name: keep it encodable as UTF-8.
+    return _NOT_SCALAR.sub("\ufffd", part) if isinstance(part, str) else part
+
+
+async def _on_invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, without echoing the input (which can hold a lone surrogate or an
+    infinite number that no JSON response can carry); 400 ``invalid_text`` for text."""
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for these
+        raise exc
+    errors = exc.errors()
+    detail = [
+        {
+            "loc": [_safe_loc(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in errors
+    ]
+    headers = {"cache-control": "no-store"}
+    if any(error.get("type") == InvalidText.code for error in errors):
+        body = {"error": InvalidText.code, "message": "a text field is not valid Unicode or "
+                "contains a NUL character", "detail": detail}  # fmt: skip
+        return JSONResponse(body, status_code=400, headers=headers)
+    body = {"error": "bad_request", "message": "the request does not match what this "
+            "endpoint takes", "detail": detail}  # fmt: skip
+    return JSONResponse(body, status_code=422, headers=headers)
+
+
 class CoatCheck:
     """Authentication dependencies for FastAPI, built on ``authenticator``.
 
@@ -109,8 +164,15 @@ class CoatCheck:
             self.init_app(app)
 
     def init_app(self, app: FastAPI) -> None:
-        """Answer coatcheck errors with the stable JSON body (401, 403, 503 ...)."""
+        """Answer coatcheck errors with the stable JSON body (401, 403, 503 ...), and
+        replace FastAPI's default validation-error handler (not one the app set) with
+        one that never echoes the input: 400 ``invalid_text`` for a :data:`Text` field
+        that is not valid text, else 422 ``bad_request`` with ``detail``."""
         app.add_exception_handler(CoatcheckError, _on_error)
+        if app.exception_handlers.get(RequestValidationError) is (
+            request_validation_exception_handler
+        ):
+            app.add_exception_handler(RequestValidationError, _on_invalid_request)
 
     def _resolver(self) -> _Resolve:
         authenticator = self.authenticator

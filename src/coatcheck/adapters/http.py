@@ -17,6 +17,7 @@ from ..errors import (
     CookieError,
     CsrfError,
     InputError,
+    PayloadTooLarge,
     RateLimited,
     SignatureError,
     StoreError,
@@ -33,6 +34,7 @@ _STATUS: dict[type[CoatcheckError], int] = {
     CsrfError: 403,
     RateLimited: 429,  # RFC 6585 §4
     InputError: 400,
+    PayloadTooLarge: 413,  # RFC 9110 §15.5.14 Content Too Large
     SignatureError: 400,  # a signed value in the request was tampered with
     ConflictError: 409,
     StoreUnavailable: 503,  # RFC 9110 §15.6.4: temporary, try again

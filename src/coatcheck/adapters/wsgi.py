@@ -18,9 +18,10 @@ from typing import Any
 from .._sync import run_sync
 from ..auth.authenticator import Authenticator
 from ..auth.identity import Identity
+from ..bodies import content_length
 from ..csrf import CsrfProtector, is_safe_method
 from ..csrf.rules import CsrfRequest, CsrfRules
-from ..errors import CoatcheckError
+from ..errors import CoatcheckError, InputError
 from ..policies import CookiePolicy
 from .http import error_headers, error_json, error_status
 
@@ -260,10 +261,10 @@ def _read_body(environ: Environ, limit: int) -> bytes | None:
     them again. Without a ``CONTENT_LENGTH`` nothing is read (PEP 3333). Never raises
     for a bad length.
     """
-    declared = str(environ.get("CONTENT_LENGTH") or "0").strip()
-    if not declared.isdigit():
-        return b""
-    length = int(declared)
+    try:
+        length = content_length(str(environ.get("CONTENT_LENGTH") or "0")) or 0
+    except InputError:
+        return b""  # not ASCII digits ("²" is a digit to str.isdigit, not to int)
     if length > limit:
         return None
     if length == 0:

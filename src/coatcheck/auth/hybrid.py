@@ -22,9 +22,19 @@ derives from the successor's hash): with HS256/384/512, RS256 and EdDSA the byte
 are identical; ES256/PS256 signatures are randomised, so those give an equivalent
 token (same claims, other signature bytes).
 
-Presenting the previous secret after ``grace``, or a secret that matches neither,
-while the session token is valid means a refresh token was copied: the whole
-family (the session) is revoked, the revocation published, and
+A lost response is not a theft. A client whose refresh answer never arrived (the
+connection dropped) still holds the retired token; until the successor has been
+used once, and for at most ``retry_window`` (10 minutes by default) after the
+rotation, the retired token fetches that same successor again (with a fresh access
+token once ``grace`` has passed). The server knows whether the successor was used
+without storing anything more: its first use is a rotation, the same
+compare-and-set write that moves "previous" on to the successor's hash, after which
+the retired token matches neither generation.
+
+A secret that matches neither generation (a retired token whose successor has been
+used, or an older one), or the previous secret after ``retry_window``, while the
+session token is valid means a refresh token was copied: the whole family (the
+session) is revoked, the revocation published, and
 :class:`~coatcheck.errors.RefreshReuse` raised (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
 
 Revocation bound: see :mod:`coatcheck.revocation`. Without a feed, one access-token
@@ -40,7 +50,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -93,6 +103,7 @@ _RESERVED_CLAIMS = frozenset(
 _GENERATION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _DERIVE_LABEL = b"coatcheck.refresh\x00"
 _MAX_REFRESH = 200
+_MAX_RETRY = 86_400.0
 _SYSTEM_CLOCK = SystemClock()
 
 
@@ -136,24 +147,31 @@ class HybridStrategy:
 
     ``refresh_secrets`` key the derivation of successor generations (newest derives,
     every one is tried when re-deriving, so rotating them never logs anyone out).
-    ``feed`` (optional) spreads revocations to other processes; its set is used as
-    ``revocations``. Pass the manager's clock as ``clock``. ``cache_size`` access
-    tokens that verified are remembered until their ``exp`` (0 turns this off): a hit
-    skips the signature check, never the revocation check.
+    ``grace``: racing refreshes (parallel tabs) within it get the byte-identical pair;
+    ``retry_window``: how long after a rotation a retired token whose successor was
+    never used fetches that successor again (a lost response), see the module docs.
+    Revocations go through the manager, which publishes them
+    (:meth:`SessionManager.use_revocations`): give the feed to
+    ``SessionManager(store, revocations=feed)``, or here as ``feed`` (it is handed to
+    a manager that has none); without either, a set of this process is made. Pass the
+    manager's clock as ``clock``. ``cache_size`` access tokens that verified are
+    remembered until their ``exp`` (0 turns this off): a hit skips the signature
+    check, never the revocation check.
 
     :raises ConfigurationError: for a non-positive ``access_ttl``, a negative
-        ``grace``, a ``grace`` not shorter than ``access_ttl``, a revocation set
-        that forgets sooner than access tokens expire, a feed bound to another set,
-        or a negative ``cache_size``.
+        ``grace``, a ``grace`` not shorter than ``access_ttl``, a ``retry_window``
+        shorter than ``grace`` or longer than a day, a revocation set
+        that forgets sooner than access tokens expire, a feed bound to another set, a
+        feed or set other than the manager's own, or a negative ``cache_size``.
     """
 
     __slots__ = (
         "_cache",
         "_clock",
         "_codec",
-        "_feed",
         "_grace",
         "_manager",
+        "_retry",
         "_revocations",
         "_ring",
         "_ttl",
@@ -169,6 +187,7 @@ class HybridStrategy:
         *,
         access_ttl: timedelta = timedelta(minutes=5),
         grace: timedelta = timedelta(seconds=10),
+        retry_window: timedelta = timedelta(minutes=10),
         revocations: RevocationSet | None = None,
         feed: RevocationFeed | None = None,
         cache_size: int = DEFAULT_SIZE,
@@ -182,14 +201,27 @@ class HybridStrategy:
             raise ConfigurationError("access_ttl must be at least one second")
         if not 0 <= self._grace < self._ttl:
             raise ConfigurationError("grace must be at least 0 and shorter than access_ttl")
+        self._retry = retry_window.total_seconds()
+        if not self._grace <= self._retry <= _MAX_RETRY:
+            raise ConfigurationError("retry_window must be at least grace and at most a day")
         retention = access_ttl + codec.policy.leeway
         if feed is not None:
             if revocations is not None and revocations is not feed.revocations:
                 raise ConfigurationError("the feed fills another RevocationSet than the one given")
             revocations = feed.revocations
-        if revocations is None:
-            revocations = RevocationSet(retention=retention, clock=clock)
-        elif revocations.retention < retention.total_seconds():
+        # The manager publishes every revocation (whoever calls it: the app, an
+        # adapter, the CLI), so the set and feed are the manager's; one given here is
+        # handed to a manager that has none, and must be the same as one it has.
+        if feed is not None:
+            manager.use_revocations(feed)
+        elif revocations is not None:
+            manager.use_revocations(revocations)
+        elif manager.revocations is None:
+            manager.use_revocations(RevocationSet(retention=retention, clock=clock))
+        revocations = manager.revocations
+        if revocations is None:  # pragma: no cover - use_revocations set one just above
+            raise ConfigurationError("the SessionManager has no revocations")
+        if revocations.retention < retention.total_seconds():
             raise ConfigurationError(
                 "the RevocationSet must keep ids for at least access_ttl + the codec's leeway"
             )
@@ -197,7 +229,6 @@ class HybridStrategy:
         self._codec = codec
         self._ring = SecretRing.coerce(refresh_secrets)
         self._revocations = revocations
-        self._feed = feed
         self._clock = clock
         # token -> Identity of access tokens that verified, until their exp: a hit
         # never changes an answer (the key ring is immutable; revocation is checked
@@ -251,10 +282,17 @@ class HybridStrategy:
         )
         return self._pair(record, token, generation)
 
-    def _pair(self, record: SessionRecord, session_token: str, generation: str) -> HybridIssued:
+    def _pair(
+        self,
+        record: SessionRecord,
+        session_token: str,
+        generation: str,
+        *,
+        issued_at: float | None = None,
+    ) -> HybridIssued:
         data = record.data
         persistent = data.get(PERSISTENT_KEY, True) is not False
-        iat = int(data.get(_ROTATED_AT_KEY, 0))
+        iat = int(data.get(_ROTATED_AT_KEY, 0) if issued_at is None else issued_at)
         exp = iat + self._ttl
         claims: dict[str, Any] = {
             k: data[k]
@@ -408,15 +446,21 @@ class HybridStrategy:
                 continue
             previous = data.get(PREVIOUS_GENERATION_KEY)
             if isinstance(previous, str) and previous and hmac.compare_digest(presented, previous):
-                rotated_at = float(data.get(_ROTATED_AT_KEY, 0))
-                if self._clock.now() - rotated_at <= self._grace:
-                    # Another tab or request won; hand out the very same successor.
+                # The successor ("current") has never been presented: its first use
+                # would have rotated it to "previous" in the same compare-and-set write.
+                now = self._clock.now()
+                age = now - float(data.get(_ROTATED_AT_KEY, 0))
+                if age <= self._retry:
+                    # Another tab won (within grace: the very same pair), or the answer
+                    # to this token was lost: the same successor again, fresh access.
+                    issued_at = None if age <= self._grace else now
                     for secret in self._ring.all:
                         successor = self._derive(record.id, generation, secret)
                         if hmac.compare_digest(_hash(successor), current):
-                            return self._pair(record, session_token, successor)
-            await self._manager.revoke_id(record.id)
-            await self._revoke_ids([record.id])
+                            return self._pair(
+                                record, session_token, successor, issued_at=issued_at
+                            )
+            await self._manager.revoke_id(record.id)  # published by the manager
             raise RefreshReuse("a retired refresh token was presented; the session was revoked")
         raise ConflictError("the session changed concurrently too many times")
 
@@ -428,7 +472,8 @@ class HybridStrategy:
     # -- revocation ---------------------------------------------------------------------
 
     async def revoke(self, token: str) -> None:
-        """Log out: end the session behind an access or refresh token and publish it.
+        """Log out: end the session behind an access or refresh token; the manager
+        publishes it.
 
         An expired (but genuine) access token still identifies its session. Unknown
         or forged tokens are ignored. Raises StoreError / StoreUnavailable.
@@ -437,7 +482,6 @@ class HybridStrategy:
         sid = _session_id(parts[0]) if parts is not None else self._sid_of_access(token)
         if sid is not None:
             await self._manager.revoke_id(sid)
-            await self._revoke_ids([sid])
 
     def _sid_of_access(self, token: str) -> str | None:
         try:
@@ -455,35 +499,14 @@ class HybridStrategy:
 
         Raises StoreError / StoreUnavailable.
         """
-        removed = await self._manager.revoke_id(session_id)
-        await self._revoke_ids([session_id])
-        return removed is not None
+        return await self._manager.revoke_id(session_id) is not None
 
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> list[str]:
         """Log out everywhere (all but session ``keep``, e.g. after a password change).
 
-        Returns the revoked ids. Raises StoreError / StoreUnavailable.
+        Returns the revoked ids (published). Raises StoreError / StoreUnavailable.
         """
-        if keep is None:
-            ids = await self._manager.revoke_user(user_id)
-        else:
-            ids = []
-            for record in await self._manager.list_user(user_id):
-                if record.id != keep and await self._manager.revoke_id(record.id) is not None:
-                    ids.append(record.id)
-        await self._revoke_ids(ids)
-        return ids
-
-    async def _revoke_ids(self, ids: Iterable[str]) -> None:
-        # Published even when the store had nothing: a retry after a failed publish
-        # must still reach the other processes.
-        ids = list(ids)
-        if not ids:
-            return
-        if self._feed is not None:
-            await self._feed.publish(ids)
-        else:
-            self._revocations.add(ids)
+        return await self._manager.revoke_user(user_id, keep=keep)
 
     def __repr__(self) -> str:
         return f"HybridStrategy({self._manager!r}, access_ttl={self._ttl})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from datetime import timedelta
 from typing import Any
@@ -58,7 +59,31 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="served over HTTPS by a TLS proxy: Secure cookies with the __Host- prefix",
     )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        type=_trusted_proxies,
+        default=(),
+        metavar="IPS",
+        help="comma-separated addresses or networks of the proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto are trusted ('*' for any), as uvicorn's option (default: "
+        "none; the client IP is the TCP peer, so behind a proxy name it here or every "
+        "client shares the proxy's login-throttling budget)",
+    )
     parser.set_defaults(func=_run)
+
+
+def _trusted_proxies(value: str) -> tuple[str, ...]:
+    entries = tuple(part.strip() for part in value.split(",") if part.strip())
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not an IP address or network: {entry!r} (e.g. 127.0.0.1,10.0.0.0/8)"
+            ) from None
+    return entries
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -88,10 +113,15 @@ def _run(args: argparse.Namespace) -> int:
     app = create_app(config)  # a bad --store fails here, before the banner
     host = f"[{args.host}]" if ":" in args.host else args.host
     behind = " (behind your HTTPS proxy)" if args.https_proxy else ""
+    trusted = args.forwarded_allow_ips
+    forwarded = (
+        f"; X-Forwarded-For trusted from {', '.join(trusted)}" if trusted
+        else "; X-Forwarded-For ignored (no --forwarded-allow-ips)"
+    )  # fmt: skip
     print(
         f"coatcheck demo ({args.mode} mode, store {args.store}) serving on "
-        f"http://{host}:{args.port}/{behind}",
+        f"http://{host}:{args.port}/{behind}{forwarded}",
         flush=True,
     )
-    serve(app, host=args.host, port=args.port)
+    serve(app, host=args.host, port=args.port, forwarded_allow_ips=trusted)
     return 0

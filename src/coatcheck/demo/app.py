@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,12 @@ from ..auth import (
     SessionStrategy,
     Strategy,
 )
-from ..errors import CoatcheckError, ConfigurationError, RateLimited
+from ..errors import CoatcheckError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import SessionManager, SessionStore
 from ..stores import SQLiteStore, open_store
+from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
 from . import inspect_page, pages, password
 from .context import (
@@ -96,7 +97,6 @@ def _jwt_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> 
 def _hybrid_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) -> _Parts:
     keys = load_signing_keys(users.connection, config.alg)
     codec = JWTCodec(keys, algorithms=[config.alg], clock=config.clock)
-    manager = SessionManager(store, policy=config.session_policy, clock=config.clock)
     # Demo only: the refresh secret is derived from the stored signing key, so every
     # demo process sharing the users file derives the same one. Use a real secret.
     material = json.dumps(keys.signing_key().to_jwk(private=True), sort_keys=True).encode()
@@ -105,31 +105,26 @@ def _hybrid_mode(config: DemoConfig, users: UserDirectory, store: SessionStore) 
         retention=config.access_ttl + codec.policy.leeway, clock=config.clock
     )
     feed = _feed(config, revocations)
-    strategy = HybridStrategy(
-        manager, codec, refresh_secret, access_ttl=config.access_ttl,
-        revocations=revocations, feed=feed, clock=config.clock,
+    # The manager publishes every revocation (logout, the devices page, a password
+    # change, reuse detection) to the feed: no route has to remember it.
+    manager = SessionManager(
+        store, policy=config.session_policy, clock=config.clock,
+        revocations=feed if feed is not None else revocations,
     )  # fmt: skip
+    strategy = HybridStrategy(
+        manager, codec, refresh_secret, access_ttl=config.access_ttl, clock=config.clock
+    )
     return _Parts(strategy, "coatcheck_access", manager=manager, keys=keys, feed=feed)
 
 
 def _feed(config: DemoConfig, revocations: RevocationSet) -> RevocationFeed | None:
     url = config.feed_url
     if url is None:
-        url = config.store_url if config.store_url.startswith(_FEED_SCHEMES) else ""
+        url = default_feed_url(config.store_url)
     if not url or url == "none":
         return None
-    if url.startswith(("redis://", "rediss://")):
-        from ..stores.redis_revocation import RedisRevocationFeed
+    return open_feed(url, revocations)
 
-        return RedisRevocationFeed(url.partition("?")[0], revocations)
-    if url.startswith(("postgresql://", "postgres://")):
-        from ..stores.postgres_revocation import PostgresRevocationFeed
-
-        return PostgresRevocationFeed(url.partition("?")[0], revocations)
-    raise ConfigurationError("the revocation feed URL must be redis:// or postgresql://")
-
-
-_FEED_SCHEMES = ("redis://", "rediss://", "postgresql://", "postgres://")
 
 #: mode name -> builder of its strategy and cookie name.
 MODES: dict[str, Callable[[DemoConfig, UserDirectory, SessionStore], _Parts]] = {
@@ -240,8 +235,10 @@ def _hybrid_explainer(
             "A session record keyed by the session id <slot>.<SHA-256 hex of the session "
             "token>, holding only SHA-256 hashes of the current and previous refresh "
             "generations.",
-            "Presenting a retired refresh token (after a 10 s grace for parallel tabs) "
-            "revokes the whole session: a copied token was used.",
+            "A retired refresh token whose successor was never used (the answer was "
+            "lost) gets that same successor again, for up to 10 minutes. Once the "
+            "successor has been used, presenting the retired one revokes the whole "
+            "session: a copied token was used.",
             feed,
             f"Store: {_describe_store(config.store_url)}.",
         ],
@@ -396,8 +393,24 @@ def _http_error_response(demo: DemoContext, request: Request, exc: Exception) ->
 
 
 
-def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run ``app`` under uvicorn until interrupted (blocking)."""
+def serve(
+    app: Starlette,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    forwarded_allow_ips: Sequence[str] = (),
+) -> None:
+    """Run ``app`` under uvicorn until interrupted (blocking).
+
+    ``X-Forwarded-For`` / ``-Proto`` are trusted only from the proxies in
+    ``forwarded_allow_ips`` (addresses or networks, ``*`` for any); by default from
+    none, so a client cannot choose the IP the login limiter counts. (uvicorn's own
+    default trusts loopback peers, and any local client is one.)
+    """
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", access_log=False,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+    )  # fmt: skip

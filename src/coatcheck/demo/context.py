@@ -7,12 +7,10 @@ run one way: app -> routes -> context.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs
 
 from argon2 import PasswordHasher
 from starlette.concurrency import run_in_threadpool
@@ -21,8 +19,9 @@ from starlette.responses import RedirectResponse, Response
 
 from ..adapters.asgi import IDENTITY_KEY, request_headers
 from ..auth import Authenticator, BearerTransport, CookieTransport, Identity
+from ..bodies import content_length, parse_form, parse_json
 from ..clock import Clock, SystemClock
-from ..errors import ConfigurationError, InputError
+from ..errors import ConfigurationError, InputError, PayloadTooLarge
 from ..policies import SessionPolicy
 from ..ratelimit import LoginLimiter
 from ..revocation import RevocationFeed
@@ -144,19 +143,16 @@ def client_ip(request: Request) -> str:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, up to :data:`MAX_BODY`. Raises DemoError 413, InputError."""
-    declared = headers_of(request).get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise InputError("Content-Length is not a number")
-        if int(declared) > MAX_BODY:
-            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+    """The request body, up to :data:`MAX_BODY`. Raises PayloadTooLarge (413), InputError."""
+    declared = content_length(headers_of(request).get("content-length"))
+    if declared is not None and declared > MAX_BODY:
+        raise PayloadTooLarge(f"the body is over {MAX_BODY} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            raise DemoError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+            raise PayloadTooLarge(f"the body is over {MAX_BODY} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -165,8 +161,10 @@ def _media_type(request: Request) -> str:
     return headers_of(request).get("content-type", "").partition(";")[0].strip().lower()
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """An urlencoded form as ``{field: first value}``. Raises InputError, DemoError."""
+async def read_form(request: Request, *, allow_nul: bool = False) -> dict[str, str]:
+    """An urlencoded form as ``{field: first value}``, every value valid text
+    (:func:`coatcheck.bodies.parse_form`; NUL only with ``allow_nul``). Raises
+    InvalidText, InputError, DemoError 415, PayloadTooLarge."""
     media = _media_type(request)
     body = await read_body(request)
     # An empty POST (a bare logout button, a script) may come without a Content-Type.
@@ -174,26 +172,21 @@ async def read_form(request: Request) -> dict[str, str]:
         raise DemoError(
             415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded"
         )
-    try:
-        text = body.decode("utf-8")
-        parsed = parse_qs(text, keep_blank_values=True, max_num_fields=32)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError("the form is not valid UTF-8 urlencoded data") from exc
-    return {key: values[0] for key, values in parsed.items()}
+    return parse_form(body, max_fields=32, allow_nul=allow_nul)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """A JSON object body. Raises InputError (400), DemoError (413, 415)."""
+    """A JSON object body, every string valid text (:func:`coatcheck.bodies.parse_json`).
+
+    Raises InvalidText, InputError (400), PayloadTooLarge (413), DemoError (415).
+    """
     media = _media_type(request)
     if media != "application/json" and not media.endswith("+json"):
         raise DemoError(415, "unsupported_media_type", "send a JSON body as application/json")
     body = await read_body(request)
     if not body.strip():
         raise InputError("the body is empty; send a JSON object")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InputError("the body is not valid JSON") from exc
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise InputError("the JSON body must be an object")
     return data

@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from ..auth import HybridCookieTransport
+from ..errors import PayloadTooLarge
 from ..inspect import KeyMaterial, LabelledKey, Report, inspect_value
 from . import pages
-from .context import DemoContext, DemoError, demo_of, read_form
+from .context import DemoContext, demo_of, read_form
 from .routes import hidden_fields
 
 __all__ = ["MAX_VALUE", "inspect_form", "inspect_result", "render_report", "routes"]
@@ -213,10 +214,9 @@ async def inspect_result(request: Request) -> Response:
     """POST /inspect: the report on the pasted value. Never a 500, whatever it is."""
     demo = demo_of(request)
     try:
-        fields = await read_form(request)
-    except DemoError as exc:
-        if exc.status != 413:
-            raise
+        # NUL is fine here: the value is only inspected, never stored.
+        fields = await read_form(request, allow_nul=True)
+    except PayloadTooLarge:
         return _page(request, error=f"That is too long: at most {MAX_VALUE} bytes.", status=413)
     value = fields.get("value", "")
     secret = fields.get("secret", "")

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ..auth import HybridStrategy, Identity, require_recent_login
+from ..auth import Identity, require_recent_login
 from ..errors import InputError, InvalidCredentials, StaleAuthentication
 from . import pages
 from .context import DemoContext, DemoError, demo_of, identity_of, read_form, read_json, redirect
@@ -69,14 +69,10 @@ async def _change(request: Request, identity: Identity, current: object, new: ob
     if checked is None or checked.user_id != user.user_id:
         raise DemoError(403, "wrong_password", "the current password is wrong")
     await run_in_threadpool(demo.users.set_password, user.user_id, new)
-    strategy = demo.authenticator.strategy
-    keep = identity.session_id
-    if isinstance(strategy, HybridStrategy):
-        # Also published on the revocation feed, so every process refuses their access
-        # tokens within the stated bound.
-        ids = await strategy.revoke_user(user.user_id, keep=keep)
-    elif demo.manager is not None:
-        ids = await demo.manager.revoke_user(user.user_id, keep=keep)
+    if demo.manager is not None:
+        # In hybrid mode the manager also publishes them on the revocation feed, so
+        # every process refuses their access tokens within the stated bound.
+        ids = await demo.manager.revoke_user(user.user_id, keep=identity.session_id)
     else:
         return _Changed(None, _jwt_note(demo))
     count = len(ids)

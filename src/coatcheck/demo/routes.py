@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..auth import HybridIssued, HybridStrategy, Identity, require_recent_login
-from ..errors import InputError, InvalidCredentials, MissingCredentials
+from ..errors import InputError, InvalidCredentials, MissingCredentials, StoreError
 from ..redirects import is_safe_redirect, safe_redirect
 from . import pages
 from .context import (
@@ -241,11 +242,7 @@ async def revoke_session(request: Request) -> Response:
     # Only the user's own sessions: an id from someone else is "not found", not revoked.
     if target not in owned:
         raise DemoError(404, "unknown_session", "no such session among yours")
-    strategy = demo.authenticator.strategy
-    if isinstance(strategy, HybridStrategy):
-        await strategy.revoke_session(target)  # also tells the other processes
-    else:
-        await demo.manager.revoke_id(target)
+    await demo.manager.revoke_id(target)  # published to the feed in hybrid mode
     if target == identity.session_id:
         return redirect("/?msg=logged-out", demo.cookie.clear())
     return redirect("/sessions?msg=revoked")
@@ -260,11 +257,7 @@ async def revoke_all(request: Request) -> Response:
     # Fresh authentication (issue 4): logging out everywhere needs a recent login, so a
     # stolen, long-lived cookie cannot lock the real owner out of their other devices.
     require_recent_login(identity, demo.config.fresh_login, clock=demo.config.clock)
-    strategy = demo.authenticator.strategy
-    if isinstance(strategy, HybridStrategy):
-        await strategy.revoke_user(identity.user_id)
-    else:
-        await demo.manager.revoke_user(identity.user_id)
+    await demo.manager.revoke_user(identity.user_id)  # published to the feed in hybrid mode
     return redirect("/?msg=logged-out", demo.cookie.clear())
 
 
@@ -445,11 +438,37 @@ async def favicon(request: Request) -> Response:
     return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
 
 
+#: A session id no session has: reading it is one round trip that finds nothing.
+_PROBE_ID = "00000000." + "0" * 64
+_PROBE_TIMEOUT = 2.0
+
+
+async def _store_up(demo: DemoContext) -> bool:
+    try:
+        await asyncio.wait_for(demo.store.get(_PROBE_ID, now(demo)), _PROBE_TIMEOUT)
+    except (StoreError, TimeoutError):
+        return False
+    return True
+
+
 async def healthz(request: Request) -> Response:
-    feed = demo_of(request).feed
-    if feed is None:
-        return JSONResponse({"ok": True})
-    return JSONResponse({"ok": True, "revocation_feed": "up" if feed.healthy else "down"})
+    """Which parts are up, with a status a load balancer can act on.
+
+    ``store`` down: 503 (every login and, outside jwt mode, every authenticated request
+    fails; take this instance out). ``feed`` down: 200 ``"degraded"``: requests are
+    still answered correctly, each access token checked in the store until the feed is
+    back (slower, never wrong), and every instance shares the feed, so failing them
+    all would not help. ``feed`` is ``"none"`` when no feed is configured.
+    """
+    demo = demo_of(request)
+    store = await _store_up(demo)
+    feed = "none" if demo.feed is None else "up" if demo.feed.healthy else "down"
+    status = "down" if not store else "degraded" if feed == "down" else "ok"
+    body = {"ok": store, "status": status, "store": "up" if store else "down", "feed": feed}
+    headers = {"cache-control": "no-store"}
+    if not store:
+        headers["retry-after"] = "5"
+    return JSONResponse(body, status_code=200 if store else 503, headers=headers)
 
 
 routes: list[tuple[str, Endpoint, list[str]]] = [

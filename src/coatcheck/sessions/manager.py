@@ -4,6 +4,14 @@ The manager fetches, calls :func:`~coatcheck.sessions.lifecycle.decide` and
 persists; it holds no rule of its own. Per request, :meth:`SessionManager.validate`
 costs one store read, plus one write only when renewal is due (at most once per
 ``renew_interval``), so sliding expiry does not turn every request into a write.
+
+Revocation is one place: :meth:`~SessionManager.revoke`, :meth:`~SessionManager.revoke_id`
+and :meth:`~SessionManager.revoke_user` end the sessions in the store and then
+publish their ids to the manager's revocations (a
+:class:`~coatcheck.revocation.RevocationFeed` for every process, or a
+:class:`~coatcheck.revocation.RevocationSet` for this one), so no caller (the app,
+an adapter's logout, hybrid reuse detection, the ``coatcheck sessions`` command) can
+revoke without telling the processes that check access tokens without the store.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, ConflictError, InvalidCredentials, StoreError
 from ..policies import SessionPolicy
+from ..revocation import RevocationFeed, RevocationSet
 from .ids import new_token, session_id
 from .lifecycle import Decision, decide, new_expiry, renewed
 from .record import SessionRecord
@@ -36,9 +45,23 @@ class SessionManager:
     the store only ever sees its hash, the session id. Store failures propagate as
     :class:`~coatcheck.errors.StoreError` / :class:`~coatcheck.errors.StoreUnavailable`
     so callers can fail closed.
+
+    ``revocations``: where revoked session ids are published (see the module
+    docstring); :class:`~coatcheck.auth.HybridStrategy` sets a set of its own when
+    none is given (:meth:`use_revocations`).
     """
 
-    __slots__ = ("_absolute", "_attempts", "_clock", "_idle", "_policy", "_renew", "_store")
+    __slots__ = (
+        "_absolute",
+        "_attempts",
+        "_clock",
+        "_feed",
+        "_idle",
+        "_policy",
+        "_renew",
+        "_revoked",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -47,10 +70,15 @@ class SessionManager:
         policy: SessionPolicy = SessionPolicy(),  # noqa: B008 - frozen, so sharing is safe
         clock: Clock = SystemClock(),  # noqa: B008 - stateless
         update_attempts: int = _DEFAULT_ATTEMPTS,
+        revocations: RevocationSet | RevocationFeed | None = None,
     ) -> None:
         """Raises ConfigurationError when ``update_attempts`` is below 1."""
         if update_attempts < 1:
             raise ConfigurationError("update_attempts must be at least 1")
+        self._feed: RevocationFeed | None = None
+        self._revoked: RevocationSet | None = None
+        if revocations is not None:
+            self.use_revocations(revocations)
         self._store = store
         self._policy = policy
         self._clock = clock
@@ -67,6 +95,48 @@ class SessionManager:
     @property
     def policy(self) -> SessionPolicy:
         return self._policy
+
+    @property
+    def revocations(self) -> RevocationSet | None:
+        """The set revoked ids go to (the feed's set when there is a feed), or ``None``."""
+        return self._revoked
+
+    @property
+    def feed(self) -> RevocationFeed | None:
+        """The feed revoked ids are published on, or ``None``."""
+        return self._feed
+
+    def use_revocations(self, revocations: RevocationSet | RevocationFeed) -> None:
+        """Publish every revocation to ``revocations`` from now on.
+
+        Set once: giving the same set or feed again is a no-op. Raises
+        ConfigurationError when the manager already publishes elsewhere.
+        """
+        if isinstance(revocations, RevocationFeed):
+            feed: RevocationFeed | None = revocations
+            target = revocations.revocations
+        elif isinstance(revocations, RevocationSet):
+            feed, target = None, revocations
+        else:
+            raise ConfigurationError("revocations must be a RevocationSet or a RevocationFeed")
+        if self._revoked is not None:
+            if self._revoked is not target or (feed is not None and self._feed is not feed):
+                raise ConfigurationError(
+                    "this SessionManager already publishes its revocations elsewhere; "
+                    "give the feed (or set) to SessionManager(store, revocations=...) once"
+                )
+            return
+        self._feed, self._revoked = feed, target
+
+    async def _published(self, session_ids: list[str]) -> None:
+        # Even ids the store no longer had: a retry after a failed publish must still
+        # reach the other processes. A feed never raises (it queues and re-sends).
+        if not session_ids:
+            return
+        if self._feed is not None:
+            await self._feed.publish(session_ids)
+        elif self._revoked is not None:
+            self._revoked.add(session_ids)
 
     async def create(
         self,
@@ -177,33 +247,41 @@ class SessionManager:
         return new, moved
 
     async def revoke(self, token: str) -> bool:
-        """End the session behind ``token`` (logout); whether there was one. Raises StoreError."""
-        sid = session_id(token)
-        if sid is None:
-            return False
-        return await self._store.delete(sid) is not None
-
-    async def revoke_id(self, session_id: str) -> SessionRecord | None:
-        """End a session by its id (device lists, the CLI); return the removed record.
+        """End the session behind ``token`` (logout) and publish it; whether there was one.
 
         Raises StoreError.
         """
-        return await self._store.delete(session_id)
+        sid = session_id(token)
+        if sid is None:
+            return False
+        removed = await self._store.delete(sid)
+        await self._published([sid])
+        return removed is not None
+
+    async def revoke_id(self, session_id: str) -> SessionRecord | None:
+        """End a session by its id (device lists, the CLI) and publish it; return the
+        removed record. Raises StoreError.
+        """
+        removed = await self._store.delete(session_id)
+        await self._published([session_id])
+        return removed
 
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> list[str]:
         """End every session of ``user_id`` except session id ``keep``; their ids.
 
         ``keep`` is for "log out my other devices" and password changes, which keep
-        the current session. Raises StoreError.
+        the current session. The ids are published. Raises StoreError.
         """
         if keep is None:
-            return await self._store.delete_user(user_id)
-        # Only live sessions are listed; an expired one left behind is already refused
-        # by validate() and goes at the next prune().
-        revoked = []
-        for record in await self._store.list_user(user_id, self._clock.now()):
-            if record.id != keep and await self._store.delete(record.id) is not None:
-                revoked.append(record.id)
+            revoked = await self._store.delete_user(user_id)
+        else:
+            # Only live sessions are listed; an expired one left behind is already
+            # refused by validate() and goes at the next prune().
+            revoked = []
+            for record in await self._store.list_user(user_id, self._clock.now()):
+                if record.id != keep and await self._store.delete(record.id) is not None:
+                    revoked.append(record.id)
+        await self._published(revoked)
         return revoked
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
