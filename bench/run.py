@@ -1,6 +1,6 @@
 """coatcheck's benchmarks, side by side with the peers, in one command.
 
-    .venv/bin/python bench/run.py            # full run, under 15 minutes
+    .venv/bin/python bench/run.py            # full run, about 14 minutes
     .venv/bin/python bench/run.py --quick    # one to two minutes, noisy: checks it works
 
 Every HTTP and in-process variant runs in three regimes: ``many`` (20,000 users, each
@@ -67,10 +67,10 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "users": 20_000,
         # Batches of a quarter second: about one pass over the users for the fast variants.
         "inprocess": Budget(rounds=5, batch_seconds=0.25, group_seconds=30.0, min_rounds=5),
-        "warmup": (10_000, 1.5),
+        "warmup": (10_000, 1.0),
         "profile": (20_000, 5.0),
         "stores_timeouts": (60.0, 200.0),
-        "http": HttpBudget(rounds=2, duration=3, warmup=1),  # about 7 minutes
+        "http": HttpBudget(rounds=2, duration=2, warmup=1),  # about 5 minutes
     }
 
 
