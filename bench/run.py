@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from dpop import markdown as dpop_markdown
+from dpop import run_dpop
 from fixtures import BenchKeys, Services
 from harness import Budget, Progress
 from http_load import HttpBudget, load_tool, run_http
@@ -39,12 +41,16 @@ from inprocess import run_inprocess
 from micro import run_jws_algorithms, run_jwt, run_sessions
 from profiles import run_profiles
 from report import load_now, machine, write_chart, write_markdown
+from session_data import markdown as session_data_markdown
+from session_data import run_session_data
 from stores_section import run_stores
 from targets import compute_targets
 from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("jwt", "sessions", "inprocess", "profile", "stores", "http")
+SECTIONS = (
+    "jwt", "sessions", "inprocess", "profile", "stores", "http", "dpop", "session_data"
+)
 
 
 def _budgets(quick: bool) -> dict[str, Any]:
@@ -60,6 +66,8 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "profile": (2_000, 1.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
+            "session_data": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
+            "session_data_many": 2_000,
         }
     return {
         "jwt": Budget(rounds=12, batch_seconds=0.04, group_seconds=8.0, min_rounds=5),
@@ -72,6 +80,8 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "profile": (20_000, 5.0),
         "stores_timeouts": (60.0, 200.0),
         "http": HttpBudget(rounds=2, duration=2, warmup=1),  # about 5 minutes
+        "session_data": Budget(rounds=8, batch_seconds=0.1, group_seconds=30.0, min_rounds=5),
+        "session_data_many": 20_000,
     }
 
 
@@ -95,6 +105,13 @@ async def _async_sections(
         loads["sessions"] = load_now()
         out["sessions"] = await run_sessions(
             services, budgets["sessions"], progress, sessions=budgets["session_count"]
+        )
+    if "dpop" in wanted:
+        out["dpop"] = await run_dpop(services, progress, quick=budgets["session_count"] < 1000)
+    if "session_data" in wanted:
+        out["session_data"] = await run_session_data(
+            services.redis_url, budgets["session_data"], progress,
+            many=budgets["session_data_many"],
         )
     if "inprocess" in wanted:
         loads["inprocess"] = load_now()
@@ -211,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     has_chart = write_chart(chart, results)
     md = args.out / f"{stem}.md"
     write_markdown(md, results, chart if has_chart else None)
+    if "dpop" in results:
+        md.write_text(md.read_text() + "\n".join(dpop_markdown(results["dpop"])))
+    if "session_data" in results:  # issue 13's section appends its own tables
+        with md.open("a") as out:
+            out.write("\n" + "\n".join(session_data_markdown(results["session_data"])) + "\n")
     (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")

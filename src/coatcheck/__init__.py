@@ -7,7 +7,7 @@ Importing coatcheck loads no web framework and no database driver.
 
 from __future__ import annotations
 
-from .adapters.asgi import AuthMiddleware
+from .adapters.asgi import AuthMiddleware, SessionMiddleware
 from .adapters.http import error_status
 from .auth import (
     Authenticator,
@@ -37,7 +37,14 @@ from .errors import (
 )
 from .policies import ClaimsPolicy, CookiePolicy, CsrfPolicy, SessionPolicy
 from .secret import Secret, SecretRing
-from .sessions import SessionManager, SessionRecord, SessionStore
+from .sessions import (
+    CookieSessions,
+    SessionManager,
+    SessionMapping,
+    SessionRecord,
+    SessionStore,
+    StoreSessions,
+)
 from .signing import Signer
 from .stores import MemoryStore, SQLiteStore, open_store
 from .tokens import JWTCodec, Key, KeyRing
@@ -55,6 +62,7 @@ __all__ = [
     "CoatcheckError",
     "ConfigurationError",
     "CookiePolicy",
+    "CookieSessions",
     "CookieTransport",
     "CsrfError",
     "CsrfPolicy",
@@ -73,12 +81,15 @@ __all__ = [
     "Secret",
     "SecretRing",
     "SessionManager",
+    "SessionMapping",
+    "SessionMiddleware",
     "SessionPolicy",
     "SessionRecord",
     "SessionStore",
     "SessionStrategy",
     "Signer",
     "StoreError",
+    "StoreSessions",
     "StoreUnavailable",
     "Strategy",
     "SystemClock",

@@ -17,6 +17,9 @@ The tree (codes are part of the public API and never renamed)::
     ├── StoreError                    store_error            a store backend failed (__cause__)
     │   └── StoreUnavailable          store_unavailable      the backend cannot be reached (503)
     ├── ConflictError                 conflict               a compare-and-set lost too many times
+    ├── SessionDataError              session_data_error     the app's session data cannot be kept
+    │   ├── SessionValueError         session_value_invalid  not JSON (also a TypeError); .key
+    │   └── SessionTooLarge           session_too_large      over the size limit; .size, .limit
     ├── SignatureError                bad_signature          Signer.unsign(): tampered or foreign
     │   └── SignatureExpired          signature_expired      older than max_age; .signed_at
     ├── TokenError                    invalid_token          base of every token refusal
@@ -26,6 +29,10 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── UnsupportedHeader         unsupported_header     crit, jku, x5u, embedded jwk ...
     │   ├── InvalidSignature          invalid_signature      JWS verification failed
     │   ├── DecryptionFailed          decryption_failed      JWE could not be decrypted
+    │   ├── InvalidDPoPProof          invalid_dpop_proof     a DPoP proof failed RFC 9449 §4.3
+    │   │   ├── DPoPProofReplayed     dpop_proof_replayed    its jti was already used (§11.1)
+    │   │   ├── DPoPRequired          dpop_required          the policy requires a DPoP proof
+    │   │   └── UseDPoPNonce          use_dpop_nonce         send the server's nonce (§8, §9)
     │   ├── InvalidEphemeralKey       invalid_ephemeral_key  ECDH-ES epk off the curve or low order
     │   └── ClaimError                invalid_claim          .claim names the claim
     │       ├── MissingClaim          missing_claim          required claim absent
@@ -38,6 +45,7 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── InvalidCredentials        invalid_credentials    unknown/expired session or a bad token
     │   ├── RevokedCredentials        revoked_credentials    its session was revoked
     │   ├── RefreshReuse              refresh_token_reused   a retired refresh token came back
+    │   ├── InvalidDPoPBinding        dpop_binding_mismatch  a DPoP-bound token without its key
     │   └── StaleAuthentication       reauthentication_required  the login is older than allowed
     ├── CsrfError                     csrf_failed            adapters: 403
     │   ├── CrossOriginRequest        csrf_cross_origin      Sec-Fetch-Site/Origin: another site
@@ -64,6 +72,8 @@ __all__ = [
     "CrossOriginRequest",
     "CsrfError",
     "CsrfTokenMismatch",
+    "DPoPProofReplayed",
+    "DPoPRequired",
     "DecryptionFailed",
     "DuplicateKid",
     "ExpiredToken",
@@ -71,6 +81,8 @@ __all__ = [
     "InputError",
     "InvalidAudience",
     "InvalidCredentials",
+    "InvalidDPoPBinding",
+    "InvalidDPoPProof",
     "InvalidEphemeralKey",
     "InvalidIssuer",
     "InvalidSignature",
@@ -88,6 +100,9 @@ __all__ = [
     "RateLimited",
     "RefreshReuse",
     "RevokedCredentials",
+    "SessionDataError",
+    "SessionTooLarge",
+    "SessionValueError",
     "SignatureError",
     "SignatureExpired",
     "StaleAuthentication",
@@ -97,6 +112,7 @@ __all__ = [
     "UnknownKey",
     "UnsupportedAlgorithm",
     "UnsupportedHeader",
+    "UseDPoPNonce",
     "VulnerableKey",
     "WeakKey",
 ]
@@ -206,6 +222,33 @@ class ConflictError(CoatcheckError):
     code = "conflict"
 
 
+class SessionDataError(CoatcheckError):
+    """Data the app put in its session mapping cannot be kept (a bug in the app: 500)."""
+
+    code = "session_data_error"
+
+
+class SessionValueError(SessionDataError, TypeError):
+    """A session value is not JSON; ``key`` names where it was put (``cart[2]``)."""
+
+    code = "session_value_invalid"
+
+    def __init__(self, message: str = "", *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class SessionTooLarge(SessionDataError):
+    """The session's data is over the size limit; ``size`` and ``limit`` are bytes."""
+
+    code = "session_too_large"
+
+    def __init__(self, message: str = "", *, size: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
 class SignatureError(CoatcheckError):
     """The signature does not match: the value was tampered with or signed for another use."""
 
@@ -264,6 +307,40 @@ class DecryptionFailed(TokenError):
     code = "decryption_failed"
 
 
+class InvalidDPoPProof(TokenError):
+    """The DPoP proof was refused (RFC 9449 §4.3).
+
+    ``algs`` are the proof algorithms the server accepts and ``nonce`` the nonce it
+    wants in the next proof (None when it uses none); adapters put both in the
+    ``WWW-Authenticate: DPoP`` challenge and the ``DPoP-Nonce`` header (§7.1, §8).
+    """
+
+    code = "invalid_dpop_proof"
+
+    def __init__(
+        self, message: str = "", *, algs: tuple[str, ...] = (), nonce: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.algs = algs
+        self.nonce = nonce
+
+
+class DPoPProofReplayed(InvalidDPoPProof):
+    """This DPoP proof was already used (its ``jti`` was seen within the window)."""
+
+    code = "dpop_proof_replayed"
+
+
+class DPoPRequired(InvalidDPoPProof):
+    """The server requires a DPoP proof (a key-bound token) and none was sent."""
+
+    code = "dpop_required"
+
+
+class UseDPoPNonce(InvalidDPoPProof):
+    """The proof must carry the server's current nonce, given in ``nonce`` (RFC 9449 §8, §9)."""
+
+    code = "use_dpop_nonce"
 class InvalidEphemeralKey(TokenError):
     """The ECDH-ES ephemeral key (``epk``) is malformed, on another curve, off its curve or
     of low order (invalid-curve attack)."""
@@ -339,6 +416,23 @@ class RefreshReuse(AuthenticationError):
     """A retired refresh token was presented again; its whole family was revoked."""
 
     code = "refresh_token_reused"
+
+
+class InvalidDPoPBinding(AuthenticationError):
+    """A DPoP-bound credential came without a valid proof of its own key.
+
+    Sent as ``Bearer`` (or in a cookie), or with a proof signed by another key
+    (RFC 9449 §7.1, §7.2). ``algs`` and ``nonce`` as for :class:`InvalidDPoPProof`.
+    """
+
+    code = "dpop_binding_mismatch"
+
+    def __init__(
+        self, message: str = "", *, algs: tuple[str, ...] = (), nonce: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.algs = algs
+        self.nonce = nonce
 
 
 class StaleAuthentication(AuthenticationError):

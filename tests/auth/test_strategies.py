@@ -235,3 +235,31 @@ async def test_jwt_claims_are_read_only(jwt: JWTStrategy) -> None:
 def test_jwt_cache_size_must_not_be_negative(clock: FrozenClock) -> None:
     with pytest.raises(ConfigurationError):
         JWTStrategy(JWTCodec(Key.generate("HS256")), cache_size=-1)
+
+
+async def test_a_guests_session_never_verifies(sessions: SessionStrategy) -> None:
+    # A guest's session (the session mapping's) holds data, never an identity.
+    token, record = await sessions.manager.create("", data={"_session": {"cart": ["hat"]}})
+    assert record.user_id == ""
+    assert await sessions.verify(token) is None
+    issued = await sessions.issue("u1")
+    verified = await sessions.verify(issued.token)
+    assert verified is not None
+    assert verified.record is not None  # the read the session mapping reuses
+    assert verified.record.id == issued.session_id
+
+
+async def test_a_guests_token_is_no_hybrid_refresh_token(clock: FrozenClock) -> None:
+    import secrets
+
+    from coatcheck.auth import HybridStrategy
+    from coatcheck.errors import InvalidCredentials
+
+    manager = SessionManager(MemoryStore(), policy=POLICY, clock=clock)
+    hybrid = HybridStrategy(
+        manager, JWTCodec(Key.generate("HS256"), clock=clock), secrets.token_bytes(32),
+        clock=clock,
+    )  # fmt: skip
+    token, _ = await manager.create("", data={"_session": {"a": 1}})
+    with pytest.raises(InvalidCredentials):
+        await hybrid.refresh(f"{token}~{'A' * 43}")

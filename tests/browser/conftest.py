@@ -66,7 +66,14 @@ def _wait_for(port: int, process: subprocess.Popen[str], log: Path) -> None:
 class Demo:
     """One demo process on a loopback port, over HTTP or (with ``tls``) HTTPS."""
 
-    def __init__(self, mode: str, folder: Path, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self,
+        mode: str,
+        folder: Path,
+        tls: tuple[Path, Path] | None = None,
+        *,
+        register: bool = True,
+    ) -> None:
         self.mode = mode
         self.port = free_port()
         self.scheme = "https" if tls else "http"
@@ -84,6 +91,8 @@ class Demo:
             command, cwd=folder, stdout=subprocess.DEVNULL, stderr=self._log, text=True
         )
         _wait_for(self.port, self.process, log)
+        if not register:  # a restart on the same files: the users are there already
+            return
         with httpx.Client(base_url=self.url, verify=False, timeout=10) as client:  # noqa: S501
             for username, name in (("alice", "Alice Example"), ("bob", "Bob Example")):
                 created = client.post(

@@ -224,3 +224,63 @@ def test_log_out_everywhere_from_a_second_browser(browser: Any, demo: Demo) -> N
         assert _heading(laptop) == GUEST
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize("mode", ["session", "jwt", "hybrid"])
+def test_a_guest_is_remembered_by_name_and_keeps_a_cart_through_login(
+    playwright: Any, tmp_path: Path, mode: str
+) -> None:
+    # Its own demo, to restart it on the same SQLite file; its own profile, to quit
+    # Chromium in between (persistent cookies are kept, browser-session ones are not).
+    folder, profile = tmp_path / "server", tmp_path / "profile"
+    folder.mkdir()
+    server = Demo(mode, folder)
+
+    def launch() -> Any:
+        return playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=ARGS
+        )
+
+    context = launch()
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto(server.url + "/")
+        assert _heading(page) == GUEST
+        assert "coatcheck_data" not in {c["name"] for c in context.cookies()}
+        page.fill('form[action="/name"] input[name=name]', "Zoë")
+        page.click('form[action="/name"] button')
+        page.wait_for_load_state()
+        assert _heading(page) == "Hello, Zoë"
+        page.click('form[action="/cart/add"]:has(input[value=hat]) button')
+        page.wait_for_load_state()
+        assert page.locator("#cart").inner_text() == "hat"
+        assert "Added a hat to your cart." in page.content()
+        stored = {c["name"]: c for c in context.cookies()}["coatcheck_data"]
+        assert stored["httpOnly"] is True
+        assert stored["expires"] > time.time() + 3600  # persistent: outlives the browser
+        assert "coatcheck_data" not in page.evaluate("document.cookie")
+        _shot(page, f"{mode}-guest-session")
+        context.close()  # quit Chromium
+        server.stop()
+        server = Demo(mode, folder, register=False)  # restart on the same SQLite file
+
+        context = launch()
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto(server.url + "/")
+        assert _heading(page) == "Hello, Zoë"
+        assert page.locator("#cart").inner_text() == "hat"
+        _login(page, server, remember=True)
+        assert _heading(page) == HELLO
+        assert page.locator("#cart").inner_text() == "hat"  # it survived the login
+        page.click('form[action="/cart/add"]:has(input[value=scarf]) button')
+        page.wait_for_load_state()
+        assert page.locator("#cart").inner_text() == "hat, scarf"
+        _shot(page, f"{mode}-cart-after-login")
+        page.click('form[action="/logout"] button')
+        page.wait_for_load_state()
+        assert _heading(page) == GUEST
+        assert page.locator("#cart").inner_text() == "empty"
+    finally:
+        context.close()
+        server.stop()
+        shutil.rmtree(profile, ignore_errors=True)

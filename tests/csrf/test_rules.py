@@ -340,3 +340,51 @@ def test_one_token_per_request_and_identity() -> None:
     jwt.token(JWT)
     jwt.token(Identity(user_id="u1", mode="jwt", auth_time=JWT.auth_time))
     assert [c.split("=")[0] for c in jwt.set_cookies] == ["csrf"]  # replaced, not doubled
+
+
+# -- guests with a session (the session mapping's guest session) ------------------------------
+
+GUEST_ID = "0f1e2d3c." + "ab" * 32
+
+
+def test_a_guest_with_a_session_binds_to_it_and_needs_no_cookie() -> None:
+    r = rules()
+    token, cookie = r.page_token(None, {}, guest=GUEST_ID)
+    assert cookie is None
+    PROTECTOR.verify_token(token, "guest\x00" + GUEST_ID)
+    check = r.decide("POST", {"x-csrf-token": token}, {}, None, guest=GUEST_ID)
+    assert check is not None
+    assert check.binding == "guest\x00" + GUEST_ID
+    r.verify(check)
+    # Kind-prefixed: a guest id is never a session binding, and a login's wins over it.
+    with pytest.raises(CsrfError):
+        PROTECTOR.verify_token(token, "session\x00" + GUEST_ID)
+    assert r.page_token(SESSION, {}, guest=GUEST_ID)[1] is None
+    login_check = r.decide("POST", {"x-csrf-token": token}, {"sid": "x"}, SESSION, guest=GUEST_ID)
+    assert login_check is not None
+    assert login_check.binding == "session\x00aaaa.0123"
+
+
+def test_a_guest_session_demands_a_token_and_keeps_older_pages_working() -> None:
+    r = rules()
+    assert r.decide("POST", {"content-type": "application/json"}, {}, None) is None
+    missing = r.decide("POST", {"content-type": "application/json"}, {}, None, guest=GUEST_ID)
+    assert missing is not None
+    with pytest.raises(MissingCsrfToken):
+        r.verify(missing)
+    # A page rendered before the session existed carries a pre-session token.
+    old = pre_token()
+    check = r.decide("POST", {"x-csrf-token": old}, {"csrf_pre": PRE}, None, guest=GUEST_ID)
+    assert check is not None
+    assert check.fallback == "pre\x00" + PRE
+    r.verify(check)
+    no_pre = r.decide("POST", {"x-csrf-token": old}, {}, None, guest=GUEST_ID)
+    assert no_pre is not None
+    with pytest.raises(CsrfError, match="invalid"):
+        r.verify(no_pre)
+    other_guest = PROTECTOR.issue("guest\x00" + "1" * 8 + "." + "cd" * 32)
+    forged = r.decide("POST", {"x-csrf-token": other_guest}, {"csrf_pre": PRE}, None,
+                      guest=GUEST_ID)  # fmt: skip
+    assert forged is not None
+    with pytest.raises(CsrfError):
+        r.verify(forged)

@@ -103,7 +103,10 @@ def test_api_me_without_or_with_bad_credentials(client: TestClient) -> None:
     missing = client.get("/api/me")
     assert missing.status_code == 401
     assert missing.json()["error"] == "missing_credentials"
-    assert missing.headers["www-authenticate"] == "Bearer"
+    # RFC 9449 §7.2: both schemes are spoken here; DPoP says which proof keys it takes.
+    assert missing.headers["www-authenticate"] == (
+        'Bearer, DPoP algs="ES256 Ed25519 EdDSA PS256 RS256"'
+    )
     for header in ("Bearer nonsense", "Bearer deadbeef." + "A" * 43, "Basic abc", "Bearer"):
         bad = client.get("/api/me", headers={"Authorization": header})
         assert bad.status_code == 401

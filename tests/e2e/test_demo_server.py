@@ -27,11 +27,13 @@ _START_TIMEOUT = 20.0
 
 
 class DemoServer:
-    """One ``coatcheck demo`` process on a loopback port, restartable."""
+    """One ``coatcheck demo`` process on a loopback port, restartable; ``args`` are extra
+    command-line options (``--dpop-nonce`` ...)."""
 
-    def __init__(self, mode: str, folder: Path) -> None:
+    def __init__(self, mode: str, folder: Path, args: tuple[str, ...] = ()) -> None:
         self.mode = mode
         self.folder = folder
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = f"sqlite:///{folder / 'x.db'}"
@@ -42,7 +44,7 @@ class DemoServer:
     def start(self) -> None:
         command = [
             sys.executable, "-m", "coatcheck", "demo",
-            "--port", str(self.port), "--store", self.store, "--mode", self.mode,
+            "--port", str(self.port), "--store", self.store, "--mode", self.mode, *self.args,
         ]  # fmt: skip
         self.log = (self.folder / "server.log").open("a")
         self.process = subprocess.Popen(

@@ -19,7 +19,8 @@ import pytest
 HERE = Path(__file__).parent
 NODE_MODULES = HERE / "node_modules"
 REQUIRED = ("@auth/core", "connect-redis", "cookie", "cookie-parser", "cookie-signature",
-            "express", "express-session", "jose", "jsonwebtoken", "redis")
+            "dpop", "express", "express-session", "jose", "jsonwebtoken", "oauth4webapi",
+            "redis")
 
 NodeRunner = Callable[..., list[Any]]
 
@@ -56,6 +57,12 @@ def _run(node: str, script: str, ops: list[dict[str, Any]]) -> list[Any]:
 def node_tokens(node_bin: str) -> NodeRunner:
     """Run ops in tokens.mjs (jsonwebtoken, jose, @auth/core); one result per op."""
     return lambda *ops: _run(node_bin, "tokens.mjs", list(ops))
+
+
+@pytest.fixture(scope="session")
+def node_dpop(node_bin: str) -> NodeRunner:
+    """Run ops in dpop.mjs (the dpop and oauth4webapi clients, over HTTP)."""
+    return lambda *ops: _run(node_bin, "dpop.mjs", list(ops))
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -31,15 +32,47 @@ from typing import Any
 import pytest
 
 from coatcheck.clock import FrozenClock
+from coatcheck.errors import SessionTooLarge
 from coatcheck.policies import SessionPolicy
-from coatcheck.sessions import SessionRecord, SessionStore
-from coatcheck.sessions.ids import new_token, session_id
-from coatcheck.sessions.manager import SessionManager
+from coatcheck.sessions import ReplayCache, SessionRecord, SessionStore
+from coatcheck.sessions.data import DATA_KEY, StoreSessions
+from coatcheck.sessions.ids import new_token, session_id, user_slot
+from coatcheck.sessions.manager import DEFAULT_MAX_DATA_SIZE, SessionManager
+from coatcheck.sessions.mapping import dump_json, same
 
 __all__ = ["CountingStore", "StoreContract", "make_record", "new_user"]
 
 DAY = 86_400.0
 LATER = 10 * DAY
+
+#: One of every kind of JSON value, with keys no ASCII-only store would survive.
+EVERY_JSON_TYPE: dict[str, Any] = {
+    "null": None,
+    "true": True,
+    "false": False,
+    "zero": 0,
+    "one": 1,
+    "negative": -42,
+    "big": 2**53 + 1,
+    "bigger": -(2**63),
+    "float": 1.5,
+    "tenth": 0.1,
+    "tiny": 1e-7,
+    "huge": 1.7976931348623157e308,
+    "integral_float": 3.0,
+    "text": "plain",
+    "empty_text": "",
+    "escapes": 'quote " backslash \\ newline \n tab \t \u2028 \u2029 \x7f',
+    "unicode": "Zoë Ångström 東京 🧥 \U0010ffff",
+    "empty_list": [],
+    "empty_object": {},
+    "list": [None, True, 0, -1.25, "x", [], {}, [[["deep"]]]],
+    "object": {"nested": {"deeper": {"deepest": [1, {"k": "v"}]}}},
+    "東京": "unicode key",
+    "🧥 coat": {"ключ": "значение", "": "empty key"},
+    "with space and \"quotes\"": 1,
+    "{hash}tag": "braces in a key",
+}
 
 
 def new_user(prefix: str = "user") -> str:
@@ -68,6 +101,23 @@ def make_record(now: float, user_id: str | None = None, **fields: Any) -> Sessio
     }
     values.update(fields)
     return SessionRecord(**values)
+
+
+def _assert_same_json(got: Any, expected: dict[str, Any]) -> None:
+    """Each value keeps its JSON type (dict equality would say True == 1 == 1.0).
+
+    One allowance: a float of 1e16 or more is an integral number, and PostgreSQL's
+    ``jsonb`` (a decimal) hands back the JSON number written (``1.7976931348623157e+308``)
+    without a fraction, so as a Python int that reads back as the very same float;
+    JSON itself has one kind of number.
+    """
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        if isinstance(value, float) and abs(value) >= 1e16:
+            assert isinstance(got[key], (int, float)), key
+            assert float(got[key]) == value, key
+        else:
+            assert same(got[key], value), key
 
 
 class CountingStore:
@@ -119,6 +169,10 @@ class CountingStore:
         self._count("delete_expired")
         return await self.inner.delete_expired(now, limit)
 
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        self._count("remember_once")
+        return await self.inner.remember_once(key, ttl, now)  # type: ignore[attr-defined,no-any-return]
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -127,6 +181,10 @@ class StoreContract:
     """Behaviour every session store shares. Subclasses provide the ``store`` fixture."""
 
     pytestmark = pytest.mark.anyio
+
+    #: Stores whose entries expire by the backend's own clock (Redis) instead of the
+    #: caller's ``now``: the replay-expiry test then waits for the backend.
+    expires_by_own_clock = False
 
     @pytest.fixture
     def store(self) -> SessionStore:
@@ -191,6 +249,94 @@ class StoreContract:
         await store.create(record)
         assert await store.get(record.id, clock.now()) == record
         assert await store.list_user(user, clock.now()) == [record]
+
+    async def test_every_json_type_round_trips(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now(), data=EVERY_JSON_TYPE)
+        await store.create(record)
+        got = await store.get(record.id, clock.now())
+        assert got is not None
+        _assert_same_json(got.data, EVERY_JSON_TYPE)
+        changed = record.with_data({**EVERY_JSON_TYPE, "list": [False, 1.0, 2]})
+        assert await store.update(changed)
+        got = await store.get(record.id, clock.now())
+        assert got is not None
+        _assert_same_json(got.data, changed.data)
+
+    async def test_data_at_the_size_limit_round_trips_and_more_is_refused(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        assert manager.max_data_size == DEFAULT_MAX_DATA_SIZE == 64 * 1024
+        # {"blob":"..."} is 11 bytes of JSON around the text; "é" is 2 bytes of UTF-8.
+        blob = "é" * 100 + "x" * (DEFAULT_MAX_DATA_SIZE - 11 - 200)
+        data = {"blob": blob}
+        assert len(dump_json(data)) == DEFAULT_MAX_DATA_SIZE
+        token, record = await manager.create(new_user(), data=data)
+        assert await manager.validate(token) == record
+        with pytest.raises(SessionTooLarge) as caught:
+            await manager.update_data(record.id, lambda d: d.update(blob=blob + "x"))
+        assert caught.value.size == DEFAULT_MAX_DATA_SIZE + 1
+        assert caught.value.limit == DEFAULT_MAX_DATA_SIZE
+        assert "max_data_size" in caught.value.message
+        assert await manager.validate(token) == record  # nothing was written
+        with pytest.raises(SessionTooLarge):
+            await manager.create(new_user(), data={"blob": blob + "x"})
+        small = SessionManager(store, clock=clock, max_data_size=100)
+        with pytest.raises(SessionTooLarge):
+            await small.create("", data={"blob": "x" * 100})
+
+    # -- guests -----------------------------------------------------------------------------
+
+    async def test_guest_sessions_belong_to_no_user(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        manager = SessionManager(store, clock=clock)
+        guests = [await manager.create("", data={DATA_KEY: {"n": i}}) for i in range(8)]
+        user = new_user()
+        _, login = await manager.create(user)
+        for token, record in guests:
+            assert record.user_id == ""
+            assert await manager.validate(token) == record
+        # Random slots, so that guests spread over a cluster's slots.
+        assert len({record.id[:8] for _, record in guests}) > 1
+        assert user_slot("") not in {record.id[:8] for _, record in guests}
+        assert await store.list_user("", clock.now()) == []
+        assert await store.delete_user("") == []
+        assert await manager.revoke_user("") == []
+        for token, record in guests:
+            assert await manager.validate(token) == record
+        assert await store.list_user(user, clock.now()) == [login]
+        # A guest's data changes like anyone's (compare-and-set), and it can go.
+        token, record = guests[0]
+        updated = await manager.update_data(record.id, lambda d: d.update(extra=True))
+        assert updated.user_id == ""
+        assert updated.data["extra"] is True
+        assert await store.list_user("", clock.now()) == []
+        assert await store.delete(record.id) == updated
+        assert await manager.validate(token) is None
+
+    async def test_fifty_concurrent_requests_each_adding_a_key_lose_nothing(
+        self, store: SessionStore, second_store: SessionStore, clock: FrozenClock
+    ) -> None:
+        # Two instances (two app processes' pools), the requests split between them.
+        backends = [StoreSessions(SessionManager(s, clock=clock)) for s in (store, second_store)]
+        first = await backends[0].open({})
+        first["start"] = True
+        set_cookie = await backends[0].save(first)
+        request = {"cookie": set_cookie[0][1].partition(";")[0]}
+
+        async def add(i: int) -> None:
+            backend = backends[i % 2]
+            session = await backend.open(request)
+            await asyncio.sleep(0)  # every request reads before any saves: all race
+            session[f"k{i}"] = i
+            assert await backend.save(session) == []
+
+        await asyncio.gather(*(add(i) for i in range(50)))
+        final = await backends[1].open(request)
+        assert dict(final) == {"start": True, **{f"k{i}": i for i in range(50)}}
 
     # -- expiry -----------------------------------------------------------------------------
 
@@ -526,3 +672,77 @@ class StoreContract:
         for token in tokens:
             assert await manager.validate(token) is None
         assert await manager.validate(other_token) is not None
+
+    # -- one-time values (ReplayCache) --------------------------------------------------------
+
+    async def test_store_is_a_replay_cache(self, store: SessionStore) -> None:
+        assert isinstance(store, ReplayCache)
+
+    async def test_remember_once_answers_true_once(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        cache = _replay(store)
+        key, other = _key(), _key()
+        assert await cache.remember_once(key, 60.0, clock.now()) is True
+        assert await cache.remember_once(key, 60.0, clock.now()) is False
+        assert await cache.remember_once(key, 60.0, clock.now() + 30) is False
+        assert await cache.remember_once(other, 60.0, clock.now()) is True
+
+    async def test_remember_once_forgets_after_ttl(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        cache = _replay(store)
+        key = _key()
+        ttl = 0.2 if self.expires_by_own_clock else 60.0
+        assert await cache.remember_once(key, ttl, clock.now()) is True
+        later = clock.now() + ttl + 1
+        deadline = time.monotonic() + 5
+        while not await cache.remember_once(key, ttl, later):
+            # Only a backend with its own clock gets here: wait for it to expire the key.
+            assert self.expires_by_own_clock
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert await cache.remember_once(key, ttl, later) is False
+
+    async def test_concurrent_remember_once_lets_exactly_one_through(
+        self, store: SessionStore, second_store: SessionStore, clock: FrozenClock
+    ) -> None:
+        # Two instances: what two app processes replaying one DPoP proof would do.
+        caches = [_replay(store), _replay(second_store)]
+        key = _key()
+        answers = await asyncio.gather(
+            *(caches[i % 2].remember_once(key, 60.0, clock.now()) for i in range(40))
+        )
+        assert answers.count(True) == 1
+
+    async def test_remember_once_leaves_sessions_alone(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        record = make_record(clock.now())
+        await store.create(record)
+        assert await _replay(store).remember_once(record.id, 60.0, clock.now()) is True
+        assert await store.get(record.id, clock.now()) == record
+        assert await store.delete_expired(clock.now() + 30) == 0
+        assert await store.get(record.id, clock.now()) == record
+
+    async def test_delete_expired_keeps_live_values(
+        self, store: SessionStore, clock: FrozenClock
+    ) -> None:
+        cache = _replay(store)
+        spent, live = _key(), _key()
+        assert await cache.remember_once(spent, 10.0, clock.now()) is True
+        assert await cache.remember_once(live, 600.0, clock.now()) is True
+        await store.delete_expired(clock.now() + 20)
+        assert await cache.remember_once(live, 600.0, clock.now() + 20) is False
+        # Judged by the caller's clock (a backend with its own still holds it 10 s).
+        spent_again = await cache.remember_once(spent, 10.0, clock.now() + 20)
+        assert spent_again is not self.expires_by_own_clock
+
+
+def _key() -> str:
+    return "t:" + secrets.token_hex(16)
+
+
+def _replay(store: SessionStore) -> ReplayCache:
+    assert isinstance(store, ReplayCache)
+    return store

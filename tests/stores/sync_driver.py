@@ -45,6 +45,9 @@ class RunSyncStore:
     async def delete_expired(self, now: float, limit: int | None = None) -> int:
         return run_sync(self.inner.delete_expired(now, limit))
 
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        return run_sync(self.inner.remember_once(key, ttl, now))  # type: ignore[attr-defined]
+
     async def close(self) -> None:
         run_sync(self.inner.close())
 

@@ -54,3 +54,12 @@ async def test_delete_expired_empties_the_user_index(clock: FrozenClock) -> None
     assert len(store) == 0
     assert store._by_user == {}
     assert repr(store) == "MemoryStore(<0 sessions>)"
+
+
+@pytest.mark.anyio
+async def test_replay_memory_stays_bounded_by_one_window(clock: FrozenClock) -> None:
+    store = MemoryStore()
+    for i in range(1000):
+        assert await store.remember_once(f"k{i}", 5.0, clock.now() + i)
+    # Each write forgets the spent values at the front: about one window is kept.
+    assert len(store._replay) <= 10

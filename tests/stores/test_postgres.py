@@ -33,6 +33,7 @@ def _drop(base: str, *tables: str) -> None:
         for table in tables:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"DROP TABLE IF EXISTS {table}_attempts")
+            conn.execute(f"DROP TABLE IF EXISTS {table}_replay")
             conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
@@ -104,7 +105,7 @@ async def test_schema_is_versioned_and_migration_is_safe_to_race(postgres_url: s
         cur = await conn.execute(
             "SELECT version FROM coatcheck_schema_version WHERE name = %s", (table,)
         )
-        assert await cur.fetchall() == [(2,)]
+        assert await cur.fetchall() == [(3,)]
         cur = await conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,))
         names = sorted(row[0] for row in await cur.fetchall())
         assert names == [f"{table}_expiry_idx", f"{table}_pkey", f"{table}_user_idx"]
@@ -113,6 +114,11 @@ async def test_schema_is_versioned_and_migration_is_safe_to_race(postgres_url: s
         )
         names = sorted(row[0] for row in await cur.fetchall())
         assert names == [f"{table}_attempts_pkey", f"{table}_resets_idx"]
+        cur = await conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s", (f"{table}_replay",)
+        )
+        names = sorted(row[0] for row in await cur.fetchall())
+        assert names == [f"{table}_forget_idx", f"{table}_replay_pkey"]
     for s in stores:
         await s.close()
 
@@ -131,12 +137,12 @@ async def test_newer_schema_is_refused(postgres_url: str) -> None:
         await store.open()
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
         await conn.execute(
-            "UPDATE coatcheck_schema_version SET version = 2 WHERE name = %s", (table,)
+            "UPDATE coatcheck_schema_version SET version = 3 WHERE name = %s", (table,)
         )
 
 
 @pytest.mark.anyio
-async def test_version_1_table_migrates_to_2(postgres_url: str, clock: FrozenClock) -> None:
+async def test_version_1_table_migrates_to_3(postgres_url: str, clock: FrozenClock) -> None:
     table = f"{TABLE}_v"
     store = PostgresStore.from_url(_url(postgres_url, table=table))
     record = make_record(clock.now())
@@ -144,17 +150,19 @@ async def test_version_1_table_migrates_to_2(postgres_url: str, clock: FrozenClo
     await store.close()
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
         await conn.execute(f"DROP TABLE {table}_attempts")  # as version 1 left it
+        await conn.execute(f"DROP TABLE {table}_replay")
         await conn.execute(
             "UPDATE coatcheck_schema_version SET version = 1 WHERE name = %s", (table,)
         )
     try:
         assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+        assert await store.remember_once("k", 60.0, clock.now()) is True
         assert await store.get(record.id, clock.now()) == record
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
             cur = await conn.execute(
                 "SELECT version FROM coatcheck_schema_version WHERE name = %s", (table,)
             )
-            assert await cur.fetchall() == [(2,)]
+            assert await cur.fetchall() == [(3,)]
     finally:
         await store.close()
         _drop(postgres_url, table)

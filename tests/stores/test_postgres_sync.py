@@ -34,6 +34,7 @@ def _cleanup(postgres_url: str) -> Iterator[None]:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}_attempts")
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}_replay")
         conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (TABLE,))
 
 

@@ -68,6 +68,8 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 class TestRedisStore(StoreContract):
+    expires_by_own_clock = True
+
     @pytest.fixture
     async def store(self, redis_url: str) -> AsyncIterator[RedisStore]:
         store = RedisStore.from_url(redis_url, prefix=RUN_PREFIX)

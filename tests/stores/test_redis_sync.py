@@ -24,6 +24,8 @@ PREFIX = f"ccs{secrets.token_hex(1)}:"
 
 
 class TestSyncRedisStore(StoreContract):
+    expires_by_own_clock = True
+
     @pytest.fixture
     def store(self, redis_url: str) -> Iterator[SessionStore]:
         inner = SyncRedisStore.from_url(redis_url, prefix=PREFIX)

@@ -6,8 +6,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,7 +164,7 @@ async def test_queries_use_an_index(
 
 
 @pytest.mark.anyio
-async def test_version_1_file_gains_the_attempts_table(
+async def test_version_1_file_gains_the_attempts_and_replay_tables(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     path = tmp_path / "v1.db"
@@ -172,16 +174,18 @@ async def test_version_1_file_gains_the_attempts_table(
     await store.close()
     db = sqlite3.connect(path)  # as version 1 left it: no attempts table
     db.execute("DROP TABLE coatcheck_attempts")
+    db.execute("DROP TABLE coatcheck_replay")
     db.execute("UPDATE coatcheck_schema SET version = 1")
     db.commit()
     db.close()
     store = SQLiteStore(path)
     assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+    assert await store.remember_once("k", 60.0, clock.now()) is True
     assert await store.get(record.id, clock.now()) == record
     await store.close()
     db = sqlite3.connect(path)
     try:
-        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(2,)]
+        assert db.execute("SELECT version FROM coatcheck_schema").fetchall() == [(3,)]
     finally:
         db.close()
 
@@ -406,3 +410,60 @@ async def test_relative_url_is_relative_to_working_folder(
     assert (tmp_path / "here.db").is_file()
     assert store.path == str(tmp_path / "here.db")
     assert repr(store) == f"SQLiteStore({str(tmp_path / 'here.db')!r})"
+
+
+def test_threads_sharing_the_connection_win_a_compare_and_set_once(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    # Regression: update() judged its compare-and-set by cursor.rowcount, which reads
+    # the connection's last change count; under a threaded WSGI server another thread's
+    # UPDATE on the shared connection could set it in between, so a lost compare-and-set
+    # looked won and that request's change was silently lost.
+    from coatcheck._sync import run_sync
+
+    store = SQLiteStore(tmp_path / "threads.db")
+    record = make_record(clock.now())
+    run_sync(store.create(record))
+    threads = 16
+    for round_ in range(40):
+        current = run_sync(store.get(record.id, clock.now()))
+        assert current is not None
+        gate = threading.Barrier(threads)
+        won: list[int] = []
+
+        def attempt(
+            i: int, base: Any = current, gate: threading.Barrier = gate, won: list[int] = won
+        ) -> None:
+            gate.wait()
+            if run_sync(store.update(base.with_data({"winner": i}))):
+                won.append(i)
+
+        workers = [threading.Thread(target=attempt, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert len(won) == 1, f"round {round_}: {len(won)} threads won one compare-and-set"
+        final = run_sync(store.get(record.id, clock.now()))
+        assert final is not None
+        assert final.data == {"winner": won[0]}
+    run_sync(store.close())
+
+
+@pytest.mark.anyio
+async def test_replay_table_is_swept_as_it_is_written(tmp_path: Path, clock: FrozenClock) -> None:
+    # Without `coatcheck sessions prune`, one-time values must not pile up forever.
+    store = SQLiteStore(tmp_path / "replay.db")
+    try:
+        for i in range(300):
+            assert await store.remember_once(f"old-{i}", 1.0, clock.now())
+        for i in range(256):
+            assert await store.remember_once(f"new-{i}", 60.0, clock.now() + 10)
+        db = sqlite3.connect(tmp_path / "replay.db")
+        try:
+            (left,) = db.execute("SELECT count(*) FROM coatcheck_replay").fetchone()
+        finally:
+            db.close()
+        assert left <= 300
+    finally:
+        await store.close()

@@ -1,10 +1,15 @@
-"""Pure ASGI middleware: authenticate each request, before any framework sees it.
+"""Pure ASGI middleware: authenticate each request, before any framework sees it;
+and give every visitor a session mapping.
 
-Works under Starlette, FastAPI or any ASGI 3 app. Per request it scans
-``scope["headers"]`` once, asks the :class:`~coatcheck.auth.Authenticator`, stores
+Works under Starlette, FastAPI or any ASGI 3 app. Per request :class:`AuthMiddleware`
+scans ``scope["headers"]`` once, asks the :class:`~coatcheck.auth.Authenticator`, stores
 the :class:`~coatcheck.auth.Identity` (or ``None`` for a guest) in the scope, and
 appends the ``Set-Cookie`` headers the strategy asked for to the response. Nothing
 is built per request that could be built once, and no framework object is made.
+
+:class:`SessionMiddleware` puts the :class:`~coatcheck.sessions.SessionMapping` in
+``scope["session"]``, where Starlette's and FastAPI's ``request.session`` look: a
+drop-in for Starlette's ``SessionMiddleware``.
 """
 
 from __future__ import annotations
@@ -14,21 +19,36 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ..auth.authenticator import Authenticator
+from ..auth.dpop import METHOD_HEADER, PATH_HEADER, SCHEME_HEADER
 from ..auth.hybrid_cookies import refresh_location
 from ..auth.identity import Identity
-from ..errors import CoatcheckError
+from ..errors import AuthenticationError, CoatcheckError, ConfigurationError, TokenError
 from ..redirects import safe_redirect
+from ..sessions.data import SessionBackend
+from ..sessions.flash import flash as _flash
+from ..sessions.flash import pop_flashes as _pop_flashes
+from ..sessions.mapping import SessionMapping
+from ..sessions.record import SessionRecord
+from ._session_glue import LoginWatch, visitor_of
 from .http import error_headers, error_json, error_status
 
 __all__ = [
+    "AUTH_ERROR_KEY",
     "IDENTITY_KEY",
+    "RECORD_KEY",
+    "SESSION_KEY",
     "AuthMiddleware",
     "Message",
     "Receive",
     "Scope",
     "Send",
+    "SessionMiddleware",
+    "auth_error_of",
+    "flash",
     "identity_of",
+    "pop_flashes",
     "request_headers",
+    "session_of",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -41,6 +61,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 IDENTITY_KEY = "coatcheck.identity"
 #: Scope key holding the request headers as a ``dict[str, str]`` (built once here).
 HEADERS_KEY = "coatcheck.headers"
+#: Scope key holding why a presented credential was refused (a DPoP proof or binding),
+#: for the 401 a route then answers; ``None`` otherwise.
+AUTH_ERROR_KEY = "coatcheck.auth_error"
+#: Scope key holding the server-side session behind the identity (session mode), read
+#: once by the authentication and reused by :class:`SessionMiddleware`.
+RECORD_KEY = "coatcheck.record"
+#: Scope key of the session mapping: Starlette's own, so ``request.session`` finds it.
+SESSION_KEY = "session"
 _SET_COOKIE = b"set-cookie"
 
 
@@ -48,7 +76,10 @@ def request_headers(scope: Scope) -> dict[str, str]:
     """The request headers as ``{lower-case name: value}``, never raising.
 
     Repeated fields are joined with ", " (RFC 9110 §5.3), except Cookie, joined with
-    "; " (RFC 9113 §8.2.3). The middleware caches the result in the scope.
+    "; " (RFC 9113 §8.2.3). A request with a ``DPoP`` header also gets the pseudo-headers
+    ``:method``, ``:scheme`` and ``:path`` (as sent, without the query) that its proof
+    is checked against (:mod:`coatcheck.auth.dpop`). The middleware caches the result
+    in the scope.
     """
     cached = scope.get(HEADERS_KEY)
     if cached is not None:
@@ -62,6 +93,14 @@ def request_headers(scope: Scope) -> dict[str, str]:
             headers[name] += ("; " if name == "cookie" else ", ") + value
         else:
             headers[name] = value
+    if "dpop" in headers:
+        headers[METHOD_HEADER] = str(scope.get("method") or "GET")
+        headers[SCHEME_HEADER] = str(scope.get("scheme") or "http")
+        raw = scope.get("raw_path")
+        # raw_path is the path exactly as the client sent it (ASGI 3, no query).
+        headers[PATH_HEADER] = (
+            raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", ""))
+        )
     scope[HEADERS_KEY] = headers
     return headers
 
@@ -70,6 +109,13 @@ def identity_of(scope: Scope) -> Identity | None:
     """The Identity the middleware put in ``scope`` (``None`` for a guest or no middleware)."""
     identity = scope.get(IDENTITY_KEY)
     return identity if isinstance(identity, Identity) else None
+
+
+def auth_error_of(scope: Scope) -> AuthenticationError | TokenError | None:
+    """Why the middleware refused the credential the request presented, when it can say
+    more than "invalid" (a DPoP proof or binding): raise it for the right 401."""
+    error = scope.get(AUTH_ERROR_KEY)
+    return error if isinstance(error, AuthenticationError | TokenError) else None
 
 
 class AuthMiddleware:
@@ -118,7 +164,7 @@ class AuthMiddleware:
         if self._exact:
             path = scope.get("path", "")
             if path in self._exact or path.startswith(self._prefixes):
-                _put(scope, None)
+                _put(scope, None, None)
                 await self._app(scope, receive, send)
                 return
         headers = request_headers(scope)
@@ -138,7 +184,9 @@ class AuthMiddleware:
             location = refresh_location(refresh_path, scope.get("path", "/"), query)
             await _redirect(location, result.set_headers, send)
             return
-        _put(scope, result.identity)
+        _put(scope, result.identity, result.record)
+        if result.error is not None:
+            scope[AUTH_ERROR_KEY] = result.error
         if not result.set_headers or kind != "http":
             await self._app(scope, receive, send)
             return
@@ -176,8 +224,10 @@ async def _redirect(location: str, set_headers: list[tuple[str, str]], send: Sen
     await send({"type": "http.response.body", "body": b""})
 
 
-def _put(scope: Scope, identity: Identity | None) -> None:
+def _put(scope: Scope, identity: Identity | None, record: SessionRecord | None) -> None:
     scope[IDENTITY_KEY] = identity
+    if record is not None:
+        scope[RECORD_KEY] = record
     state = scope.get("state")
     if state is None:
         scope["state"] = {"identity": identity}
@@ -191,8 +241,11 @@ def _merge(
     # The app may have logged in or out on this request; its cookie is the newer one.
     own = [v.split(b"=", 1)[0] for k, v in headers if k.lower() == _SET_COOKIE]
     for name, value in extra:
-        if name == _SET_COOKIE and value.split(b"=", 1)[0] in own:
-            continue
+        if name == _SET_COOKIE:
+            if value.split(b"=", 1)[0] in own:
+                continue
+        elif any(k.lower() == name for k, _ in headers):
+            continue  # e.g. DPoP-Nonce: the app's error response already says it
         headers.append((name, value))
     return headers
 
@@ -207,3 +260,138 @@ async def _refuse(kind: str, exc: CoatcheckError, send: Send) -> None:
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": error_status(exc), "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def session_of(scope: Any) -> SessionMapping:
+    """The session mapping of a request (a scope, or a Starlette/FastAPI ``Request``).
+
+    :raises ConfigurationError: when no :class:`SessionMiddleware` handled the request.
+    """
+    scope = getattr(scope, "scope", scope)
+    session = scope.get(SESSION_KEY) if isinstance(scope, MutableMapping) else None
+    if not isinstance(session, SessionMapping):
+        raise ConfigurationError("there is no session: add coatcheck's SessionMiddleware")
+    return session
+
+
+def flash(request: Any, message: str, category: str = "message") -> None:
+    """Leave ``message`` for the next page (see :mod:`coatcheck.sessions.flash`).
+
+    ``request`` is a Starlette/FastAPI ``Request`` or an ASGI scope. Raises
+    ConfigurationError without :class:`SessionMiddleware`, SessionValueError for
+    non-text arguments.
+    """
+    _flash(session_of(request), message, category)
+
+
+def pop_flashes(
+    request: Any, categories: Iterable[str] | None = None
+) -> list[tuple[str, str]]:
+    """Take the pending ``(category, message)`` pairs (all, or those ``categories``)."""
+    wanted = None if categories is None else frozenset(categories)
+    return _pop_flashes(session_of(request), wanted)
+
+
+class SessionMiddleware:
+    """A session mapping in ``scope["session"]`` for every visitor (``request.session``).
+
+    A drop-in for Starlette's ``SessionMiddleware``: swap the class, give it
+    ``sessions`` (a :class:`~coatcheck.sessions.StoreSessions` for a store, or a
+    :class:`~coatcheck.sessions.CookieSessions` for a signed or encrypted cookie), and
+    ``request.session`` works as before, with JSON values only. The mapping is saved
+    once, when the response starts, and only when it changed; a guest who stores
+    nothing costs no store call and gets no cookie.
+
+    With coatcheck's authentication, install it inside
+    :class:`AuthMiddleware` (``Middleware(AuthMiddleware, ...)`` first, then this) and
+    pass the same ``authenticator``: in session mode the data then lives in the login
+    session that authentication already read (no second read), and when the app logs
+    in or out the data follows to a new id (``on_login`` / ``on_logout`` of the
+    sessions). WebSocket connections read the session and never save it. A store
+    failure answers 503, data too large or not JSON 500 (``session_too_large``,
+    ``session_value_invalid``), with the JSON error body.
+
+    Paths in ``exclude_paths`` (as :class:`AuthMiddleware` takes them) get an empty
+    session that is never read nor saved, so health checks make no store call.
+
+    :raises ConfigurationError: when the session cookie has the credential cookie's name.
+    """
+
+    __slots__ = ("_app", "_exact", "_logins", "_prefixes", "_sessions")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        sessions: SessionBackend,
+        *,
+        authenticator: Authenticator | None = None,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        self._app = app
+        self._sessions = sessions
+        self._logins = None if authenticator is None else LoginWatch(authenticator, sessions)
+        paths = [p.rstrip("/") or "/" for p in exclude_paths]
+        self._exact = frozenset(paths)
+        self._prefixes = tuple(p + "/" for p in paths if p != "/")
+
+    @property
+    def sessions(self) -> SessionBackend:
+        return self._sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self._app(scope, receive, send)
+            return
+        if self._exact:
+            path = scope.get("path", "")
+            if path in self._exact or path.startswith(self._prefixes):
+                scope[SESSION_KEY] = SessionMapping()
+                await self._app(scope, receive, send)
+                return
+        headers = request_headers(scope)
+        identity = scope.get(IDENTITY_KEY)
+        visitor = visitor_of(
+            identity if isinstance(identity, Identity) else None, scope.get(RECORD_KEY)
+        )
+        try:
+            session: SessionMapping = await self._sessions.open(headers, visitor)
+        except CoatcheckError as exc:
+            await _refuse(kind, exc, send)
+            return
+        scope[SESSION_KEY] = session
+        if kind != "http":
+            await self._app(scope, receive, send)
+            return
+        sessions, logins = self._sessions, self._logins
+        refused = False
+
+        async def send_saving(message: Message) -> None:
+            nonlocal refused
+            if refused:
+                return  # the app's response was replaced by the error
+            if message["type"] == "http.response.start":
+                own = list(message.get("headers") or ())
+                try:
+                    after = None
+                    if logins is not None:
+                        cookies = (
+                            v.decode("latin-1") for k, v in own if k.lower() == _SET_COOKIE
+                        )
+                        after = await logins.visitor(cookies, headers)
+                    extra = await sessions.save(session, after)
+                except CoatcheckError as exc:
+                    refused = True
+                    await _refuse(kind, exc, send)
+                    return
+                if extra or session or session.base:
+                    # The response depends on the cookie: caches must key on it.
+                    own.append((b"vary", b"Cookie"))
+                    own += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+                    message["headers"] = own
+            await send(message)
+
+        await self._app(scope, receive, send_saving)
+
+    def __repr__(self) -> str:
+        return f"SessionMiddleware({self._app!r}, {self._sessions!r})"

@@ -1,12 +1,14 @@
 """Pure-ASGI CSRF protection: :class:`CsrfMiddleware` is glue over :mod:`coatcheck.csrf.rules`.
 
 Install it *inside* :class:`~coatcheck.adapters.asgi.AuthMiddleware` (it reads the
-identity that one found). The decision table (Fetch Metadata / Origin for every
-unsafe request, then a token bound to the session, the login or a pre-session id)
-lives in :class:`~coatcheck.csrf.rules.CsrfRules`, shared with the WSGI and Flask
-adapters; this module only gathers the inputs, buffers a form body of at most
-``max_body`` bytes and hands the same bytes on to the app, adds the CSRF cookies to
-the response, and answers refusals.
+identity that one found), and inside :class:`~coatcheck.adapters.asgi.SessionMiddleware`
+when there is one (a guest's tokens then bind to their session once it exists). The
+decision table (Fetch Metadata / Origin for every unsafe request, then a token bound to
+the session, the login or a pre-session id) lives in
+:class:`~coatcheck.csrf.rules.CsrfRules`, shared with the WSGI and Flask adapters; this
+module only gathers the inputs, buffers a form body of at most ``max_body`` bytes and
+hands the same bytes on to the app, adds the CSRF cookies to the response, and answers
+refusals.
 
 Refusals are 403 with the code of the failed check (``csrf_cross_origin``,
 ``csrf_token_missing``, ``csrf_token_invalid``), as JSON, or HTML when the client
@@ -19,12 +21,14 @@ from __future__ import annotations
 import html
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+from ..auth.identity import Identity
 from ..bodies import content_length
 from ..csrf import CsrfProtector, is_safe_method
 from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import ConfigurationError, CsrfError, InputError
 from ..policies import CookiePolicy
-from .asgi import Message, Receive, Scope, Send, identity_of, request_headers
+from ..sessions.mapping import SessionMapping
+from .asgi import SESSION_KEY, Message, Receive, Scope, Send, identity_of, request_headers
 from .http import error_headers, error_json, error_status
 
 __all__ = ["CSRF_KEY", "CsrfMiddleware", "csrf_token"]
@@ -34,6 +38,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Scope key of the per-request CSRF state that :func:`csrf_token` reads.
 CSRF_KEY = "coatcheck.csrf"
 _SET_COOKIE = b"set-cookie"
+
+
+def _guest(scope: Scope, identity: Identity | None) -> str:
+    """A guest session's id (:class:`~coatcheck.adapters.asgi.SessionMiddleware` outside)."""
+    if identity is not None:
+        return ""
+    session = scope.get(SESSION_KEY)
+    return session.binding if isinstance(session, SessionMapping) else ""
 
 
 def csrf_token(scope: Scope) -> str:
@@ -48,7 +60,8 @@ def csrf_token(scope: Scope) -> str:
     state = scope.get(CSRF_KEY)
     if not isinstance(state, CsrfRequest):
         raise ConfigurationError("csrf_token() needs CsrfMiddleware around the app")
-    return state.token(identity_of(scope))
+    identity = identity_of(scope)
+    return state.token(identity, guest=_guest(scope, identity))
 
 
 class CsrfMiddleware:
@@ -128,7 +141,8 @@ class CsrfMiddleware:
         await self._app(scope, receive, send_with_cookies)
 
     async def _check(self, scope: Scope, state: CsrfRequest, receive: Receive) -> Receive:
-        check = state.decide(scope["method"], identity_of(scope))
+        identity = identity_of(scope)
+        check = state.decide(scope["method"], identity, guest=_guest(scope, identity))
         if check is None:
             return receive
         body = None

@@ -45,7 +45,7 @@ from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
 from ..bodies import check_text
 from ..errors import CoatcheckError, InvalidCredentials, InvalidText, MissingCredentials
-from .asgi import IDENTITY_KEY, identity_of, request_headers
+from .asgi import AUTH_ERROR_KEY, IDENTITY_KEY, auth_error_of, identity_of, request_headers
 from .http import error_body, error_headers, error_status
 
 __all__ = ["CoatCheck", "Text", "error_response"]
@@ -184,6 +184,8 @@ class CoatCheck:
             result = await authenticator.authenticate(request_headers(scope))
             scope[IDENTITY_KEY] = result.identity
             scope[_PRESENTED_KEY] = result.presented
+            if result.error is not None:
+                scope[AUTH_ERROR_KEY] = result.error
             for name, value in result.set_headers:
                 response.headers.append(name, value)
             return result.identity
@@ -197,6 +199,9 @@ class CoatCheck:
             identity: Identity | None = await resolve(request, response)
             if identity is not None:
                 return identity
+            error = auth_error_of(request.scope)
+            if error is not None:
+                raise error  # a refused DPoP proof or binding: its own 401 and challenge
             if request.scope.get(_PRESENTED_KEY) or _presented(authenticator, request):
                 raise InvalidCredentials("the credentials are invalid or have expired")
             raise MissingCredentials("log in first: no session cookie or bearer token was sent")

@@ -26,6 +26,14 @@ The authenticator's coroutines run through :func:`~coatcheck._sync.run_sync`, so
 store must never suspend: ``open_store(url, sync=True)``, memory or SQLite. Every
 coatcheck error becomes the JSON body ``{"error": code, "message": ...}`` with the
 status of :func:`~coatcheck.adapters.http.error_status` (401, 403, 503 ...).
+
+``flask.session`` for every visitor: :class:`CoatCheckSessionInterface` is a drop-in
+for Flask's default session and Flask-Session (``app.session_interface = ...``), kept
+in a store or a signed cookie; ``CoatCheck(app, ..., sessions=...)`` installs it with
+the login-aware rules (the data follows a login to a new id)::
+
+    coatcheck = CoatCheck(app, authenticator=authenticator,
+                          sessions=StoreSessions(SessionManager(store)))
 """
 
 from __future__ import annotations
@@ -34,11 +42,13 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, session
+from flask.sessions import SessionInterface, SessionMixin
+from flask.wrappers import Request
 from werkzeug.local import LocalProxy
 
 from .._sync import run_sync
-from ..auth.authenticator import Authenticator, LoginResult
+from ..auth.authenticator import Authenticator, AuthResult, LoginResult
 from ..auth.hybrid_cookies import HybridCookieTransport
 from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
@@ -54,18 +64,35 @@ from ..errors import (
     PayloadTooLarge,
 )
 from ..policies import CookiePolicy
-from .http import error_body, error_headers, error_status
+from ..sessions.data import GUEST, SessionBackend
+from ..sessions.flash import flash as _flash
+from ..sessions.flash import pop_flashes as _pop_flashes
+from ..sessions.mapping import SessionMapping
+from ._session_glue import LoginWatch, visitor_of
+from .http import error_body, error_headers, error_json, error_status
 from .wsgi import request_headers
 
-__all__ = ["CoatCheck", "current_identity", "json_body", "login_required"]
+__all__ = [
+    "CoatCheck",
+    "CoatCheckSessionInterface",
+    "FlaskSession",
+    "current_identity",
+    "flash",
+    "json_body",
+    "login_required",
+    "pop_flashes",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EXTENSION = "coatcheck"
 _IDENTITY = "_coatcheck_identity"
 _PRESENTED = "_coatcheck_presented"
+_AUTH_ERROR = "_coatcheck_auth_error"
 _HEADERS = "_coatcheck_headers"
 _CSRF = "_coatcheck_csrf"
+_RESULT = "_coatcheck_result"
+_ERROR = "_coatcheck_session_error"
 
 
 class CoatCheck:
@@ -81,8 +108,15 @@ class CoatCheck:
     transports. ``own_origin``: the app's public ``scheme://host[:port]`` when behind
     a proxy. ``exclude_paths`` skip both.
 
+    ``sessions``: a :class:`~coatcheck.sessions.StoreSessions` or
+    :class:`~coatcheck.sessions.CookieSessions` for ``flask.session``; :meth:`init_app`
+    installs a :class:`CoatCheckSessionInterface` that knows the login (in session mode
+    the data lives in the login session; at login and logout it moves to a new id).
+    A guest's CSRF tokens then bind to their session once it exists.
+
     :raises ConfigurationError: from :meth:`init_app` if a store in use suspends
-        (an async store in a sync app) on the first request.
+        (an async store in a sync app) on the first request; for a session cookie
+        named like the credential cookie.
     """
 
     def __init__(
@@ -95,8 +129,15 @@ class CoatCheck:
         exclude_paths: Iterable[str] = (),
         csrf_max_body: int = 64 * 1024,
         protect_forms: bool = True,
+        sessions: SessionBackend | None = None,
     ) -> None:
         self.authenticator = authenticator
+        self.sessions = sessions
+        self.session_interface = (
+            None
+            if sessions is None
+            else CoatCheckSessionInterface(sessions, authenticator=authenticator)
+        )
         self.csrf = csrf
         self.csrf_rules = None if csrf is None else _rules_for(
             csrf, authenticator, own_origin=own_origin or "", max_body=csrf_max_body,
@@ -111,6 +152,8 @@ class CoatCheck:
     def init_app(self, app: Flask) -> None:
         """Register the request hooks, the error handler and the template helpers."""
         app.extensions[_EXTENSION] = self
+        if self.session_interface is not None:
+            app.session_interface = self.session_interface
         app.before_request(self._before)
         app.after_request(self._after)
         app.register_error_handler(CoatcheckError, _error_response)
@@ -121,26 +164,43 @@ class CoatCheck:
     def _excluded(self, path: str) -> bool:
         return bool(self._exact) and (path in self._exact or path.startswith(self._prefixes))
 
-    def _before(self) -> None:
-        setattr(g, _HEADERS, [])
+    def authenticate(self) -> AuthResult:
+        """This request's authentication, made once (the session interface may ask first).
+
+        Raises StoreError / StoreUnavailable.
+        """
+        done = g.get(_RESULT)
+        if isinstance(done, AuthResult):
+            return done
         if self._excluded(request.path):
-            setattr(g, _IDENTITY, None)
-            setattr(g, _PRESENTED, False)
-            return
-        headers = request_headers(request.environ)
-        # Raises StoreUnavailable (503 through the error handler): fail closed.
-        result = run_sync(self.authenticator.authenticate(headers))
+            result = AuthResult(None)
+        else:
+            # Raises StoreUnavailable (503 through the error handler): fail closed.
+            result = run_sync(self.authenticator.authenticate(request_headers(request.environ)))
+        setattr(g, _RESULT, result)
         setattr(g, _IDENTITY, result.identity)
         setattr(g, _PRESENTED, result.presented)
+        setattr(g, _AUTH_ERROR, result.error)
         setattr(g, _HEADERS, list(result.set_headers))
+        return result
+
+    def _before(self) -> None:
+        failed = g.pop(_ERROR, None)
+        if isinstance(failed, CoatcheckError):
+            raise failed  # the session could not be opened: its status, not a bare 500
+        if self._excluded(request.path):
+            self.authenticate()
+            return
+        result = self.authenticate()
         rules = self.csrf_rules
         if rules is None:
             return
-        state = rules.request(headers)
+        state = rules.request(request_headers(request.environ))
         setattr(g, _CSRF, state)
         # The method as sent: werkzeug upper-cases request.method, but "get" is not GET
         # (RFC 9110 §9.1). Raises CsrfError (403 through the error handler).
-        check = state.decide(request.environ.get("REQUEST_METHOD", ""), result.identity)
+        method = request.environ.get("REQUEST_METHOD", "")
+        check = state.decide(method, result.identity, guest=_guest_binding(result.identity))
         if check is not None:
             rules.verify(check, _form_body(rules.max_body) if check.read_form else None)
 
@@ -171,6 +231,9 @@ class CoatCheck:
         identity = _current()
         if identity is not None:
             return identity
+        error = g.get(_AUTH_ERROR)
+        if error is not None:
+            raise error  # a refused DPoP proof or binding: its own 401 and challenge
         if g.get(_PRESENTED, False):
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")
@@ -217,10 +280,139 @@ class CoatCheck:
         For a guest it sets the pre-session cookie, in jwt mode the double-submit cookie.
         """
         state = g.get(_CSRF)
-        return state.token(_current()) if isinstance(state, CsrfRequest) else ""
+        if not isinstance(state, CsrfRequest):
+            return ""
+        identity = _current()
+        return state.token(identity, guest=_guest_binding(identity))
 
     def __repr__(self) -> str:
         return f"CoatCheck({self.authenticator!r})"
+
+
+def _guest_binding(identity: Identity | None) -> str:
+    """The id a guest's CSRF tokens bind to: their session's, once it exists."""
+    if identity is not None:
+        return ""
+    current = getattr(request, "_coatcheck_session", None)
+    return current.binding if isinstance(current, SessionMapping) else ""
+
+
+class FlaskSession(SessionMapping, SessionMixin):
+    """``flask.session``: a :class:`~coatcheck.sessions.SessionMapping` (JSON only, changes
+    found by itself, nested ones too) with Flask's ``SessionMixin``.
+
+    ``modified`` is computed, so ``session.modified = True`` is not needed (and is
+    ignored); ``permanent`` is kept as Flask keeps it (the ``_permanent`` key), while
+    the cookie's lifetime is the sessions backend's.
+    """
+
+    @property
+    def modified(self) -> bool:
+        return self.changes() is not None
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        pass  # changes are found by comparing with what was stored
+
+    @property
+    def accessed(self) -> bool:
+        return True
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:
+        pass  # the adapter adds Vary: Cookie whenever the session holds data
+
+
+class CoatCheckSessionInterface(SessionInterface):
+    """``flask.session`` from a coatcheck sessions backend: ``app.session_interface = ...``.
+
+    A drop-in for Flask's default session and Flask-Session: views keep using
+    ``flask.session``, ``flask.flash`` and ``get_flashed_messages``. The session is
+    saved once per request, after the ``after_request`` handlers, and only when it
+    changed; a guest who stores nothing costs no store call and gets no cookie. The
+    backend's coroutines run with :func:`~coatcheck._sync.run_sync` (use a store that
+    never suspends: ``open_store(url, sync=True)``, SQLite, memory).
+
+    ``authenticator`` (given by :class:`CoatCheck`, which also authenticates the request
+    first) makes it login-aware: the data follows a login or logout to a new id. A store
+    failure while saving answers 503, data too large or not JSON 500, as JSON errors.
+
+    :raises ConfigurationError: for a session cookie named like the credential cookie.
+    """
+
+    def __init__(
+        self, sessions: SessionBackend, *, authenticator: Authenticator | None = None
+    ) -> None:
+        self.sessions = sessions
+        self._logins = None if authenticator is None else LoginWatch(authenticator, sessions)
+
+    def open_session(self, app: Flask, request: Request) -> FlaskSession:
+        """The request's session (Flask calls it before any ``before_request`` hook)."""
+        headers = request_headers(request.environ)
+        extension = app.extensions.get(_EXTENSION)
+        try:
+            visitor = GUEST
+            if isinstance(extension, CoatCheck):
+                result = extension.authenticate()
+                visitor = visitor_of(result.identity, result.record)
+            opened: FlaskSession = run_sync(
+                self.sessions.open(headers, visitor, factory=FlaskSession)
+            )
+        except CoatcheckError as exc:
+            if not isinstance(extension, CoatCheck):
+                raise
+            # Answered by CoatCheck's first before_request hook with the error's status.
+            setattr(g, _ERROR, exc)
+            return FlaskSession()
+        request._coatcheck_session = opened  # type: ignore[attr-defined]
+        return opened
+
+    def save_session(
+        self, app: Flask, session: SessionMixin, response: Response
+    ) -> None:
+        """Write the session if it changed and add its cookie to ``response``."""
+        if not isinstance(session, FlaskSession) or session.handle is None:
+            return
+        try:
+            after = None
+            if self._logins is not None:
+                after = run_sync(
+                    self._logins.visitor(
+                        response.headers.getlist("Set-Cookie"), request_headers(request.environ)
+                    )
+                )
+            extra = run_sync(self.sessions.save(session, after))
+        except CoatcheckError as exc:
+            _replace_with_error(response, exc)
+            return
+        for name, value in extra:
+            response.headers.add(name, value)
+        if session.base or session:
+            response.vary.add("Cookie")
+
+
+def _replace_with_error(response: Response, exc: CoatcheckError) -> None:
+    response.status_code = error_status(exc)
+    response.set_data(error_json(exc))
+    response.headers.pop("Set-Cookie", None)
+    for name, value in error_headers(exc):
+        response.headers[name] = value
+
+
+def flash(request: Any, message: str, category: str = "message") -> None:
+    """Leave ``message`` for the next page, in this request's ``flask.session``.
+
+    ``request`` is ``flask.request`` (the session is that of the current request);
+    ``flask.flash`` works as well, on the same key. Raises SessionValueError for
+    non-text arguments.
+    """
+    _flash(session, message, category)
+
+
+def pop_flashes(request: Any, categories: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """Take the pending ``(category, message)`` pairs (also what ``flask.flash`` left)."""
+    wanted = None if categories is None else frozenset(categories)
+    return _pop_flashes(session, wanted)
 
 
 def _rules_for(

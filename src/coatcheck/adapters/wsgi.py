@@ -1,5 +1,8 @@
 """WSGI middleware (PEP 3333): the ASGI adapter's twin, for Flask, Django or any WSGI app.
 
+:class:`AuthMiddleware` authenticates; :class:`SessionMiddleware` gives every visitor a
+session mapping (:func:`session_of`); :class:`CsrfMiddleware` refuses forged requests.
+
 The decisions are the core's, unchanged: the same :class:`~coatcheck.auth.Authenticator`
 coroutines, driven without an event loop by :func:`~coatcheck._sync.run_sync`. That
 works because coatcheck's coroutines suspend only on a store's network I/O, so use
@@ -12,31 +15,51 @@ from :mod:`coatcheck.adapters.asgi`; statuses and error bodies come from
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from .._sync import run_sync
 from ..auth.authenticator import Authenticator
+from ..auth.dpop import METHOD_HEADER, PATH_HEADER, SCHEME_HEADER
 from ..auth.identity import Identity
 from ..bodies import content_length
 from ..csrf import CsrfProtector, is_safe_method
 from ..csrf.rules import CsrfRequest, CsrfRules
-from ..errors import CoatcheckError, InputError
+from ..errors import (
+    AuthenticationError,
+    CoatcheckError,
+    ConfigurationError,
+    InputError,
+    TokenError,
+)
 from ..policies import CookiePolicy
+from ..sessions.data import SessionBackend
+from ..sessions.flash import flash as _flash
+from ..sessions.flash import pop_flashes as _pop_flashes
+from ..sessions.mapping import SessionMapping
+from ._session_glue import LoginWatch, visitor_of
 from .http import error_headers, error_json, error_status
 
 __all__ = [
+    "AUTH_ERROR_KEY",
     "CSRF_TOKEN_KEY",
     "IDENTITY_KEY",
+    "RECORD_KEY",
+    "SESSION_KEY",
     "AuthMiddleware",
     "CsrfMiddleware",
     "Environ",
+    "SessionMiddleware",
     "StartResponse",
     "WSGIApp",
+    "auth_error_of",
     "csrf_token",
     "error_response",
+    "flash",
     "identity_of",
+    "pop_flashes",
     "request_headers",
+    "session_of",
 ]
 
 Environ = MutableMapping[str, Any]
@@ -47,6 +70,13 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 IDENTITY_KEY = "coatcheck.identity"
 #: Environ key holding the request headers as a ``dict[str, str]`` (built once).
 HEADERS_KEY = "coatcheck.headers"
+#: Environ key holding why a presented credential was refused (a DPoP proof or
+#: binding), for the 401 a view then answers; absent otherwise.
+AUTH_ERROR_KEY = "coatcheck.auth_error"
+#: Environ key holding the server-side session behind the identity (session mode).
+RECORD_KEY = "coatcheck.record"
+#: Environ key holding the session mapping (:func:`session_of`).
+SESSION_KEY = "coatcheck.session"
 #: Environ key holding the request's CSRF state, which :func:`csrf_token` reads.
 CSRF_TOKEN_KEY = "coatcheck.csrf_token"  # noqa: S105 - an environ key, not a secret
 _STATUS_TEXT = {
@@ -64,7 +94,9 @@ def request_headers(environ: Environ) -> dict[str, str]:
     """The request headers as ``{lower-case name: value}``, never raising; cached in environ.
 
     WSGI gives ``HTTP_*`` keys (the server joined repeated fields) plus
-    ``CONTENT_TYPE`` and ``CONTENT_LENGTH`` (PEP 3333).
+    ``CONTENT_TYPE`` and ``CONTENT_LENGTH`` (PEP 3333). A request with a ``DPoP``
+    header also gets the pseudo-headers ``:method``, ``:scheme`` and ``:path`` its
+    proof is checked against (:mod:`coatcheck.auth.dpop`).
     """
     cached = environ.get(HEADERS_KEY)
     if cached is not None:
@@ -77,14 +109,36 @@ def request_headers(environ: Environ) -> dict[str, str]:
         value = environ.get(key)
         if value:
             headers[name] = value
+    if "dpop" in headers:
+        headers[METHOD_HEADER] = str(environ.get("REQUEST_METHOD") or "GET")
+        headers[SCHEME_HEADER] = str(environ.get("wsgi.url_scheme") or "http")
+        headers[PATH_HEADER] = _raw_path(environ)
     environ[HEADERS_KEY] = headers
     return headers
+
+
+def _raw_path(environ: Environ) -> str:
+    # The path as sent when the server passes it on (gunicorn RAW_URI, others
+    # REQUEST_URI); else PEP 3333's decoded SCRIPT_NAME + PATH_INFO, which the DPoP
+    # transport percent-encodes again.
+    for key in ("RAW_URI", "REQUEST_URI"):
+        value = environ.get(key)
+        if isinstance(value, str) and value.startswith("/"):
+            return value.partition("?")[0]
+    return str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
 
 
 def identity_of(environ: Environ) -> Identity | None:
     """The Identity the middleware put in ``environ`` (``None`` for a guest or no middleware)."""
     identity = environ.get(IDENTITY_KEY)
     return identity if isinstance(identity, Identity) else None
+
+
+def auth_error_of(environ: Environ) -> AuthenticationError | TokenError | None:
+    """Why the middleware refused the presented credential, when it can say more than
+    "invalid" (a DPoP proof or binding): raise it for the right 401."""
+    error = environ.get(AUTH_ERROR_KEY)
+    return error if isinstance(error, AuthenticationError | TokenError) else None
 
 
 def error_response(exc: BaseException, start_response: StartResponse) -> list[bytes]:
@@ -145,6 +199,10 @@ class AuthMiddleware:
             # Fail closed and say so: never a guest that was really a store outage.
             return error_response(exc, start_response)
         environ[IDENTITY_KEY] = result.identity
+        if result.record is not None:
+            environ[RECORD_KEY] = result.record
+        if result.error is not None:
+            environ[AUTH_ERROR_KEY] = result.error
         extra = result.set_headers
         if not extra:
             return self._app(environ, start_response)
@@ -164,8 +222,11 @@ def _merge(headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list
     # The app may have logged in or out on this request; its cookie is the newer one.
     own = {v.split("=", 1)[0] for k, v in headers if k.lower() == "set-cookie"}
     for name, value in extra:
-        if name.lower() == "set-cookie" and value.split("=", 1)[0] in own:
-            continue
+        if name.lower() == "set-cookie":
+            if value.split("=", 1)[0] in own:
+                continue
+        elif any(k.lower() == name for k, _ in headers):
+            continue  # e.g. DPoP-Nonce: the app's error response already says it
         headers.append((name, value))
     return headers
 
@@ -178,7 +239,152 @@ def csrf_token(environ: Environ) -> str:
     jwt mode the double-submit cookie.
     """
     state = environ.get(CSRF_TOKEN_KEY)
-    return state.token(identity_of(environ)) if isinstance(state, CsrfRequest) else ""
+    if not isinstance(state, CsrfRequest):
+        return ""
+    identity = identity_of(environ)
+    return state.token(identity, guest=_guest(environ, identity))
+
+
+def _guest(environ: Environ, identity: Identity | None) -> str:
+    """A guest session's id (:class:`SessionMiddleware` outside), else ""."""
+    if identity is not None:
+        return ""
+    session = environ.get(SESSION_KEY)
+    return session.binding if isinstance(session, SessionMapping) else ""
+
+
+def session_of(environ: Environ) -> SessionMapping:
+    """The session mapping :class:`SessionMiddleware` put in ``environ``.
+
+    :raises ConfigurationError: when no SessionMiddleware handled the request.
+    """
+    session = environ.get(SESSION_KEY)
+    if not isinstance(session, SessionMapping):
+        raise ConfigurationError("there is no session: add coatcheck's SessionMiddleware")
+    return session
+
+
+def flash(environ: Environ, message: str, category: str = "message") -> None:
+    """Leave ``message`` for the next page (see :mod:`coatcheck.sessions.flash`).
+
+    Raises ConfigurationError without :class:`SessionMiddleware`, SessionValueError for
+    non-text arguments.
+    """
+    _flash(session_of(environ), message, category)
+
+
+def pop_flashes(
+    environ: Environ, categories: Iterable[str] | None = None
+) -> list[tuple[str, str]]:
+    """Take the pending ``(category, message)`` pairs (all, or those ``categories``)."""
+    wanted = None if categories is None else frozenset(categories)
+    return _pop_flashes(session_of(environ), wanted)
+
+
+class SessionMiddleware:
+    """A session mapping for every visitor, in ``environ["coatcheck.session"]``.
+
+    ``sessions`` is a :class:`~coatcheck.sessions.StoreSessions` (with a store that
+    never suspends: ``open_store(url, sync=True)``, SQLite, memory) or a
+    :class:`~coatcheck.sessions.CookieSessions`. The mapping is saved once, when the app
+    calls ``start_response``, and only when it changed; a guest who stores nothing costs
+    no store call and gets no cookie. Install it inside :class:`AuthMiddleware` and
+    pass its ``authenticator`` for login-aware sessions (see the ASGI
+    :class:`~coatcheck.adapters.asgi.SessionMiddleware`, which takes the same options).
+    A store failure answers 503; data too large or not JSON 500 (JSON error bodies).
+    Paths in ``exclude_paths`` get an empty session that is never read nor saved.
+
+    :raises ConfigurationError: when the session cookie has the credential cookie's name.
+    """
+
+    __slots__ = ("_app", "_excluded", "_logins", "_sessions")
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        sessions: SessionBackend,
+        *,
+        authenticator: Authenticator | None = None,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        self._app = app
+        self._sessions = sessions
+        self._logins = None if authenticator is None else LoginWatch(authenticator, sessions)
+        self._excluded = _Paths(exclude_paths)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") in self._excluded:
+            environ[SESSION_KEY] = SessionMapping()
+            return self._app(environ, start_response)
+        headers = request_headers(environ)
+        visitor = visitor_of(identity_of(environ), environ.get(RECORD_KEY))
+        try:
+            session: SessionMapping = run_sync(self._sessions.open(headers, visitor))
+        except CoatcheckError as exc:
+            return error_response(exc, start_response)
+        environ[SESSION_KEY] = session
+        sessions, logins = self._sessions, self._logins
+        refused: list[bytes] = []
+
+        def start_saving(
+            status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            if exc_info is not None:  # the app is answering its own error: save nothing
+                return start_response(status, response_headers, exc_info)
+            try:
+                after = None
+                if logins is not None:
+                    cookies = (v for k, v in response_headers if k.lower() == "set-cookie")
+                    after = run_sync(logins.visitor(cookies, headers))
+                extra = run_sync(sessions.save(session, after))
+            except CoatcheckError as exc:
+                refused[:] = error_response(exc, start_response)
+                return _discard
+            if extra or session or session.base:
+                # The response depends on the cookie: caches must key on it.
+                extra = [("Vary", "Cookie"), *extra]
+            return start_response(status, list(response_headers) + extra)
+
+        result = self._app(environ, start_saving)
+        if refused:
+            _close(result)
+            return refused
+        return _Body(result, refused)
+
+    def __repr__(self) -> str:
+        return f"SessionMiddleware({self._app!r}, {self._sessions!r})"
+
+
+def _discard(data: bytes) -> object:
+    return None
+
+
+def _close(result: Iterable[bytes]) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
+class _Body:
+    """The app's body, or the error that replaced it when ``start_response`` came late."""
+
+    __slots__ = ("_refused", "_result")
+
+    def __init__(self, result: Iterable[bytes], refused: list[bytes]) -> None:
+        self._result = result
+        self._refused = refused
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._result:
+            if self._refused:
+                yield from self._refused
+                return
+            yield chunk
+        if self._refused:  # start_response came with an empty body
+            yield from self._refused
+
+    def close(self) -> None:
+        _close(self._result)
 
 
 class CsrfMiddleware:
@@ -234,7 +440,8 @@ class CsrfMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         if not is_safe_method(method):
             try:
-                check = state.decide(method, identity_of(environ))
+                identity = identity_of(environ)
+                check = state.decide(method, identity, guest=_guest(environ, identity))
                 if check is not None:
                     body = _read_body(environ, rules.max_body) if check.read_form else None
                     rules.verify(check, body)

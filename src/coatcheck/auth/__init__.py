@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .authenticator import Authenticator, AuthResult, LoginResult
+from .dpop import DPoPPolicy, DPoPTransport
 from .fresh import require_recent_login
 from .hybrid import HybridIssued, HybridStrategy, Refreshing
 from .hybrid_cookies import HybridCookieTransport
@@ -17,6 +18,8 @@ __all__ = [
     "Authenticator",
     "BearerTransport",
     "CookieTransport",
+    "DPoPPolicy",
+    "DPoPTransport",
     "HybridCookieTransport",
     "HybridIssued",
     "HybridStrategy",

@@ -7,6 +7,7 @@ and out of it.
 
 from __future__ import annotations
 
+import hmac
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,9 +17,16 @@ from ..errors import (
     AuthenticationError,
     ConfigurationError,
     InvalidCredentials,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
     MissingCredentials,
+    TokenError,
 )
-from .hybrid import Refreshing
+from ..sessions.record import SessionRecord
+from ..tokens import unverified_parts
+from ..tokens.dpop import DPoPProof
+from .dpop import CONFIRMATION_CLAIM, DPoPTransport, key_binding
+from .hybrid import HybridIssued, HybridStrategy, Refreshing, split_refresh_token
 from .hybrid_cookies import HybridCookieTransport
 from .identity import Identity, Issued
 from .strategies import Strategy
@@ -34,7 +42,11 @@ class AuthResult:
     ``identity`` is ``None`` for a guest; ``set_headers`` are response headers the
     strategy asked for (a renewed or cleared cookie); ``presented`` tells whether
     any transport found a credential at all (to tell "missing" from "invalid");
-    ``refresh`` that a refresh could renew it (the middleware then redirects there).
+    ``refresh`` that a refresh could renew it (the middleware then redirects there);
+    ``error`` why a presented credential was refused, when that is more than
+    "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge).
+    ``record`` the server-side session behind ``identity`` (session mode), read once
+    and shared with the session mapping.
     """
 
     identity: Identity | None
@@ -43,17 +55,27 @@ class AuthResult:
     presented: bool = False
     #: A cookie held a genuine but expired access token (hybrid mode): refresh it.
     refresh: bool = False
+    error: AuthenticationError | TokenError | None = None
+    record: SessionRecord | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoginResult:
-    """A new login: hand ``token`` to a native client, or send ``set_headers`` to a browser."""
+    """A new login: hand ``token`` to a native client, or send ``set_headers`` to a browser.
+
+    ``token_type`` is ``"DPoP"`` when the token is bound to the key of the login's
+    DPoP proof (thumbprint ``jkt``), else ``"Bearer"`` (RFC 9449 §5);
+    ``refresh_token`` is hybrid mode's (``None`` in the other modes).
+    """
 
     token: str = field(repr=False)
     expires_at: float
     identity: Identity
     set_headers: list[tuple[str, str]] = field(repr=False)
     issued: Issued = field(repr=False)
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
+    jkt: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
 
 
 class Authenticator:
@@ -65,10 +87,23 @@ class Authenticator:
     never raise; :class:`~coatcheck.errors.StoreUnavailable` always propagates so an
     outage is never mistaken for "logged out".
 
+    DPoP (:mod:`coatcheck.auth.dpop`): with a :class:`~coatcheck.auth.DPoPTransport`
+    among the transports, a login or refresh that carries a proof gets tokens bound
+    to its key. A bound credential (``cnf`` in its claims or session data) is
+    accepted only through that transport with a fresh proof of the same key, on
+    every authenticator, so it is never accepted as a bearer token or cookie.
+
     :raises ConfigurationError: when ``transports`` is empty.
     """
 
-    __slots__ = ("_passes_via", "_refresh_transport", "_refreshing", "_strategy", "_transports")
+    __slots__ = (
+        "_dpop",
+        "_passes_via",
+        "_refresh_transport",
+        "_refreshing",
+        "_strategy",
+        "_transports",
+    )
 
     def __init__(
         self,
@@ -87,6 +122,7 @@ class Authenticator:
         self._refresh_transport = next(
             (t for t in self._transports if isinstance(t, HybridCookieTransport)), None
         )
+        self._dpop = next((t for t in self._transports if isinstance(t, DPoPTransport)), None)
 
     @property
     def strategy(self) -> Strategy:
@@ -95,6 +131,11 @@ class Authenticator:
     @property
     def transports(self) -> tuple[Transport, ...]:
         return self._transports
+
+    @property
+    def dpop(self) -> DPoPTransport | None:
+        """The DPoP transport, when there is one."""
+        return self._dpop
 
     @property
     def refresh_path(self) -> str | None:
@@ -110,11 +151,21 @@ class Authenticator:
         """
         cleared: list[tuple[str, str]] | None = None
         presented = refresh = False
+        error: AuthenticationError | TokenError | None = None
+        dpop = self._dpop
         for transport in self._transports:
             token = transport.read(headers)
             if token is None:
                 continue
             presented = True
+            proof: DPoPProof | None = None
+            if transport is dpop:
+                try:
+                    # The pure checks first: a bad proof costs no token check.
+                    proof = dpop.proof_for(headers, access_token=token)
+                except InvalidDPoPProof as exc:
+                    error = exc
+                    continue
             if self._passes_via:
                 verified = await self._strategy.verify(token, via=transport.name)  # type: ignore[call-arg]
             else:
@@ -134,14 +185,61 @@ class Authenticator:
                     cleared = dead if cleared is None else cleared + dead
                 continue
             identity = verified.identity
+            if proof is not None or CONFIRMATION_CLAIM in identity.claims or (
+                dpop is not None and dpop.policy.required and transport.name == "bearer"
+            ):
+                refused = await self._binding_refusal(identity, proof)
+                if refused is not None:
+                    error = refused
+                    dead = transport.clear()
+                    if dead:
+                        cleared = dead if cleared is None else cleared + dead
+                    continue
             if identity.via != transport.name:
                 identity = replace(identity, via=transport.name)
+            out = cleared or []
+            if dpop is not None:
+                out = out + dpop.response_headers(headers)
             reissued = verified.reissued
             if reissued is None:
-                return AuthResult(identity, cleared or [], True)
+                return AuthResult(identity, out, True, False, None, verified.record)
             written = transport.write(reissued, persistent=identity.persistent)
-            return AuthResult(identity, (cleared + written) if cleared else written, True)
-        return AuthResult(None, cleared or [], presented, refresh)
+            return AuthResult(identity, out + written, True, False, None, verified.record)
+        extra = dpop.response_headers(headers) if dpop is not None else []
+        return AuthResult(None, (cleared or []) + extra, presented, refresh, error)
+
+    async def _binding_refusal(
+        self, identity: Identity, proof: DPoPProof | None, *, remember: bool = True
+    ) -> AuthenticationError | TokenError | None:
+        """Why a verified credential must still be refused (RFC 9449 §7), or None.
+
+        With ``remember`` the proof's ``jti`` is also spent. Raises StoreError /
+        StoreUnavailable from the replay cache.
+        """
+        dpop = self._dpop
+        bound = key_binding(identity.claims)
+        if proof is None:
+            if bound is None:
+                # Only here for an unbound bearer token when the policy requires binding.
+                return dpop.required_refusal() if dpop is not None else None
+            message = "a DPoP-bound token must come as 'Authorization: DPoP' with a proof"
+            if dpop is None:
+                return InvalidDPoPBinding(message)
+            return dpop.binding_refusal(message)
+        if dpop is None:  # pragma: no cover - a proof only comes from the DPoP transport
+            return InvalidDPoPBinding("no DPoP transport")
+        if bound is None:
+            return dpop.binding_refusal("this token is not DPoP-bound: send it as Bearer")
+        if not hmac.compare_digest(bound, proof.jkt):
+            return dpop.binding_refusal("the proof is signed by another key than the token's")
+        if not remember:
+            return None
+        try:
+            # Last, so only requests that passed every other check cost a store write.
+            await dpop.remember(proof)
+        except InvalidDPoPProof as exc:
+            return exc
+        return None
 
     async def refresh(
         self, headers: Mapping[str, str]
@@ -165,10 +263,17 @@ class Authenticator:
         return issued, transport.write(issued, persistent=issued.identity.persistent)
 
     async def require(self, headers: Mapping[str, str]) -> Identity:
-        """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError)."""
+        """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError).
+
+        A refused DPoP proof or binding raises its own error (InvalidDPoPProof,
+        UseDPoPNonce, DPoPProofReplayed, InvalidDPoPBinding ...), which carries the
+        DPoP challenge.
+        """
         result = await self.authenticate(headers)
         if result.identity is not None:
             return result.identity
+        if result.error is not None:
+            raise result.error
         if result.presented:
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")
@@ -182,51 +287,151 @@ class Authenticator:
         persistent: bool = True,
         revoke_previous: bool = True,
         ip: str = "",
+        proof: DPoPProof | None = None,
     ) -> LoginResult:
         """Issue a brand-new credential for ``user_id`` (after checking the password).
 
         A new session every time (session fixation, OWASP ASVS V3.2.1); with
         ``revoke_previous`` the credential this request carried is revoked first.
-        Raises StoreError / StoreUnavailable, CookieError for a bad cookie policy.
+        With a DPoP transport, a proof in ``headers`` (or ``proof``, already checked
+        with :meth:`DPoPTransport.token_request <coatcheck.auth.DPoPTransport.token_request>`)
+        binds the credential to its key: ``cnf`` in the claims or session data,
+        ``token_type`` "DPoP", and no cookie is written (RFC 9449 §5, §6).
+
+        Without a proof the credential is unbound even when the policy requires
+        binding: a cookie needs none, and the policy refuses an unbound token on the
+        bearer transport. An API login endpoint refuses such logins up front with
+        ``token_request`` (which raises DPoPRequired).
+
+        Raises StoreError / StoreUnavailable, CookieError for a bad cookie policy,
+        InvalidDPoPProof for a bad or replayed proof.
         """
+        dpop = self._dpop
+        if proof is None and dpop is not None:
+            proof = await dpop.token_request(headers, require=False)
+        # cnf is the binding: only a checked proof may set it.
+        stored = {k: v for k, v in (data or {}).items() if k != CONFIRMATION_CLAIM}
+        if proof is not None:
+            stored[CONFIRMATION_CLAIM] = {"jkt": proof.jkt}
         if revoke_previous:
             for transport in self._transports:
                 old = transport.read(headers)
-                if old is not None:
+                if old is not None and await self._may_revoke(transport, old, headers):
                     await self._strategy.revoke(old)
         issued = await self._strategy.issue(
             user_id,
-            data=data,
+            data=stored,
             user_agent=headers.get("user-agent", "")[:512],
             ip=ip,
             persistent=persistent,
         )
         set_headers: list[tuple[str, str]] = []
-        for transport in self._transports:
-            set_headers += transport.write(issued, persistent=persistent)
-        return LoginResult(
-            token=issued.token,
-            expires_at=issued.expires_at,
-            identity=issued.identity,
-            set_headers=set_headers,
-            issued=issued,
-        )
+        if proof is None:
+            # A bound credential is useless in a cookie (refused there): write none.
+            for transport in self._transports:
+                set_headers += transport.write(issued, persistent=persistent)
+        return _login_result(issued, set_headers)
+
+    async def refresh_bearer(
+        self,
+        refresh_token: str,
+        *,
+        headers: Mapping[str, str],
+        proof: DPoPProof | None = None,
+    ) -> LoginResult:
+        """Native apps (hybrid mode): trade a refresh token for a new pair.
+
+        A session bound to a DPoP key needs a proof of that key (in ``headers``, or
+        ``proof`` already checked); an unbound one is bound by the first refresh that
+        brings a proof (RFC 9449 §5). ``result.issued`` is the
+        :class:`~coatcheck.auth.HybridIssued` with the new refresh token.
+
+        :raises ConfigurationError: when the strategy has no refresh tokens.
+        :raises InvalidDPoPBinding: a bound session without a proof of its key.
+        :raises InvalidDPoPProof: a bad or replayed proof (DPoPRequired: none, and
+            the policy requires one).
+        :raises InvalidCredentials: or RefreshReuse, ConflictError, StoreError,
+            StoreUnavailable from :meth:`HybridStrategy.refresh`.
+        """
+        strategy = self._strategy
+        if not isinstance(strategy, HybridStrategy):
+            raise ConfigurationError(f"{strategy.name} mode has no refresh tokens")
+        dpop = self._dpop
+        if proof is None and dpop is not None:
+            proof = await dpop.token_request(headers)
+        try:
+            issued = await strategy.refresh(refresh_token, jkt=proof.jkt if proof else None)
+        except InvalidDPoPBinding as exc:
+            raise (dpop.binding_refusal(exc.message) if dpop is not None else exc) from None
+        return _login_result(issued, [])
 
     async def logout(self, headers: Mapping[str, str]) -> list[tuple[str, str]]:
         """Revoke the presented credential; the headers that clear it on the client.
 
-        Raises StoreError / StoreUnavailable.
+        A DPoP-bound credential is revoked only with a valid proof of its key, so a
+        copied one cannot log its owner out. Raises StoreError / StoreUnavailable.
         """
         set_headers: list[tuple[str, str]] = []
         for transport in self._transports:
             token = transport.read(headers)
-            if token is not None:
+            if token is not None and await self._may_revoke(transport, token, headers):
                 await self._strategy.revoke(token)
             set_headers += transport.clear()
         return set_headers
 
+    async def _may_revoke(
+        self, transport: Transport, token: str, headers: Mapping[str, str]
+    ) -> bool:
+        """Whether ``token`` may be revoked by this request: not a bound credential
+        without a proof of its key. Raises StoreError / StoreUnavailable."""
+        proof: DPoPProof | None = None
+        if transport is self._dpop:
+            try:
+                proof = transport.proof_for(headers, access_token=token)
+            except InvalidDPoPProof:
+                return False
+        verified = await self._strategy.verify(token)
+        if verified is None:
+            # Dead or expired: an unbound one may go; a DPoP one must prove itself first.
+            return proof is None and not await self._bound_but_unverified(token)
+        if proof is None and CONFIRMATION_CLAIM not in verified.identity.claims:
+            return True
+        # The proof's jti was spent when this request was authenticated; a replayed
+        # proof is for this very method and URL, so it can only log out again.
+        return await self._binding_refusal(verified.identity, proof, remember=False) is None
+
+    async def _bound_but_unverified(self, token: str) -> bool:
+        """Whether a token the strategy refused still belongs to a bound credential that
+        revoking would end: an expired bound access JWT, or a bound session's hybrid
+        refresh token. Raises StoreError / StoreUnavailable."""
+        try:
+            if CONFIRMATION_CLAIM in unverified_parts(token)[1]:
+                return True
+        except TokenError:
+            pass
+        strategy = self._strategy
+        parts = split_refresh_token(token)
+        if isinstance(strategy, HybridStrategy) and parts is not None:
+            record = await strategy.manager.validate(parts[0])
+            return record is not None and CONFIRMATION_CLAIM in record.data
+        return False
+
     def __repr__(self) -> str:
         return f"Authenticator({self._strategy!r}, {list(self._transports)!r})"
+
+
+def _login_result(issued: Issued, set_headers: list[tuple[str, str]]) -> LoginResult:
+    jkt = key_binding(issued.identity.claims)
+    return LoginResult(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        identity=issued.identity,
+        set_headers=set_headers,
+        issued=issued,
+        token_type="DPoP" if jkt else "Bearer",
+        jkt=jkt or None,
+        refresh_token=issued.refresh_token if isinstance(issued, HybridIssued) else None,
+    )
 
 
 def _takes_via(strategy: Strategy) -> bool:

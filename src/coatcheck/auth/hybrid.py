@@ -63,6 +63,7 @@ from ..errors import (
     ConflictError,
     ExpiredToken,
     InvalidCredentials,
+    InvalidDPoPBinding,
     RefreshReuse,
     TokenError,
 )
@@ -73,6 +74,7 @@ from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec, unverified_parts
 from ._cache import DEFAULT_SIZE, VerifiedCache
+from .dpop import CONFIRMATION_CLAIM, key_binding
 from .identity import Identity, Issued, Verified, _make_identity, _make_verified
 from .strategies import PERSISTENT_KEY
 
@@ -121,7 +123,7 @@ class Refreshing(Protocol):
 
     def refreshable(self, token: str) -> bool: ...
 
-    async def refresh(self, refresh_token: str) -> HybridIssued: ...
+    async def refresh(self, refresh_token: str, *, jkt: str | None = None) -> HybridIssued: ...
 
 
 def _hash(generation: str) -> str:
@@ -410,9 +412,16 @@ class HybridStrategy:
 
     # -- refresh ------------------------------------------------------------------------
 
-    async def refresh(self, refresh_token: str) -> HybridIssued:
+    async def refresh(self, refresh_token: str, *, jkt: str | None = None) -> HybridIssued:
         """Trade a refresh token for a new pair (rotation with reuse detection).
 
+        ``jkt`` is the thumbprint of the key whose DPoP proof came with the request
+        (already checked). A session bound to a key (``cnf`` in its data) is refreshed
+        only with a proof of that key, and before anything else is looked at, so a
+        copied refresh token without the key neither rotates nor revokes anything.
+        An unbound session is bound by the first refresh with a proof (RFC 9449 §5).
+
+        :raises InvalidDPoPBinding: a bound session, and no proof of its key.
         :raises InvalidCredentials: malformed token, or the session has ended.
         :raises RefreshReuse: a retired token came back; the session was revoked.
         :raises ConflictError: the session changed concurrently too many times.
@@ -431,6 +440,11 @@ class HybridStrategy:
             current = data.get(GENERATION_KEY)
             if not isinstance(current, str):
                 raise InvalidCredentials("the session was not made by hybrid mode")
+            bound = key_binding(data)
+            if bound is not None and jkt is None:
+                raise InvalidDPoPBinding("this refresh token is DPoP-bound: prove its key")
+            if bound is not None and not hmac.compare_digest(bound, jkt or ""):
+                raise InvalidDPoPBinding("this refresh token is bound to another DPoP key")
             if hmac.compare_digest(presented, current):
                 successor = self._derive(record.id, generation, self._ring.current)
                 changed = dict(data)
@@ -438,6 +452,8 @@ class HybridStrategy:
                 changed[GENERATION_KEY] = _hash(successor)
                 changed[_ROTATED_AT_KEY] = self._clock.now()
                 changed[_COUNTER_KEY] = int(data.get(_COUNTER_KEY, 0)) + 1
+                if bound is None and jkt is not None:
+                    changed[CONFIRMATION_CLAIM] = {"jkt": jkt}
                 updated = record.with_data(changed)
                 if await self._manager.store.update(updated):
                     return self._pair(updated, session_token, successor)

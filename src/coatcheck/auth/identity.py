@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..sessions.record import SessionRecord
+
 __all__ = ["Identity", "Issued", "Verified"]
 
 
@@ -53,10 +55,15 @@ class Issued:
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    """A credential that checked out; ``reissued`` asks the transport to rewrite it."""
+    """A credential that checked out; ``reissued`` asks the transport to rewrite it.
+
+    ``record`` is the server-side session the strategy read to vouch for it (session
+    mode), so the session mapping can use the same read instead of a second one.
+    """
 
     identity: Identity
     reissued: Issued | None = None
+    record: SessionRecord | None = field(default=None, repr=False)
 
 
 # The per-request constructors. A frozen dataclass's __init__ sets every field with
@@ -75,6 +82,7 @@ _id_persistent = Identity.__dict__["persistent"].__set__
 _id_via = Identity.__dict__["via"].__set__
 _verified_identity = Verified.__dict__["identity"].__set__
 _verified_reissued = Verified.__dict__["reissued"].__set__
+_verified_record = Verified.__dict__["record"].__set__
 
 
 def _make_identity(
@@ -100,9 +108,12 @@ def _make_identity(
     return identity
 
 
-def _make_verified(identity: Identity, reissued: Issued | None = None) -> Verified:
-    """``Verified(identity, reissued)`` for the per-request path."""
+def _make_verified(
+    identity: Identity, reissued: Issued | None = None, record: SessionRecord | None = None
+) -> Verified:
+    """``Verified(identity, reissued, record)`` for the per-request path."""
     verified: Verified = _new(Verified)
     _verified_identity(verified, identity)
     _verified_reissued(verified, reissued)
+    _verified_record(verified, record)
     return verified

@@ -77,7 +77,9 @@ class SessionStrategy:
     ``Identity.claims``). When the manager slides a session's idle expiry forward,
     a persistent credential is reissued so the cookie's Max-Age follows; an
     unchanged session is never re-sent. Pass the manager's clock as ``clock``.
-    ``Identity.claims`` is a read-only view of the session data.
+    ``Identity.claims`` is a read-only view of the session data. A guest's session
+    (user id ``""``, see :mod:`coatcheck.sessions.data`) authenticates no one: its
+    token verifies as ``None``, like a forged one.
 
     Nothing is cached: each request reads the store and makes its identity afresh.
     (An identity cache used to sit here; with more users than entries it cost more
@@ -123,7 +125,8 @@ class SessionStrategy:
         """
         before = self._clock.now()
         record = await self._manager.validate(token)
-        if record is None:
+        if record is None or not record.user_id:
+            # Fail closed: a guest's session holds data, never an identity.
             return None
         identity = _session_identity(record, via)
         # The manager stamps last_seen with its own "now" only when it renews, so a
@@ -132,8 +135,8 @@ class SessionStrategy:
             reissued = Issued(
                 token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
             )
-            return _make_verified(identity, reissued)
-        return _make_verified(identity)
+            return _make_verified(identity, reissued, record)
+        return _make_verified(identity, None, record)
 
     async def revoke(self, token: str) -> None:
         """End the session (raises StoreError / StoreUnavailable)."""

@@ -59,6 +59,25 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="served over HTTPS by a TLS proxy: Secure cookies with the __Host- prefix",
     )
+    dpop = parser.add_argument_group("DPoP (RFC 9449) on the API; on by default")
+    dpop.add_argument(
+        "--no-dpop", action="store_true", help="ignore DPoP proofs: only plain bearer tokens"
+    )
+    dpop.add_argument(
+        "--dpop-required",
+        action="store_true",
+        help="issue only DPoP-bound tokens and refuse unbound bearer tokens",
+    )
+    dpop.add_argument(
+        "--dpop-nonce", action="store_true", help="proofs must carry a server nonce (DPoP-Nonce)"
+    )
+    dpop.add_argument(
+        "--public-origin",
+        default=None,
+        metavar="ORIGIN",
+        help="scheme://host[:port] API clients use when a proxy stands in front (their proofs "
+        "name it; default: the request's own scheme and Host)",
+    )
     parser.add_argument(
         "--forwarded-allow-ips",
         type=_trusted_proxies,
@@ -109,8 +128,10 @@ def _run(args: argparse.Namespace) -> int:
     config = DemoConfig(
         mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg,
         access_ttl=timedelta(seconds=args.access_ttl), feed_url=args.feed,
+        dpop=not args.no_dpop, dpop_required=args.dpop_required,
+        dpop_nonce=args.dpop_nonce, public_origin=args.public_origin,
     )  # fmt: skip
-    app = create_app(config)  # a bad --store fails here, before the banner
+    app = create_app(config)  # a bad --store or --public-origin fails here, before the banner
     host = f"[{args.host}]" if ":" in args.host else args.host
     behind = " (behind your HTTPS proxy)" if args.https_proxy else ""
     trusted = args.forwarded_allow_ips

@@ -16,7 +16,7 @@ from types import ModuleType
 
 from .. import __version__
 from ..errors import CoatcheckError, ConfigurationError
-from . import demo_cmd, sessions_cmd, token_cmd
+from . import demo_cmd, sessions_cmd, theft_cmd, token_cmd
 
 __all__ = ["build_parser", "main"]
 
@@ -38,7 +38,7 @@ def _optional(name: str) -> ModuleType | None:
 
 
 def _subcommands() -> list[ModuleType]:
-    found = [token_cmd, sessions_cmd, _optional("inspect_cmd"), demo_cmd]
+    found = [token_cmd, sessions_cmd, _optional("inspect_cmd"), demo_cmd, theft_cmd]
     return [module for module in found if module is not None]
 
 

@@ -15,10 +15,13 @@ For every unsafe request (anything but GET, HEAD, OPTIONS, RFC 9110 §9.2.1):
    request                                      token
    ==========================================  ==========================================
    authenticated by ``Authorization: Bearer``   none (a page cannot make a browser add it,
-                                                RFC 6750 §2.1)
+   or ``DPoP``                                  RFC 6750 §2.1, RFC 9449 §7)
    a session (session and hybrid modes)         synchronizer token bound to the session id
    a JWT in a cookie (jwt mode)                 signed double-submit cookie, bound to the
                                                 login (``sub`` and ``auth_time``)
+   a guest with a session (the session          synchronizer token bound to the guest
+   mapping's guest session exists)              session's id (or, for pages rendered
+                                                before it existed, the pre-session id)
    a guest carrying a credential cookie, or     synchronizer token bound to a random
    posting a form (login CSRF)                  pre-session id in an HttpOnly cookie
    a guest with no credential cookie sending    none (no ambient credential to abuse, and
@@ -55,7 +58,7 @@ from dataclasses import dataclass
 from .._forms import FORM_MEDIA_TYPES, form_field, media_type
 from ..auth.identity import Identity
 from ..cookies import dump_cookie, parse_cookie
-from ..errors import ConfigurationError, CsrfError, MissingCsrfToken
+from ..errors import ConfigurationError, CsrfError, CsrfTokenMismatch, MissingCsrfToken
 from ..policies import CookiePolicy
 from .protector import CsrfProtector, is_safe_method
 
@@ -63,6 +66,9 @@ __all__ = ["CsrfRequest", "CsrfRules", "TokenCheck", "binding_of"]
 
 _PRESESSION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _READABLE = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Transports whose credential a page cannot make a browser send: Authorization: Bearer
+# (RFC 6750 §2.1) and Authorization: DPoP with its proof header (RFC 9449 §7).
+_HEADER_TRANSPORTS = frozenset({"bearer", "dpop"})
 
 
 def binding_of(identity: Identity | None) -> tuple[str, bool] | None:
@@ -91,6 +97,8 @@ class TokenCheck:
     ``binding`` is "" for a guest without a valid pre-session cookie (every token
     fails). ``read_form``: the header carried no token and the body is a form that
     may hold one, so the adapter must buffer it for :meth:`CsrfRules.verify`.
+    ``fallback``: a second binding also accepted (a guest session's page rendered while
+    only the pre-session cookie existed), "" for none.
     """
 
     binding: str
@@ -99,6 +107,7 @@ class TokenCheck:
     header_token: str | None
     content_type: str
     read_form: bool
+    fallback: str = ""
 
 
 class CsrfRules:
@@ -189,27 +198,34 @@ class CsrfRules:
         headers: Mapping[str, str],
         cookies: Mapping[str, str],
         identity: Identity | None,
+        guest: str = "",
     ) -> TokenCheck | None:
         """Layers 1 and 2 up to the token: ``None`` lets the request through.
 
-        ``headers`` has lower-case names; ``cookies`` is the parsed Cookie header.
+        ``headers`` has lower-case names; ``cookies`` is the parsed Cookie header;
+        ``guest`` the id of a guest's session (the session mapping's ``binding``), "" when
+        there is none.
 
         :raises CrossOriginRequest: when Sec-Fetch-Site or Origin says another origin.
         """
         if is_safe_method(method):
             return None
         self._protector.check_origin(method, headers, own_origin=self._own_origin)
-        if identity is not None and identity.via == "bearer":
+        if identity is not None and identity.via in _HEADER_TRANSPORTS:
             return None
         content_type = headers.get("content-type", "")
         media = media_type(content_type)
         if (
             identity is None
+            and not guest
             and not any(name in cookies for name in self._credential_cookies)
             and not (self._protect_forms and media in FORM_MEDIA_TYPES)
         ):
             return None
-        binding, double = self._binding(identity, cookies) or ("", False)
+        binding, double = self._binding(identity, cookies, guest) or ("", False)
+        fallback = ""
+        if identity is None and guest:
+            fallback = self._pre_binding(cookies) or ""
         submitted = headers.get(self._header) or None
         return TokenCheck(
             binding=binding,
@@ -218,6 +234,7 @@ class CsrfRules:
             header_token=submitted,
             content_type=content_type,
             read_form=submitted is None and media in _READABLE,
+            fallback=fallback,
         )
 
     def verify(self, check: TokenCheck, form_body: bytes | None = None) -> None:
@@ -239,18 +256,24 @@ class CsrfRules:
             submitted = form_field(form_body, check.content_type, self._field)
         if check.double_submit:
             self._protector.verify_double_submit(check.cookie_token, submitted, check.binding)
+        elif check.fallback:
+            try:
+                self._protector.verify_token(submitted, check.binding)
+            except CsrfTokenMismatch:
+                self._protector.verify_token(submitted, check.fallback)
         else:
             self._protector.verify_token(submitted, check.binding)
 
     def page_token(
-        self, identity: Identity | None, cookies: Mapping[str, str]
+        self, identity: Identity | None, cookies: Mapping[str, str], guest: str = ""
     ) -> tuple[str, str | None]:
         """``(token for a page's forms, Set-Cookie value to send or None)``.
 
-        A guest without a valid pre-session cookie gets a new one; in jwt mode the
-        double-submit cookie is reused while it fits the login, and replaced otherwise.
+        A guest with a session (``guest``, its id) gets a token bound to it; one without
+        a valid pre-session cookie gets a new one; in jwt mode the double-submit cookie
+        is reused while it fits the login, and replaced otherwise.
         """
-        found = self._binding(identity, cookies)
+        found = self._binding(identity, cookies, guest)
         if found is None:
             pre = secrets.token_urlsafe(32)
             token = self._protector.issue("pre\x00" + pre)
@@ -270,13 +293,19 @@ class CsrfRules:
         return token, dump_cookie(self.double_cookie, token, self._double_policy)
 
     def _binding(
-        self, identity: Identity | None, cookies: Mapping[str, str]
+        self, identity: Identity | None, cookies: Mapping[str, str], guest: str = ""
     ) -> tuple[str, bool] | None:
         found = binding_of(identity)
         if found is not None or identity is not None:
             return found
+        if guest:
+            return "guest\x00" + guest, False
+        pre = self._pre_binding(cookies)
+        return None if pre is None else (pre, False)
+
+    def _pre_binding(self, cookies: Mapping[str, str]) -> str | None:
         pre = cookies.get(self.pre_cookie, "")
-        return ("pre\x00" + pre, False) if _PRESESSION_RE.fullmatch(pre) else None
+        return "pre\x00" + pre if _PRESESSION_RE.fullmatch(pre) else None
 
     def __repr__(self) -> str:
         return f"CsrfRules({self._protector!r})"
@@ -305,20 +334,23 @@ class CsrfRequest:
             self._cookies = parse_cookie(self.headers.get("cookie"))
         return self._cookies
 
-    def decide(self, method: str, identity: Identity | None) -> TokenCheck | None:
+    def decide(
+        self, method: str, identity: Identity | None, guest: str = ""
+    ) -> TokenCheck | None:
         """:meth:`CsrfRules.decide` for this request. Raises CrossOriginRequest."""
         if is_safe_method(method):
             return None  # before touching the cookies: safe requests cost nothing
-        return self._rules.decide(method, self.headers, self.cookies, identity)
+        return self._rules.decide(method, self.headers, self.cookies, identity, guest)
 
-    def token(self, identity: Identity | None) -> str:
-        """The page token for ``identity``: the same one for the whole request.
+    def token(self, identity: Identity | None, guest: str = "") -> str:
+        """The page token for ``identity`` (``guest``: a guest session's id), the same
+        one for the whole request.
 
         A login or logout during the request (a new identity) gets a new token.
         """
         if self._token is not None and self._for is identity:
             return self._token
-        token, cookie = self._rules.page_token(identity, self.cookies)
+        token, cookie = self._rules.page_token(identity, self.cookies, guest)
         if cookie is not None:
             name = cookie.partition("=")[0]
             self.set_cookies = [c for c in self.set_cookies if c.partition("=")[0] != name]

@@ -23,26 +23,29 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..adapters.asgi import AuthMiddleware
+from ..adapters.asgi import AuthMiddleware, SessionMiddleware
 from ..adapters.http import error_body, error_headers, error_status
 from ..auth import (
     Authenticator,
     BearerTransport,
     CookieTransport,
+    DPoPPolicy,
+    DPoPTransport,
     HybridCookieTransport,
     HybridStrategy,
     JWTStrategy,
     SessionStrategy,
     Strategy,
 )
-from ..errors import CoatcheckError, RateLimited
+from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
-from ..sessions import SessionManager, SessionStore
+from ..sessions import ReplayCache, SessionManager, SessionStore, StoreSessions
 from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
-from . import inspect_page, pages, password
+from ..tokens.dpop_nonce import DPoPNonces
+from . import inspect_page, pages, password, theft
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -50,7 +53,7 @@ from .context import (
     DemoError,
     wants_json,
 )
-from .protection import csrf_middleware, login_limiter
+from .protection import csrf_middleware, load_secret, login_limiter
 from .routes import routes as core_routes
 from .signing_key import load_signing_keys
 from .users import UserDirectory
@@ -288,10 +291,23 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         name = ("__Host-" if config.https else "") + parts.cookie_name
         cookie = CookieTransport(name, CookiePolicy(secure=config.https), clock=config.clock)
     bearer = BearerTransport()
+    dpop = _dpop(config, users, store)
+    transports = (cookie, dpop, bearer) if dpop is not None else (cookie, bearer)
+    # request.session for every visitor. In session mode the data lives in the login
+    # session itself; jwt mode has no server session, so the data gets its own record
+    # (hybrid mode's sessions are only read at refresh, so likewise).
+    data_manager = parts.manager or SessionManager(
+        store, policy=config.session_policy, clock=config.clock
+    )
+    sessions = StoreSessions(
+        data_manager,
+        cookie_name=("__Host-" if config.https else "") + "coatcheck_data",
+        cookie_policy=CookiePolicy(secure=config.https),
+    )
     demo = DemoContext(
         config=config,
         users=users,
-        authenticator=Authenticator(parts.strategy, (cookie, bearer)),
+        authenticator=Authenticator(parts.strategy, transports),
         cookie=cookie,
         bearer=bearer,
         store=store,
@@ -300,13 +316,27 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         explainer=_explainer(config, cookie, parts),
         feed=parts.feed,
         limiter=login_limiter(store, users.connection, clock=config.clock),
+        sessions=sessions,
+        dpop=dpop,
     )
     return _build(demo)
 
 
+def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoPTransport | None:
+    """DPoP on the API (on by default): proof ids are remembered in the session store."""
+    if not config.dpop:
+        return None
+    if not isinstance(store, ReplayCache):
+        raise ConfigurationError("DPoP needs a store that can remember proof ids")
+    policy = DPoPPolicy(required=config.dpop_required, public_origin=config.public_origin)
+    # The nonce secret is kept with the users, so nonces survive a restart.
+    nonces = DPoPNonces(load_secret(users.connection, "dpop-nonce")) if config.dpop_nonce else None
+    return DPoPTransport(store, policy=policy, nonces=nonces, clock=config.clock)
+
+
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes
+    routes = core_routes + password.routes + inspect_page.routes + theft.routes
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
@@ -332,7 +362,12 @@ def _build(demo: DemoContext) -> Starlette:
             Middleware(
                 AuthMiddleware, authenticator=demo.authenticator, exclude_paths=_PUBLIC_PATHS
             ),
-            # Inside AuthMiddleware: it needs the identity to bind the token to.
+            # Inside AuthMiddleware: the visitor decides where the data lives.
+            Middleware(
+                SessionMiddleware, sessions=demo.sessions, authenticator=demo.authenticator,
+                exclude_paths=_PUBLIC_PATHS,
+            ),
+            # Inside both: it binds tokens to the login or the guest's session.
             csrf_middleware(demo),
         ],
         exception_handlers={
@@ -356,7 +391,9 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         status = error_status(exc)
         body = error_body(exc)
         code, message = body["error"], body["message"]
-        headers = {k: v for k, v in error_headers(exc) if k != "content-type"}
+        # API clients learn that DPoP is spoken here, and with which keys (RFC 9449 §7.2).
+        algs = demo.dpop.algorithms if demo.dpop is not None and wants_json(request) else ()
+        headers = {k: v for k, v in error_headers(exc, dpop_algs=algs) if k != "content-type"}
         if isinstance(exc, RateLimited) and "retry-after" in headers:
             # The same number as Retry-After (RFC 9110 §10.2.3), in words.
             wait = int(headers["retry-after"])

@@ -18,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..adapters.asgi import IDENTITY_KEY, request_headers
-from ..auth import Authenticator, BearerTransport, CookieTransport, Identity
+from ..auth import Authenticator, BearerTransport, CookieTransport, DPoPTransport, Identity
 from ..bodies import content_length, parse_form, parse_json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, InputError, PayloadTooLarge
 from ..policies import SessionPolicy
 from ..ratelimit import LoginLimiter
 from ..revocation import RevocationFeed
-from ..sessions import SessionManager, SessionStore
+from ..sessions import SessionManager, SessionStore, StoreSessions
 from ..tokens import KeyRing
 from . import pages
 from .users import User, UserDirectory, UsernameTaken
@@ -77,8 +77,12 @@ class DemoConfig:
     Redis or PostgreSQL server, none for SQLite and memory). On plain HTTP they
     cannot be Secure, or the browser would drop them on any host but localhost.
     ``fresh_login`` is how recent a login must be for sensitive actions (changing
-    the password, logging out everywhere). ``clock`` is every time the demo reads
-    (tests pass a FrozenClock).
+    the password, logging out everywhere). ``dpop`` accepts DPoP proofs on the API
+    (RFC 9449): a login or refresh with a proof gets a key-bound token;
+    ``dpop_required`` refuses logins without one and unbound bearer tokens;
+    ``dpop_nonce`` makes proofs carry a server nonce; ``public_origin`` is the origin
+    API clients use when a proxy stands in front (their proofs name it). ``clock`` is
+    every time the demo reads (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -92,6 +96,10 @@ class DemoConfig:
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     hasher: PasswordHasher | None = None
     fresh_login: timedelta = timedelta(minutes=10)
+    dpop: bool = True
+    dpop_required: bool = False
+    dpop_nonce: bool = False
+    public_origin: str | None = None
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
@@ -110,10 +118,12 @@ class DemoContext:
     bearer: BearerTransport
     store: SessionStore
     manager: SessionManager | None
+    sessions: StoreSessions
     keys: KeyRing | None
     explainer: pages.Explainer
     feed: RevocationFeed | None = None
     limiter: LoginLimiter | None = None
+    dpop: DPoPTransport | None = None
 
 
 def wants_json(request: Request) -> bool:

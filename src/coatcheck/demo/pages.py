@@ -7,7 +7,8 @@ the escaping visible at each insertion point (``_e``).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ __all__ = [
     "hybrid_panel",
     "not_found_page",
     "page",
+    "session_panel",
     "sessions_page",
     "when",
 ]
@@ -34,7 +36,7 @@ h1{font-size:1.6rem}code{background:#f3f3f3;padding:0 .25em}
 label{display:block;margin:.3rem 0}input[type=text],input[type=password]{width:16rem}
 table{border-collapse:collapse}
 td,th{padding:.2rem .6rem;border-bottom:1px solid #eee;text-align:left}
-form.inline{display:inline}
+form.inline{display:inline}pre{background:#f7f7f7;padding:.5rem;overflow:auto}
 """
 
 
@@ -82,7 +84,7 @@ def _page(title: str, body: str, *, mode: str) -> str:
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f'<p><a href="/">coatcheck demo</a> · mode <b>{_e(mode)}</b> · '
         '<a href="/sessions">sessions</a> · <a href="/password">password</a> · '
-        '<a href="/inspect">inspect a token</a> · '
+        '<a href="/inspect">inspect a token</a> · <a href="/theft">theft</a> · '
         f'<a href="/api/me">/api/me</a>{jwks}</p>'
         f"{body}</body></html>"
     )
@@ -130,14 +132,21 @@ def home_page(
     username: str = "",
     register: tuple[str, str] = ("", ""),
     extra: str = "",
+    guest_name: str | None = None,
+    flashes: Sequence[tuple[str, str]] = (),
+    session: str = "",
 ) -> str:
     """The front page: greeting, what is held where, and the forms.
 
     ``register`` is the (username, name) a refused registration sent, shown again
-    (never the password). ``extra`` is trusted HTML made by this module (the hybrid
-    token panel).
+    (never the password). ``extra`` and ``session`` are trusted HTML made by this
+    module (the hybrid token panel, :func:`session_panel`). A guest who gave their name
+    (``guest_name``) is greeted by it; ``flashes`` are one-time notes.
     """
-    parts = [f"<h1>Hello, {_e(name) if name else 'guest'}</h1>"]
+    shown = name or guest_name
+    parts = [f"<h1>Hello, {_e(shown) if shown else 'guest'}</h1>"]
+    for _, note in flashes:
+        parts.append(f'<div class="box msg" role=status>{_e(note)}</div>')
     if message:
         parts.append(f'<div class="box msg">{_e(message)}</div>')
     if error:
@@ -148,7 +157,9 @@ def home_page(
         parts.append(extra)
         parts.append(form("/logout", "", "Log out", hidden=hidden))
         parts.append('<p><a href="/password">Change your password</a></p>')
+        parts.append(session)
     else:
+        parts.append(session)
         parts.append(
             "<h2>Log in</h2>"
             + form(
@@ -189,6 +200,52 @@ def home_page(
         "</p></div>"
     )
     return _page("coatcheck demo", "".join(parts), mode=mode)
+
+
+#: What the demo's cart offers, and how to say one of each.
+CART_ITEMS = {"hat": "a hat", "scarf": "a scarf", "gloves": "gloves", "umbrella": "an umbrella"}
+
+
+def session_panel(
+    *,
+    data: Mapping[str, object],
+    logged_in: bool,
+    hidden: str,
+    browser: Sequence[str],
+    server: Sequence[str],
+) -> str:
+    """The visitor's session data (``request.session``): name, cart, and where it lives."""
+    parts = ["<div class=box id=session-data><h2>Your session (request.session)</h2>"]
+    if not logged_in:
+        current = data.get("name")
+        value = _e(current) if isinstance(current, str) else ""
+        parts.append(
+            form(
+                "/name",
+                f'<label>Your name (no account needed) <input type=text name=name '
+                f'value="{value}" maxlength=60 autocomplete=nickname></label>',
+                "Remember my name",
+                hidden=hidden,
+            )
+        )
+    cart = data.get("cart")
+    items = [str(item) for item in cart] if isinstance(cart, list) else []
+    listed = ", ".join(_e(item) for item in items) if items else "empty"
+    parts.append(f"<h3>Your cart</h3><p id=cart>{listed}</p>")
+    for item, label in CART_ITEMS.items():
+        parts.append(
+            form("/cart/add", hidden_input("item", item), f"Add {label}", hidden=hidden,
+                 css="inline")
+        )  # fmt: skip
+    if items:
+        parts.append(form("/cart/clear", "", "Empty the cart", hidden=hidden, css="inline"))
+    shown = json.dumps(dict(data), ensure_ascii=False, indent=1, sort_keys=True)
+    parts.append(
+        f"<h3>What your browser holds</h3>{_list(browser)}"
+        f"<h3>What the server keeps</h3>{_list(server)}"
+        f"<p>The data, as JSON:</p><pre id=session-json>{_e(shown)}</pre></div>"
+    )
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
         ),
         credential_cookies=names,
         cookie_policy=CookiePolicy(secure=demo.config.https),
+        # The OAuth token endpoint takes no cookie: its credential is the refresh token
+        # in the body (and its DPoP proof), nothing a browser would send by itself.
+        exempt_paths=("/api/token",),
         html_error=html_error,
     )
 

@@ -8,8 +8,19 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ..auth import HybridIssued, HybridStrategy, Identity, require_recent_login
-from ..errors import InputError, InvalidCredentials, MissingCredentials, StoreError
+from ..adapters.asgi import auth_error_of, flash, pop_flashes, session_of
+from ..adapters.http import error_body, error_headers, error_status
+from ..auth import HybridStrategy, Identity, require_recent_login
+from ..auth.dpop import key_binding
+from ..errors import (
+    AuthenticationError,
+    InputError,
+    InvalidCredentials,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
+    MissingCredentials,
+    StoreError,
+)
 from ..redirects import is_safe_redirect, safe_redirect
 from . import pages
 from .context import (
@@ -122,6 +133,11 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
             refresh_path=demo.authenticator.refresh_path or "",
             access_cookie=demo.cookie.cookie_name,
         )
+    session = session_of(request)
+    flashes = pop_flashes(request)
+    hidden = hidden_fields(request)
+    browser, server = _session_texts(demo, identity, bool(session))
+    guest_name = session.get("name")
     page = pages.home_page(
         mode=demo.config.mode,
         name=_name(identity) if identity else None,
@@ -129,12 +145,104 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
         details=await _details(demo, identity) if identity else (),
         message=message,
         error=error,
-        hidden=hidden_fields(request),
+        hidden=hidden,
         username=username,
         register=register,
         extra=panel,
-    )
+        guest_name=guest_name if isinstance(guest_name, str) else None,
+        flashes=flashes,
+        session=pages.session_panel(
+            data=session, logged_in=identity is not None, hidden=hidden,
+            browser=browser, server=server,
+        ),
+    )  # fmt: skip
     return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _session_texts(
+    demo: DemoContext, identity: Identity | None, has_data: bool
+) -> tuple[list[str], list[str]]:
+    """What the browser holds and the server keeps for this visitor's session data."""
+    cookie = demo.sessions.cookie_name
+    policy = demo.config.session_policy
+    lifetime = (
+        f"It ends after {pages.duration(policy.idle_timeout)} without a visit or "
+        f"{pages.duration(policy.absolute_timeout)} in all."
+    )
+    if identity is not None and identity.session_id and demo.config.mode == "session":
+        return (
+            ["Nothing more: your login cookie already leads to your session, and the data "
+             "rides along (one cookie, one record)."],
+            ["Your login session record keeps the data under the key _session, beside your "
+             "name: the one store read that checks your login serves both.",
+             "At login the guest's cart was carried into this new session (a new id, so a "
+             "session id planted before login is worthless); logging out deletes the "
+             "record, and the data with it."],
+        )  # fmt: skip
+    if identity is not None:
+        return (
+            [f"A cookie {cookie} with a token of its own for your data (HttpOnly, "
+             "SameSite=Lax): a signed token cannot hold a cart that changes, shrinks and "
+             "must be forgotten at logout."],
+            ["A data record with no user of its own (never listed among logins, never a "
+             "login itself), marked as yours: no one else is shown it.",
+             "At login the guest's data moved to a new id; logging out deletes it. "
+             + lifetime],
+        )  # fmt: skip
+    if not has_data:
+        return (
+            ["Nothing yet: no session cookie until you store something (your name, or a "
+             "cart item)."],
+            ["Nothing yet: a visit that stores nothing costs the server nothing, not even "
+             "a read."],
+        )  # fmt: skip
+    return (
+        [f"A cookie {cookie}: a session token <slot>.<secret>, the secret 256 random bits; "
+         "for a guest the 8-hex-digit slot is random too (it says nothing about you, and "
+         "spreads guests over a Redis cluster's nodes).",
+         "HttpOnly (scripts cannot read it), SameSite=Lax, with a Max-Age: it survives "
+         "closing the browser, and a server restart too (the store keeps the record)."],
+        ["A session record keyed by <slot>.<SHA-256 hex of the token>, never the token "
+         "itself: no user id, your data as JSON (below), created, last seen and expiry. "
+         + lifetime,
+         "Reading it costs one store read per request; it is written only when the data "
+         "changes, once, at the end of the request. Emptied, it is deleted and the cookie "
+         "cleared.",
+         "Log in and the data moves, cart and all, to a new id: "
+         + ("into your login session." if demo.config.mode == "session"
+            else "a data record marked as yours.")],
+    )  # fmt: skip
+
+
+async def set_name(request: Request) -> Response:
+    """A guest tells us their name: kept in request.session, greeted by it from now on."""
+    fields = await read_form(request)
+    name = " ".join(fields.get("name", "").split())[:60]
+    session = session_of(request)
+    if name:
+        session["name"] = name
+        flash(request, f"Nice to meet you, {name}. This page will remember you.")
+    elif session.pop("name", None) is not None:
+        flash(request, "Your name is forgotten.")
+    return redirect("/")
+
+
+async def cart_add(request: Request) -> Response:
+    fields = await read_form(request)
+    item = fields.get("item", "")
+    if item not in pages.CART_ITEMS:
+        raise InputError(f"there is no {item[:20]!r} in this shop")
+    # A change inside a list: found by comparing, saved once at the end of the request.
+    session_of(request).setdefault("cart", []).append(item)
+    flash(request, f"Added {pages.CART_ITEMS[item]} to your cart.")
+    return redirect("/")
+
+
+async def cart_clear(request: Request) -> Response:
+    await read_form(request)
+    if session_of(request).pop("cart", None) is not None:
+        flash(request, "Your cart is empty.")
+    return redirect("/")
 
 
 async def login_required_page(request: Request, message: str) -> Response:
@@ -269,13 +377,26 @@ def require_identity(request: Request) -> Identity:
     identity = identity_of(request)
     if identity is not None:
         return identity
+    refused = auth_error_of(request.scope)
+    if refused is not None:
+        raise refused  # a DPoP proof or binding: a 401 with the DPoP challenge
     demo = demo_of(request)
     headers = headers_of(request)
-    if demo.cookie.read(headers) is not None or demo.bearer.read(headers) is not None:
+    if any(t.read(headers) is not None for t in demo.authenticator.transports):
         raise InvalidCredentials("the session or token is invalid, expired or revoked")
     if headers.get("authorization"):
-        raise InvalidCredentials("the Authorization header is not 'Bearer <token>'")
+        raise InvalidCredentials(
+            "the Authorization header is not 'Bearer <token>' or 'DPoP <token>'"
+        )
     raise MissingCredentials("send the session cookie or 'Authorization: Bearer <token>'")
+
+
+def token_endpoint_error(exc: InvalidDPoPProof | InvalidDPoPBinding) -> Response:
+    """A refused DPoP proof where tokens are issued: 400 and the nonce (RFC 9449 §5, §8)."""
+    headers = {k: v for k, v in error_headers(exc, token_endpoint=True) if k != "content-type"}
+    return JSONResponse(
+        error_body(exc), status_code=error_status(exc, token_endpoint=True), headers=headers
+    )
 
 
 async def api_register(request: Request) -> Response:
@@ -291,11 +412,19 @@ async def api_register(request: Request) -> Response:
 
 
 async def api_login(request: Request) -> Response:
+    """Native apps: a token for a password; with a DPoP proof, bound to its key."""
     demo = demo_of(request)
     body = await read_json(request)
     remember = body.get("remember", True)
     if not isinstance(remember, bool):
         raise InputError("'remember' must be true or false")
+    proof = None
+    if demo.dpop is not None:
+        try:
+            # Before the password: a bad proof costs no argon2 and no attempt.
+            proof = await demo.dpop.token_request(headers_of(request))
+        except InvalidDPoPProof as exc:
+            return token_endpoint_error(exc)
     user = await guarded_login(demo, request, body.get("username"), body.get("password"))
     if user is None:
         # One answer for an unknown user and a wrong password (no user enumeration).
@@ -308,38 +437,88 @@ async def api_login(request: Request) -> Response:
         ip=client_ip(request),
         # A native client has no previous credential to take over: never end another one.
         revoke_previous=False,
+        proof=proof,
     )
     answer: dict[str, object] = {
         "token": result.token,
-        "token_type": "Bearer",
+        "token_type": result.token_type,
         "expires_in": max(0, int(result.expires_at - now(demo))),
         "mode": demo.config.mode,
     }
-    if isinstance(result.issued, HybridIssued):
-        answer["refresh_token"] = result.issued.refresh_token
+    if result.refresh_token is not None:
+        answer["refresh_token"] = result.refresh_token
     return JSONResponse(answer, headers={"cache-control": "no-store"})  # RFC 6749 §5.1
 
 
 async def api_refresh(request: Request) -> Response:
-    """Native apps: trade a refresh token for a new pair (hybrid mode)."""
+    """Native apps: trade a refresh token for a new pair (hybrid mode).
+
+    A pair bound to a DPoP key is renewed only with a proof of that key.
+    """
     demo = demo_of(request)
-    strategy = demo.authenticator.strategy
-    if not isinstance(strategy, HybridStrategy):
-        raise DemoError(404, "no_refresh", f"{demo.config.mode} mode has no refresh tokens")
+    _hybrid_only(demo)
     body = await read_json(request)
     token = body.get("refresh_token")
     if not isinstance(token, str) or not token:
         raise InputError("'refresh_token' is required")
-    pair = await strategy.refresh(token)
+    try:
+        result = await demo.authenticator.refresh_bearer(token, headers=headers_of(request))
+    except (InvalidDPoPProof, InvalidDPoPBinding) as exc:
+        return token_endpoint_error(exc)
     return JSONResponse(
         {
-            "token": pair.token,
-            "token_type": "Bearer",
-            "refresh_token": pair.refresh_token,
-            "expires_in": max(0, int(pair.expires_at - now(demo))),
+            "token": result.token,
+            "token_type": result.token_type,
+            "refresh_token": result.refresh_token,
+            "expires_in": max(0, int(result.expires_at - now(demo))),
         },
         headers={"cache-control": "no-store"},
     )
+
+
+async def api_token(request: Request) -> Response:
+    """An OAuth 2.0 token endpoint for the refresh grant (RFC 6749 §6, RFC 9449 §5).
+
+    ``grant_type=refresh_token&refresh_token=...`` as a form, so that OAuth clients
+    (oauth4webapi) refresh as they would against any authorization server; errors
+    are RFC 6749 §5.2 ``{"error": ...}`` with status 400.
+    """
+    demo = demo_of(request)
+    _hybrid_only(demo)
+    form = await read_form(request)
+    if form.get("grant_type") != "refresh_token":
+        return _oauth_error("unsupported_grant_type", "only grant_type=refresh_token is served")
+    token = form.get("refresh_token")
+    if not token:
+        return _oauth_error("invalid_request", "'refresh_token' is required")
+    try:
+        result = await demo.authenticator.refresh_bearer(token, headers=headers_of(request))
+    except (InvalidDPoPProof, InvalidDPoPBinding) as exc:
+        return token_endpoint_error(exc)
+    except AuthenticationError as exc:
+        return _oauth_error("invalid_grant", exc.message)
+    return JSONResponse(
+        {
+            "access_token": result.token,
+            "token_type": result.token_type,
+            "refresh_token": result.refresh_token,
+            "expires_in": max(0, int(result.expires_at - now(demo))),
+        },
+        headers={"cache-control": "no-store", "pragma": "no-cache"},
+    )
+
+
+def _oauth_error(code: str, message: str) -> Response:
+    return JSONResponse(
+        {"error": code, "error_description": message},
+        status_code=400,
+        headers={"cache-control": "no-store"},
+    )
+
+
+def _hybrid_only(demo: DemoContext) -> None:
+    if not isinstance(demo.authenticator.strategy, HybridStrategy):
+        raise DemoError(404, "no_refresh", f"{demo.config.mode} mode has no refresh tokens")
 
 
 async def api_refresh_status(request: Request) -> Response:
@@ -384,6 +563,8 @@ async def api_me(request: Request) -> Response:
             "auth_time": identity.auth_time,
             "expires_at": identity.expires_at,
             "persistent": identity.persistent,
+            # The thumbprint of the DPoP key the credential is bound to (None: a bearer).
+            "dpop_jkt": key_binding(identity.claims) or None,
         },
         headers={"cache-control": "no-store"},
     )
@@ -476,6 +657,9 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/register", register_form, ["POST"]),
     ("/login", login_form, ["POST"]),
     ("/logout", logout_form, ["POST"]),
+    ("/name", set_name, ["POST"]),
+    ("/cart/add", cart_add, ["POST"]),
+    ("/cart/clear", cart_clear, ["POST"]),
     ("/sessions", sessions, ["GET"]),
     ("/sessions/revoke", revoke_session, ["POST"]),
     ("/sessions/revoke-all", revoke_all, ["POST"]),
@@ -485,6 +669,7 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/api/logout", api_logout, ["POST"]),
     ("/api/sessions", api_sessions, ["GET"]),
     ("/api/refresh", api_refresh, ["POST"]),
+    ("/api/token", api_token, ["POST"]),
     ("/api/refresh-status", api_refresh_status, ["GET", "POST"]),
     ("/.well-known/jwks.json", jwks, ["GET"]),
     ("/healthz", healthz, ["GET"]),

@@ -30,6 +30,11 @@ from typing import Any
 from ..cookies import unquote_cookie_value
 from ..errors import SignatureError
 from ..interop.express import unsign_value
+from ..interop.signed_sessions import (
+    derive_django_concat,
+    derive_hmac,
+    itsdangerous_signature,
+)
 from .material import KeyMaterial
 from .report import Finding, Report, Verification, time_info
 
@@ -118,26 +123,11 @@ def inspect_express(value: str, material: KeyMaterial, now: float, name: str | N
     return report
 
 
-# itsdangerous key derivations (itsdangerous.signer.Signer.derive_key).
-def _derive_hmac(secret: bytes, salt: bytes) -> bytes:
-    return hmac.new(secret, salt, hashlib.sha1).digest()
-
-
-def _derive_django_concat(secret: bytes, salt: bytes) -> bytes:
-    # SHA-1 because that is what itsdangerous derives with; coatcheck only verifies here.
-    return hashlib.sha1(salt + b"signer" + secret).digest()  # noqa: S324
-
-
 _ITS_SCHEMES: tuple[tuple[str, str, bytes, Callable[[bytes, bytes], bytes]], ...] = (
-    ("flask-session", "Flask session cookie (itsdangerous)", b"cookie-session", _derive_hmac),
+    ("flask-session", "Flask session cookie (itsdangerous)", b"cookie-session", derive_hmac),
     ("starlette-session", "Starlette session cookie (itsdangerous)", b"itsdangerous.Signer",
-     _derive_django_concat),
+     derive_django_concat),
 )
-
-
-def _its_signature(key: bytes, message: bytes) -> str:
-    mac = hmac.new(key, message, hashlib.sha1).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def inspect_itsdangerous(value: str, material: KeyMaterial, now: float, name: str | None) -> Report:
@@ -176,7 +166,7 @@ def inspect_itsdangerous(value: str, material: KeyMaterial, now: float, name: st
         message = f"{payload}.{stamp}".encode()
         for index, secret in enumerate(material.secrets):
             for scheme_kind, scheme_title, salt, derive in _ITS_SCHEMES:
-                expected = _its_signature(derive(secret.encode(), salt), message)
+                expected = itsdangerous_signature(derive(secret.encode(), salt), message)
                 if hmac.compare_digest(expected.encode(), signature.encode()):
                     label = material.secret_label(index)
                     report.kind, report.title = scheme_kind, scheme_title

@@ -3,7 +3,9 @@
 A token is ``<slot>.<secret>``: ``secret`` is 32 random bytes (256 bits) in URL-safe
 base64, ``slot`` is 8 hex digits derived from the user id. The slot is not secret;
 it lets a store keep one user's keys together (a Redis Cluster hash tag) while a
-lookup still needs only the token. The session id that stores, device lists and
+lookup still needs only the token. A guest's session (user id ``""``) has a random
+slot instead: guests have no index to keep together, and a fixed slot would put every
+guest of a cluster on one node. The session id that stores, device lists and
 the CLI see is ``<slot>.<sha256 hex of the token>``: knowing it does not let anyone
 present the session.
 """
@@ -26,8 +28,10 @@ def user_slot(user_id: str) -> str:
 
 
 def new_token(user_id: str) -> str:
-    """A new session token for ``user_id``: give it to the client, store only its id."""
-    return f"{user_slot(user_id)}.{secrets.token_urlsafe(32)}"
+    """A new session token for ``user_id`` (``""``: a guest): give it to the client,
+    store only its id."""
+    slot = user_slot(user_id) if user_id else secrets.token_hex(4)
+    return f"{slot}.{secrets.token_urlsafe(32)}"
 
 
 def session_id(token: str) -> str | None:

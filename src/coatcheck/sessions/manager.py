@@ -12,6 +12,11 @@ publish their ids to the manager's revocations (a
 :class:`~coatcheck.revocation.RevocationSet` for this one), so no caller (the app,
 an adapter's logout, hybrid reuse detection, the ``coatcheck sessions`` command) can
 revoke without telling the processes that check access tokens without the store.
+
+A guest's session is a record with user id ``""``: made by ``create("")``, read by
+:meth:`~SessionManager.validate` like any other, never indexed under a user and never
+an authentication (:class:`~coatcheck.auth.SessionStrategy` treats it as a guest).
+Every write of data checks its size against ``max_data_size``.
 """
 
 from __future__ import annotations
@@ -23,19 +28,29 @@ from dataclasses import replace
 from typing import Any
 
 from ..clock import Clock, SystemClock
-from ..errors import ConfigurationError, ConflictError, InvalidCredentials, StoreError
+from ..errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidCredentials,
+    SessionTooLarge,
+    StoreError,
+)
 from ..policies import SessionPolicy
 from ..revocation import RevocationFeed, RevocationSet
 from .ids import new_token, session_id
 from .lifecycle import Decision, decide, new_expiry, renewed
+from .mapping import dump_json
 from .record import SessionRecord
 from .store import SessionStore
 
-__all__ = ["SessionManager"]
+__all__ = ["DEFAULT_MAX_DATA_SIZE", "SessionManager"]
 
 # Each lost compare-and-set means another writer won, so with N writers racing on
-# one session a writer loses at most N - 1 times; 32 covers any realistic burst.
-_DEFAULT_ATTEMPTS = 32
+# one session a writer loses at most N - 1 times; 64 covers a burst of 64 requests
+# on one session (two tabs, or a page firing requests in parallel, stay far below).
+_DEFAULT_ATTEMPTS = 64
+#: Largest session data, as compact UTF-8 JSON, a manager writes by default (bytes).
+DEFAULT_MAX_DATA_SIZE = 64 * 1024
 
 
 class SessionManager:
@@ -57,6 +72,7 @@ class SessionManager:
         "_clock",
         "_feed",
         "_idle",
+        "_max_size",
         "_policy",
         "_renew",
         "_revoked",
@@ -70,11 +86,17 @@ class SessionManager:
         policy: SessionPolicy = SessionPolicy(),  # noqa: B008 - frozen, so sharing is safe
         clock: Clock = SystemClock(),  # noqa: B008 - stateless
         update_attempts: int = _DEFAULT_ATTEMPTS,
+        max_data_size: int = DEFAULT_MAX_DATA_SIZE,
         revocations: RevocationSet | RevocationFeed | None = None,
     ) -> None:
-        """Raises ConfigurationError when ``update_attempts`` is below 1."""
+        """Raises ConfigurationError when ``update_attempts`` or ``max_data_size`` is below 1.
+
+        ``max_data_size`` bounds a session's data as compact UTF-8 JSON, in bytes.
+        """
         if update_attempts < 1:
             raise ConfigurationError("update_attempts must be at least 1")
+        if max_data_size < 1:
+            raise ConfigurationError("max_data_size must be at least 1 byte")
         self._feed: RevocationFeed | None = None
         self._revoked: RevocationSet | None = None
         if revocations is not None:
@@ -83,6 +105,7 @@ class SessionManager:
         self._policy = policy
         self._clock = clock
         self._attempts = update_attempts
+        self._max_size = max_data_size
         # Read once: timedelta arithmetic is measurable on the per-request path.
         self._idle = policy.idle_timeout.total_seconds()
         self._absolute = policy.absolute_timeout.total_seconds()
@@ -95,6 +118,30 @@ class SessionManager:
     @property
     def policy(self) -> SessionPolicy:
         return self._policy
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def max_data_size(self) -> int:
+        return self._max_size
+
+    def check_size(self, data: Mapping[str, Any]) -> None:
+        """Refuse ``data`` over ``max_data_size`` bytes of compact JSON.
+
+        :raises SessionTooLarge: with the size and the limit.
+        :raises SessionValueError: when ``data`` is not JSON.
+        """
+        size = len(dump_json(data))
+        if size > self._max_size:
+            raise SessionTooLarge(
+                f"the session data is {size} bytes of JSON, over the limit of {self._max_size} "
+                "(SessionManager(max_data_size=...)); keep large things elsewhere and store "
+                "their id",
+                size=size,
+                limit=self._max_size,
+            )
 
     @property
     def revocations(self) -> RevocationSet | None:
@@ -148,8 +195,11 @@ class SessionManager:
     ) -> tuple[str, SessionRecord]:
         """Start a new session; return ``(token, record)``. The token is shown only here.
 
-        Always a fresh id (call it at every login: session fixation). Raises StoreError.
+        Always a fresh id (call it at every login: session fixation). ``user_id=""``
+        makes a guest's session. Raises StoreError, SessionTooLarge.
         """
+        stored = dict(data or {})
+        self.check_size(stored)
         now = self._clock.now()
         token = new_token(user_id)
         sid = session_id(token)
@@ -164,7 +214,7 @@ class SessionManager:
             expires_at=min(now + self._idle, absolute),
             absolute_expires_at=absolute,
             auth_time=now,
-            data=dict(data or {}),
+            data=stored,
             user_agent=user_agent,
             ip=ip,
         )
@@ -203,6 +253,36 @@ class SessionManager:
         fresh = renewed(record, now, self._policy)
         await self._store.touch(sid, fresh.last_seen, fresh.expires_at)
         return fresh
+
+    async def lookup(self, token: str) -> tuple[SessionRecord | None, bool]:
+        """:meth:`validate`, also saying whether this call renewed the session.
+
+        For callers that re-send a persistent cookie's Max-Age only when the expiry
+        moved (the session mapping's data cookie). Same costs and errors as validate.
+        """
+        sid = session_id(token)
+        if sid is None:
+            return None, False
+        now = self._clock.now()
+        record = await self._store.get(sid, now)
+        if record is None:
+            return None, False
+        if (
+            now < record.expires_at
+            and now < record.absolute_expires_at
+            and now - record.last_seen < self._renew
+        ):
+            return record, False  # decide()'s KEEP, spelled out as validate() does
+        decision = decide(record, now, self._policy)
+        if decision is Decision.KEEP:
+            return record, False
+        if decision is Decision.EXPIRED:
+            with contextlib.suppress(StoreError):
+                await self._store.delete(sid)
+            return None, False
+        fresh = renewed(record, now, self._policy)
+        await self._store.touch(sid, fresh.last_seen, fresh.expires_at)
+        return fresh, True
 
     async def get_id(self, session_id: str) -> SessionRecord | None:
         """The live session with this id, or ``None``; read only, never renews.
@@ -296,20 +376,52 @@ class SessionManager:
         ``change`` mutates the dict it is given and may be called several times, once
         per attempt, each time on the latest data. Raises InvalidCredentials when the
         session is gone (revoked or expired meanwhile), ConflictError after too many
-        lost races, StoreError when the store fails.
+        lost races, SessionTooLarge, StoreError when the store fails.
         """
-        for attempt in range(self._attempts):
-            record = await self._store.get(session_id, self._clock.now())
-            if record is None:
-                raise InvalidCredentials("the session does not exist or has expired")
-            data = dict(record.data)
+        record = await self._store.get(session_id, self._clock.now())
+        if record is None:
+            raise InvalidCredentials("the session does not exist or has expired")
+
+        def changed(current: Mapping[str, Any]) -> dict[str, Any]:
+            data = dict(current)
             change(data)
-            updated = record.with_data(data)
+            return data
+
+        updated = await self.apply(record, changed)
+        if updated is None:  # pragma: no cover - `changed` never asks to delete
+            raise InvalidCredentials("the session does not exist or has expired")
+        return updated
+
+    async def apply(
+        self,
+        record: SessionRecord,
+        change: Callable[[Mapping[str, Any]], dict[str, Any] | None],
+    ) -> SessionRecord | None:
+        """Write ``change(record.data)`` over ``record`` (compare-and-set), merging on a race.
+
+        Starts from ``record`` as read (no read of its own: a change costs one write); on
+        a lost race it reads the latest record and calls ``change`` again on its data.
+        ``change`` returns the new data, or ``None`` to delete the session. Returns the
+        stored record, or ``None`` when ``change`` deleted it. Raises InvalidCredentials
+        when the session is gone (revoked or expired meanwhile), ConflictError after
+        ``update_attempts`` lost races, SessionTooLarge, StoreError.
+        """
+        current: SessionRecord | None = record
+        for attempt in range(self._attempts):
+            if current is None:
+                raise InvalidCredentials("the session does not exist or has expired")
+            data = change(current.data)
+            if data is None:
+                await self._store.delete(current.id)
+                return None
+            self.check_size(data)
+            updated = current.with_data(data)
             if await self._store.update(updated):
                 return updated
             if attempt:
                 # Let the winner's follow-up work run before the next read.
                 await asyncio.sleep(0)
+            current = await self._store.get(record.id, self._clock.now())
         raise ConflictError(f"session data changed concurrently {self._attempts} times in a row")
 
     async def prune(self, limit: int | None = None) -> int:

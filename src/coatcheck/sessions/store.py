@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from .record import SessionRecord
 
-__all__ = ["SessionStore"]
+__all__ = ["ReplayCache", "SessionStore"]
 
 
 @runtime_checkable
@@ -64,4 +64,22 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+@runtime_checkable
+class ReplayCache(Protocol):
+    """Remembers one-time values (DPoP proof ids, RFC 9449 §11.1) for a while.
+
+    Every store class is one. ``remember_once`` is atomic across every process that
+    shares the backend: of many concurrent calls with one key, exactly one returns
+    ``True`` (one ``SET NX PX`` on Redis, one ``INSERT ... ON CONFLICT`` on SQL).
+    Keys are short ASCII strings the caller derives (hashes); entries vanish by
+    themselves on Redis and are collected by ``delete_expired`` (and a bounded sweep
+    every so many writes) elsewhere. Raises StoreUnavailable or StoreError like the
+    rest of the store: an outage refuses the request rather than skip the check.
+    """
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` for ``ttl`` seconds from ``now``; ``False`` if it already was."""
         ...

@@ -3,12 +3,15 @@
 Plain dicts in one process: nothing survives a restart and nothing is shared
 between workers, so it suits tests, demos and single-process development only.
 Each method does its work without awaiting, so on one event loop every method is
-atomic and compare-and-set needs no lock.
+atomic; ``update`` still takes a lock, so that a threaded WSGI server's
+compare-and-set stays one. Guests' sessions (user id ``""``) are never indexed.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
+import threading
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -21,7 +24,7 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Sessions in a dict, with a per-user index. See the module docstring."""
 
-    __slots__ = ("_attempts", "_by_user", "_records")
+    __slots__ = ("_attempts", "_by_user", "_lock", "_records", "_replay")
 
     def __init__(self) -> None:
         self._records: dict[str, SessionRecord] = {}
@@ -29,6 +32,9 @@ class MemoryStore:
         self._attempts: dict[str, tuple[int, float]] = {}
         # An insertion-ordered dict used as a set: O(1) add and remove.
         self._by_user: dict[str, dict[str, None]] = {}
+        self._lock = threading.Lock()
+        # One-time values (coatcheck.sessions.ReplayCache): key -> forget_at, oldest first.
+        self._replay: dict[str, float] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -59,7 +65,7 @@ class MemoryStore:
         if old is not None:
             self._unindex(old)
         self._records[record.id] = self._frozen(record)
-        self._by_user.setdefault(record.user_id, {})[record.id] = None
+        self._index(record)
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity; a missing session is ignored."""
@@ -69,13 +75,15 @@ class MemoryStore:
 
     async def update(self, record: SessionRecord) -> bool:
         """Write ``record`` only over version ``record.version - 1``."""
-        current = self._records.get(record.id)
-        if current is None or current.version != record.version - 1:
-            return False
-        self._records[record.id] = self._frozen(record)
+        frozen = self._frozen(record)
+        with self._lock:
+            current = self._records.get(record.id)
+            if current is None or current.version != record.version - 1:
+                return False
+            self._records[record.id] = frozen
         if current.user_id != record.user_id:
             self._unindex(current)
-            self._by_user.setdefault(record.user_id, {})[record.id] = None
+            self._index(record)
         return True
 
     async def delete(self, session_id: str) -> SessionRecord | None:
@@ -86,7 +94,9 @@ class MemoryStore:
         return record
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids."""
+        """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
+        if not user_id:
+            return []
         ids = list(self._by_user.pop(user_id, {}))
         for sid in ids:
             self._records.pop(sid, None)
@@ -113,6 +123,8 @@ class MemoryStore:
         # Spent login-attempt counters go too (not counted: they are not sessions).
         for key in [k for k, (_, resets_at) in self._attempts.items() if resets_at <= now]:
             del self._attempts[key]
+        for key in [k for k, forget_at in self._replay.items() if forget_at <= now]:
+            del self._replay[key]
         return len(expired)
 
     async def close(self) -> None:
@@ -138,6 +150,27 @@ class MemoryStore:
     async def clear_attempts(self, key: str) -> None:
         """Forget the failures counted under ``key``."""
         self._attempts.pop(key, None)
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already."""
+        replay = self._replay
+        forget_at = replay.get(key)
+        if forget_at is not None and forget_at > now:
+            return False
+        # Entries come in roughly expiry order: forget the spent ones at the front, so
+        # memory stays bounded by what one window holds.
+        for old in list(itertools.islice(replay, 8)):
+            if replay[old] > now:
+                break
+            del replay[old]
+        replay.pop(key, None)
+        replay[key] = now + ttl
+        return True
+    def _index(self, record: SessionRecord) -> None:
+        if record.user_id:
+            self._by_user.setdefault(record.user_id, {})[record.id] = None
 
     def _unindex(self, record: SessionRecord) -> None:
         sessions = self._by_user.get(record.user_id)

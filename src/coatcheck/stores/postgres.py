@@ -12,6 +12,9 @@
   the absolute expiry are both served by one index.
 * Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``<table>_attempts``
   (schema version 2): one upsert per failure, so every process counts each one.
+* One-time values (:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids) live in
+  ``<table>_replay`` (schema version 3): one ``INSERT ... ON CONFLICT`` each; every
+  ``prune_every``-th also sweeps a batch of spent ones, and ``delete_expired`` the rest.
 * Connections run in autocommit, so returning one to the pool costs no ``ROLLBACK``
   round trip. A pool that cannot get a connection within ``timeout`` seconds (2 by
   default) raises StoreUnavailable; broken connections are dropped and re-made, so
@@ -69,6 +72,14 @@ _MIGRATIONS: tuple[str, ...] = (
         resets_at double precision NOT NULL
     );
     CREATE INDEX {i_resets} ON {t_attempts} (resets_at);
+    """,
+    # 3: one-time values (coatcheck.sessions.ReplayCache); keys are hashes.
+    """
+    CREATE TABLE {t_replay} (
+        key text PRIMARY KEY,
+        forget_at double precision NOT NULL
+    );
+    CREATE INDEX {i_forget} ON {t_replay} (forget_at);
     """,
 )
 
@@ -139,6 +150,7 @@ class PostgresStore:
         self._prune_every = prune_every
         self._prune_batch = prune_batch
         self._creates = 0
+        self._remembered = 0
         self._pool: AsyncConnectionPool | None = None
         self._opening = asyncio.Lock()
         t = sql.Identifier(*([schema, table] if schema else [table]))
@@ -186,6 +198,18 @@ class PostgresStore:
         ).format(a=a)
         self._sql_clear = sql.SQL("DELETE FROM {a} WHERE key = %s").format(a=a)
         self._sql_spent = sql.SQL("DELETE FROM {a} WHERE resets_at <= %s").format(a=a)
+        r = sql.Identifier(*([schema, f"{table}_replay"] if schema else [f"{table}_replay"]))
+        # A new key is inserted, a spent one taken over, a live one left alone (no row
+        # comes back: "seen"). One statement, so concurrent callers agree.
+        self._sql_remember = sql.SQL(
+            "INSERT INTO {r} AS c (key, forget_at) VALUES (%s, %s) ON CONFLICT (key) "
+            "DO UPDATE SET forget_at = EXCLUDED.forget_at WHERE c.forget_at <= %s RETURNING 1"
+        ).format(r=r)
+        self._sql_sweep_replay = sql.SQL(
+            "DELETE FROM {r} WHERE key IN (SELECT key FROM {r} WHERE forget_at <= %s "
+            "LIMIT %s FOR UPDATE SKIP LOCKED)"
+        ).format(r=r)
+        self._sql_spent_replay = sql.SQL("DELETE FROM {r} WHERE forget_at <= %s").format(r=r)
         self._sql_prune = sql.SQL(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} "
             "WHERE LEAST(expires_at, absolute_expires_at) <= %s LIMIT %s FOR UPDATE SKIP LOCKED)"
@@ -264,6 +288,10 @@ class PostgresStore:
                 *([self._schema] if self._schema else []), f"{self._table}_attempts"
             ),
             "i_resets": sql.Identifier(f"{self._table}_resets_idx"),
+            "t_replay": sql.Identifier(
+                *([self._schema] if self._schema else []), f"{self._table}_replay"
+            ),
+            "i_forget": sql.Identifier(f"{self._table}_forget_idx"),
         }
         async with pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
@@ -357,12 +385,16 @@ class PostgresStore:
         return None if row is None else SessionRecord.from_row(row, row[7])
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids."""
+        """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
+        if not user_id:
+            return []
         rows = await self._execute(self._sql_delete_user, (user_id,), fetch="all")
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first (served by the user index)."""
+        """The user's live sessions, oldest first (served by the user index); none for ``""``."""
+        if not user_id:
+            return []
         rows = await self._execute(self._sql_list, (user_id, now, now), fetch="all")
         return [SessionRecord.from_row(row, row[7]) for row in rows]
 
@@ -375,8 +407,9 @@ class PostgresStore:
             removed += n
             if n < batch:
                 break
-        # Spent login-attempt counters go too (not counted: they are not sessions).
+        # Spent login-attempt counters and one-time values go too (not counted).
         await self._execute(self._sql_spent, (now,))
+        await self._execute(self._sql_spent_replay, (now,))
         return removed
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
@@ -398,6 +431,20 @@ class PostgresStore:
     async def clear_attempts(self, key: str) -> None:
         """Forget the failures counted under ``key``."""
         await self._execute(self._sql_clear, (key,))
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already.
+
+        One statement; every ``prune_every``-th call also sweeps up to ``prune_batch``
+        x 10 spent keys, so the table holds about one window's worth.
+        """
+        row = await self._execute(self._sql_remember, (key, now + ttl, now), fetch="one")
+        self._remembered += 1
+        if self._prune_every and self._remembered % self._prune_every == 0:
+            await self._execute(self._sql_sweep_replay, (now, self._prune_batch * 10))
+        return row is not None
 
     async def close(self) -> None:
         """Close the pool (it reopens on the next use)."""

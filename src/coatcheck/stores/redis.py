@@ -7,10 +7,13 @@ raw bytes of the SHA-256 in the session id)::
     P{T}s<D[:16]>   -> D[16:] followed by the record, a compact JSON array
     P{T}u<user id>  -> hash: one field D[:16] (value empty) per session of the user
     Pa:<key>        -> a login-attempt counter (see coatcheck.ratelimit)
+    Pr:<key>        -> a one-time value (coatcheck.sessions.ReplayCache): SET NX PX
 
 ``{T}`` is a Redis Cluster hash tag, so one user's sessions and index share a slot
 and the Lua scripts that change both stay legal on a cluster (16 bits of tag are
-plenty for the cluster's 16384 slots). Keys and index fields hold the first 128
+plenty for the cluster's 16384 slots). A guest's session (user id ``""``) has a random
+slot (:func:`~coatcheck.sessions.ids.new_token`), so guests spread over every slot, and
+no index: it is one key, written with a plain ``SET``. Keys and index fields hold the first 128
 bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
 still make a guess or a collision infeasible; the other 16 bytes lead the value,
 so a lookup still matches the whole id and listings can return it. This layout is
@@ -431,8 +434,23 @@ class RedisStore:
 
         Raises StoreError when the id is not a session id of this user.
         """
+        if not record.user_id:
+            await self._create_guest(record)
+            return
         keys, args = self._create_call(record)
         await self._run(self._create, keys, args)
+
+    async def _create_guest(self, record: SessionRecord) -> None:
+        keys = self._session_key(record.id)
+        if keys is None:
+            raise StoreError("the session id is not a session id")
+        ttl = _ttl_ms(min(record.expires_at, record.absolute_expires_at), record.last_seen)
+        try:
+            await self._client.set(keys[0], _encode(record, keys[2]), px=ttl)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except RedisError as exc:
+            raise StoreError("Redis refused a session write") from exc
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity and move the key's TTL; a missing session is ignored."""
@@ -447,7 +465,12 @@ class RedisStore:
         keys = self._session_key(record.id)
         if keys is None:
             return False
-        index, _, _ = self._user_keys(record.user_id)
+        if record.user_id:
+            index = self._user_keys(record.user_id)[0]
+        else:
+            # A guest has no index; this key (same hash tag, never created) keeps the
+            # script's two keys in one cluster slot, and the script skips a missing index.
+            index = self._prefix + b"{" + record.id[:_TAG].encode() + b"}u"
         ends = min(record.expires_at, record.absolute_expires_at)
         index_ttl = _ttl_ms(record.absolute_expires_at, record.last_seen) + _INDEX_MARGIN_MS
         done = await self._run(
@@ -467,13 +490,20 @@ class RedisStore:
         return None if raw is None else _decode(session_id, raw)
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids."""
+        """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
+        if not user_id:
+            return []
         index, base, slot = self._user_keys(user_id)
         digests = await self._run(self._delete_user, [index], [base])
         return [f"{slot}.{digest.hex()}" for digest in digests]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first (drops index entries Redis expired)."""
+        """The user's live sessions, oldest first (drops index entries Redis expired).
+
+        None for ``""``: guests have no index.
+        """
+        if not user_id:
+            return []
         index, base, slot = self._user_keys(user_id)
         flat = await self._run(self._list, [index], [base])
         records = [
@@ -550,6 +580,24 @@ class RedisStore:
 
     def _attempt_key(self, key: str) -> bytes:
         return self._prefix + b"a:" + key.encode()
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` for ``ttl`` seconds; ``False`` if it is remembered already.
+
+        One ``SET NX PX``: atomic on one server and on a cluster (a single key), and
+        Redis forgets it by itself (by its own clock, so ``now`` is not needed).
+        """
+        try:
+            done = await self._client.set(
+                self._prefix + b"r:" + key.encode(), b"", nx=True, px=max(1, math.ceil(ttl * 1000))
+            )
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable("Redis cannot be reached") from exc
+        except RedisError as exc:
+            raise StoreError("Redis refused a write") from exc
+        return bool(done)
 
     async def close(self) -> None:
         """Close the client and its connection pool."""

@@ -12,7 +12,9 @@ contention the loop waits at most ``busy_timeout``.
 
 Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``coatcheck_attempts``
 (schema version 2): one upsert per failure, so processes sharing the file count
-every one.
+every one. One-time values (:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids)
+live in ``coatcheck_replay`` (version 3): one upsert each, and every 256th also
+sweeps up to 1000 spent ones.
 
 Store URLs follow SQLAlchemy: ``sqlite:///relative.db`` (relative to the working
 folder), ``sqlite:////absolute/path.db``, ``sqlite://`` for a private in-memory
@@ -35,7 +37,7 @@ from ._decoded import loads
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 # Every SELECT/RETURNING of a session reads SQL_COLUMNS, the order from_row expects.
 
@@ -68,6 +70,12 @@ _SCHEMA = (
         resets_at REAL NOT NULL
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS coatcheck_attempts_resets ON coatcheck_attempts (resets_at)",
+    # Version 3: one-time values (coatcheck.sessions.ReplayCache); keys are hashes.
+    """CREATE TABLE IF NOT EXISTS coatcheck_replay (
+        key TEXT PRIMARY KEY NOT NULL,
+        forget_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS coatcheck_replay_forget ON coatcheck_replay (forget_at)",
 )
 
 _GET = (
@@ -83,7 +91,7 @@ _TOUCH = "UPDATE coatcheck_sessions SET last_seen = ?, expires_at = ? WHERE id =
 _UPDATE = (
     "UPDATE coatcheck_sessions SET user_id = ?, created_at = ?, last_seen = ?, expires_at = ?, "
     "absolute_expires_at = ?, auth_time = ?, data = ?, user_agent = ?, ip = ?, version = ? "
-    "WHERE id = ? AND version = ?"
+    "WHERE id = ? AND version = ? RETURNING version"
 )
 _DELETE = (
     f"DELETE FROM coatcheck_sessions WHERE id = ? RETURNING {SQL_COLUMNS}"  # noqa: S608
@@ -117,6 +125,20 @@ _DELETE_SPENT_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE resets_at <= ?"
 
 # SQLite page cache per connection, KiB.
 _PAGE_CACHE_KIB = 16384
+
+# One statement: a new key is inserted, a spent one taken over, a live one left alone
+# (then no row changes, and that is the answer "seen").
+_REMEMBER_ONCE = (
+    "INSERT INTO coatcheck_replay (key, forget_at) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET forget_at = excluded.forget_at "
+    "WHERE coatcheck_replay.forget_at <= ?"
+)
+_SWEEP_REPLAY = (
+    "DELETE FROM coatcheck_replay WHERE key IN ("
+    "SELECT key FROM coatcheck_replay WHERE forget_at <= ? LIMIT ?)"
+)
+_DELETE_SPENT_REPLAY = "DELETE FROM coatcheck_replay WHERE forget_at <= ?"
+_SWEEP_EVERY = 256
 
 # Removing all expired rows goes in batches so no single write holds the lock long.
 _PRUNE_BATCH = 1000
@@ -173,7 +195,7 @@ class SQLiteStore:
     file's folder does not exist; store methods raise StoreUnavailable or StoreError.
     """
 
-    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_path")
+    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_path", "_remembered")
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         path = os.fspath(path)
@@ -190,6 +212,7 @@ class SQLiteStore:
         self._path = path if path == ":memory:" else os.path.abspath(path)
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
+        self._remembered = 0
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -303,10 +326,13 @@ class SQLiteStore:
         """Write ``record`` only over version ``record.version - 1``. Raises StoreError."""
         values = (*_fields(record), record.id, record.version - 1)
         try:
-            cursor = self._db().execute(_UPDATE, values)
+            # RETURNING, not rowcount: rowcount reads the connection's last change
+            # count, which another thread's statement on this shared connection may
+            # have set in between (a lost compare-and-set would look won).
+            row = self._db().execute(_UPDATE, values).fetchone()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
-        return cursor.rowcount == 1
+        return row is not None
 
     async def delete(self, session_id: str) -> SessionRecord | None:
         """Remove one session; return it (``None`` if there was none). Raises StoreError."""
@@ -317,7 +343,12 @@ class SQLiteStore:
         return None if row is None else SessionRecord.from_row(row, loads(row[7]))
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove every session of ``user_id``; return their ids. Raises StoreError."""
+        """Remove every session of ``user_id``; return their ids. Raises StoreError.
+
+        Guests' sessions (user id ``""``) belong to no user: ``""`` removes nothing.
+        """
+        if not user_id:
+            return []
         try:
             rows = self._db().execute(_DELETE_USER, (user_id,)).fetchall()
         except sqlite3.Error as exc:
@@ -325,7 +356,9 @@ class SQLiteStore:
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        """The user's live sessions, oldest first. Raises StoreError."""
+        """The user's live sessions, oldest first (none for ``""``). Raises StoreError."""
+        if not user_id:
+            return []
         try:
             rows = self._db().execute(_LIST_USER, (user_id, now, now)).fetchall()
         except sqlite3.Error as exc:
@@ -348,8 +381,9 @@ class SQLiteStore:
                 removed += count
                 if count < batch:
                     break
-            # Spent login-attempt counters go too (not counted: they are not sessions).
+            # Spent login-attempt counters and one-time values go too (not counted).
             db.execute(_DELETE_SPENT_ATTEMPTS, (now,))
+            db.execute(_DELETE_SPENT_REPLAY, (now,))
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
         return removed
@@ -383,6 +417,24 @@ class SQLiteStore:
             self._db().execute(_CLEAR_ATTEMPTS, (key,))
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
+
+    # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
+
+    async def remember_once(self, key: str, ttl: float, now: float) -> bool:
+        """Remember ``key`` until ``now + ttl``; ``False`` if it is remembered already.
+
+        One statement; every 256th call also sweeps up to 1000 spent keys, so the
+        table holds about one window's worth. Raises StoreError.
+        """
+        try:
+            db = self._db()
+            fresh = db.execute(_REMEMBER_ONCE, (key, now + ttl, now)).rowcount == 1
+            self._remembered += 1
+            if self._remembered % _SWEEP_EVERY == 0:
+                db.execute(_SWEEP_REPLAY, (now, _PRUNE_BATCH))
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+        return fresh
 
     async def close(self) -> None:
         """Close the connection; the next call opens a new one."""
