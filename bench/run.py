@@ -1,6 +1,6 @@
 """coatcheck's benchmarks, side by side with the peers, in one command.
 
-    .venv/bin/python bench/run.py            # full run, about 14 minutes
+    .venv/bin/python bench/run.py            # full run, about 15 minutes
     .venv/bin/python bench/run.py --quick    # two or three minutes, noisy: checks it works
 
 Every HTTP and in-process variant runs in three regimes: ``many`` (20,000 users, each
