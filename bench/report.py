@@ -458,6 +458,11 @@ def write_markdown(path: Path, results: dict[str, Any], chart: Path | None) -> N
         ]
         lines += [f"- {note}" for note in jwt.get("notes", [])]
         lines.append("")
+    dbsc = results.get("dbsc")
+    if dbsc:
+        from dbsc import markdown as dbsc_markdown
+
+        lines += dbsc_markdown(dbsc)
     sessions = results.get("sessions")
     if sessions:
         lines += [

@@ -9,7 +9,8 @@ request the next user's credential: more users than any cache holds; the headlin
 
 Writes ``bench/results/<YYYY-MM-DD>.md`` (``<date>-quick.md`` in quick mode) with the
 machine and its load described, every table with cache hit rates, the targets of issues
-7 and 18 computed from this run, profiles of many-users requests (tables, and flame
+7 and 18 computed from this run (and issue 15's scale rows, bench/scale.py, which
+need the cluster of .ci/services), profiles of many-users requests (tables, and flame
 graphs as ``<date>-flame-<variant>.svg``), a PNG chart and the raw JSON beside it. Needs
 Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` /
 ``COATCHECK_BENCH_POSTGRES`` override the URLs; Redis db 13 and database
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from dbsc import run_dbsc
 from dpop import markdown as dpop_markdown
 from dpop import run_dpop
 from fixtures import BenchKeys, Services
@@ -49,7 +51,8 @@ from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = (
-    "jwt", "sessions", "inprocess", "profile", "stores", "http", "dpop", "session_data"
+    "jwt", "sessions", "inprocess", "profile", "dbsc", "stores", "http", "dpop",
+    "session_data", "scale",
 )
 
 
@@ -61,6 +64,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "session_count": 200,
             # Fewer users than the token cache holds: a smoke check, not a measurement.
             "users": 2_000,
+            "dbsc_browsers": 500,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
             "warmup": (2_000, 0.3),
             "profile": (2_000, 1.0),
@@ -78,6 +82,7 @@ def _budgets(quick: bool) -> dict[str, Any]:
         "inprocess": Budget(rounds=5, batch_seconds=0.25, group_seconds=30.0, min_rounds=5),
         "warmup": (10_000, 1.0),
         "profile": (20_000, 5.0),
+        "dbsc_browsers": 5000,
         "stores_timeouts": (60.0, 200.0),
         "http": HttpBudget(rounds=2, duration=2, warmup=1),  # about 5 minutes
         "session_data": Budget(rounds=8, batch_seconds=0.1, group_seconds=30.0, min_rounds=5),
@@ -128,6 +133,10 @@ async def _async_sections(
             out["profile"] = await run_profiles(
                 ctx, progress, out_dir, stem, requests=requests, sample_seconds=seconds
             )
+    if "dbsc" in wanted:
+        out["dbsc"] = await run_dbsc(
+            budgets["inprocess"], progress, browsers=budgets["dbsc_browsers"]
+        )
     return out
 
 
@@ -220,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": hb.rounds, "duration": hb.duration, "warmup": hb.warmup,
             "connections": hb.connections, "tool": load_tool(),
         }
+    if "scale" in wanted:
+        # Issue 15's rows (bench/scale.py): the cluster, PostgreSQL's driver, workers.
+        from scale import render as render_scale
+        from scale import run_scale
+
+        results["scale"] = run_scale(args.quick, args.scale)
     loads["end"] = load_now()
     results["meta"]["seconds"] = time.monotonic() - started
     results["targets"] = [t.__dict__ if not hasattr(t, "__slots__") else
@@ -233,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     if "session_data" in results:  # issue 13's section appends its own tables
         with md.open("a") as out:
             out.write("\n" + "\n".join(session_data_markdown(results["session_data"])) + "\n")
+    if "scale" in results:  # issue 15's section appends its own tables
+        with md.open("a") as out:
+            out.write("\n" + render_scale(results["scale"]))
     (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")

@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,48 @@ def postgres_url() -> str:
     if not _reachable("127.0.0.1", 5432):
         pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (start it with .ci/services)")
     return POSTGRES_URL
+
+
+def _services_env() -> dict[str, str]:
+    """Where .ci/services started the Redis Cluster and Sentinel group (its env file)."""
+    found = {k: v for k, v in os.environ.items() if k.startswith("COATCHECK_TEST_REDIS_")}
+    path = Path(__file__).resolve().parent.parent / ".ci" / "state" / "services.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                found.setdefault(key.strip(), value.strip())
+    return found
+
+
+def _hosts_up(url: str) -> bool:
+    hosts = url.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":")
+        if not _reachable(host, int(port)):
+            return False
+    return True
+
+
+def _topology_url(name: str, what: str) -> str:
+    url = _services_env().get(name)
+    if not url:
+        pytest.fail(f"no {what} is running: start it with .ci/services (./dev test does)")
+    if not _hosts_up(url):
+        pytest.fail(f"the {what} at {url} does not answer: restart it with .ci/services")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """``redis+cluster://...`` of the shared test cluster (3 masters, 3 replicas)."""
+    return _topology_url("COATCHECK_TEST_REDIS_CLUSTER", "Redis Cluster")
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_url() -> str:
+    """``redis+sentinel://.../coatcheck/15`` of the shared Sentinel group."""
+    return _topology_url("COATCHECK_TEST_REDIS_SENTINEL", "Redis Sentinel group")
 
 
 @pytest.fixture

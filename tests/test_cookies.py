@@ -14,7 +14,9 @@ from coatcheck.cookies import (
     MAX_COOKIE_HEADER,
     dump_cookie,
     expire_cookie,
+    find_cookie,
     parse_cookie,
+    prefixed_name,
     unquote_cookie_value,
 )
 from coatcheck.errors import ConfigurationError, CookieError
@@ -427,3 +429,74 @@ def test_unquote_cookie_value(value: str, expected: str) -> None:
 def test_dump_refuses_an_unrepresentable_now(now: float) -> None:
     with pytest.raises(CookieError):
         dump_cookie("sid", "v", max_age=60, now=now)
+
+
+# -- duplicated credential cookies (issue 12, item 1) -----------------------------------------
+
+ATTACKER, VICTIM = "attacker.jwt.sig", "victim.jwt.sig"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # The exact request of the issue: a sibling subdomain's cookie comes first.
+        f"__Secure-coatcheck_access={ATTACKER}; __Secure-coatcheck_access={VICTIM}",
+        f"__Secure-coatcheck_access={VICTIM}; __Secure-coatcheck_access={ATTACKER}",
+        f"a=1; __Secure-coatcheck_access={ATTACKER}; b=2; __Secure-coatcheck_access={VICTIM}",
+        f' __Secure-coatcheck_access = "{ATTACKER}" ;__Secure-coatcheck_access={VICTIM}',
+        # A malformed copy still makes the name ambiguous: fail closed.
+        f"__Secure-coatcheck_access={VICTIM}; __Secure-coatcheck_access=\x01{ATTACKER}",
+        f"__Secure-coatcheck_access={VICTIM}; __Secure-coatcheck_access=",
+        # The second copy past the parser's size bound is still seen.
+        f"__Secure-coatcheck_access={ATTACKER}; pad={'x' * 9000}; __Secure-coatcheck_access=v",
+        # ... and past its count bound.
+        f"__Secure-coatcheck_access={ATTACKER}; "
+        + "; ".join(f"c{i}=1" for i in range(150))
+        + f"; __Secure-coatcheck_access={VICTIM}",
+    ],
+)
+def test_a_credential_name_sent_twice_is_ambiguous(header: str) -> None:
+    name = "__Secure-coatcheck_access"
+    assert find_cookie(header, name) is None
+    assert name not in parse_cookie(header, unique=True)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (f"__Secure-coatcheck_access={VICTIM}", VICTIM),
+        # The name inside another cookie's name or value is not a second copy.
+        (f"x__Secure-coatcheck_access=1; __Secure-coatcheck_access={VICTIM}", VICTIM),
+        (f"other=__Secure-coatcheck_access; __Secure-coatcheck_access={VICTIM}", VICTIM),
+        (f"__Secure-coatcheck_access_csrf=1; __Secure-coatcheck_access={VICTIM}", VICTIM),
+        # A pair without "=" is a nameless cookie's value, not a second name.
+        (f"__Secure-coatcheck_access; __Secure-coatcheck_access={VICTIM}", VICTIM),
+        # Names are case-sensitive (RFC 6265bis §5.7.3 compares them octet by octet).
+        (f"__secure-coatcheck_access=1; __Secure-coatcheck_access={VICTIM}", VICTIM),
+    ],
+)
+def test_one_copy_is_read(header: str, expected: str) -> None:
+    assert find_cookie(header, "__Secure-coatcheck_access") == expected
+    assert parse_cookie(header, unique=True)["__Secure-coatcheck_access"] == expected
+
+
+def test_unique_keeps_the_other_cookies() -> None:
+    header = "a=1; s=x; b=2; s=y; c=3"
+    assert parse_cookie(header, unique=True) == {"a": "1", "b": "2", "c": "3"}
+    assert parse_cookie(header) == {"a": "1", "s": "x", "b": "2", "c": "3"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (CookiePolicy(), "__Host-sid"),
+        (CookiePolicy(secure=False), "sid"),
+        (CookiePolicy(path="/auth/refresh"), "__Secure-sid"),
+        (CookiePolicy(domain="example.com"), "__Secure-sid"),
+    ],
+)
+def test_prefixed_name_takes_the_strongest_prefix_the_policy_allows(
+    policy: CookiePolicy, expected: str
+) -> None:
+    assert prefixed_name("sid", policy) == expected
+    dump_cookie(expected, "v", policy)  # and the browser rules hold for it

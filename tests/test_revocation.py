@@ -183,6 +183,61 @@ async def test_redis_feed(redis_url: str, channel: str, redis_client: aioredis.R
     await _spread_and_recover(make, kill)
 
 
+def _ports(url: str) -> list[int]:
+    hosts = url.split("://", 1)[1].split("/", 1)[0]
+    return [int(h.rpartition(":")[2]) for h in hosts.split(",")]
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_cluster_feed_is_sharded(redis_cluster_url: str, channel: str) -> None:
+    async def kill() -> None:
+        # The listener sits on the master of the channel's slot: kill pub/sub everywhere.
+        for port in _ports(redis_cluster_url):
+            client = aioredis.Redis(port=port)
+            await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            await client.aclose()
+
+    def make(revocations: RevocationSet) -> RevocationFeed:
+        return RedisRevocationFeed(
+            redis_cluster_url, revocations, channel=channel, heartbeat=0.2
+        )
+
+    await _spread_and_recover(make, kill)
+    # Sharded: the channel has subscribers only as a shard channel, on one master.
+    feed = make(RevocationSet(retention=RETENTION))
+    await feed.start(wait=5)
+    owners = []
+    for port in _ports(redis_cluster_url):
+        client = aioredis.Redis(port=port)
+        owners.append(await client.execute_command("PUBSUB", "SHARDNUMSUB", "{" + channel + "}"))
+        assert await client.execute_command("PUBSUB", "NUMSUB", channel) == [channel.encode(), 0]
+        await client.aclose()
+    await feed.stop()
+    assert sorted(o[1] for o in owners) == [0, 0, 1]
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_sentinel_feed(redis_sentinel_url: str, channel: str) -> None:
+    async def kill() -> None:
+        sentinel = aioredis.Redis(port=_ports(redis_sentinel_url)[0])
+        _, port = await sentinel.execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "coatcheck"
+        )
+        await sentinel.aclose()
+        client = aioredis.Redis(port=int(port))
+        await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await client.aclose()
+
+    def make(revocations: RevocationSet) -> RevocationFeed:
+        return RedisRevocationFeed(
+            redis_sentinel_url, revocations, channel=channel, heartbeat=0.2
+        )
+
+    await _spread_and_recover(make, kill)
+
+
 @pytest.mark.redis
 @pytest.mark.anyio
 async def test_redis_publish_failure_is_queued_and_resent(redis_url: str, channel: str) -> None:

@@ -4,6 +4,16 @@
 skipped, the header is read up to a bound, and the first occurrence of a name wins
 (browsers list the cookie with the longest matching path first, RFC 6265bis §5.7.3).
 
+A **credential** cookie is read differently: when its name arrives more than once, the
+request is ambiguous and neither value is trusted (:func:`find_cookie` answers
+``None``; ``parse_cookie(..., unique=True)`` leaves the name out). A browser sends two
+cookies of one name when a sibling subdomain or a plain-HTTP page set a second one
+("cookie tossing": ``Domain=example.com``, or a longer ``Path`` so it comes first), and
+whichever copy a server picks, one of them is the attacker's. The ``__Host-`` prefix
+stops the tossing itself (RFC 6265bis §4.1.3.2); refusing duplicates covers the names
+that cannot have it. :func:`prefixed_name` gives a name the strongest prefix its
+policy allows.
+
 :func:`dump_cookie` builds a ``Set-Cookie`` value and refuses, with
 :class:`~coatcheck.errors.CookieError`, anything a browser would reject or misread:
 a name that is not an RFC 7230 token, a value outside RFC 6265 §4.1.1
@@ -21,6 +31,7 @@ two spellings of one cookie equal. Express's ``cookie`` package does
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from email.utils import formatdate
 from functools import lru_cache
 from urllib.parse import unquote
@@ -37,6 +48,7 @@ __all__ = [
     "expire_cookie",
     "find_cookie",
     "parse_cookie",
+    "prefixed_name",
     "unquote_cookie_value",
 ]
 
@@ -74,6 +86,7 @@ def parse_cookie(
     *,
     max_size: int = MAX_COOKIE_HEADER,
     max_count: int = MAX_COOKIE_COUNT,
+    unique: bool = False,
 ) -> dict[str, str]:
     """The cookies in a ``Cookie`` header as ``{name: value}``. Never raises.
 
@@ -83,9 +96,18 @@ def parse_cookie(
     skipped, and the first occurrence of a name wins. Only the first ``max_size``
     characters are read and at most ``max_count`` cookies returned. Values are not
     percent-decoded (see :func:`unquote_cookie_value`).
+
+    With ``unique=True`` (credential cookies) a name that occurs in more than one pair
+    anywhere in the header, malformed pairs and pairs past the bounds included, is
+    left out altogether: neither value is trusted (see the module docstring).
     """
     if not isinstance(header, str) or not header:
         return {}
+    if unique:
+        found = parse_cookie(header, max_size=max_size, max_count=max_count)
+        for name in _repeated_names(header, found):
+            del found[name]
+        return found
     if len(header) > max_size:
         # Drop the pair the bound cut in two: half a value is worse than none.
         header = header[: header.rfind(";", 0, max_size + 1) + 1]
@@ -113,29 +135,79 @@ def parse_cookie(
 
 
 def find_cookie(header: str | None, name: str) -> str | None:
-    """``parse_cookie(header).get(name)``, without building the dict. Never raises.
+    """The value of credential cookie ``name``, without building a dict. Never raises.
 
-    The per-request read of one credential cookie: it stops at the first valid pair
-    named ``name`` instead of parsing every cookie the browser sent. ``name`` must be
-    a cookie name (a token, so no whitespace), as the transports check at
-    construction. Headers near the size or count bounds take :func:`parse_cookie`
-    itself, so both always agree.
+    ``parse_cookie(header, unique=True).get(name)``: ``None`` when the cookie is
+    absent or malformed, and also when ``name`` occurs in more than one pair of the
+    header (ambiguous, see the module docstring). The per-request read of one
+    credential cookie: pairs that do not mention ``name`` cost one substring test.
+    ``name`` must be a cookie name (a token, so no whitespace), as the transports
+    check at construction. Headers near the size or count bounds take
+    :func:`parse_cookie` itself, so both always agree.
     """
     if not isinstance(header, str) or not name or name not in header:
         return None
     if len(header) > MAX_COOKIE_HEADER or header.count(";") >= MAX_COOKIE_COUNT - 1:
-        return parse_cookie(header).get(name)
+        return parse_cookie(header, unique=True).get(name)
+    seen = False
+    found = None
     for pair in header.split(";"):
         if name not in pair:
             continue
         key, eq, value = pair.partition("=")
-        if not eq or key.strip(_WHITESPACE) != name or _CTL_RE.search(pair):
+        if not eq or key.strip(_WHITESPACE) != name:
+            continue
+        if seen:
+            return None  # a second pair of this name: ambiguous, trust neither
+        seen = True
+        if _CTL_RE.search(pair):
             continue
         value = value.strip(_WHITESPACE)
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
             value = value[1:-1]
-        return value
-    return None
+        found = value
+    return found
+
+
+def _occurrences(header: str, name: str) -> int:
+    """How many pairs of the whole header are named ``name`` (well-formed or not)."""
+    return sum(
+        1 for pair in header.split(";") if name in pair and _pair_name(pair) == name
+    )
+
+
+def _repeated_names(header: str, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that name more than one pair of the whole header (one pass)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for pair in header.split(";"):
+        name = _pair_name(pair)
+        if name in seen:
+            repeated.add(name)
+        seen.add(name)
+    return [name for name in names if name in repeated]
+
+
+def _pair_name(pair: str) -> str:
+    # A pair without "=" is a nameless cookie's value (RFC 6265bis §5.6 step 3), not a
+    # name. A nameless cookie whose value holds "=" reads as a named pair, and counts.
+    name, eq, _ = pair.partition("=")
+    return name.strip(_WHITESPACE) if eq else ""
+
+
+def prefixed_name(name: str, policy: CookiePolicy) -> str:
+    """``name`` with the strongest prefix ``policy`` allows (RFC 6265bis §4.1.3).
+
+    ``__Host-`` for a Secure cookie on Path=/ without Domain (no other host or path can
+    set or shadow it), ``__Secure-`` for another Secure cookie (a narrow Path, or a
+    Domain), and no prefix without Secure (plain-HTTP development). Used for the
+    names coatcheck picks itself when the caller does not name a cookie.
+    """
+    if not policy.secure:
+        return name
+    if policy.path == "/" and policy.domain is None:
+        return "__Host-" + name
+    return "__Secure-" + name
 
 
 def unquote_cookie_value(value: str) -> str:

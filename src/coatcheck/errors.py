@@ -34,6 +34,8 @@ The tree (codes are part of the public API and never renamed)::
     │   │   ├── DPoPRequired          dpop_required          the policy requires a DPoP proof
     │   │   └── UseDPoPNonce          use_dpop_nonce         send the server's nonce (§8, §9)
     │   ├── InvalidEphemeralKey       invalid_ephemeral_key  ECDH-ES epk off the curve or low order
+    │   ├── InvalidDbscProof          invalid_dbsc_proof     a DBSC proof JWT was refused
+    │   │   └── DbscChallengeFailed   dbsc_challenge_failed  its challenge: unknown, stale, reused
     │   └── ClaimError                invalid_claim          .claim names the claim
     │       ├── MissingClaim          missing_claim          required claim absent
     │       ├── ExpiredToken          expired_token          exp <= now - leeway
@@ -45,6 +47,8 @@ The tree (codes are part of the public API and never renamed)::
     │   ├── InvalidCredentials        invalid_credentials    unknown/expired session or a bad token
     │   ├── RevokedCredentials        revoked_credentials    its session was revoked
     │   ├── RefreshReuse              refresh_token_reused   a retired refresh token came back
+    │   ├── DeviceBindingRequired     device_binding_required  bound session without its bound
+    │   │                                                    cookie, or unbound past the policy
     │   ├── InvalidDPoPBinding        dpop_binding_mismatch  a DPoP-bound token without its key
     │   └── StaleAuthentication       reauthentication_required  the login is older than allowed
     ├── CsrfError                     csrf_failed            adapters: 403
@@ -74,7 +78,9 @@ __all__ = [
     "CsrfTokenMismatch",
     "DPoPProofReplayed",
     "DPoPRequired",
+    "DbscChallengeFailed",
     "DecryptionFailed",
+    "DeviceBindingRequired",
     "DuplicateKid",
     "ExpiredToken",
     "ImmatureToken",
@@ -83,6 +89,7 @@ __all__ = [
     "InvalidCredentials",
     "InvalidDPoPBinding",
     "InvalidDPoPProof",
+    "InvalidDbscProof",
     "InvalidEphemeralKey",
     "InvalidIssuer",
     "InvalidSignature",
@@ -307,6 +314,19 @@ class DecryptionFailed(TokenError):
     code = "decryption_failed"
 
 
+class InvalidDbscProof(TokenError):
+    """A Device Bound Session Credentials proof (a ``dbsc+jwt``) was refused."""
+
+    code = "invalid_dbsc_proof"
+
+
+class DbscChallengeFailed(InvalidDbscProof):
+    """The DBSC proof signs a challenge that is unknown, too old, already used, or
+    another session's: the refresh endpoint answers with a fresh one (403)."""
+
+    code = "dbsc_challenge_failed"
+
+
 class InvalidDPoPProof(TokenError):
     """The DPoP proof was refused (RFC 9449 §4.3).
 
@@ -341,6 +361,8 @@ class UseDPoPNonce(InvalidDPoPProof):
     """The proof must carry the server's current nonce, given in ``nonce`` (RFC 9449 §8, §9)."""
 
     code = "use_dpop_nonce"
+
+
 class InvalidEphemeralKey(TokenError):
     """The ECDH-ES ephemeral key (``epk``) is malformed, on another curve, off its curve or
     of low order (invalid-curve attack)."""
@@ -416,6 +438,13 @@ class RefreshReuse(AuthenticationError):
     """A retired refresh token was presented again; its whole family was revoked."""
 
     code = "refresh_token_reused"
+
+
+class DeviceBindingRequired(AuthenticationError):
+    """The session is bound to a device key and this request lacks its bound cookie, or
+    it was never bound and the policy no longer lets it stay unbound."""
+
+    code = "device_binding_required"
 
 
 class InvalidDPoPBinding(AuthenticationError):

@@ -11,16 +11,62 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
-from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["ClaimsPolicy", "CookiePolicy", "CsrfPolicy", "SameSite", "SessionPolicy"]
+__all__ = [
+    "ClaimsPolicy",
+    "CookiePolicy",
+    "CsrfPolicy",
+    "SameSite",
+    "SessionPolicy",
+    "validate_origin",
+]
 
 SameSite = Literal["lax", "strict", "none"]
 
+# RFC 3986 §3.1 scheme, as Go's url.Parse reads it.
+_ORIGIN_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # host[:port] of an origin: a DNS name, IPv4 or bracketed IPv6; no userinfo, no spaces.
-_ORIGIN_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_ORIGIN_HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def validate_origin(origin: str) -> str:
+    """``origin`` (``scheme://host[:port]``) in lower case, as an ``Origin`` header has it.
+
+    The rules of Go's ``CrossOriginProtection.AddTrustedOrigin`` (net/http/csrf.go): a
+    scheme and a host are required, and a path (even a lone trailing ``/``), a query or
+    a fragment is an error, never silently dropped: ``https://example.com/`` is not an
+    origin (RFC 6454 §7.1 serialises one without a path). Stricter than Go where Go
+    would accept a value no browser ever sends, so it could never match: userinfo
+    (``https://user@host``), an empty query or fragment (``https://host?``), a port
+    that is empty or not a number, spaces and control characters.
+
+    :raises ConfigurationError: naming the rule that ``origin`` breaks.
+    """
+    if not isinstance(origin, str):
+        raise ConfigurationError(f"invalid origin {origin!r}: an origin is a string")
+    scheme, sep, rest = origin.partition("://")
+    if not sep or not _ORIGIN_SCHEME.fullmatch(scheme):
+        raise ConfigurationError(
+            f"invalid origin {origin!r}: scheme is required (scheme://host[:port])"
+        )
+    authority = rest
+    for mark in "/?#":
+        authority = authority.partition(mark)[0]
+    if authority != rest:
+        raise ConfigurationError(
+            f"invalid origin {origin!r}: path, query, and fragment are not allowed "
+            "(write scheme://host[:port], without a trailing '/')"
+        )
+    if not authority:
+        raise ConfigurationError(f"invalid origin {origin!r}: host is required")
+    if not _ORIGIN_HOST.fullmatch(authority):
+        raise ConfigurationError(
+            f"invalid origin {origin!r}: the host must be a DNS name, an IPv4 address or a "
+            "bracketed IPv6 address, with an optional numeric port (no userinfo)"
+        )
+    return origin.lower()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +149,9 @@ class CsrfPolicy:
 
     ``trusted_origins`` are extra origins (``https://admin.example.com``) allowed to
     send unsafe requests; ``allow_same_site`` also lets sibling subdomains do so.
+
+    :raises ConfigurationError: for a trusted origin that is not ``scheme://host[:port]``
+        (see :func:`validate_origin`: a trailing ``/`` or a path is an error).
     """
 
     trusted_origins: Collection[str] = field(default_factory=tuple)
@@ -112,19 +161,8 @@ class CsrfPolicy:
     cookie_name: str = "csrf"
 
     def __post_init__(self) -> None:
-        for origin in self.trusted_origins:
-            parts = urlsplit(origin)
-            if (
-                parts.scheme not in ("http", "https")
-                or not _ORIGIN_HOST.fullmatch(parts.netloc)
-                or parts.path not in ("", "/")
-                or parts.query
-                or parts.fragment
-                or origin.endswith(("?", "#"))
-            ):
-                raise ConfigurationError(
-                    f"trusted origin {origin!r} must be scheme://host[:port] with no path"
-                )
-        object.__setattr__(
-            self, "trusted_origins", frozenset(o.rstrip("/").lower() for o in self.trusted_origins)
-        )
+        if isinstance(self.trusted_origins, str):
+            # A lone string would be read as a collection of one-letter origins.
+            raise ConfigurationError("trusted_origins is a collection of origins, not one string")
+        trusted = frozenset(validate_origin(origin) for origin in self.trusted_origins)
+        object.__setattr__(self, "trusted_origins", trusted)

@@ -1,27 +1,35 @@
 """Login rate limiting with growing back-off, counted in the session store.
 
-:class:`LoginLimiter` counts failed sign-ins per account and per client IP in an
+:class:`LoginLimiter` counts sign-in attempts per account and per client IP in an
 :class:`AttemptCounter`: every store class (MemoryStore, SQLiteStore, RedisStore,
-PostgresStore) is one, so the count holds across processes and hosts that share
-the store. After ``failures`` failures under one key, each further attempt waits
-``base_delay * 2 ** (n - failures)`` seconds after the latest failure, capped at
-``max_delay``; a count restarts once its ``window`` passes with no failure
-(OWASP Authentication Cheat Sheet, "Login Throttling"). The IP limit is looser
-than the account one, so a shared NAT is not locked out by one user's typos, and
-an IPv6 client is counted per /64, the smallest block one host is usually given.
+PostgresStore, and the synchronous stores of ``open_store(url, sync=True)``) is one, so
+the count holds across processes and hosts that share the store. After ``failures``
+attempts under one key, each further attempt waits ``base_delay * 2 ** (n - failures)``
+seconds after the latest one, capped at ``max_delay``; a count restarts once its
+``window`` passes with no attempt (OWASP Authentication Cheat Sheet, "Login
+Throttling"). The IP limit is looser than the account one, so a shared NAT is not
+locked out by one user's typos, and an IPv6 client is counted per /64, the smallest
+block one host is usually given.
 
-Use it around the password check::
+**Reserve, then check the password.** An attempt is counted *before* its password is
+verified, in one atomic store operation that checks the lock and counts together (one
+Lua script on Redis, one statement on SQLite and PostgreSQL, one locked step in
+memory). However many requests arrive at once, and in however many processes, at most
+``failures`` of them are ever reserved before the lock, then one per back-off period,
+so at most that many passwords are ever verified; the rest are refused with
+:class:`~coatcheck.errors.RateLimited` without any password work. A good password
+gives the reservation back::
 
-    await limiter.check(username, ip)        # raises RateLimited: answer 429
-    if verify_password(username, password):  # same work for unknown users
-        await limiter.succeeded(username, ip)
-    else:
-        await limiter.failed(username, ip)   # unknown user or wrong password alike
+    async with limiter.attempt(username, ip) as attempt:  # RateLimited: answer 429
+        user = verify_password(username, password)        # same work for unknown users
+        if user is not None:
+            await attempt.succeeded()  # the account's count is cleared
+    # leaving the block without succeeded(): the attempt stays counted, a failure;
+    # leaving it with an exception: the password was not checked, nothing is counted
 
-``check`` reads the counts and ``failed`` adds to them, so requests that arrive
-together all pass ``check`` before any of them is counted: a client can get as
-many guesses as it sends at once (bounded by the server's concurrency) before the
-lock applies. Limit concurrent sign-ins per client upstream if that matters.
+A success clears the account's count and gives back its one reservation on the IP
+(a good password is not a guess at other accounts, and does not reset the address's
+count of its guesses either).
 
 No user enumeration: the limiter never asks whether an account exists. Keys
 come from the submitted name alone, so an unknown name is counted and locked
@@ -45,7 +53,7 @@ import ipaddress
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
@@ -53,24 +61,75 @@ from .clock import Clock, SystemClock
 from .errors import ConfigurationError, RateLimited
 from .secret import Secret
 
-__all__ = ["AttemptCounter", "Limit", "LoginLimiter", "normalize_ip", "normalize_username"]
+__all__ = [
+    "Attempt",
+    "AttemptCounter",
+    "AttemptRule",
+    "Limit",
+    "LoginLimiter",
+    "normalize_ip",
+    "normalize_username",
+]
 
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
-@runtime_checkable
-class AttemptCounter(Protocol):
-    """Counts failures per key, shared by every process using the same backend.
+@dataclass(frozen=True, slots=True)
+class AttemptRule:
+    """When a key must wait: the lock rule every :class:`AttemptCounter` applies.
 
-    A count restarts once ``window`` seconds pass after the latest failure; the
-    stores judge that by the caller's ``now`` (and only collect spent counters on
-    their own). ``hit_attempts`` is atomic across processes: one script call on
-    Redis, one statement on SQLite and PostgreSQL. Methods raise StoreUnavailable
-    or StoreError like the rest of the store.
+    ``allowed`` attempts count freely within ``window`` seconds of the latest one; from
+    then on the key waits ``min(base_delay * 2 ** (count - allowed), max_delay)``
+    seconds after its latest attempt. Stores that apply the rule in their own language
+    (SQL, Lua) compute it with the same operations in the same order as :meth:`wait`,
+    so every store agrees to the last bit of a double.
     """
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure; return ``(count including it, resets_at)``."""
+    allowed: int
+    window: float
+    base_delay: float
+    max_delay: float
+
+    def delay(self, count: int) -> float:
+        """Seconds a key with ``count`` attempts waits after its latest one."""
+        if count < self.allowed:
+            return 0.0
+        # 2**62 times any positive delay exceeds any max_delay; floats never overflow.
+        return min(self.base_delay * 2.0 ** min(count - self.allowed, 62), self.max_delay)
+
+    def wait(self, count: int, resets_at: float, now: float) -> float:
+        """Seconds until one more attempt may be counted (``0.0``: now).
+
+        ``(count, resets_at)`` is the key's running count; ``resets_at`` is its latest
+        attempt plus ``window`` (a count with ``resets_at <= now`` has run out).
+        """
+        if count < self.allowed or resets_at <= now:
+            return 0.0
+        until = resets_at - self.window + self.delay(count)
+        return until - now if until > now else 0.0
+
+
+@runtime_checkable
+class AttemptCounter(Protocol):
+    """Counts attempts per key, shared by every process using the same backend.
+
+    A count restarts once ``window`` seconds pass after the latest attempt; the stores
+    judge that by the caller's ``now`` (and only collect spent counters on their own).
+    ``reserve_attempt`` is atomic across processes: the lock check and the count are
+    one script call on Redis, one statement on SQLite and PostgreSQL. Methods raise
+    StoreUnavailable or StoreError like the rest of the store.
+    """
+
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt unless ``rule`` makes the key wait, in one atomic step.
+
+        ``0.0`` when the attempt was counted; otherwise the seconds to wait, and
+        nothing was counted.
+        """
+        ...
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (its password was right, or never checked)."""
         ...
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
@@ -78,7 +137,7 @@ class AttemptCounter(Protocol):
         ...
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
+        """Forget the attempts counted under ``key``."""
         ...
 
 
@@ -125,19 +184,68 @@ def normalize_ip(ip: str) -> str:
     return str(address)
 
 
+class Attempt:
+    """A reserved sign-in attempt (from :meth:`LoginLimiter.attempt`).
+
+    As an async context manager: leaving normally keeps the attempt counted (a failure)
+    unless :meth:`succeeded` was called; leaving with an exception gives the
+    reservation back (the password was never judged, say the hashing queue was full).
+    """
+
+    __slots__ = ("_account", "_counter", "_done", "_others")
+
+    def __init__(self, counter: AttemptCounter, account: str | None, others: list[str]) -> None:
+        self._counter = counter
+        self._account = account
+        self._others = others
+        self._done = False
+
+    async def succeeded(self) -> None:
+        """The password was right: clear the account's count, give back the IP's one.
+
+        Raises StoreUnavailable / StoreError.
+        """
+        if self._done:
+            return
+        self._done = True
+        if self._account is not None:
+            await self._counter.clear_attempts(self._account)
+        for key in self._others:
+            await self._counter.release_attempt(key)
+
+    async def cancel(self) -> None:
+        """The password was not checked: give every reservation back.
+
+        Raises StoreUnavailable / StoreError.
+        """
+        if self._done:
+            return
+        self._done = True
+        for key in ([] if self._account is None else [self._account]) + self._others:
+            await self._counter.release_attempt(key)
+
+    async def __aenter__(self) -> Attempt:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            await self.cancel()
+        self._done = True
+
+
 class LoginLimiter:
     """Per-account and per-IP sign-in throttling with growing back-off.
 
     ``counter`` is any :class:`AttemptCounter` (every store). By default an account
-    gets 5 failures and an IP (or IPv6 /64) 50 within a 15-minute window; then the
-    n-th failure locks that key for ``base_delay * 2 ** (n - failures)``, at most
+    gets 5 attempts and an IP (or IPv6 /64) 50 within a 15-minute window; then the
+    n-th attempt locks that key for ``base_delay * 2 ** (n - failures)``, at most
     ``max_delay``. ``namespace`` separates limiters sharing a store (say, sign-in and
     password reset). Raises ConfigurationError for a delay that is not positive, a
     ``max_delay`` longer than a window (a lock cannot outlive its count) or a
     namespace outside ``[A-Za-z0-9_.-]{1,32}``.
     """
 
-    __slots__ = ("_account", "_base", "_clock", "_counter", "_ip", "_max", "_prefix", "_secret")
+    __slots__ = ("_account", "_clock", "_counter", "_ip", "_prefix", "_secret")
 
     def __init__(
         self,
@@ -158,10 +266,11 @@ class LoginLimiter:
         if not _NAMESPACE_RE.fullmatch(namespace):
             raise ConfigurationError("a limiter namespace is 1-32 of [A-Za-z0-9_.-]")
         self._counter = counter
-        self._account = (per_account.failures, per_account.window.total_seconds())
-        self._ip = (per_ip.failures, per_ip.window.total_seconds())
-        self._base = base_delay.total_seconds()
-        self._max = max_delay.total_seconds()
+        base, most = base_delay.total_seconds(), max_delay.total_seconds()
+        self._account = AttemptRule(
+            per_account.failures, per_account.window.total_seconds(), base, most
+        )
+        self._ip = AttemptRule(per_ip.failures, per_ip.window.total_seconds(), base, most)
         self._clock = clock
         self._prefix = b"coatcheck.ratelimit\x00" + namespace.encode() + b"\x00"
         if secret is None:
@@ -169,68 +278,102 @@ class LoginLimiter:
         else:
             self._secret = secret if isinstance(secret, Secret) else Secret(secret)
 
+    @property
+    def counter(self) -> AttemptCounter:
+        return self._counter
+
     def _key(self, kind: bytes, value: str) -> str:
         message = self._prefix + kind + b"\x00" + value.encode("utf-8", "surrogatepass")
         if self._secret is None:
             return hashlib.sha256(message).hexdigest()
         return hmac.new(self._secret.reveal(), message, hashlib.sha256).hexdigest()
 
-    def _keys(self, username: str, ip: str) -> list[tuple[str, tuple[int, float]]]:
-        keys = [(self._key(b"account", normalize_username(username)), self._account)]
+    def _keys(self, username: str | None, ip: str) -> list[tuple[str, AttemptRule]]:
+        keys = []
+        if username is not None:
+            keys.append((self._key(b"account", normalize_username(username)), self._account))
         if ip.strip():  # no address known: the account limit alone applies
             keys.append((self._key(b"ip", normalize_ip(ip)), self._ip))
         return keys
 
     def delay(self, failures: int, allowed: int) -> float:
-        """Seconds a key waits after its latest failure, having ``failures`` of ``allowed``."""
-        if failures < allowed:
-            return 0.0
-        exponent = failures - allowed
-        # 2**64 seconds exceeds any max_delay; stop before floats overflow.
-        return self._max if exponent >= 64 else min(self._base * 2.0**exponent, self._max)
+        """Seconds a key waits after its latest attempt, having ``failures`` of ``allowed``."""
+        return replace(self._account, allowed=allowed).delay(failures)
 
-    async def retry_after(self, username: str, ip: str) -> float:
-        """Seconds until ``username`` may try again from ``ip`` (0.0: now)."""
+    async def retry_after(self, username: str | None, ip: str) -> float:
+        """Seconds until ``username`` may try again from ``ip`` (0.0: now). Counts nothing."""
         now = self._clock.now()
         wait = 0.0
-        for key, (allowed, window) in self._keys(username, ip):
+        for key, rule in self._keys(username, ip):
             count, resets_at = await self._counter.peek_attempts(key, now)
-            if count >= allowed:
-                # The count's window restarts at each failure: the latest was then.
-                until = resets_at - window + self.delay(count, allowed)
-                wait = max(wait, until - now)
+            wait = max(wait, rule.wait(count, resets_at, now))
         return wait
 
-    async def check(self, username: str, ip: str) -> None:
-        """Raise RateLimited (with ``retry_after`` seconds) while sign-in must wait.
+    def attempt(self, username: str | None, ip: str) -> _Reserving:
+        """Reserve a sign-in attempt before checking its password (see the module docstring).
 
-        Call it before checking the password; the answer is the same whether or not
-        the account exists. Store errors (StoreUnavailable) propagate.
+        ``async with limiter.attempt(name, ip) as attempt:`` raises
+        :class:`~coatcheck.errors.RateLimited` (with ``retry_after`` seconds, the same
+        whether or not the account exists) when the account or the address must wait;
+        then nothing is counted. ``username=None`` counts the address alone: other
+        password work an address can ask for, such as a registration. Store errors
+        (StoreUnavailable) propagate.
         """
-        wait = await self.retry_after(username, ip)
-        if wait > 0:
-            raise RateLimited(
-                "too many failed sign-in attempts; try again later",
-                retry_after=float(math.ceil(wait)),
-            )
+        return _Reserving(self, username, ip)
 
-    async def failed(self, username: str, ip: str) -> None:
-        """Count a failed sign-in (wrong password or unknown user alike)."""
+    async def reserve(self, username: str | None, ip: str) -> Attempt:
+        """:meth:`attempt` without the context manager: call ``succeeded()`` or ``cancel()``.
+
+        :raises RateLimited: while the account or the address must wait.
+        """
         now = self._clock.now()
-        for key, (_, window) in self._keys(username, ip):
-            await self._counter.hit_attempts(key, window, now)
+        reserved: list[str] = []
+        for key, rule in self._keys(username, ip):
+            try:
+                wait = await self._counter.reserve_attempt(key, rule, now)
+            except BaseException:
+                await self._give_back(reserved)
+                raise
+            if wait > 0:
+                # One key refused: the others' reservations go back, nothing counts.
+                await self._give_back(reserved)
+                raise RateLimited(
+                    "too many failed sign-in attempts; try again later",
+                    retry_after=float(max(1, math.ceil(wait))),
+                )
+            reserved.append(key)
+        if username is None:
+            return Attempt(self._counter, None, reserved)
+        return Attempt(self._counter, reserved[0], reserved[1:])
 
-    async def succeeded(self, username: str, ip: str) -> None:
-        """Forget the account's failures after a good password.
-
-        The IP's count stays: one good password from an address must not reset the
-        count of its guesses at other accounts.
-        """
-        key, _ = self._keys(username, ip)[0]
-        await self._counter.clear_attempts(key)
+    async def _give_back(self, reserved: list[str]) -> None:
+        for key in reserved:
+            await self._counter.release_attempt(key)
 
     def __repr__(self) -> str:
         return (
-            f"LoginLimiter(account={self._account[0]}/{self._account[1]:g}s, "
-            f"ip={self._ip[0]}/{self._ip[1]:g}s, max_delay={self._max:g}s)"
+            f"LoginLimiter(account={self._account.allowed}/{self._account.window:g}s, "
+            f"ip={self._ip.allowed}/{self._ip.window:g}s, max_delay={self._account.max_delay:g}s)"
         )
+
+
+class _Reserving:
+    """``async with limiter.attempt(...)``: reserves on entry, settles on exit."""
+
+    __slots__ = ("_attempt", "_ip", "_limiter", "_username")
+
+    def __init__(self, limiter: LoginLimiter, username: str | None, ip: str) -> None:
+        self._limiter = limiter
+        self._username = username
+        self._ip = ip
+        self._attempt: Attempt | None = None
+
+    async def __aenter__(self) -> Attempt:
+        self._attempt = await self._limiter.reserve(self._username, self._ip)
+        return self._attempt
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: object
+    ) -> None:
+        if self._attempt is not None:
+            await self._attempt.__aexit__(kind, value, tb)

@@ -280,3 +280,20 @@ def test_starlette_store_outage(client: TestClient, store: SwitchableStore) -> N
     response = client.get("/me")
     assert response.status_code == 503
     assert response.json()["error"] == "store_unavailable"
+
+
+async def test_a_credential_cookie_sent_twice_is_a_guest(
+    auth: Authenticator, clock: FrozenClock
+) -> None:
+    # Issue 12, item 1: a tossed second copy (here in a second Cookie field, as HTTP/2
+    # may send them) makes the name ambiguous; neither copy is trusted.
+    mine = await auth.login("victim", headers={})
+    theirs = await auth.login("attacker", headers={})
+    inner = Recorder()
+    scope = _scope(headers=[(b"cookie", f"sid={theirs.token}".encode()),
+                            (b"cookie", f"sid={mine.token}".encode())])  # fmt: skip
+    await _call(AuthMiddleware(inner, auth), scope)
+    assert identity_of(scope) is None
+    scope = _scope(headers=[(b"cookie", f"sid={mine.token}".encode())])
+    await _call(AuthMiddleware(Recorder(), auth), scope)
+    assert identity_of(scope) is not None

@@ -524,9 +524,9 @@ async def any_store(
             conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_attempts")
             conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
     elif kind == "redis":
-        client_ = store._client
-        async for key in client_.scan_iter(match=store._prefix + b"*"):
-            await client_.delete(key)
+        keys = [key async for key in store._io.scan(store._prefix + b"*")]
+        for key in keys:
+            await store._io.call(b"DEL", key)
         await store.close()
     else:
         await store.close()

@@ -287,3 +287,24 @@ def test_repr_shows_no_secret() -> None:
     text = repr(make())
     assert SECRET not in text
     assert "CsrfMiddleware" in text
+
+
+@pytest.mark.anyio
+async def test_http_origin_is_refused_when_the_own_origin_is_https() -> None:
+    # Regression (issue 12, item 9): a bearer-authenticated POST (no token needed) from a
+    # page on http://app.example reached an app configured as https://app.example.
+    bearer = Identity(user_id="u1", mode="jwt", via="bearer")
+    sent = {"host": "app.example", "origin": "http://app.example", "content-type": "text/plain"}
+    outcome = await call(make(own_origin="https://app.example"), "POST", sent, identity=bearer)
+    assert (outcome.status, outcome.error) == (403, "csrf_cross_origin")
+    outcome = await call(
+        make(own_origin="https://app.example"),
+        "POST",
+        {**sent, "origin": "https://app.example"},
+        identity=bearer,
+    )
+    assert outcome.status == 200
+    # Without an own origin the scheme is unknown, and Go's rule (host only) applies.
+    assert (await call(make(), "POST", sent, identity=bearer)).status == 200
+    with pytest.raises(ConfigurationError, match="trailing '/'"):
+        make(own_origin="https://app.example/")

@@ -87,7 +87,7 @@ def test_guest_gets_the_stable_401(client: TestClient) -> None:
 
 def test_cookie_login_me_logout(client: TestClient) -> None:
     login = client.post("/login")
-    assert login.headers["set-cookie"].startswith("session=")
+    assert login.headers["set-cookie"].startswith("__Host-session=")
     assert client.get("/me").json() == {"name": "Ada", "via": "cookie"}
     assert client.get("/maybe").json() == {"name": "Ada"}
     assert "Max-Age=0" in client.post("/logout").headers["set-cookie"]
@@ -140,6 +140,16 @@ def test_store_outage_is_503(clock: FrozenClock) -> None:
     response = client.get("/me", headers={"Authorization": "Bearer " + "a" * 8 + "." + "b" * 43})
     assert response.status_code == 503
     assert response.json()["error"] == "store_unavailable"
+
+
+def test_a_credential_cookie_sent_twice_is_a_guest(client: TestClient) -> None:
+    # Issue 12, item 1: neither copy of an ambiguous credential cookie is trusted.
+    client.post("/login")
+    mine = client.cookies["__Host-session"]
+    client.cookies.clear()
+    header = f"__Host-session=other.value; __Host-session={mine}"
+    assert client.get("/me", headers={"cookie": header}).status_code == 401
+    assert client.get("/me", headers={"cookie": f"__Host-session={mine}"}).status_code == 200
 
 
 # -- request bodies (issue 12 item 4) -------------------------------------------------------

@@ -87,7 +87,7 @@ def test_login_me_logout_with_a_cookie(clock: FrozenClock) -> None:
     assert login.json is not None
     assert login.json["now"] == "ada"
     [cookie] = login.headers.getlist("set-cookie")
-    assert cookie.startswith("session=")
+    assert cookie.startswith("__Host-session=")  # the default name over HTTPS
     assert "HttpOnly" in cookie
     assert "Secure" in cookie
     assert "Max-Age" not in cookie  # remember me off: a browser-session cookie
@@ -106,7 +106,7 @@ def test_bearer_token_and_invalid_token(clock: FrozenClock) -> None:
     app.config["REMEMBER"] = True
     client = app.test_client()
     token = client.post("/login").json["token"]  # type: ignore[index]
-    client.delete_cookie("session")
+    client.delete_cookie("__Host-session")
     me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json == {"name": "Ada", "via": "bearer"}
     bad = client.get("/me", headers={"Authorization": "Bearer nope"})
@@ -151,7 +151,7 @@ class DownStore(MemoryStore):
 def test_store_outage_is_503(clock: FrozenClock) -> None:
     app, _ = make_app(_sessions(clock, DownStore()))
     client = app.test_client()
-    client.set_cookie("session", "a" * 8 + "." + "b" * 43)
+    client.set_cookie("__Host-session", "a" * 8 + "." + "b" * 43)
     response = client.get("/page")
     assert response.status_code == 503
     assert response.json["error"] == "store_unavailable"  # type: ignore[index]
@@ -183,7 +183,7 @@ def test_flask_on_sync_postgres(postgres_store_url: str, clock: FrozenClock) -> 
 def test_an_async_store_fails_clearly(redis_url: str, clock: FrozenClock) -> None:
     app, _ = make_app(_sessions(clock, open_store(redis_url)))
     client = app.test_client()
-    client.set_cookie("session", "a" * 8 + "." + "b" * 43)
+    client.set_cookie("__Host-session", "a" * 8 + "." + "b" * 43)
     response = client.get("/page")
     assert response.status_code == 500
     assert response.json["error"] == "configuration_error"  # type: ignore[index]
@@ -309,6 +309,25 @@ def test_flask_tokens_verify_on_the_wsgi_side() -> None:
     }  # fmt: skip
     b"".join(middleware(environ, lambda status, headers, exc=None: statuses.append(status)))
     assert (statuses, seen) == (["200 OK"], [body])
+
+
+def test_a_credential_cookie_sent_twice_is_a_guest(clock: FrozenClock) -> None:
+    # Issue 12, item 1: neither copy of an ambiguous credential cookie is trusted.
+    app, _ = make_app(_sessions(clock))
+    client = app.test_client()
+    client.post("/login", base_url="https://localhost")
+    mine = client.get_cookie("__Host-session")
+    assert mine is not None
+    attacker = app.test_client()
+    attacker.post("/login", base_url="https://localhost")
+    theirs = attacker.get_cookie("__Host-session")
+    assert theirs is not None
+    bare = app.test_client(use_cookies=False)
+    header = f"__Host-session={theirs.value}; __Host-session={mine.value}"
+    response = bare.get("/me", base_url="https://localhost", headers={"Cookie": header})
+    assert response.status_code == 401
+    one = {"Cookie": f"__Host-session={mine.value}"}
+    assert bare.get("/me", base_url="https://localhost", headers=one).status_code == 200
 
 
 # -- json_body (issue 12 item 4) ------------------------------------------------------------

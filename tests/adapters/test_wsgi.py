@@ -154,7 +154,7 @@ def test_store_outage_is_503_json(clock: FrozenClock) -> None:
     login_token = run_sync(SessionManager(MemoryStore(), clock=clock).create("ada"))[0]
     recorder = Recorder()
     body = b"".join(AuthMiddleware(echo_app, authenticator)(
-        _environ(cookie=f"session={login_token}"), recorder))
+        _environ(cookie=f"__Host-session={login_token}"), recorder))
     assert recorder.status == "503 Service Unavailable"
     assert json.loads(body)["error"] == "store_unavailable"
     assert ("retry-after", "5") in recorder.headers
@@ -375,3 +375,14 @@ async def test_tokens_cross_between_asgi_and_wsgi() -> None:
         asgi_make(), headers={"cookie": cookie, "x-csrf-token": token.decode()}, identity=JWT
     )
     assert posted.status == 200
+
+
+def test_a_credential_cookie_sent_twice_is_a_guest(authenticator: Authenticator) -> None:
+    # Issue 12, item 1: neither copy of an ambiguous credential cookie is trusted.
+    app = AuthMiddleware(echo_app, authenticator)
+    mine = run_sync(authenticator.login("victim", headers={}))
+    theirs = run_sync(authenticator.login("attacker", headers={}))
+    _, out = _call(app, _environ(cookie=f"sid={theirs.token}; sid={mine.token}"))
+    assert out["user"] is None
+    _, out = _call(app, _environ(cookie=f"sid={mine.token}"))
+    assert out["user"] == "victim"

@@ -156,9 +156,13 @@ def sync_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sessi
         prefix = f"ccwsgi{secrets.token_hex(3)}:"
         store = open_store(request.getfixturevalue("redis_url") + f"?prefix={prefix}", sync=True)
         yield store
-        client = store._sync_client
-        for key in client.scan_iter(match=prefix + "*"):
-            client.delete(key)
+
+        async def clean() -> None:  # never suspends: the store's I/O is blocking
+            keys = [key async for key in store._io.scan(prefix.encode() + b"*")]
+            for key in keys:
+                await store._io.call(b"DEL", key)
+
+        run_sync(clean())
         run_sync(store.close())
         return
     url = request.getfixturevalue("postgres_url")

@@ -253,3 +253,47 @@ async def test_the_identity_names_the_transport_with_or_without_a_via_keyword(
     assert result.identity is not None
     assert result.identity.via == "bearer"
     assert plain.calls == [(token,)]
+
+
+# -- the default name gained __Host- (issue 12, item 1): renamed, no one is logged out ----------
+
+
+async def test_a_cookie_under_the_old_default_name_is_moved_over(clock: FrozenClock) -> None:
+    manager = SessionManager(MemoryStore(), policy=POLICY, clock=clock)
+    strategy = SessionStrategy(manager, clock=clock)
+    # Before the upgrade: the default name was "session" (Secure, unprefixed).
+    before = Authenticator(strategy, (CookieTransport("session", clock=clock),))
+    old = await before.login("u1", headers={})
+    clock.advance(60)
+    # After it: CookieTransport() is __Host-session; told its old name, it moves logins.
+    after = Authenticator(strategy, (CookieTransport(renamed_from="session", clock=clock),))
+    clock.advance(1)
+    result = await after.authenticate({"cookie": f"session={old.token}"})
+    assert result.identity is not None
+    assert result.identity.user_id == "u1"
+    moved, expired = result.set_headers
+    assert moved[1].startswith(f"__Host-session={old.token}; Max-Age=")
+    assert expired[1].startswith("session=; Max-Age=0")
+    # Moved, it is read under the new name, and the old name is ignored beside it.
+    both = f"session=forged.value; __Host-session={old.token}"
+    again = await after.authenticate({"cookie": both})
+    assert again.identity is not None
+    assert again.set_headers == []
+
+
+async def test_a_login_after_the_upgrade_is_never_read_under_the_old_name(
+    clock: FrozenClock,
+) -> None:
+    # The new code never writes the old name, so a credential there that is newer than
+    # the upgrade was put there by someone else (a tossed cookie): refused and expired.
+    manager = SessionManager(MemoryStore(), policy=POLICY, clock=clock)
+    cookie = CookieTransport(renamed_from="session", clock=clock)
+    after = Authenticator(SessionStrategy(manager, clock=clock), (cookie,))
+    clock.advance(1)
+    theirs = await after.login("attacker", headers={})
+    result = await after.authenticate({"cookie": f"session={theirs.token}"})
+    assert result.identity is None
+    assert result.presented
+    assert [value.split("=")[0] for _, value in result.set_headers] == ["session"]
+    # Sent twice under the old name: ambiguous, not even read.
+    assert (await after.authenticate({"cookie": "session=a; session=b"})).presented is False

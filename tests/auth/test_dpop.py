@@ -338,14 +338,16 @@ async def test_an_unbound_session_is_bound_by_its_first_proof(clock: FrozenClock
 async def test_the_browser_refresh_of_a_bound_session_is_refused(clock: FrozenClock) -> None:
     auth = _authenticator("hybrid", clock)
     unbound = await auth.login("alice", headers={})
-    issued, _ = await auth.refresh({"cookie": f"coatcheck_refresh={unbound.refresh_token}"})
+    # A browser sends the access cookie beside the refresh cookie (the refresh binding).
+    pair = f"acc={unbound.token}; coatcheck_refresh={unbound.refresh_token}"
+    issued, _ = await auth.refresh({"cookie": pair})
     assert issued is not None  # the control: an unbound session refreshes by cookie
     key = Key.generate("ES256")
     bound = await auth.login(
         "alice", headers=request(LOGIN, method="POST", key=key, now=clock.now())
     )
     issued, set_headers = await auth.refresh(
-        {"cookie": f"coatcheck_refresh={bound.refresh_token}"}
+        {"cookie": f"acc={bound.token}; coatcheck_refresh={bound.refresh_token}"}
     )
     assert issued is None
     assert len(set_headers) == 2  # both cookies cleared

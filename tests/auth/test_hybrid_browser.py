@@ -25,6 +25,8 @@ from coatcheck.tokens import JWTCodec, Key
 pytestmark = pytest.mark.anyio
 
 BASE = "https://app.test"
+# The default names over HTTPS (issue 12, item 1).
+ACCESS, REFRESH = "__Host-coatcheck_access", "__Secure-coatcheck_refresh"
 
 
 def _app(clock: FrozenClock) -> tuple[Starlette, HybridStrategy]:
@@ -71,8 +73,8 @@ async def test_login_sets_two_httponly_cookies_with_the_refresh_one_on_a_narrow_
     client, _ = browser
     response = await client.post("/login")
     cookies = response.headers.get_list("set-cookie")
-    access = next(c for c in cookies if c.startswith("coatcheck_access="))
-    refresh = next(c for c in cookies if c.startswith("coatcheck_refresh="))
+    access = next(c for c in cookies if c.startswith(ACCESS + "="))
+    refresh = next(c for c in cookies if c.startswith(REFRESH + "="))
     assert "Path=/;" in access + ";"
     assert "HttpOnly" in access
     assert "Path=/auth/refresh" in refresh
@@ -111,17 +113,20 @@ async def test_a_replayed_refresh_cookie_logs_the_family_out(
 ) -> None:
     client, _ = browser
     await client.post("/login")
-    stolen = client.cookies.get("coatcheck_refresh")
+    stolen = client.cookies.get(REFRESH)
+    stolen_access = client.cookies.get(ACCESS)
     clock.advance(400)
     assert (await client.get("/me", follow_redirects=True)).status_code == 200
     clock.advance(400)  # the successor is used too: the stolen cookie is now reuse
     assert (await client.get("/me", follow_redirects=True)).status_code == 200
-    # The thief replays the old refresh cookie: reuse, the session is revoked...
+    # The thief replays the old cookies (malware copies the whole jar): reuse, the
+    # session is revoked...
     async with httpx.AsyncClient(transport=client._transport, base_url=BASE) as thief:
-        thief.cookies.set("coatcheck_refresh", stolen or "", path="/auth/refresh")
+        thief.cookies.set(REFRESH, stolen or "", path="/auth/refresh")
+        thief.cookies.set(ACCESS, stolen_access or "")
         replay = await thief.get("/auth/refresh?next=/me")
     assert replay.status_code == 307
-    assert any("coatcheck_refresh=;" in c for c in replay.headers.get_list("set-cookie"))
+    assert any(f"{REFRESH}=;" in c for c in replay.headers.get_list("set-cookie"))
     # ... and the victim's still-unexpired access token stops at once in this process.
     assert (await client.get("/me")).status_code == 401
 
@@ -131,10 +136,10 @@ async def test_guests_and_forged_cookies_are_not_redirected(
 ) -> None:
     client, _ = browser
     assert (await client.get("/me")).status_code == 401
-    client.cookies.set("coatcheck_access", "a.b.c")
+    client.cookies.set(ACCESS, "a.b.c")
     response = await client.get("/me")
     assert response.status_code == 401
-    assert "coatcheck_access=;" in response.headers.get("set-cookie", "")
+    assert f"{ACCESS}=;" in response.headers.get("set-cookie", "")
 
 
 async def test_refresh_path_without_a_cookie_clears_and_goes_back(
@@ -144,7 +149,9 @@ async def test_refresh_path_without_a_cookie_clears_and_goes_back(
     response = await client.get("/auth/refresh?next=//evil.example/x")
     assert response.status_code == 307
     assert response.headers["location"] == "/"
-    assert len(response.headers.get_list("set-cookie")) == 2
+    cleared = [c.split("=")[0] for c in response.headers.get_list("set-cookie")]
+    # Both cookies, and the names they had before coatcheck prefixed its defaults.
+    assert cleared == [ACCESS, "coatcheck_access", REFRESH, "coatcheck_refresh"]
 
 
 @pytest.mark.parametrize(

@@ -42,3 +42,16 @@ def test_usage_and_an_absent_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["theft", "--username", "only-one"]) == 2
     assert main(["theft", "--url", "http://127.0.0.1:9"]) == 1
     assert "is `coatcheck demo` running" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["session", "hybrid"])
+def test_the_dbsc_walk_through(mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["theft", "--dbsc", "--mode", mode, "--bound-ttl", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "every step went as DBSC promises" in out
+    assert "Alice's browser WITHOUT DBSC" in out
+    assert "cannot sign without the key" in out
+
+
+def test_dbsc_usage() -> None:
+    assert main(["theft", "--dbsc", "--bound-ttl", "0"]) == 2

@@ -140,49 +140,64 @@ def test_go_server_table(name: str, origin: str, site: str, ok: bool) -> None:
     assert allowed(protector, "POST", h, SERVER) is ok
 
 
-# TestCrossOriginProtectionAddTrustedOriginErrors, as CsrfPolicy validation.
+# TestCrossOriginProtectionAddTrustedOriginErrors, as CsrfPolicy validation, with the
+# error Go names (net/http/csrf.go AddTrustedOrigin).
 @pytest.mark.parametrize(
-    ("origin", "valid"),
+    ("origin", "error"),
     [
-        ("https://example.com", True),
-        ("https://example.com:8080", True),
-        ("http://example.com", True),
-        ("example.com", False),
-        ("https://", False),
-        ("https://example.com/path", False),
-        ("", False),
-        ("null", False),
+        ("https://example.com", ""),
+        ("https://example.com:8080", ""),
+        ("http://example.com", ""),
+        ("chrome-extension://abcdefghijklmnop", ""),  # Go takes any scheme
+        ("example.com", "scheme is required"),
+        ("https://", "host is required"),
+        ("https://example.com/path", "path, query, and fragment are not allowed"),
+        ("https://example.com/", "path, query, and fragment are not allowed"),
+        ("https://example.com?query=value", "path, query, and fragment are not allowed"),
+        ("https://example.com#fragment", "path, query, and fragment are not allowed"),
+        ("", "scheme is required"),
+        ("null", "scheme is required"),
+        ("://example.com", "scheme is required"),
+        ("1https://example.com", "scheme is required"),
     ],
 )
-def test_go_trusted_origin_validation(origin: str, valid: bool) -> None:
-    if valid:
+def test_go_trusted_origin_validation(origin: str, error: str) -> None:
+    if not error:
         assert CsrfPolicy(trusted_origins=[origin]).trusted_origins == {origin}
     else:
-        with pytest.raises(ConfigurationError):
+        with pytest.raises(ConfigurationError, match=error):
             CsrfPolicy(trusted_origins=[origin])
 
 
 @pytest.mark.parametrize(
     "origin",
     [
-        # Go refuses these; CsrfPolicy (policies.py, not owned here) still accepts them.
-        "https://example.com?query=value",
-        "https://example.com#fragment",
+        # Values Go accepts although no Origin header can ever equal them: refused, so
+        # the mistake shows at start-up instead of as a silent 403.
+        "https://example.com?",
+        "https://example.com#",
         "https://ex ample.com",
         "https://user@example.com",
+        "https://example.com:",
+        "https://example.com:https",
+        "https://exa\tmple.com",
     ],
 )
-def test_go_trusted_origin_validation_gaps(origin: str) -> None:
-    with pytest.raises(ConfigurationError):
+def test_values_no_browser_sends_are_refused_too(origin: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid origin"):
         CsrfPolicy(trusted_origins=[origin])
 
 
-def test_trailing_slash_trusted_origin_is_normalised() -> None:
-    # Go refuses "https://example.com/"; CsrfPolicy accepts and strips the slash,
-    # which trusts exactly the same origin, so it is equally safe.
-    assert CsrfPolicy(trusted_origins=["https://Example.com/"]).trusted_origins == {
+def test_trailing_slash_is_a_configuration_error_not_stripped() -> None:
+    # Regression (issue 12, item 9): "https://Example.com/" used to be stripped to
+    # "https://example.com"; Go refuses it, and so does coatcheck now, saying how to fix it.
+    with pytest.raises(ConfigurationError, match="without a trailing '/'"):
+        CsrfPolicy(trusted_origins=["https://Example.com/"])
+    assert CsrfPolicy(trusted_origins=["https://Example.com"]).trusted_origins == {
         "https://example.com"
     }
+    with pytest.raises(ConfigurationError, match="not one string"):
+        CsrfPolicy(trusted_origins="https://example.com")
 
 
 # Rows beyond Go's tests: allow_same_site, own_origin, hostile and odd headers.
@@ -230,7 +245,32 @@ EXTRA = [
         own="https://x.invalid",
     ),
     row("origin port differs from Host", FAIL, origin="https://example.com:8443"),
-    row("http origin, same host: passes as in Go (use HSTS)", PASS, origin="http://example.com"),
+    row(
+        "http origin, same host, own origin unknown: passes as in Go (use HSTS)",
+        PASS,
+        origin="http://example.com",
+        own="",
+    ),
+    # Regression (issue 12, item 9): the own origin is https, so http://<host> is not us.
+    row("http origin, same host, own origin https", FAIL, origin="http://example.com"),
+    row(
+        "http origin, same host, own origin elsewhere but https",
+        FAIL,
+        origin="http://example.com",
+        own="https://x.invalid",
+    ),
+    row(
+        "http origin, same host, own origin http",
+        PASS,
+        origin="http://example.com",
+        own="http://x.invalid",
+    ),
+    row(
+        "https origin, same host, own origin https elsewhere",
+        PASS,
+        origin="https://example.com",
+        own="https://x.invalid",
+    ),
     row("sibling subdomain, no Sec-Fetch-Site", FAIL, origin="https://evil.example.com"),
     row("suffix trick", FAIL, origin="https://example.com.evil.example"),
     row("userinfo trick", FAIL, origin="https://example.com@evil.example"),

@@ -218,10 +218,28 @@ def test_protect_forms_off_lets_a_cookieless_guest_form_through() -> None:
 
 
 def test_own_origin_is_trusted() -> None:
-    r = rules(own_origin="https://App.example/")
+    r = rules(own_origin="https://App.example")
     headers = {"origin": "https://app.example", "host": "internal:8000"}
     assert outcome(r, "POST", headers, None, b"") is None
     assert outcome(rules(), "POST", headers, None, b"") == "csrf_cross_origin"
+
+
+def test_own_origin_scheme_is_compared() -> None:
+    # Regression (issue 12, item 9): over HTTPS, a page on http://<host> (which a network
+    # attacker can write) passed Layer 1 because only the host was compared.
+    headers = {"origin": "http://app.example", "host": "app.example"}
+    assert outcome(rules(), "POST", headers, None, b"") is None  # unknown: Go's rule
+    r = rules(own_origin="https://app.example")
+    assert outcome(r, "POST", headers, None, b"") == "csrf_cross_origin"
+    assert outcome(r, "POST", {**headers, "origin": "https://app.example"}, None, b"") is None
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://app.example/", "https://app.example/app", "app.example", "https://"]
+)
+def test_own_origin_is_validated_like_a_trusted_origin(origin: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid origin"):
+        rules(own_origin=origin)
 
 
 def test_exempt_paths() -> None:

@@ -350,3 +350,20 @@ def test_refused_registration_keeps_username_and_name_not_password(client: TestC
     taken = client.post("/register", data={**ALICE, "name": "Other"})
     assert taken.status_code == 409
     assert 'value="alice"' in taken.text[taken.text.index('action="/register"') :]
+
+
+def test_worker_configuration_carries_every_option() -> None:
+    # Workers rebuild the config from the environment: every option the CLI sets survives.
+    from datetime import timedelta
+
+    from coatcheck.demo.app import _config_from_env, _config_to_env
+
+    config = DemoConfig(
+        mode="hybrid", store_url="memory://", https=True, access_ttl=timedelta(seconds=90),
+        dpop_required=True, public_origin="https://example.com", dbsc=False,
+        bound_ttl=timedelta(seconds=45), jwt_ttl=timedelta(hours=3),
+    )  # fmt: skip
+    again = _config_from_env(_config_to_env(config))
+    for name in ("mode", "store_url", "https", "access_ttl", "dpop_required", "public_origin",
+                 "dbsc", "bound_ttl", "jwt_ttl"):  # fmt: skip
+        assert getattr(again, name) == getattr(config, name), name

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import redis
 from argon2 import PasswordHasher
 
+from coatcheck.clock import FrozenClock
 from coatcheck.demo import DemoConfig, create_app
 from coatcheck.demo.users import UserDirectory
 
@@ -75,6 +82,82 @@ def test_the_lock_is_kept_in_the_store_across_app_instances(tmp_path: Path) -> N
             first.post("/api/login", json=WRONG)
     with Browser(create_app(config), base_url="http://127.0.0.1") as second:
         assert second.post("/api/login", json=WRONG).status_code == 429
+
+
+# -- bursts (issue 12, item 2) ------------------------------------------------------------------
+
+BURST_RUN = secrets.token_hex(4)
+BURST_PREFIX = f"cct:burst{BURST_RUN}:"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_burst_keys(redis_url: str) -> Iterator[None]:
+    yield
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=BURST_PREFIX + "*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "postgres"])
+async def test_200_concurrent_wrong_passwords_get_5_password_checks(
+    kind: str, tmp_path: Path, redis_url: str, postgres_store_url: str
+) -> None:
+    # Regression (issue 12, item 2): 200 concurrent wrong passwords for one account from
+    # one address were all checked (199 x 401 and a 200 with a token, no 429).
+    hasher = CountingHasher()
+    config = DemoConfig(
+        store_url={
+            "memory": "memory://",
+            "sqlite": f"sqlite:///{tmp_path / 'burst.db'}",
+            "redis": f"{redis_url}?prefix={BURST_PREFIX}",
+            "postgres": postgres_store_url,
+        }[kind],
+        users_path=str(tmp_path / "users.db"),
+        hasher=hasher,
+        clock=FrozenClock(1_800_000_000.0),  # the burst takes no time: no back-off ends in it
+    )
+    app = create_app(config)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            assert (await client.post("/api/register", json=ALICE)).status_code == 201
+            hasher.verified.clear()
+            burst = [client.post("/api/login", json=WRONG) for _ in range(199)]
+            right = {"username": "alice", "password": ALICE["password"]}
+            answers = await asyncio.gather(*burst, client.post("/api/login", json=right))
+    finally:
+        await app.state.demo.store.close()
+    statuses = Counter(response.status_code for response in answers)
+    assert len(hasher.verified) == statuses[401] + statuses[200] == 5, statuses
+    # The rest are refused without a password check: 429, or on a machine so loaded that
+    # a request waits longer than the Redis pool's timeout for a connection, 503 (fail
+    # closed: nothing reserved, nothing checked).
+    overloaded = [r for r in answers if r.status_code == 503]
+    assert statuses[429] + len(overloaded) == 195, statuses
+    assert all(r.json()["error"] == "store_unavailable" for r in overloaded)
+    assert kind == "redis" or not overloaded
+    limited = next(r for r in answers if r.status_code == 429)
+    assert limited.json()["error"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_registration_counts_against_the_address(make_client: MakeClient) -> None:
+    # Issue 12, item 3: /api/register hashed a password for anyone, without any limit.
+    client = make_client("session")
+    for i in range(50):
+        who = {"username": f"user{i}", "password": "long enough", "name": f"User {i}"}
+        assert client.post("/api/register", json=who).status_code == 201
+    more = {"username": "user50", "password": "long enough", "name": "User 50"}
+    limited = client.post("/api/register", json=more)
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "rate_limited"
+    # Bad input is refused before anything is counted or hashed.
+    assert client.post("/api/register", json={**more, "username": "?"}).status_code == 400
+    # The same address's sign-ins share that budget.
+    login = client.post("/api/login", json={"username": "user1", "password": "long enough"})
+    assert login.status_code == 429
 
 
 # -- no user enumeration: the same code path ---------------------------------------------------

@@ -6,6 +6,7 @@ the middle of the flows to show that logins survive a restart.
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import sys
@@ -30,13 +31,16 @@ class DemoServer:
     """One ``coatcheck demo`` process on a loopback port, restartable; ``args`` are extra
     command-line options (``--dpop-nonce`` ...)."""
 
-    def __init__(self, mode: str, folder: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, mode: str, folder: Path, args: tuple[str, ...] = (), store: str | None = None
+    ) -> None:
         self.mode = mode
+        self.args = args
         self.folder = folder
         self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.store = f"sqlite:///{folder / 'x.db'}"
+        self.store = store or f"sqlite:///{folder / 'x.db'}"
         self.process: subprocess.Popen[str] | None = None
         self.log: IO[str] | None = None
         self.banner = ""
@@ -83,11 +87,20 @@ class DemoServer:
         self.start()
 
 
-@pytest.fixture(scope="module", params=["session", "jwt"])
+@pytest.fixture(
+    scope="module",
+    params=["session", "jwt", "session-redis-cluster", "session-redis-sentinel"],
+)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoServer]:
-    demo = DemoServer(request.param, tmp_path_factory.mktemp(f"demo-{request.param}"))
+    mode, _, where = request.param.partition("-")
+    store = None
+    if where:
+        # The same flows on the real Redis Cluster and Sentinel group (.ci/services).
+        url = request.getfixturevalue(where.replace("-", "_") + "_url")
+        store = f"{url}?prefix=cce{secrets.token_hex(3)}:"
+    demo = DemoServer(mode, tmp_path_factory.mktemp(f"demo-{request.param}"), store=store)
     demo.start()
     try:
         yield demo

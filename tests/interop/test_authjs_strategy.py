@@ -7,7 +7,12 @@ import pytest
 from coatcheck.auth import Strategy, Transport
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError
-from coatcheck.interop.authjs import AuthJSDecoder, chunk_token, encode_authjs
+from coatcheck.interop.authjs import (
+    AuthJSDecoder,
+    chunk_token,
+    encode_authjs,
+    read_authjs_token,
+)
 from coatcheck.interop.authjs_strategy import AuthJSCookieTransport, AuthJSStrategy
 
 SECRET = "secret-for-unit-tests-0123456789abcdef"
@@ -45,3 +50,24 @@ def test_transport_reads_chunks_and_never_writes(clock: FrozenClock) -> None:
     cleared = transport.clear()
     assert [h for h, _ in cleared] == ["set-cookie"] * 4
     assert all("Max-Age=0" in v for _, v in cleared)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # Issue 12, item 1: a second copy of the cookie (a sibling subdomain's).
+        "__Secure-authjs.session-token=attacker; __Secure-authjs.session-token=victim",
+        # A second copy of one chunk.
+        "__Secure-authjs.session-token.0=a; __Secure-authjs.session-token.0=v; "
+        "__Secure-authjs.session-token.1=b",
+        # The whole cookie twice, with the attacker's chunks beside it: no fallback.
+        "__Secure-authjs.session-token=a; __Secure-authjs.session-token=v; "
+        "__Secure-authjs.session-token.0=attacker",
+    ],
+)
+def test_transport_trusts_no_name_that_arrives_twice(header: str) -> None:
+    transport = AuthJSCookieTransport("__Secure-authjs.session-token")
+    assert transport.read({"cookie": header}) is None
+    assert read_authjs_token({"cookie": header}, "__Secure-authjs.session-token") is None
+    # One copy of each is read as before.
+    assert transport.read({"cookie": "__Secure-authjs.session-token=v; other=1"}) == "v"

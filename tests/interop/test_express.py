@@ -77,3 +77,11 @@ def test_dates_and_ids() -> None:
     assert parse_js_date("not a date") is None
     assert parse_js_date(12) is None
     assert len(new_session_id()) == 32
+
+
+def test_a_session_cookie_sent_twice_is_ambiguous() -> None:
+    # Issue 12, item 1: a sibling subdomain can toss its own connect.sid beside ours.
+    cookie = ExpressSessionCookie("k")
+    mine, theirs = "s:" + sign_value("mine", "k"), "s:" + sign_value("theirs", "k")
+    assert cookie.read({"cookie": f"connect.sid={mine}"}) == "mine"
+    assert cookie.read({"cookie": f"connect.sid={theirs}; connect.sid={mine}"}) is None

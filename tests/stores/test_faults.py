@@ -97,11 +97,13 @@ class _Postgres:
             **self.as_user,
         )
 
-    def start(self) -> None:
+    def start(self, *settings: str) -> None:
+        """Start the server; ``settings`` are extra ``name=value`` server settings."""
+        extra = [arg for setting in settings for arg in ("-c", setting)]
         self.proc = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.dir / "data"),
              "-p", str(self.port), "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "max_connections=20"],
+             "-c", "fsync=off", "-c", "max_connections=20", *extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             **self.as_user,

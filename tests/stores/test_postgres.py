@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
 
+from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.ratelimit import AttemptRule
 from coatcheck.sessions import SessionStore
-from coatcheck.stores import open_store
+from coatcheck.stores import SyncPostgresStore, open_store
+from coatcheck.stores._pg_io import to_pyformat
 from coatcheck.stores.postgres import PostgresStore
 
+from ..conftest import POSTGRES_URL
 from .contract import StoreContract, make_record
+from .test_faults import _Postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -155,7 +161,9 @@ async def test_version_1_table_migrates_to_3(postgres_url: str, clock: FrozenClo
             "UPDATE coatcheck_schema_version SET version = 1 WHERE name = %s", (table,)
         )
     try:
-        assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+        rule = AttemptRule(5, 60.0, 1.0, 60.0)
+        assert await store.reserve_attempt("k", rule, clock.now()) == 0.0
+        assert await store.peek_attempts("k", clock.now()) == (1, clock.now() + 60.0)
         assert await store.remember_once("k", 60.0, clock.now()) is True
         assert await store.get(record.id, clock.now()) == record
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
@@ -172,10 +180,9 @@ async def test_version_1_table_migrates_to_3(postgres_url: str, clock: FrozenClo
 async def test_lookup_uses_the_primary_key(store: PostgresStore, clock: FrozenClock) -> None:
     record = make_record(clock.now())
     await store.create(record)
-    assert store._pool is not None
-    async with store._pool.connection() as conn:
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL) as conn:
         cur = await conn.execute(
-            "EXPLAIN (FORMAT JSON) " + store._sql_get.as_string(conn),
+            "EXPLAIN (FORMAT JSON) " + to_pyformat(store._sql_get),  # type: ignore[arg-type]
             (record.id, clock.now(), clock.now()),
         )
         plan = str(await cur.fetchone())
@@ -194,8 +201,7 @@ async def test_every_nth_create_prunes_a_small_batch(
     expired = [make_record(now - 100, expires_at=now - 50) for _ in range(3)]
     for record in expired:
         await store.create(record)  # creates 1-3: no pruning yet
-    assert store._pool is not None
-    async with store._pool.connection() as conn:
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as conn:
         count = await conn.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
         assert await count.fetchone() == (3,)
         await store.create(make_record(now))  # the 4th create prunes two rows
@@ -220,3 +226,76 @@ async def test_unreachable_server_is_store_unavailable(clock: FrozenClock) -> No
     assert caught.value.__cause__ is not None
     assert caught.value.code == "store_unavailable"
     await store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@h1:5432,h2:notaport/db",
+        "postgresql://u@h1:5432,:5433/db",
+        "postgresql://u@h1:0/db",
+        "postgresql://u@h/db?connect_timeout=soon",
+    ],
+)
+def test_multi_host_urls_are_checked(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        PostgresStore.from_url(url)
+
+
+def _multi(*ports: int, attrs: str = "any", table: str = TABLE) -> str:
+    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+    return f"postgresql://postgres@{hosts}/postgres?target_session_attrs={attrs}&table={table}"
+
+
+@pytest.mark.anyio
+async def test_a_dead_first_host_is_skipped(postgres_url: str, clock: FrozenClock) -> None:
+    # libpq multi-host: nothing listens on port 1, so the second address serves.
+    url = _multi(1, 5432, table=f"{TABLE}_h").replace("/postgres?", "/test?")
+    for store in (PostgresStore.from_url(url), SyncPostgresStore.from_url(url)):
+        record = make_record(clock.now())
+        if isinstance(store, SyncPostgresStore):
+            run_sync(store.create(record))
+            assert run_sync(store.get(record.id, clock.now())) == record
+            run_sync(store.close())
+        else:
+            await store.create(record)
+            assert await store.get(record.id, clock.now()) == record
+            await store.close()
+    _drop(postgres_url, f"{TABLE}_h")
+
+
+@pytest.mark.anyio
+async def test_read_write_skips_a_read_only_server(clock: FrozenClock) -> None:
+    # A pair as after a failover: the first address is a read-only server (as a standby
+    # is), the second a writable one; target_session_attrs=read-write picks the latter.
+    standby, primary = _Postgres(), _Postgres()
+    try:
+        standby.start("default_transaction_read_only=on")
+        primary.start()
+        url = _multi(standby.port, primary.port, attrs="read-write")
+        for store in (PostgresStore.from_url(url), SyncPostgresStore.from_url(url)):
+            record = make_record(clock.now())
+            if isinstance(store, SyncPostgresStore):
+                run_sync(store.create(record))
+                run_sync(store.close())
+            else:
+                await store.create(record)
+                await store.close()
+            with psycopg.connect(
+                f"postgresql://postgres@127.0.0.1:{primary.port}/postgres"
+            ) as conn:
+                found = conn.execute(
+                    f"SELECT count(*) FROM {TABLE} WHERE id = %s", (record.id,)  # noqa: S608
+                ).fetchone()
+            assert found == (1,)
+        # Without the attribute the read-only server is taken, and its refusal to write
+        # is a StoreUnavailable (503: the primary may be moving), never a 500.
+        store = PostgresStore.from_url(_multi(standby.port, primary.port, table="ro_table"))
+        with pytest.raises(StoreUnavailable):
+            await store.create(make_record(clock.now()))
+        await store.close()
+    finally:
+        for server in (standby, primary):
+            with contextlib.suppress(Exception):
+                server.stop()
+            server.remove()

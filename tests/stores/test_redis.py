@@ -14,10 +14,13 @@ from redis.crc import key_slot
 
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.ratelimit import AttemptRule
 from coatcheck.sessions import SessionStore
 from coatcheck.sessions.ids import new_token, session_id
 from coatcheck.sessions.manager import SessionManager
 from coatcheck.stores import open_store
+from coatcheck.stores import redis as redis_store
+from coatcheck.stores._redis_io import NodeIO, Script
 from coatcheck.stores.redis import RedisStore
 
 from .contract import DAY, StoreContract, make_record, new_user
@@ -37,19 +40,22 @@ async def _clean(url: str, prefix: str) -> None:
         await client.aclose()
 
 
-async def _load_scripts(store: RedisStore) -> None:
-    # A fresh server has no script cached, and the first EVALSHA of each would add a
-    # SCRIPT LOAD to the commands a test counts: load them all up front.
-    for name in store.__slots__:
-        script = getattr(store, name, None)
-        if hasattr(script, "script") and hasattr(script, "sha"):
-            await store._client.script_load(script.script)
+async def _load_scripts(url: str) -> None:
+    # A fresh server has no script cached, and the first EVALSHA of each would add an
+    # EVAL to the commands a test counts: load them all up front.
+    client = aioredis.Redis.from_url(url)
+    try:
+        for script in vars(redis_store).values():
+            if isinstance(script, Script):
+                await client.script_load(script.source)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[RedisStore]:
     store = RedisStore.from_url(redis_url, prefix=RUN_PREFIX)
-    await _load_scripts(store)
+    await _load_scripts(redis_url)
     yield store
     await store.close()
 
@@ -89,36 +95,45 @@ def _keys(prefix: str, sid: str, user: str) -> tuple[bytes, bytes]:
 
 
 class _Counting:
-    """Counts the commands a store sends (a script call is one EVALSHA).
+    """Counts the commands a store sends, at the wire (a script call is one EVALSHA).
 
-    Both paths: redis-py's client, and the lean GET of the per-request read.
+    Both paths: the redis-py link, and the lean GET of the per-request read.
     """
 
     def __init__(self, store: RedisStore) -> None:
         self.commands: list[str] = []
-        client = store._client
-        inner = client.execute_command
+        io = store._io
+        assert isinstance(io, NodeIO)
+        io._link = _CountingLink(io._link, self.commands)  # type: ignore[assignment]
+        inner_get = store._get
 
-        async def execute(*args: Any, **kwargs: Any) -> Any:
-            self.commands.append(str(args[0]))
-            return await inner(*args, **kwargs)
+        async def get(key: bytes) -> bytes | None:
+            if inner_get is not io._get:  # the lean GET; redis-py's is counted by the link
+                self.commands.append("GET")
+            return await inner_get(key)
 
-        client.execute_command = execute  # type: ignore[method-assign]
-        if store._fast is not None:
-            store._fast = _CountingGet(store._fast, self.commands)  # type: ignore[assignment]
+        store._get = get
 
 
-class _CountingGet:
+class _CountingLink:
     def __init__(self, inner: Any, commands: list[str]) -> None:
         self._inner = inner
         self._commands = commands
 
-    async def get(self, key: bytes) -> bytes | None:
+    async def get_raw(self, key: bytes) -> Any:
         self._commands.append("GET")
-        return await self._inner.get(key)  # type: ignore[no-any-return]
+        return await self._inner.get_raw(key)
 
-    def close(self) -> None:
-        self._inner.close()
+    async def execute(self, *args: Any, idempotent: bool = False) -> Any:
+        self._commands.append(bytes(args[0]).decode())
+        return await self._inner.execute(*args, idempotent=idempotent)
+
+    async def execute_many(self, commands: list[Any], *, idempotent: bool = False) -> Any:
+        self._commands.extend(bytes(c[0]).decode() for c in commands)
+        return await self._inner.execute_many(commands, idempotent=idempotent)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def test_is_a_session_store(redis_url: str) -> None:
@@ -315,12 +330,31 @@ async def test_attempt_counter_is_one_script_call_and_expires_by_itself(
     store: RedisStore, raw: aioredis.Redis, clock: FrozenClock
 ) -> None:
     key = secrets.token_hex(32)
+    rule = AttemptRule(5, 900.0, 1.0, 60.0)
     counting = _Counting(store)
-    assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
-    assert counting.commands == ["EVALSHA"]
+    assert await store.reserve_attempt(key, rule, clock.now()) == 0.0
+    assert counting.commands == ["EVALSHA"]  # the lock check and the count: one script
+    assert await store.peek_attempts(key, clock.now()) == (1, clock.now() + 900.0)
     # The count is judged by the caller's clock; the TTL only collects the key.
     ttl = await raw.pttl(RUN_PREFIX.encode() + b"a:" + key.encode())
     assert 900_000 < ttl <= 960_000
+    counting.commands.clear()
+    await store.release_attempt(key)
+    assert counting.commands == ["EVALSHA"]
+    assert await raw.exists(RUN_PREFIX.encode() + b"a:" + key.encode()) == 0
     await raw.set(RUN_PREFIX.encode() + b"a:" + key.encode(), b"garbage")
     assert await store.peek_attempts(key, clock.now()) == (0, clock.now())
-    assert await store.hit_attempts(key, 900.0, clock.now()) == (1, clock.now() + 900.0)
+    assert await store.reserve_attempt(key, rule, clock.now()) == 0.0
+    assert await store.peek_attempts(key, clock.now()) == (1, clock.now() + 900.0)
+    await store.release_attempt("never-counted")  # nothing to take back: no error
+
+
+@pytest.mark.anyio
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing(
+    store: RedisStore, clock: FrozenClock
+) -> None:
+    # 300 writes at once from one process: redis-py's asyncio pool alone would refuse
+    # every one past its 100th connection ("Too many connections", a 503 here).
+    records = [make_record(clock.now()) for _ in range(300)]
+    await asyncio.gather(*(store.create(r) for r in records))
+    assert all([await store.get(r.id, clock.now()) == r for r in records])

@@ -139,7 +139,7 @@ async def test_a_silent_server_times_out_then_the_store_reconnects() -> None:
 
 def test_a_store_survives_a_new_event_loop(redis_url: str) -> None:
     store = RedisStore.from_url(redis_url, prefix=PREFIX.decode())
-    assert store._fast is not None
+    assert _lean(store)
 
     async def read() -> None:
         assert await store.get("0" * 8 + "." + "0" * 64, 0.0) is None
@@ -149,14 +149,20 @@ def test_a_store_survives_a_new_event_loop(redis_url: str) -> None:
     asyncio.run(store.close())
 
 
+def _lean(store: RedisStore) -> bool:
+    """Whether the store's per-request read is the lean GET."""
+    return getattr(store._get, "__self__", None).__class__ is FastGet
+
+
 def test_only_plain_tcp_clients_take_the_lean_path(redis_url: str) -> None:
-    assert RedisStore.from_url(redis_url)._fast is not None
+    assert _lean(RedisStore.from_url(redis_url))
+    assert _lean(RedisStore(aioredis.Redis.from_url(redis_url)))
     tls = aioredis.Redis.from_url("rediss://127.0.0.1:6379/0")
-    assert RedisStore(tls)._fast is None
+    assert not _lean(RedisStore(tls))
     unix = aioredis.Redis.from_url("unix:///tmp/none.sock")
-    assert RedisStore(unix)._fast is None
+    assert not _lean(RedisStore(unix))
     keepalive = aioredis.Redis.from_url(redis_url, socket_keepalive=True)
-    assert RedisStore(keepalive)._fast is None
+    assert not _lean(RedisStore(keepalive))
 
 
 def test_each_event_loop_gets_its_own_connection(redis_url: str) -> None:

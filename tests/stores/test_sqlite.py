@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
+from coatcheck.ratelimit import AttemptRule
 from coatcheck.sessions import SessionManager, SessionStore
 from coatcheck.stores import sqlite as sqlite_module
 from coatcheck.stores.sqlite import SCHEMA_VERSION, SQLiteStore
@@ -179,7 +181,8 @@ async def test_version_1_file_gains_the_attempts_and_replay_tables(
     db.commit()
     db.close()
     store = SQLiteStore(path)
-    assert await store.hit_attempts("k", 60.0, clock.now()) == (1, clock.now() + 60.0)
+    assert await store.reserve_attempt("k", AttemptRule(5, 60.0, 1.0, 60.0), clock.now()) == 0
+    assert await store.peek_attempts("k", clock.now()) == (1, clock.now() + 60.0)
     assert await store.remember_once("k", 60.0, clock.now()) is True
     assert await store.get(record.id, clock.now()) == record
     await store.close()
@@ -197,6 +200,7 @@ async def test_attempt_queries_use_an_index(store: SQLiteStore) -> None:
     assert conn is not None
     for sql, params in (
         (sqlite_module._PEEK_ATTEMPTS, ("k", 0.0)),
+        (sqlite_module._RELEASE_ATTEMPT, ("k",)),
         (sqlite_module._DELETE_SPENT_ATTEMPTS, (0.0,)),
     ):
         plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
@@ -284,6 +288,34 @@ async def test_forked_child_reopens(store: SQLiteStore, clock: FrozenClock) -> N
     assert store._conn is None
     assert await store.get(record.id, clock.now()) == record
     assert store._conn is not inherited
+
+
+def test_a_real_fork_shares_the_file_not_the_connection(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    # What a pre-forking server (gunicorn) does: open in the parent, fork the workers.
+    from coatcheck._sync import run_sync
+
+    store = SQLiteStore(str(tmp_path / "forked.db"))
+    parent_record = make_record(clock.now())
+    run_sync(store.create(parent_record))
+    inherited = store._conn
+    child_record = make_record(clock.now())
+    pid = os.fork()
+    if pid == 0:  # the child: its own connection, the parent's sessions, its own writes
+        ok = (
+            run_sync(store.get(parent_record.id, clock.now())) == parent_record
+            and store._conn is not inherited
+        )
+        run_sync(store.create(child_record))
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert run_sync(store.get(child_record.id, clock.now())) == child_record
+    assert store._conn is inherited  # the parent keeps its own
+    mode = sqlite3.connect(str(tmp_path / "forked.db")).execute("PRAGMA journal_mode")
+    assert mode.fetchone() == ("wal",)
+    run_sync(store.close())
 
 
 # -- pruning ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
 from ..sessions.record import SessionRecord
 from ._session_glue import LoginWatch, visitor_of
+from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_headers, error_json, error_status
 
 __all__ = [
@@ -134,9 +135,13 @@ class AuthMiddleware:
     has expired is answered ``307`` to the refresh path with ``?next=``; on that path
     the middleware itself rotates the refresh cookie and answers ``307`` back to
     ``next`` (a same-origin path) with both cookies renewed, or cleared on failure.
+
+    Device Bound Session Credentials (an authenticator with a ``binding``): the
+    middleware itself answers ``POST`` on the binding's registration and refresh
+    paths (:mod:`coatcheck.adapters.dbsc`); the app never sees them.
     """
 
-    __slots__ = ("_app", "_authenticator", "_exact", "_prefixes", "_refresh_path")
+    __slots__ = ("_app", "_authenticator", "_dbsc", "_exact", "_prefixes", "_refresh_path")
 
     def __init__(
         self,
@@ -151,6 +156,13 @@ class AuthMiddleware:
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")
         self._refresh_path = authenticator.refresh_path
+        # getattr: an authenticator stand-in (tests, proxies) may have no DBSC at all.
+        binding = getattr(authenticator, "binding", None)
+        self._dbsc: frozenset[str] = (
+            frozenset()
+            if binding is None
+            else frozenset((binding.registration_path, binding.refresh_path))
+        )
 
     @property
     def authenticator(self) -> Authenticator:
@@ -170,6 +182,9 @@ class AuthMiddleware:
         headers = request_headers(scope)
         refresh_path = self._refresh_path
         try:
+            if self._dbsc and kind == "http" and scope.get("path") in self._dbsc:
+                await self._device_binding(scope, headers, send)
+                return
             if refresh_path is not None and kind == "http" and scope.get("path") == refresh_path:
                 await self._refresh(scope, headers, send)
                 return
@@ -208,8 +223,27 @@ class AuthMiddleware:
             query = {}
         await _redirect(safe_redirect((query.get("next") or [""])[0]), set_headers, send)
 
+    async def _device_binding(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
+        # DBSC registration or refresh (the browser POSTs with no body worth reading).
+        binding = self._authenticator.binding
+        which = dbsc_endpoint(binding, scope.get("path", ""))
+        if binding is None or which is None:  # pragma: no cover - only for the binding's paths
+            return
+        if scope.get("method") != "POST":
+            status, out, body = method_not_allowed()
+        else:
+            status, out, body = await serve_dbsc(binding, which, headers)
+        await _respond(status, out, body, send)
+
     def __repr__(self) -> str:
         return f"AuthMiddleware({self._app!r}, {self._authenticator!r})"
+
+
+async def _respond(status: int, headers: list[tuple[str, str]], body: bytes, send: Send) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _redirect(location: str, set_headers: list[tuple[str, str]], send: Send) -> None:

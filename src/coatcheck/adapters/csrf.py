@@ -84,7 +84,8 @@ class CsrfMiddleware:
         app: ASGIApp,
         protector: CsrfProtector,
         *,
-        credential_cookies: Iterable[str] = ("session",),
+        # CookieTransport()'s name over HTTPS and over plain HTTP.
+        credential_cookies: Iterable[str] = ("__Host-session", "session"),
         cookie_policy: CookiePolicy = CookiePolicy(),  # noqa: B008  (frozen: sharing is safe)
         own_origin: str = "",
         exempt_paths: Iterable[str] = (),

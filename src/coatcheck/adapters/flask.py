@@ -69,6 +69,7 @@ from ..sessions.flash import flash as _flash
 from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
 from ._session_glue import LoginWatch, visitor_of
+from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_body, error_headers, error_json, error_status
 from .wsgi import request_headers
 
@@ -106,7 +107,8 @@ class CoatCheck:
     and the double-submit cookie in jwt mode. The credential cookies and the CSRF
     cookies' ``Secure`` (and ``__Host-`` prefix) come from the authenticator's cookie
     transports. ``own_origin``: the app's public ``scheme://host[:port]`` when behind
-    a proxy. ``exclude_paths`` skip both.
+    a proxy. ``exclude_paths`` skip both. An authenticator with a DBSC ``binding``
+    gets its registration and refresh endpoints answered here, before any view.
 
     ``sessions``: a :class:`~coatcheck.sessions.StoreSessions` or
     :class:`~coatcheck.sessions.CookieSessions` for ``flask.session``; :meth:`init_app`
@@ -132,6 +134,8 @@ class CoatCheck:
         sessions: SessionBackend | None = None,
     ) -> None:
         self.authenticator = authenticator
+        # getattr: an authenticator stand-in (tests, proxies) may have no DBSC at all.
+        self._binding = getattr(authenticator, "binding", None)
         self.sessions = sessions
         self.session_interface = (
             None
@@ -184,17 +188,28 @@ class CoatCheck:
         setattr(g, _HEADERS, list(result.set_headers))
         return result
 
-    def _before(self) -> None:
+    def _before(self) -> Response | None:
         failed = g.pop(_ERROR, None)
         if isinstance(failed, CoatcheckError):
             raise failed  # the session could not be opened: its status, not a bare 500
+        binding = self._binding
+        which = dbsc_endpoint(binding, request.path)
+        if binding is not None and which is not None:
+            # DBSC registration or refresh: answered here, before any view or CSRF check.
+            if request.environ.get("REQUEST_METHOD") != "POST":
+                status, out, body = method_not_allowed()
+            else:
+                # Raises StoreUnavailable (503 through the error handler): fail closed.
+                headers = request_headers(request.environ)
+                status, out, body = run_sync(serve_dbsc(binding, which, headers))
+            return Response(body, status=status, headers=out)
         if self._excluded(request.path):
             self.authenticate()
-            return
+            return None
         result = self.authenticate()
         rules = self.csrf_rules
         if rules is None:
-            return
+            return None
         state = rules.request(request_headers(request.environ))
         setattr(g, _CSRF, state)
         # The method as sent: werkzeug upper-cases request.method, but "get" is not GET
@@ -203,6 +218,7 @@ class CoatCheck:
         check = state.decide(method, result.identity, guest=_guest_binding(result.identity))
         if check is not None:
             rules.verify(check, _form_body(rules.max_body) if check.read_form else None)
+        return None
 
     def _after(self, response: Response) -> Response:
         pending: list[tuple[str, str]] = g.get(_HEADERS, [])
@@ -227,13 +243,16 @@ class CoatCheck:
         return _current()
 
     def require(self) -> Identity:
-        """This request's Identity, or raise MissingCredentials / InvalidCredentials (401)."""
+        """This request's Identity, or raise MissingCredentials / InvalidCredentials (401),
+        DeviceBindingRequired for a DBSC-bound session without its bound cookie."""
         identity = _current()
         if identity is not None:
             return identity
         error = g.get(_AUTH_ERROR)
         if error is not None:
-            raise error  # a refused DPoP proof or binding: its own 401 and challenge
+            # A refused DPoP proof or binding (its own 401 and challenge), or DBSC's
+            # DeviceBindingRequired (a bound session without its bound cookie).
+            raise error
         if g.get(_PRESENTED, False):
             raise InvalidCredentials("the credentials are invalid or have expired")
         raise MissingCredentials("log in first: no session cookie or bearer token was sent")

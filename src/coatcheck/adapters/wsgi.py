@@ -38,6 +38,7 @@ from ..sessions.flash import flash as _flash
 from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
 from ._session_glue import LoginWatch, visitor_of
+from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_headers, error_json, error_status
 
 __all__ = [
@@ -80,9 +81,11 @@ SESSION_KEY = "coatcheck.session"
 #: Environ key holding the request's CSRF state, which :func:`csrf_token` reads.
 CSRF_TOKEN_KEY = "coatcheck.csrf_token"  # noqa: S105 - an environ key, not a secret
 _STATUS_TEXT = {
+    200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
+    405: "Method Not Allowed",
     409: "Conflict",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -173,10 +176,12 @@ class AuthMiddleware:
     appended to the app's response; a cookie the app sets itself wins. Paths in
     ``exclude_paths`` skip authentication. A store outage answers 503
     ``{"error": "store_unavailable", ...}``; other coatcheck errors get their status
-    from :func:`~coatcheck.adapters.http.error_status`.
+    from :func:`~coatcheck.adapters.http.error_status`. With an authenticator's DBSC
+    ``binding`` the middleware answers its registration and refresh paths itself
+    (:mod:`coatcheck.adapters.dbsc`).
     """
 
-    __slots__ = ("_app", "_authenticator", "_excluded")
+    __slots__ = ("_app", "_authenticator", "_dbsc", "_excluded")
 
     def __init__(
         self, app: WSGIApp, authenticator: Authenticator, *, exclude_paths: Iterable[str] = ()
@@ -184,15 +189,25 @@ class AuthMiddleware:
         self._app = app
         self._authenticator = authenticator
         self._excluded = _Paths(exclude_paths)
+        # getattr: an authenticator stand-in (tests, proxies) may have no DBSC at all.
+        binding = getattr(authenticator, "binding", None)
+        self._dbsc: frozenset[str] = (
+            frozenset()
+            if binding is None
+            else frozenset((binding.registration_path, binding.refresh_path))
+        )
 
     @property
     def authenticator(self) -> Authenticator:
         return self._authenticator
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "") in self._excluded:
+        path = environ.get("PATH_INFO", "")
+        if path in self._excluded:
             environ[IDENTITY_KEY] = None
             return self._app(environ, start_response)
+        if self._dbsc and path in self._dbsc:
+            return self._device_binding(environ, path, start_response)
         try:
             result = run_sync(self._authenticator.authenticate(request_headers(environ)))
         except CoatcheckError as exc:
@@ -213,6 +228,25 @@ class AuthMiddleware:
             return start_response(status, _merge(list(headers), extra), exc_info)
 
         return self._app(environ, start_with_cookies)
+
+    def _device_binding(
+        self, environ: Environ, path: str, start_response: StartResponse
+    ) -> list[bytes]:
+        binding = self._authenticator.binding
+        which = dbsc_endpoint(binding, path)
+        if binding is None or which is None:  # pragma: no cover - only for the binding's paths
+            return []
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, headers, body = method_not_allowed()
+        else:
+            headers_in = request_headers(environ)
+            try:
+                status, headers, body = run_sync(serve_dbsc(binding, which, headers_in))
+            except CoatcheckError as exc:
+                return error_response(exc, start_response)
+        headers = [*headers, ("content-length", str(len(body)))]
+        start_response(f"{status} {_STATUS_TEXT.get(status, 'Error')}", headers)
+        return [body]
 
     def __repr__(self) -> str:
         return f"AuthMiddleware({self._app!r}, {self._authenticator!r})"
@@ -409,7 +443,8 @@ class CsrfMiddleware:
         app: WSGIApp,
         protector: CsrfProtector,
         *,
-        credential_cookies: Iterable[str] = ("session",),
+        # CookieTransport()'s name over HTTPS and over plain HTTP.
+        credential_cookies: Iterable[str] = ("__Host-session", "session"),
         cookie_policy: CookiePolicy = CookiePolicy(),  # noqa: B008  (frozen: sharing is safe)
         own_origin: str | None = None,
         exempt_paths: Iterable[str] = (),

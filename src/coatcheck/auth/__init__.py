@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .authenticator import Authenticator, AuthResult, LoginResult
+from .dbsc import DeviceBinding
 from .dpop import DPoPPolicy, DPoPTransport
 from .fresh import require_recent_login
 from .hybrid import HybridIssued, HybridStrategy, Refreshing
@@ -20,6 +21,7 @@ __all__ = [
     "CookieTransport",
     "DPoPPolicy",
     "DPoPTransport",
+    "DeviceBinding",
     "HybridCookieTransport",
     "HybridIssued",
     "HybridStrategy",

@@ -16,15 +16,18 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
+    DeviceBindingRequired,
     InvalidCredentials,
     InvalidDPoPBinding,
     InvalidDPoPProof,
     MissingCredentials,
     TokenError,
 )
+from ..sessions.dbsc import Admission
 from ..sessions.record import SessionRecord
 from ..tokens import unverified_parts
 from ..tokens.dpop import DPoPProof
+from .dbsc import DeviceBinding
 from .dpop import CONFIRMATION_CLAIM, DPoPTransport, key_binding
 from .hybrid import HybridIssued, HybridStrategy, Refreshing, split_refresh_token
 from .hybrid_cookies import HybridCookieTransport
@@ -44,7 +47,8 @@ class AuthResult:
     any transport found a credential at all (to tell "missing" from "invalid");
     ``refresh`` that a refresh could renew it (the middleware then redirects there);
     ``error`` why a presented credential was refused, when that is more than
-    "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge).
+    "invalid" (a DPoP proof or binding: the 401 then carries the DPoP challenge; a
+    DBSC-bound session without its bound cookie).
     ``record`` the server-side session behind ``identity`` (session mode), read once
     and shared with the session mapping.
     """
@@ -93,12 +97,21 @@ class Authenticator:
     accepted only through that transport with a fresh proof of the same key, on
     every authenticator, so it is never accepted as a bearer token or cookie.
 
-    :raises ConfigurationError: when ``transports`` is empty.
+    ``binding``: Device Bound Session Credentials (:mod:`coatcheck.auth.dbsc`) for the
+    strategy's browser sessions. Logins then offer registration; a bound session is
+    accepted only with its live bound cookie, whichever transport carries the session
+    credential (a copied cookie sent as a bearer token is no way around it); an
+    unbound one as long as the binding's policy allows.
+
+    :raises ConfigurationError: when ``transports`` is empty, or ``binding`` binds
+        another strategy.
     """
 
     __slots__ = (
+        "_binding",
         "_dpop",
         "_passes_via",
+        "_readers",
         "_refresh_transport",
         "_refreshing",
         "_strategy",
@@ -109,9 +122,14 @@ class Authenticator:
         self,
         strategy: Strategy,
         transports: Sequence[Transport] = (CookieTransport(), BearerTransport()),
+        *,
+        binding: DeviceBinding | None = None,
     ) -> None:
         if not transports:
             raise ConfigurationError("an Authenticator needs at least one transport")
+        if binding is not None and binding.strategy is not strategy:
+            raise ConfigurationError("the DeviceBinding must bind this authenticator's strategy")
+        self._binding = binding
         self._strategy = strategy
         self._transports = tuple(transports)
         # A strategy that takes ``via`` makes the Identity with the transport's name
@@ -122,6 +140,11 @@ class Authenticator:
         self._refresh_transport = next(
             (t for t in self._transports if isinstance(t, HybridCookieTransport)), None
         )
+        # Each transport with the reader of its cookie's previous name, if it was renamed.
+        self._readers = tuple(
+            (t, t if isinstance(t, CookieTransport) and t.renamed_from is not None else None)
+            for t in self._transports
+        )
         self._dpop = next((t for t in self._transports if isinstance(t, DPoPTransport)), None)
 
     @property
@@ -131,6 +154,11 @@ class Authenticator:
     @property
     def transports(self) -> tuple[Transport, ...]:
         return self._transports
+
+    @property
+    def binding(self) -> DeviceBinding | None:
+        """The DBSC binding, when there is one (the adapters serve its endpoints)."""
+        return self._binding
 
     @property
     def dpop(self) -> DPoPTransport | None:
@@ -152,11 +180,18 @@ class Authenticator:
         cleared: list[tuple[str, str]] | None = None
         presented = refresh = False
         error: AuthenticationError | TokenError | None = None
+        binding = self._binding
         dpop = self._dpop
-        for transport in self._transports:
+        for transport, renamed in self._readers:
             token = transport.read(headers)
             if token is None:
-                continue
+                if renamed is None:
+                    continue
+                token = renamed.read_renamed(headers)
+                if token is None:
+                    continue
+            else:
+                renamed = None
             presented = True
             proof: DPoPProof | None = None
             if transport is dpop:
@@ -185,6 +220,11 @@ class Authenticator:
                     cleared = dead if cleared is None else cleared + dead
                 continue
             identity = verified.identity
+            if renamed is not None and not 0 < identity.auth_time < renamed.renamed_before:
+                # Never written under the old name by us: someone else put it there.
+                dead = renamed.clear_renamed()
+                cleared = dead if cleared is None else cleared + dead
+                continue
             if proof is not None or CONFIRMATION_CLAIM in identity.claims or (
                 dpop is not None and dpop.policy.required and transport.name == "bearer"
             ):
@@ -195,12 +235,29 @@ class Authenticator:
                     if dead:
                         cleared = dead if cleared is None else cleared + dead
                     continue
+            if binding is not None:
+                verdict = binding.admit(identity, headers)
+                if verdict is not Admission.ADMIT:
+                    # Refused, but the cookie stays: the real browser is about to refresh
+                    # its bound cookie and comes back with both.
+                    error = DeviceBindingRequired(
+                        "this session is bound to a device: its bound cookie is missing or "
+                        "expired"
+                        if verdict is Admission.MISSING_BOUND_COOKIE
+                        else "this session was never bound to a device and may no longer "
+                        "stay unbound: log in again"
+                    )
+                    continue
             if identity.via != transport.name:
                 identity = replace(identity, via=transport.name)
             out = cleared or []
             if dpop is not None:
                 out = out + dpop.response_headers(headers)
             reissued = verified.reissued
+            if renamed is not None:
+                # A login from before the rename: move it to the current name.
+                moved = renamed.move_renamed(reissued or token, identity)
+                return AuthResult(identity, out + moved, True)
             if reissued is None:
                 return AuthResult(identity, out, True, False, None, verified.record)
             written = transport.write(reissued, persistent=identity.persistent)
@@ -246,9 +303,11 @@ class Authenticator:
     ) -> tuple[Issued | None, list[tuple[str, str]]]:
         """Renew the pair from the refresh cookie: ``(new pair or None, Set-Cookie headers)``.
 
-        A missing, invalid, reused or revoked refresh token clears both cookies (and,
-        for reuse, the strategy has revoked the session). Raises StoreError /
-        StoreUnavailable.
+        The refresh cookie must come with an access cookie (expired or not) of the same
+        session, each name exactly once (see :mod:`coatcheck.auth.hybrid_cookies`). A
+        missing, ambiguous, unbound, invalid, reused or revoked refresh token clears
+        both cookies (and, for reuse, the strategy has revoked the session). Raises
+        StoreError / StoreUnavailable.
         """
         transport, refreshing = self._refresh_transport, self._refreshing
         if transport is None or refreshing is None:
@@ -256,18 +315,32 @@ class Authenticator:
         token = transport.read_refresh(headers)
         if token is None:
             return None, transport.clear()
+        # The binding: the refresh cookie counts only beside an access cookie of its own
+        # session, so a refresh cookie tossed in by a sibling subdomain (it can set a
+        # __Secure- cookie, not a __Host- one) is refused, whatever the browser holds.
+        access = transport.read(headers)
+        renamed = access is None
+        if renamed:
+            access = transport.read_renamed(headers)
+        bound = None if access is None else refreshing.same_session(access, token)
+        if bound is None or (renamed and not 0 < bound.auth_time < transport.renamed_before):
+            return None, transport.clear()
         try:
             issued = await refreshing.refresh(token)
         except AuthenticationError:
             return None, transport.clear()
-        return issued, transport.write(issued, persistent=issued.identity.persistent)
+        written = transport.write(issued, persistent=issued.identity.persistent)
+        if renamed or transport.refresh_name not in headers.get("cookie", ""):
+            written += transport.clear_renamed()  # an old name was read: expire it
+        return issued, written
 
     async def require(self, headers: Mapping[str, str]) -> Identity:
         """The identity, or raise MissingCredentials / InvalidCredentials (and StoreError).
 
         A refused DPoP proof or binding raises its own error (InvalidDPoPProof,
         UseDPoPNonce, DPoPProofReplayed, InvalidDPoPBinding ...), which carries the
-        DPoP challenge.
+        DPoP challenge; a DBSC-bound session without its bound cookie raises
+        DeviceBindingRequired.
         """
         result = await self.authenticate(headers)
         if result.identity is not None:
@@ -314,8 +387,10 @@ class Authenticator:
         if proof is not None:
             stored[CONFIRMATION_CLAIM] = {"jkt": proof.jkt}
         if revoke_previous:
-            for transport in self._transports:
+            for transport, renamed in self._readers:
                 old = transport.read(headers)
+                if old is None and renamed is not None:
+                    old = renamed.read_renamed(headers)
                 if old is not None and await self._may_revoke(transport, old, headers):
                     await self._strategy.revoke(old)
         issued = await self._strategy.issue(
@@ -330,6 +405,9 @@ class Authenticator:
             # A bound credential is useless in a cookie (refused there): write none.
             for transport in self._transports:
                 set_headers += transport.write(issued, persistent=persistent)
+        if self._binding is not None and set_headers:
+            # A browser login (a cookie was written): offer it a device binding.
+            set_headers += self._binding.registration_headers(issued)
         return _login_result(issued, set_headers)
 
     async def refresh_bearer(
@@ -372,11 +450,15 @@ class Authenticator:
         copied one cannot log its owner out. Raises StoreError / StoreUnavailable.
         """
         set_headers: list[tuple[str, str]] = []
-        for transport in self._transports:
+        for transport, renamed in self._readers:
             token = transport.read(headers)
+            if token is None and renamed is not None:
+                token = renamed.read_renamed(headers)
             if token is not None and await self._may_revoke(transport, token, headers):
                 await self._strategy.revoke(token)
             set_headers += transport.clear()
+        if self._binding is not None:
+            set_headers += self._binding.clear()
         return set_headers
 
     async def _may_revoke(

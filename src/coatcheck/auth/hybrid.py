@@ -69,6 +69,7 @@ from ..errors import (
 )
 from ..revocation import RevocationFeed, RevocationSet
 from ..secret import Secret, SecretRing
+from ..sessions.dbsc import BINDING_KEY, BOUND_CLAIM
 from ..sessions.ids import session_id as _session_id
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
@@ -100,7 +101,7 @@ _COUNTER_KEY = "_rt_n"
 _PERSISTENT_CLAIM = "per"
 # Claims the strategy sets itself (RFC 7519 §4.1); session data cannot override them.
 _RESERVED_CLAIMS = frozenset(
-    {"sub", "sid", "iat", "exp", "nbf", "jti", "iss", "aud", "per", "auth_time"}
+    {"sub", "sid", "iat", "exp", "nbf", "jti", "iss", "aud", "per", "auth_time", BOUND_CLAIM}
 )
 _GENERATION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _DERIVE_LABEL = b"coatcheck.refresh\x00"
@@ -122,6 +123,8 @@ class Refreshing(Protocol):
     """A strategy whose expired credentials can be renewed with a refresh token."""
 
     def refreshable(self, token: str) -> bool: ...
+
+    def same_session(self, access_token: str, refresh_token: str) -> Identity | None: ...
 
     async def refresh(self, refresh_token: str, *, jkt: str | None = None) -> HybridIssued: ...
 
@@ -293,8 +296,22 @@ class HybridStrategy:
         issued_at: float | None = None,
     ) -> HybridIssued:
         data = record.data
-        persistent = data.get(PERSISTENT_KEY, True) is not False
+        # Deterministic, so that racing refreshes hand out byte-identical tokens.
+        seed = b"jti\x00" + str(data[GENERATION_KEY]).encode()
         iat = int(data.get(_ROTATED_AT_KEY, 0) if issued_at is None else issued_at)
+        access = self._access(record, iat, seed)
+        return HybridIssued(
+            token=access.token,
+            expires_at=access.expires_at,
+            session_id=record.id,
+            identity=access.identity,
+            refresh_token=session_token + REFRESH_SEPARATOR + generation,
+            refresh_expires_at=record.expires_at,
+        )
+
+    def _access(self, record: SessionRecord, iat: int, seed: bytes) -> Issued:
+        data = record.data
+        persistent = data.get(PERSISTENT_KEY, True) is not False
         exp = iat + self._ttl
         claims: dict[str, Any] = {
             k: data[k]
@@ -305,12 +322,13 @@ class HybridStrategy:
         claims["sid"] = record.id
         claims["auth_time"] = int(record.auth_time)
         claims[_PERSISTENT_CLAIM] = persistent
+        binding = data.get(BINDING_KEY)
+        if isinstance(binding, Mapping) and isinstance(binding.get("jkt"), str):
+            # A DBSC-bound session: its access cookie is the short-lived bound cookie.
+            claims[BOUND_CLAIM] = binding["jkt"]
         claims["iat"] = iat
         claims["exp"] = exp
-        # Deterministic, so that racing refreshes hand out byte-identical tokens.
-        seed = b"jti\x00" + str(data[GENERATION_KEY]).encode()
         claims["jti"] = _b64(hashlib.sha256(seed).digest()[:16])
-        access = self._codec.encode(claims)
         identity = Identity(
             user_id=record.user_id,
             mode=self.name,
@@ -320,14 +338,21 @@ class HybridStrategy:
             expires_at=float(exp),
             persistent=persistent,
         )
-        return HybridIssued(
-            token=access,
+        return Issued(
+            token=self._codec.encode(claims),
             expires_at=float(exp),
             session_id=record.id,
             identity=identity,
-            refresh_token=session_token + REFRESH_SEPARATOR + generation,
-            refresh_expires_at=record.expires_at,
         )
+
+    def access_token(self, record: SessionRecord) -> Issued:
+        """A new access token for the session ``record``, without a refresh token.
+
+        For Device Bound Session Credentials (:mod:`coatcheck.auth.dbsc`): a bound
+        session renews its access token by a proof of its device key, not by the
+        refresh token. Pure: the caller has read and checked ``record``.
+        """
+        return self._access(record, int(self._clock.now()), secrets.token_bytes(16))
 
     # -- the per-request path -----------------------------------------------------------
 
@@ -366,6 +391,9 @@ class HybridStrategy:
             claims = self._codec.decode(token)
         except TokenError:
             return None
+        return self._identity(claims, via)
+
+    def _identity(self, claims: dict[str, Any], via: str = "cookie") -> Identity | None:
         sid = claims.get("sid")
         sub = claims.get("sub")
         exp = claims.get("exp")
@@ -440,6 +468,10 @@ class HybridStrategy:
             current = data.get(GENERATION_KEY)
             if not isinstance(current, str):
                 raise InvalidCredentials("the session was not made by hybrid mode")
+            if BINDING_KEY in data:
+                # Bound to a device key (DBSC): only a proof of that key renews it, so a
+                # copied refresh token is worth nothing. The browser never sends it here.
+                raise InvalidCredentials("this session is bound to a device: it renews by DBSC")
             bound = key_binding(data)
             if bound is not None and jkt is None:
                 raise InvalidDPoPBinding("this refresh token is DPoP-bound: prove its key")
@@ -498,6 +530,35 @@ class HybridStrategy:
         sid = _session_id(parts[0]) if parts is not None else self._sid_of_access(token)
         if sid is not None:
             await self._manager.revoke_id(sid)
+
+    def same_session(self, access_token: str, refresh_token: str) -> Identity | None:
+        """The access token's identity when it is genuine (expired or not) and of the
+        refresh token's session; ``None`` otherwise. Never raises.
+
+        The browser's refresh binding: a refresh cookie is only used together with an
+        access cookie of its own session (see :mod:`coatcheck.auth.hybrid_cookies`).
+        """
+        parts = split_refresh_token(refresh_token)
+        if parts is None:
+            return None
+        try:
+            claims = self._codec.decode(access_token)
+        except ExpiredToken:
+            # The codec checks the signature before the claims: the token is genuine.
+            try:
+                claims = unverified_parts(access_token)[1]
+            except TokenError:  # pragma: no cover - it just decoded
+                return None
+        except TokenError:
+            return None
+        identity = self._identity(claims)
+        refresh_sid = _session_id(parts[0])
+        if identity is None or refresh_sid is None:
+            return None
+        same = hmac.compare_digest(
+            (identity.session_id or "").encode("utf-8", "surrogatepass"), refresh_sid.encode()
+        )
+        return identity if same else None
 
     def _sid_of_access(self, token: str) -> str | None:
         try:

@@ -31,7 +31,17 @@ def register(subparsers: Any) -> None:
         default=_DEFAULT_STORE,
         metavar="URL",
         help=f"session store URL ({_DEFAULT_STORE}, in the working folder); also memory://, "
-        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, postgresql://user@host/db",
+        "sqlite:////absolute/path.db, redis://127.0.0.1:6379/0, "
+        "redis+cluster://h1:7000,h2:7001/, redis+sentinel://h1:26379,h2:26379/mymaster/0, "
+        "postgresql://user@host/db",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on one port (1); they share sessions, login limits and "
+        "revocations through the store, so it must not be memory://",
     )
     parser.add_argument(
         "--alg",
@@ -51,8 +61,22 @@ def register(subparsers: Any) -> None:
         "--feed",
         default=None,
         metavar="URL",
-        help="hybrid mode: revocation feed, redis://... or postgresql://... (default: the "
+        help="hybrid mode: revocation feed, redis[+cluster|+sentinel]://... or postgresql://... "
+        "(default: the "
         "store's server when it is Redis or PostgreSQL; 'none' to disable)",
+    )
+    parser.add_argument(
+        "--bound-ttl",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="session mode: lifetime of the DBSC bound cookie for browsers that bind a "
+        "device key (120); hybrid mode binds the access token (--access-ttl)",
+    )
+    parser.add_argument(
+        "--no-dbsc",
+        action="store_true",
+        help="do not offer Device Bound Session Credentials to browsers",
     )
     parser.add_argument(
         "--https-proxy",
@@ -108,6 +132,7 @@ def _trusted_proxies(value: str) -> tuple[str, ...]:
 def _run(args: argparse.Namespace) -> int:
     try:
         from ..demo import DemoConfig, create_app, serve
+        from ..demo.app import check_workers
     except ModuleNotFoundError as exc:
         print(
             f"coatcheck demo needs the demo extra ({exc.name} is missing): "
@@ -118,6 +143,9 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         print("coatcheck demo: --port must be between 1 and 65535", file=sys.stderr)
         return 2
+    if args.bound_ttl < 1:
+        print("coatcheck demo: --bound-ttl must be at least 1 second", file=sys.stderr)
+        return 2
     if args.access_ttl < 11:
         print(
             "coatcheck demo: --access-ttl must be at least 11 seconds (longer than the 10 s "
@@ -125,13 +153,18 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.workers < 1:
+        print("coatcheck demo: --workers must be at least 1", file=sys.stderr)
+        return 2
     config = DemoConfig(
         mode=args.mode, store_url=args.store, https=args.https_proxy, alg=args.alg,
         access_ttl=timedelta(seconds=args.access_ttl), feed_url=args.feed,
         dpop=not args.no_dpop, dpop_required=args.dpop_required,
         dpop_nonce=args.dpop_nonce, public_origin=args.public_origin,
+        dbsc=not args.no_dbsc, bound_ttl=timedelta(seconds=args.bound_ttl),
     )  # fmt: skip
     app = create_app(config)  # a bad --store or --public-origin fails here, before the banner
+    check_workers(config, args.workers)
     host = f"[{args.host}]" if ":" in args.host else args.host
     behind = " (behind your HTTPS proxy)" if args.https_proxy else ""
     trusted = args.forwarded_allow_ips
@@ -139,10 +172,14 @@ def _run(args: argparse.Namespace) -> int:
         f"; X-Forwarded-For trusted from {', '.join(trusted)}" if trusted
         else "; X-Forwarded-For ignored (no --forwarded-allow-ips)"
     )  # fmt: skip
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(
-        f"coatcheck demo ({args.mode} mode, store {args.store}) serving on "
+        f"coatcheck demo ({args.mode} mode, store {args.store}{workers}) serving on "
         f"http://{host}:{args.port}/{behind}{forwarded}",
         flush=True,
     )
-    serve(app, host=args.host, port=args.port, forwarded_allow_ips=trusted)
+    serve(
+        app, host=args.host, port=args.port, forwarded_allow_ips=trusted, workers=args.workers,
+        config=config,
+    )
     return 0

@@ -5,6 +5,12 @@ through ``/api/login``, once as a plain bearer client and once with a DPoP key, 
 plays the owner and a thief who copied both tokens (the same steps as the demo's
 ``/theft`` page, :func:`coatcheck.demo.theft.dpop_theft`) and prints what the server
 answered each time. Both sessions are logged out at the end.
+
+``coatcheck theft --dbsc`` tells the browser side instead, in this process on a simulated
+clock (:func:`coatcheck.demo.theft_dbsc.walk_through`): a browser with Device Bound
+Session Credentials and one without log in, malware copies their cookies, and the copies
+are replayed before and after the bound cookie's lifetime, in session and hybrid mode.
+It exits 0 when every step went as DBSC promises.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ def register(subparsers: Any) -> None:
     """Add the ``theft`` subcommand."""
     parser = subparsers.add_parser(
         "theft",
-        help="show a copied API token refused with DPoP, and working without (needs a demo)",
+        help="show a copied API token refused with DPoP, and working without (needs a "
+        "demo); --dbsc: a copied browser cookie against DBSC",
         description="Against a running `coatcheck demo`: copy a bearer token and a DPoP-bound "
         "token to a thief and show what the server says.",
     )
@@ -31,10 +38,50 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--username", default=None, help="an existing user (default: a new one)")
     parser.add_argument("--password", default=None, help="that user's password")
+    dbsc = parser.add_argument_group("browsers: DBSC (instead of the API walk-through)")
+    dbsc.add_argument(
+        "--dbsc",
+        action="store_true",
+        help="a copied browser cookie against Device Bound Session Credentials, in process "
+        "on a simulated clock (no demo needed)",
+    )
+    dbsc.add_argument(
+        "--mode", choices=("session", "hybrid", "both"), default="both", help="mode (both)"
+    )
+    dbsc.add_argument(
+        "--bound-ttl",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="session mode: the bound cookie's lifetime (120); hybrid mode uses its "
+        "access-token lifetime (300)",
+    )
     parser.set_defaults(func=_run)
 
 
+def _run_dbsc(args: argparse.Namespace) -> int:
+    try:
+        from ..demo import create_app
+        from ..demo.theft_dbsc import walk_through
+    except ModuleNotFoundError as exc:
+        print(
+            f"coatcheck theft needs the demo extra ({exc.name} is missing): "
+            "pip install 'coatcheck[demo]'",
+            file=sys.stderr,
+        )
+        return 2
+    if args.bound_ttl < 1:
+        print("coatcheck theft: --bound-ttl must be at least 1 second", file=sys.stderr)
+        return 2
+    modes = ("session", "hybrid") if args.mode == "both" else (args.mode,)
+    ok = walk_through(modes, make_app=create_app, bound_ttl=args.bound_ttl, emit=print)
+    print("every step went as DBSC promises" if ok else "a step did NOT go as expected")
+    return 0 if ok else 1
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.dbsc:
+        return _run_dbsc(args)
     try:
         import httpx
 

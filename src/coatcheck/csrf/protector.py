@@ -12,7 +12,8 @@ Sec-Fetch-Site: none           pass (typed URL, bookmark: the user started it)
 Sec-Fetch-Site: same-site      pass only with ``allow_same_site`` or a trusted Origin
 Sec-Fetch-Site: anything else  pass only with a trusted Origin
 no Sec-Fetch-Site, no Origin   pass (a non-browser client, or a browser too old for both)
-Origin's host == Host header   pass (as Go; scheme unknown, so HTTP->HTTPS passes: use HSTS)
+Origin's host == Host header   pass (as Go), and with ``own_origin`` only if the schemes
+                               agree too: ``http://host`` is refused when the app is https
 Origin == own_origin           pass (the app's configured origin, e.g. behind a proxy)
 Origin trusted                 pass (``CsrfPolicy.trusted_origins``)
 anything else                  :class:`~coatcheck.errors.CrossOriginRequest`
@@ -24,7 +25,12 @@ as in Go. Method names are case-sensitive (RFC 9110 §9.1), so ``get`` is not sa
 Two deliberate differences from Go, neither of which lets a real browser through where
 Go would not: hosts and origins are compared case-insensitively (browsers send them in
 lower case anyway), and a missing Host header matches nothing (Go would compare the
-Origin's host with "", letting ``Origin: null`` through on HTTP/1.0).
+Origin's host with "", letting ``Origin: null`` through on HTTP/1.0). And one addition:
+Go cannot tell an ``http://`` page from an ``https://`` one on the same host, since the
+Host header carries no scheme, and lets it through (relying on HSTS). When the app's own
+origin is configured, its scheme is known, so an ``Origin`` of the same host with the
+other scheme (a page on plain HTTP, which a network attacker can write) is refused
+(RFC 6454 §5: the scheme is part of the origin).
 
 **Layer 2, a token** for forms and browsers without Fetch Metadata: ``issue(binding)``
 makes ``base64url(nonce || HMAC-SHA256(key, nonce || binding))`` with a fresh 128-bit
@@ -121,7 +127,9 @@ class CsrfProtector:
         """Layer 1: refuse an unsafe request that a browser says comes from elsewhere.
 
         ``headers`` has lower-case names; ``own_origin`` is the app's
-        ``scheme://host[:port]``. The decision table is in the module docstring.
+        ``scheme://host[:port]`` in lower case, or ``""`` when unknown (then, as in Go,
+        an ``Origin`` is compared with the Host header without its scheme). The decision
+        table is in the module docstring.
 
         :raises CrossOriginRequest: when Sec-Fetch-Site or Origin says another origin.
         """
@@ -143,7 +151,9 @@ class CsrfProtector:
         if folded == own_origin.lower() or folded in self._trusted:
             return
         host = headers.get("host", "")
-        if host and _host_of(folded) == host.lower():
+        # Go stops at the host; knowing our own scheme, an http:// page is not us (RFC 6454).
+        own_scheme = own_origin[: own_origin.find(":") + 1].lower()
+        if host and _host_of(folded) == host.lower() and folded.startswith(own_scheme):
             return
         raise CrossOriginRequest(
             "cross-origin request refused: no Sec-Fetch-Site, and Origin matches neither "

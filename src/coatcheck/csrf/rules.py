@@ -59,7 +59,7 @@ from .._forms import FORM_MEDIA_TYPES, form_field, media_type
 from ..auth.identity import Identity
 from ..cookies import dump_cookie, parse_cookie
 from ..errors import ConfigurationError, CsrfError, CsrfTokenMismatch, MissingCsrfToken
-from ..policies import CookiePolicy
+from ..policies import CookiePolicy, validate_origin
 from .protector import CsrfProtector, is_safe_method
 
 __all__ = ["CsrfRequest", "CsrfRules", "TokenCheck", "binding_of"]
@@ -120,12 +120,14 @@ class CsrfRules:
         ``secure`` and ``same_site`` (and get ``__Host-`` when secure).
     :param own_origin: this app's ``scheme://host[:port]`` when known (behind a
         proxy); otherwise ``Origin`` is compared with the ``Host`` header, as Go does.
+        When given, an ``Origin`` with this host but another scheme is refused.
     :param exempt_paths: paths (or prefixes at a ``/`` boundary) never checked,
         e.g. a webhook authenticated by its own signature.
     :param max_body: largest form body searched for the token field, bytes.
     :param protect_forms: also demand a token from a guest posting a form without
         any credential cookie (login CSRF in browsers too old for Layer 1).
-    :raises ConfigurationError: for a non-positive ``max_body``.
+    :raises ConfigurationError: for a non-positive ``max_body``, or an ``own_origin``
+        that is not ``scheme://host[:port]`` (a trailing ``/`` or a path is an error).
     :raises CookieError: for a cookie name or policy the CSRF cookies cannot use.
     """
 
@@ -149,7 +151,8 @@ class CsrfRules:
         self,
         protector: CsrfProtector,
         *,
-        credential_cookies: Iterable[str] = ("session",),
+        # CookieTransport()'s name over HTTPS and over plain HTTP.
+        credential_cookies: Iterable[str] = ("__Host-session", "session"),
         cookie_policy: CookiePolicy = CookiePolicy(),  # noqa: B008  (frozen: sharing is safe)
         own_origin: str = "",
         exempt_paths: Iterable[str] = (),
@@ -171,7 +174,7 @@ class CsrfRules:
         dump_cookie(self.double_cookie, "x", self._double_policy)
         self._protector = protector
         self._credential_cookies = tuple(credential_cookies)
-        self._own_origin = own_origin.rstrip("/").lower()
+        self._own_origin = validate_origin(own_origin) if own_origin else ""
         paths = [p.rstrip("/") or "/" for p in exempt_paths]
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")

@@ -8,11 +8,13 @@ every form is rendered with :func:`_hidden_fields`, where the CSRF token goes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +39,17 @@ from ..auth import (
     SessionStrategy,
     Strategy,
 )
+from ..auth.dbsc import DeviceBinding
 from ..errors import CoatcheckError, ConfigurationError, RateLimited
 from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import ReplayCache, SessionManager, SessionStore, StoreSessions
+from ..sessions.dbsc import DbscPolicy
 from ..stores import SQLiteStore, open_store
 from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
 from ..tokens.dpop_nonce import DPoPNonces
-from . import inspect_page, pages, password, theft
+from . import inspect_page, pages, password, theft, theft_dbsc
 from .context import (
     MAX_BODY,
     DemoConfig,
@@ -64,7 +68,9 @@ __all__ = [
     "DemoConfig",
     "DemoContext",
     "DemoError",
+    "check_workers",
     "create_app",
+    "create_app_from_environment",
     "serve",
 ]
 
@@ -225,7 +231,8 @@ def _hybrid_explainer(
             "slot, 8 hex digits of the SHA-256 of your user id, is the same for all your "
             "sessions and not secret) and a generation secret. 'Remember me' gives it "
             "(and the access cookie) a Max-Age until the session ends; without, both end "
-            "when the browser closes.",
+            "when the browser closes. It is only used together with an access cookie of "
+            "the same session, so a refresh cookie planted by another site is refused.",
             f"The server accepts the access token until its exp plus a {leeway} s leeway for "
             "clock skew. Once it is past exp + leeway, the next request is sent (307) to "
             "the refresh path, which rotates the refresh token and sends you back (307) "
@@ -279,12 +286,16 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     parts = MODES[config.mode](config, users, store)
     cookie: CookieTransport
     if config.mode == "hybrid":
-        # __Host- needs Path=/, which the refresh cookie must not have.
-        prefix = "__Secure-" if config.https else ""
+        # The access cookie is __Host- over HTTPS (no sibling subdomain can set it); the
+        # refresh cookie needs a narrow Path, so it is __Secure- and bound to the access
+        # cookie's session (issue 12). Demos before that had a __Secure- access cookie:
+        # its logins keep working (see CookieTransport's renamed_from).
+        secure = "__Secure-" if config.https else ""
         cookie = HybridCookieTransport(
-            prefix + parts.cookie_name,
+            ("__Host-" if config.https else "") + parts.cookie_name,
             CookiePolicy(secure=config.https),
-            refresh_name=prefix + "coatcheck_refresh",
+            refresh_name=secure + "coatcheck_refresh",
+            renamed_from=secure + parts.cookie_name if config.https else None,
             clock=config.clock,
         )
     else:
@@ -307,7 +318,9 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     demo = DemoContext(
         config=config,
         users=users,
-        authenticator=Authenticator(parts.strategy, transports),
+        authenticator=Authenticator(
+            parts.strategy, transports, binding=_binding(config, users, parts, cookie)
+        ),
         cookie=cookie,
         bearer=bearer,
         store=store,
@@ -320,6 +333,23 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         dpop=dpop,
     )
     return _build(demo)
+
+
+def _binding(
+    config: DemoConfig, users: UserDirectory, parts: _Parts, cookie: CookieTransport
+) -> DeviceBinding | None:
+    """DBSC for browsers that support it, in session and hybrid mode."""
+    strategy = parts.strategy
+    if not config.dbsc or not isinstance(strategy, SessionStrategy | HybridStrategy):
+        return None
+    policy = DbscPolicy(
+        bound_ttl=config.bound_ttl,
+        # Never hold these back for a refresh: they answer without a login.
+        exclude_paths=_PUBLIC_PATHS,
+        cookie_name=("__Host-" if config.https else "") + "coatcheck_bound",
+    )
+    secret = load_secret(users.connection, "dbsc")
+    return DeviceBinding(strategy, cookie, secret, policy=policy, clock=config.clock)
 
 
 def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoPTransport | None:
@@ -336,7 +366,10 @@ def _dpop(config: DemoConfig, users: UserDirectory, store: SessionStore) -> DPoP
 
 def _build(demo: DemoContext) -> Starlette:
     # Each page module lists its own routes.
-    routes = core_routes + password.routes + inspect_page.routes + theft.routes
+    routes = (
+        core_routes + password.routes + inspect_page.routes + theft.routes
+        + theft_dbsc.routes
+    )
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if demo.feed is not None:
@@ -387,6 +420,9 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         status, code, message = exc.status, exc.code, exc.message
         body: dict[str, Any] = {"error": code, "message": message}
         headers: dict[str, str] = {"cache-control": "no-store"}
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(exc.retry_after)
+            body["retry_after"] = exc.retry_after
     else:
         status = error_status(exc)
         body = error_body(exc)
@@ -430,12 +466,88 @@ def _http_error_response(demo: DemoContext, request: Request, exc: Exception) ->
 
 
 
+# How `coatcheck demo --workers N` hands its configuration to worker processes: uvicorn
+# starts each worker afresh and builds the app there with create_app_from_environment.
+_CONFIG_ENV = "COATCHECK_DEMO_CONFIG"
+
+
+def _config_to_env(config: DemoConfig) -> str:
+    # Every plain field (what the CLI can set), so a new option cannot be forgotten here;
+    # the policy, hasher and clock are objects only code passes, and workers use defaults.
+    plain: dict[str, Any] = {}
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if isinstance(value, timedelta):
+            plain[item.name] = {"seconds": value.total_seconds()}
+        elif value is None or isinstance(value, (str, bool, int, float)):
+            plain[item.name] = value
+    return json.dumps(plain)
+
+
+def _config_from_env(raw: str) -> DemoConfig:
+    given = json.loads(raw)
+    known = {item.name for item in dataclasses.fields(DemoConfig)}
+    values: dict[str, Any] = {
+        name: timedelta(seconds=value["seconds"]) if isinstance(value, dict) else value
+        for name, value in given.items()
+        if name in known
+    }
+    return DemoConfig(**values)
+
+
+def create_app_from_environment() -> Any:
+    """The demo app for one worker of ``coatcheck demo --workers N`` (a uvicorn factory).
+
+    Raises ConfigurationError when the configuration the parent process left in the
+    environment is missing or unreadable.
+    """
+    try:
+        config = _config_from_env(os.environ.get(_CONFIG_ENV) or "")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(
+            f"{_CONFIG_ENV} is missing or unreadable: start workers with coatcheck demo --workers"
+        ) from exc
+    app = create_app(config)
+    worker = str(os.getpid()).encode()
+
+    # Says which worker answered, for people (and tests) watching requests spread.
+    async def tagged(scope: Any, receive: Any, send: Any) -> None:
+        async def send_tagged(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-coatcheck-worker", worker)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_tagged)
+
+    return tagged
+
+
+def check_workers(config: DemoConfig, workers: int) -> None:
+    """Refuse a store that several worker processes cannot share.
+
+    Raises ConfigurationError for ``workers`` below 1, or above 1 with a memory store
+    (it lives in one process).
+    """
+    if workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    if workers > 1 and (
+        config.store_url.startswith("memory:") or config.store_url.endswith(":memory:")
+    ):
+        raise ConfigurationError(
+            "a memory store lives in one process: with --workers use sqlite:///file.db, "
+            "redis://... or postgresql://..."
+        )
+
+
 def serve(
     app: Starlette,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     forwarded_allow_ips: Sequence[str] = (),
+    workers: int = 1,
+    config: DemoConfig | None = None,
 ) -> None:
     """Run ``app`` under uvicorn until interrupted (blocking).
 
@@ -443,11 +555,24 @@ def serve(
     ``forwarded_allow_ips`` (addresses or networks, ``*`` for any); by default from
     none, so a client cannot choose the IP the login limiter counts. (uvicorn's own
     default trusts loopback peers, and any local client is one.)
+
+    With ``workers`` above 1, uvicorn runs that many processes on one socket, each
+    building its own app from ``config`` (``app`` only served to check it). Raises
+    ConfigurationError for a store the workers cannot share.
     """
     import uvicorn
 
+    proxies: dict[str, Any] = {
+        "proxy_headers": bool(forwarded_allow_ips),
+        "forwarded_allow_ips": list(forwarded_allow_ips) or None,
+    }
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **proxies)
+        return
+    config = config or app.state.demo.config
+    check_workers(config, workers)
+    os.environ[_CONFIG_ENV] = _config_to_env(config)
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", access_log=False,
-        proxy_headers=bool(forwarded_allow_ips),
-        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+        "coatcheck.demo.app:create_app_from_environment", factory=True, workers=workers,
+        host=host, port=port, log_level="warning", access_log=False, **proxies,
     )  # fmt: skip

@@ -7,13 +7,12 @@ run one way: app -> routes -> context.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -28,7 +27,7 @@ from ..revocation import RevocationFeed
 from ..sessions import SessionManager, SessionStore, StoreSessions
 from ..tokens import KeyRing
 from . import pages
-from .users import User, UserDirectory, UsernameTaken
+from .users import HashingBusy, PasswordWork, User, UserDirectory, UsernameTaken
 
 __all__ = [
     "MAX_BODY",
@@ -39,6 +38,7 @@ __all__ = [
     "check_password",
     "client_ip",
     "demo_of",
+    "hash_work",
     "headers_of",
     "identity_of",
     "now",
@@ -50,6 +50,8 @@ __all__ = [
     "wants_json",
 ]
 
+T = TypeVar("T")
+
 #: The demo's modes; :data:`coatcheck.demo.app.MODES` holds a builder for each.
 MODE_NAMES = ("session", "jwt", "hybrid")
 #: Largest request body the demo reads (bytes); more is refused with 413.
@@ -57,13 +59,19 @@ MAX_BODY = 64 * 1024
 
 
 class DemoError(Exception):
-    """An HTTP refusal specific to the demo (413, 415, 409 ...) with a stable code."""
+    """An HTTP refusal specific to the demo (413, 415, 409, 503 ...) with a stable code.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    ``retry_after`` (seconds) becomes a Retry-After header (RFC 9110 §10.2.3).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,8 +89,10 @@ class DemoConfig:
     (RFC 9449): a login or refresh with a proof gets a key-bound token;
     ``dpop_required`` refuses logins without one and unbound bearer tokens;
     ``dpop_nonce`` makes proofs carry a server nonce; ``public_origin`` is the origin
-    API clients use when a proxy stands in front (their proofs name it). ``clock`` is
-    every time the demo reads (tests pass a FrozenClock).
+    API clients use when a proxy stands in front (their proofs name it). ``dbsc``
+    offers browsers Device Bound Session Credentials in session and hybrid mode;
+    ``bound_ttl`` is session mode's bound-cookie lifetime (hybrid mode's is
+    ``access_ttl``). ``clock`` is every time the demo reads (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -100,6 +110,8 @@ class DemoConfig:
     dpop_required: bool = False
     dpop_nonce: bool = False
     public_origin: str | None = None
+    dbsc: bool = True
+    bound_ttl: timedelta = timedelta(minutes=2)
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
@@ -124,6 +136,8 @@ class DemoContext:
     feed: RevocationFeed | None = None
     limiter: LoginLimiter | None = None
     dpop: DPoPTransport | None = None
+    #: Bounds password hashing (argon2id's memory) per process: see demo/users.py.
+    hashing: PasswordWork = field(default_factory=PasswordWork)
 
 
 def wants_json(request: Request) -> bool:
@@ -202,16 +216,27 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
+async def hash_work(demo: DemoContext, call: Callable[..., T], *args: object) -> T:
+    """``call(*args)`` (argon2 work) in a worker thread, within the demo's hashing bound.
+
+    Raises DemoError 503 ``server_busy`` with Retry-After when no slot frees in time.
+    """
+    try:
+        return await demo.hashing.run(call, *args)
+    except HashingBusy as exc:
+        raise DemoError(503, "server_busy", str(exc), retry_after=exc.retry_after) from exc
+
+
 async def check_password(demo: DemoContext, username: object, password: object) -> User | None:
-    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
-    return await run_in_threadpool(demo.users.check, username, password)
+    # argon2 takes tens of milliseconds of CPU and 64 MiB: off the loop, and bounded.
+    return await hash_work(demo, demo.users.check, username, password)
 
 
 async def register_user(
     demo: DemoContext, username: object, password: object, name: object
 ) -> User:
     try:
-        return await run_in_threadpool(demo.users.register, username, password, name)
+        return await hash_work(demo, demo.users.register, username, password, name)
     except UsernameTaken as exc:
         raise DemoError(409, "username_taken", "that username is already taken") from exc
 

@@ -13,14 +13,22 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..auth import Identity, require_recent_login
 from ..errors import InputError, InvalidCredentials, StaleAuthentication
 from . import pages
-from .context import DemoContext, DemoError, demo_of, identity_of, read_form, read_json, redirect
+from .context import (
+    DemoContext,
+    DemoError,
+    demo_of,
+    hash_work,
+    identity_of,
+    read_form,
+    read_json,
+    redirect,
+)
 from .protection import guarded_login
 from .routes import hidden_fields, login_required_page, require_identity
 from .users import validate_password
@@ -68,7 +76,7 @@ async def _change(request: Request, identity: Identity, current: object, new: ob
     checked = await guarded_login(demo, request, user.username, current)
     if checked is None or checked.user_id != user.user_id:
         raise DemoError(403, "wrong_password", "the current password is wrong")
-    await run_in_threadpool(demo.users.set_password, user.user_id, new)
+    await hash_work(demo, demo.users.set_password, user.user_id, new)
     if demo.manager is not None:
         # In hybrid mode the manager also publishes them on the revocation feed, so
         # every process refuses their access tokens within the stated bound.

@@ -5,9 +5,11 @@ Kept apart from the routes so each defence reads in one place:
 * :func:`csrf_middleware` wires :class:`~coatcheck.adapters.csrf.CsrfMiddleware`
   (Fetch Metadata / Origin, then a token bound to the session, the login, or a
   pre-session cookie for the login and register forms);
-* :func:`guarded_login` runs the password check between
-  :class:`~coatcheck.ratelimit.LoginLimiter`'s ``check`` and ``failed`` /
-  ``succeeded``, with the same work for unknown users and wrong passwords;
+* :func:`guarded_login` reserves the attempt in
+  :class:`~coatcheck.ratelimit.LoginLimiter` before the password is checked (and gives
+  it back on success), with the same work for unknown users and wrong passwords;
+  :func:`guarded_register` counts registrations against the same per-address limit;
+  both hash within the demo's bound on concurrent argon2 work (demo/users.py);
 * :func:`load_secret` keeps the demo's HMAC secrets (CSRF, rate-limit keys) in the
   demo's SQLite file, so tokens in open forms survive a restart. A real deployment
   loads its secrets from a secret store.
@@ -31,6 +33,7 @@ from ..policies import CookiePolicy
 from ..ratelimit import AttemptCounter, LoginLimiter
 from ..secret import Secret
 from . import pages
+from .users import check_password_length, validate_registration
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -38,7 +41,14 @@ if TYPE_CHECKING:
     from .context import DemoContext
     from .users import User
 
-__all__ = ["csrf_field", "csrf_middleware", "guarded_login", "load_secret", "login_limiter"]
+__all__ = [
+    "csrf_field",
+    "csrf_middleware",
+    "guarded_login",
+    "guarded_register",
+    "load_secret",
+    "login_limiter",
+]
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS demo_secrets (
     name TEXT PRIMARY KEY,
@@ -63,6 +73,8 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
     """The CSRF middleware for the demo; it must sit inside AuthMiddleware."""
     cookie = demo.cookie
     names = [cookie.cookie_name]
+    if cookie.renamed_from is not None:
+        names.append(cookie.renamed_from)
     if isinstance(cookie, HybridCookieTransport):
         names.append(cookie.refresh_name)
     mode = demo.config.mode
@@ -109,23 +121,53 @@ def login_limiter(
 async def guarded_login(
     demo: DemoContext, request: Request, username: object, password: object
 ) -> User | None:
-    """The user if the password matches, else ``None``; raises RateLimited (429) first.
+    """The user if the password matches, else ``None``.
 
-    Unknown user and wrong password take the same path: one argon2 verification
+    The attempt is reserved in the limiter *before* the password is checked (one atomic
+    store operation), so a burst of any size gets at most the limit's number of password
+    checks; the rest are refused with RateLimited (429) without any hashing. Unknown
+    user and wrong password take the same path: one argon2 verification
     (:meth:`~coatcheck.demo.users.UserDirectory.check` verifies a dummy hash for an
-    unknown name), one ``failed`` count, one answer.
+    unknown name), the attempt stays counted, one answer. A good password gives the
+    reservation back. Raises PasswordTooLong (400) before counting anything, and
+    DemoError 503 when the hashing queue is full (the reservation is given back: no
+    password was checked).
     """
     from .context import check_password, client_ip
 
+    check_password_length(password)
     limiter = demo.limiter
+    if limiter is None:
+        return await check_password(demo, username, password)
     name = username if isinstance(username, str) else ""
-    ip = client_ip(request)
-    if limiter is not None:
-        await limiter.check(name, ip)
-    user = await check_password(demo, username, password)
-    if limiter is not None:
-        if user is None:
-            await limiter.failed(name, ip)
-        else:
-            await limiter.succeeded(name, ip)
+    async with limiter.attempt(name, client_ip(request)) as attempt:
+        user = await check_password(demo, username, password)
+        if user is not None:
+            await attempt.succeeded()
     return user
+
+
+async def guarded_register(
+    demo: DemoContext, request: Request, username: object, password: object, name: object
+) -> User:
+    """Register an account, behind the login limiter's per-address count.
+
+    A registration hashes a password like a login checks one, so it counts as an
+    attempt of the client's address (a successful one too: each costs a hash). Fields
+    are checked first (InputError 400 counts nothing); RateLimited (429) comes before
+    any hashing; DemoError 409 when the name is taken, 503 when the hashing queue is
+    full (then nothing is counted).
+    """
+    from .context import DemoError, client_ip, register_user
+
+    validate_registration(username, password, name)
+    limiter = demo.limiter
+    if limiter is None:
+        return await register_user(demo, username, password, name)
+    attempt = await limiter.reserve(None, client_ip(request))
+    try:
+        return await register_user(demo, username, password, name)
+    except DemoError as exc:
+        if exc.status == 503:
+            await attempt.cancel()  # nothing was hashed
+        raise

@@ -34,9 +34,9 @@ from .context import (
     read_form,
     read_json,
     redirect,
-    register_user,
 )
-from .protection import csrf_field, guarded_login
+from .protection import csrf_field, guarded_login, guarded_register
+from .theft_dbsc import bound_status
 from .users import User
 
 __all__ = ["hidden_fields", "login_required_page", "require_identity", "routes"]
@@ -103,6 +103,12 @@ async def _details(demo: DemoContext, identity: Identity) -> list[str]:
         lines.append(
             f"This credential expires at {pages.when(identity.expires_at)}"
             + (" (remember me: on)." if identity.persistent else " (remember me: off).")
+        )
+    binding = demo.authenticator.binding
+    if binding is not None:
+        lines.append(
+            "Device binding (DBSC): " + bound_status(identity, demo.config.mode)[1]
+            + " See /theft/dbsc for what a copied cookie is worth."
         )
     sid = identity.session_id
     if sid:
@@ -269,12 +275,15 @@ async def register_form(request: Request) -> Response:
     # Shown again in the form after a refusal; the password never is.
     kept = (fields.get("username", "")[:64], fields.get("name", "")[:200])
     try:
-        await register_user(demo, fields.get("username"), fields.get("password"),
-                            fields.get("name"))
+        await guarded_register(demo, request, fields.get("username"), fields.get("password"),
+                               fields.get("name"))  # RateLimited: 429
     except InputError as exc:
         return await _home(request, status=400, error=exc.message, register=kept)
     except DemoError as exc:
-        return await _home(request, status=exc.status, error=exc.message, register=kept)
+        page = await _home(request, status=exc.status, error=exc.message, register=kept)
+        if exc.retry_after is not None:
+            page.headers["retry-after"] = str(exc.retry_after)
+        return page
     return redirect("/?msg=registered")
 
 
@@ -405,7 +414,7 @@ async def api_register(request: Request) -> Response:
     for key in ("username", "password", "name"):
         if key not in body:
             raise InputError(f"'{key}' is required")
-    user = await register_user(demo, body["username"], body["password"], body["name"])
+    user = await guarded_register(demo, request, body["username"], body["password"], body["name"])
     return JSONResponse(
         {"user_id": user.user_id, "username": user.username, "name": user.name}, status_code=201
     )

@@ -7,7 +7,9 @@ a DPoP key the "owner" holds, then plays the owner and a thief against this very
 (in-process, through its whole middleware stack): the copied bearer token works for
 the thief, the copied DPoP-bound token does not, whichever way it is sent. The same
 scenario runs over the network with ``coatcheck theft --url ...``
-(:func:`dpop_theft`, driven by :mod:`coatcheck.cli.theft_cmd`).
+(:func:`dpop_theft`, driven by :mod:`coatcheck.cli.theft_cmd`). The DBSC section replays
+the browser's own cookies from another client (:mod:`coatcheck.demo.theft_dbsc`, which
+also has the ``/theft/dbsc`` page that keeps the copy to replay it later).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..tokens.dpop import make_proof
 from . import pages
 from .context import DemoContext, demo_of, identity_of, read_form
 from .routes import hidden_fields
+from .theft_dbsc import replay_now
 
 __all__ = ["SECTIONS", "Minted", "TheftSection", "TheftStep", "dpop_theft", "routes"]
 
@@ -220,9 +223,33 @@ _DPOP_INTRO = (
     "app. Afterwards their sessions are ended.</p>"
 )
 
+async def _run_dbsc(request: Request) -> list[TheftStep] | str:
+    rows = await replay_now(request)
+    if isinstance(rows, str):
+        return rows
+    return [
+        TheftStep(binding, "thief", f"replays {what} from another machine", "Cookie: ...",
+                  status, answer, status < 300)
+        for what, binding, status, answer in rows
+    ]  # fmt: skip
+
+
+_DBSC_INTRO = (
+    "<p>A browser's cookies can be copied too: by malware that reads the cookie jar, from "
+    "a HAR file or a proxy log. With <b>Device Bound Session Credentials</b> (W3C draft, "
+    "Chrome 145+) the browser keeps a key per session that never leaves the device, and "
+    "the server gives it a short-lived bound cookie that only a fresh signature of that "
+    "key renews. A copy works until the bound cookie runs out, then never again.</p>"
+    "<p>Running it replays the cookies your browser sends with the button, from another "
+    "client without the key. To watch the copy die once the bound cookie has run out, "
+    'use <a href="/theft/dbsc">/theft/dbsc</a>, which keeps the copy and replays it '
+    "later; <code>coatcheck theft --dbsc</code> tells the whole story.</p>"
+)
+
 #: The page's sections, one per kind of binding, in order.
 SECTIONS: list[TheftSection] = [
     TheftSection("dpop", "API tokens: DPoP", _DPOP_INTRO, _run_dpop),
+    TheftSection("dbsc", "Browser cookies: DBSC", _DBSC_INTRO, _run_dbsc),
 ]
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "derive_authjs_key",
     "encode_authjs",
     "join_chunks",
+    "read_authjs_cookie",
     "read_authjs_token",
 ]
 
@@ -325,14 +326,30 @@ def chunk_token(token: str, name: str, *, size: int = AUTHJS_CHUNK_SIZE) -> list
     return [(f"{name}.{i}", token[start : start + size]) for i, start in enumerate(starts)]
 
 
+def read_authjs_cookie(headers: Mapping[str, str], cookie_name: str = AUTHJS_COOKIE) -> str | None:
+    """The (possibly chunked) session cookie's token from request headers. Never raises.
+
+    ``None`` also when the cookie or any of its chunks arrives twice: a sibling
+    subdomain can toss a second copy (or its own chunks) under the same names, and
+    then neither is trusted, as for coatcheck's own credential cookies
+    (:mod:`coatcheck.cookies`).
+    """
+    header = headers.get("cookie")
+    cookies = parse_cookie(header, max_size=MAX_AUTHJS_HEADER, unique=True)
+    chunk_prefix = cookie_name + "."
+    for name in parse_cookie(header, max_size=MAX_AUTHJS_HEADER):
+        if name not in cookies and (name == cookie_name or name.startswith(chunk_prefix)):
+            return None
+    return join_chunks(cookies, cookie_name)
+
+
 def read_authjs_token(headers: Mapping[str, str], cookie_name: str = AUTHJS_COOKIE) -> str | None:
     """The raw token from request headers, as ``getToken()`` finds it. Never raises.
 
     First the (possibly chunked) cookie, then ``Authorization: Bearer <token>``,
     which Auth.js URL-decodes. ``headers`` has lower-case names.
     """
-    cookies = parse_cookie(headers.get("cookie"), max_size=MAX_AUTHJS_HEADER)
-    token = join_chunks(cookies, cookie_name)
+    token = read_authjs_cookie(headers, cookie_name)
     if token:
         return token
     authorization = headers.get("authorization", "")

@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..auth.identity import Identity, Issued, Verified
-from ..cookies import expire_cookie, parse_cookie
+from ..cookies import expire_cookie
 from ..errors import ConfigurationError, TokenError
 from ..policies import CookiePolicy
-from .authjs import AUTHJS_COOKIE, MAX_AUTHJS_HEADER, AuthJSDecoder, join_chunks
+from .authjs import AUTHJS_COOKIE, AuthJSDecoder, read_authjs_cookie
 
 __all__ = ["AuthJSCookieTransport", "AuthJSStrategy"]
 
@@ -113,9 +113,8 @@ class AuthJSCookieTransport:
         self._policy = policy
 
     def read(self, headers: Mapping[str, str]) -> str | None:
-        """The (joined) token, or None. Never raises."""
-        cookies = parse_cookie(headers.get("cookie"), max_size=MAX_AUTHJS_HEADER)
-        return join_chunks(cookies, self._cookie_name)
+        """The (joined) token, or None (also when a name arrives twice). Never raises."""
+        return read_authjs_cookie(headers, self._cookie_name)
 
     def write(self, issued: Issued, *, persistent: bool) -> list[tuple[str, str]]:
         """Nothing: Auth.js writes and refreshes its own cookie."""

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from ..cookies import dump_cookie, parse_cookie, unquote_cookie_value
+from ..cookies import dump_cookie, find_cookie, unquote_cookie_value
 from ..errors import ConfigurationError, SignatureError
 from ..policies import CookiePolicy
 
@@ -129,8 +129,12 @@ class ExpressSessionCookie:
         return unsign_value(value[len(_SIGNED_PREFIX) :], self._secrets)
 
     def read(self, headers: Mapping[str, str]) -> str | None:
-        """The session id from request headers (lower-case names), or None. Never raises."""
-        raw = parse_cookie(headers.get("cookie")).get(self._name)
+        """The session id from request headers (lower-case names), or None. Never raises.
+
+        ``None`` also when the cookie's name arrives twice (ambiguous: see
+        :mod:`coatcheck.cookies`).
+        """
+        raw = find_cookie(headers.get("cookie"), self._name)
         if not raw:
             return None
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .client import CookieSessions
 from .data import GUEST, SessionBackend, StoreSessions, Visitor
+from .dbsc import DbscPolicy
 from .flash import flash, peek_flashes, pop_flashes
 from .lifecycle import Decision, decide
 from .manager import SessionManager
@@ -17,6 +18,7 @@ __all__ = [
     "GUEST",
     "Changes",
     "CookieSessions",
+    "DbscPolicy",
     "Decision",
     "ReplayCache",
     "SessionBackend",

@@ -37,6 +37,8 @@ _SCHEMES: dict[str, tuple[str, str, str]] = {
     "sqlite": ("coatcheck.stores.sqlite", "SQLiteStore", ""),
     "redis": ("coatcheck.stores.redis", "RedisStore", "redis"),
     "rediss": ("coatcheck.stores.redis", "RedisStore", "redis"),
+    "redis+cluster": ("coatcheck.stores.redis", "RedisStore", "redis"),
+    "redis+sentinel": ("coatcheck.stores.redis", "RedisStore", "redis"),
     "postgresql": ("coatcheck.stores.postgres", "PostgresStore", "postgres"),
     "postgres": ("coatcheck.stores.postgres", "PostgresStore", "postgres"),
 }
@@ -46,6 +48,8 @@ _SCHEMES: dict[str, tuple[str, str, str]] = {
 _SYNC_SCHEMES: dict[str, tuple[str, str]] = {
     "redis": ("coatcheck.stores.redis_sync", "SyncRedisStore"),
     "rediss": ("coatcheck.stores.redis_sync", "SyncRedisStore"),
+    "redis+cluster": ("coatcheck.stores.redis_sync", "SyncRedisStore"),
+    "redis+sentinel": ("coatcheck.stores.redis_sync", "SyncRedisStore"),
     "postgresql": ("coatcheck.stores.postgres_sync", "SyncPostgresStore"),
     "postgres": ("coatcheck.stores.postgres_sync", "SyncPostgresStore"),
 }
@@ -59,7 +63,8 @@ _LAZY = {
 
 _EXAMPLES = (
     "memory://, sqlite:///relative.db, sqlite:////absolute/path.db, "
-    "redis://127.0.0.1:6379/0, postgresql://user@127.0.0.1:5432/db"
+    "redis://127.0.0.1:6379/0, redis+cluster://h1:7000,h2:7001/, "
+    "redis+sentinel://h1:26379,h2:26379/mymaster/0, postgresql://user@127.0.0.1:5432/db"
 )
 
 

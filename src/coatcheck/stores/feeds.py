@@ -7,7 +7,7 @@ server (:func:`default_feed_url`), on the feed's default channel.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError
@@ -16,7 +16,7 @@ from ..revocation import RevocationFeed, RevocationSet
 __all__ = ["FEED_SCHEMES", "default_feed_url", "open_feed"]
 
 #: URL schemes a revocation feed can use.
-FEED_SCHEMES = ("redis", "rediss", "postgresql", "postgres")
+FEED_SCHEMES = ("redis", "rediss", "redis+cluster", "redis+sentinel", "postgresql", "postgres")
 _SYSTEM_CLOCK = SystemClock()
 
 
@@ -33,7 +33,8 @@ def default_feed_url(store_url: str) -> str | None:
 def open_feed(
     url: str, revocations: RevocationSet, *, clock: Clock = _SYSTEM_CLOCK
 ) -> RevocationFeed:
-    """The feed a URL names: ``redis://`` (pub/sub) or ``postgresql://`` (LISTEN/NOTIFY).
+    """The feed a URL names: ``redis://`` and ``redis+sentinel://`` (pub/sub),
+    ``redis+cluster://`` (sharded pub/sub) or ``postgresql://`` (LISTEN/NOTIFY).
 
     ``?channel=NAME`` picks the channel (default: the feed's own); other query
     parameters (a store URL's options, such as ``prefix``) are ignored, so a store URL
@@ -44,13 +45,18 @@ def open_feed(
     """
     scheme = _scheme(url)
     if scheme not in FEED_SCHEMES:
-        raise ConfigurationError("a revocation feed URL is redis://... or postgresql://...")
+        raise ConfigurationError(
+            "a revocation feed URL is redis://..., redis+cluster://..., redis+sentinel://... "
+            "or postgresql://..."
+        )
     options = dict(parse_qsl(urlsplit(url).query))
     base = url.partition("?")[0]
     channel = options.get("channel")
-    if scheme in ("redis", "rediss"):
+    if scheme.startswith("redis"):
         from .redis_revocation import RedisRevocationFeed
 
+        if "sentinel_password" in options:  # the one option a feed needs to connect
+            base += "?" + urlencode({"sentinel_password": options["sentinel_password"]})
         if channel is None:
             return RedisRevocationFeed(base, revocations, clock=clock)
         return RedisRevocationFeed(base, revocations, channel=channel, clock=clock)

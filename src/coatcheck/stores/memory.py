@@ -13,10 +13,14 @@ import copy
 import itertools
 import threading
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from ..sessions.record import SessionRecord
+
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 __all__ = ["MemoryStore"]
 
@@ -24,12 +28,14 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Sessions in a dict, with a per-user index. See the module docstring."""
 
-    __slots__ = ("_attempts", "_by_user", "_lock", "_records", "_replay")
+    __slots__ = ("_attempts", "_attempts_lock", "_by_user", "_lock", "_records", "_replay")
 
     def __init__(self) -> None:
         self._records: dict[str, SessionRecord] = {}
         # Login-attempt counters (coatcheck.ratelimit): key -> (count, resets_at).
         self._attempts: dict[str, tuple[int, float]] = {}
+        # A WSGI server calls from many threads: check-and-count must be one step there too.
+        self._attempts_lock = threading.Lock()
         # An insertion-ordered dict used as a set: O(1) add and remove.
         self._by_user: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
@@ -121,8 +127,9 @@ class MemoryStore:
             del self._records[record.id]
             self._unindex(record)
         # Spent login-attempt counters go too (not counted: they are not sessions).
-        for key in [k for k, (_, resets_at) in self._attempts.items() if resets_at <= now]:
-            del self._attempts[key]
+        with self._attempts_lock:
+            for key in [k for k, (_, resets_at) in self._attempts.items() if resets_at <= now]:
+                del self._attempts[key]
         for key in [k for k, forget_at in self._replay.items() if forget_at <= now]:
             del self._replay[key]
         return len(expired)
@@ -132,15 +139,29 @@ class MemoryStore:
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait (nothing counted). One locked step."""
+        with self._attempts_lock:
+            count, resets_at = self._attempts.get(key, (0, now))
+            if resets_at <= now:
+                count = 0  # the window ran out: a new count
+            wait = rule.wait(count, resets_at, now)
+            if wait > 0:
+                return wait
+            self._attempts[key] = (count + 1, now + rule.window)
+            return 0.0
 
-        The count restarts once ``window`` seconds pass after the latest failure.
-        """
-        count, resets_at = self._attempts.get(key, (0, now))
-        result = (count + 1 if resets_at > now else 1), now + window
-        self._attempts[key] = result
-        return result
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window stays as it is)."""
+        with self._attempts_lock:
+            entry = self._attempts.get(key)
+            if entry is None:
+                return
+            if entry[0] <= 1:
+                del self._attempts[key]
+            else:
+                self._attempts[key] = (entry[0] - 1, entry[1])
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
@@ -148,8 +169,9 @@ class MemoryStore:
         return (count, resets_at) if resets_at > now else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
-        self._attempts.pop(key, None)
+        """Forget the attempts counted under ``key``."""
+        with self._attempts_lock:
+            self._attempts.pop(key, None)
 
     # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
 

@@ -1,6 +1,9 @@
-"""PostgresStore: sessions in a PostgreSQL table, through psycopg 3's async pool.
+"""PostgresStore: sessions in a PostgreSQL table, asyncpg under asyncio, psycopg when blocking.
 
 * One prepared ``SELECT`` by primary key per lookup; expiry is checked in the query.
+  The store holds the SQL, migrations and record mapping; its I/O goes through
+  :mod:`coatcheck.stores._pg_io` (asyncpg connections in a free list; psycopg's
+  blocking pool for :class:`~coatcheck.stores.postgres_sync.SyncPostgresStore`).
 * The schema is created or migrated when the pool opens: ``coatcheck_schema_version``
   records the version per table, and a transaction-scoped advisory lock makes
   several processes starting at once apply each migration exactly once.
@@ -11,14 +14,19 @@
   The expiry index is on ``LEAST(expires_at, absolute_expires_at)`` so the idle and
   the absolute expiry are both served by one index.
 * Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``<table>_attempts``
-  (schema version 2): one upsert per failure, so every process counts each one.
+  (schema version 2): one upsert checks the lock and counts an attempt together, so
+  processes never let more through than the limit.
 * One-time values (:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids) live in
   ``<table>_replay`` (schema version 3): one ``INSERT ... ON CONFLICT`` each; every
   ``prune_every``-th also sweeps a batch of spent ones, and ``delete_expired`` the rest.
-* Connections run in autocommit, so returning one to the pool costs no ``ROLLBACK``
-  round trip. A pool that cannot get a connection within ``timeout`` seconds (2 by
-  default) raises StoreUnavailable; broken connections are dropped and re-made, so
-  the store recovers by itself after a server restart.
+* Connections run outside transactions, so returning one to the pool costs no
+  ``ROLLBACK`` round trip. A pool that cannot get a connection within ``timeout``
+  seconds (2 by default) raises StoreUnavailable; broken connections are dropped and
+  re-made, so the store recovers by itself after a server restart.
+* libpq multi-host URLs work (``postgresql://h1,h2/db?target_session_attrs=
+  read-write``): the hosts are tried in turn, so after a failover the store finds the
+  new primary by itself; a standby's "read-only transaction" refusal is a
+  StoreUnavailable (503) meanwhile, never a 500.
 """
 
 from __future__ import annotations
@@ -28,16 +36,16 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
-
-from ..errors import ConfigurationError, StoreError, StoreUnavailable
+from ..errors import ConfigurationError, StoreError
 from ..sessions.record import SQL_COLUMNS, SessionRecord
+from ._decoded import loads
+from ._pg_io import AsyncpgIO, PgIO
+
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 __all__ = ["PostgresStore"]
 
@@ -84,12 +92,6 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _unavailable(exc: Exception) -> StoreUnavailable:
-    error = StoreUnavailable("PostgreSQL cannot be reached")
-    error.__cause__ = exc
-    return error
-
-
 def _json(data: Any) -> str:
     try:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -113,14 +115,28 @@ def _params(record: SessionRecord) -> tuple[Any, ...]:
     )
 
 
+def _row(row: Any) -> SessionRecord:
+    data = row[7]
+    if isinstance(data, (str, bytes)):  # asyncpg hands jsonb over as text
+        data = loads(data)
+    return SessionRecord.from_row(row, data)
+
+
+def _quote(*names: str | None) -> str:
+    # Names are checked against _NAME_RE first: quoting only keeps their case.
+    return ".".join(f'"{name}"' for name in names if name)
+
+
 class PostgresStore:
     """Sessions in PostgreSQL. See the module docstring.
 
-    ``conninfo`` is a libpq URL or DSN. The pool opens on first use (or
-    :meth:`open`). ``table`` (and optional ``schema``) name the sessions table: lower
-    case letters, digits and ``_`` only, else ConfigurationError. ``prune_every``
-    creates (0: never) also delete up to ``prune_batch`` expired rows. Methods raise
-    StoreUnavailable when the server cannot be reached and StoreError otherwise.
+    ``conninfo`` is a libpq URL (also the multi-host form); or pass ``io``, a
+    :class:`~coatcheck.stores._pg_io.PgIO` (the default is asyncpg's). Connections open
+    on first use (or :meth:`open`). ``table`` (and optional ``schema``) name the
+    sessions table: lower case letters, digits and ``_`` only, else
+    ConfigurationError. ``prune_every`` creates (0: never) also delete up to
+    ``prune_batch`` expired rows. Methods raise StoreUnavailable when the server
+    cannot be reached and StoreError otherwise.
     """
 
     def __init__(
@@ -134,6 +150,7 @@ class PostgresStore:
         timeout: float = 2.0,
         prune_every: int = 256,
         prune_batch: int = 100,
+        io: PgIO | None = None,
     ) -> None:
         for name in (table, schema):
             if name is not None and not _NAME_RE.fullmatch(name):
@@ -146,168 +163,143 @@ class PostgresStore:
         self._table = table
         self._schema = schema
         self._qualified = f"{schema}.{table}" if schema else table
-        self._pool_args = {"min_size": min_size, "max_size": max_size, "timeout": timeout}
         self._prune_every = prune_every
         self._prune_batch = prune_batch
         self._creates = 0
         self._remembered = 0
-        self._pool: AsyncConnectionPool | None = None
+        self._io: PgIO = io or AsyncpgIO(
+            _without(conninfo, "connect_timeout"), min_size=min_size, max_size=max_size,
+            timeout=timeout, connect_timeout=_connect_timeout(conninfo),
+        )  # fmt: skip
+        self._ready = False
         self._opening = asyncio.Lock()
-        t = sql.Identifier(*([schema, table] if schema else [table]))
-        cols = sql.SQL(SQL_COLUMNS)
-        self._sql_get = sql.SQL(
-            "SELECT {c} FROM {t} WHERE id = %s AND expires_at > %s AND absolute_expires_at > %s"
-        ).format(c=cols, t=t)
-        self._sql_create = sql.SQL(
-            "INSERT INTO {t} ({c}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, "
+        # Templates with {t} (the table), {a} / {r} (its attempts and replay tables) and
+        # {c} (the columns), filled in by plain replacement: the names were checked above.
+        names = {
+            "{t}": _quote(schema, table), "{a}": _quote(schema, table + "_attempts"),
+            "{r}": _quote(schema, table + "_replay"), "{c}": SQL_COLUMNS,
+        }  # fmt: skip
+
+        def q(template: str) -> str:
+            for name, value in names.items():
+                template = template.replace(name, value)
+            return template
+
+        self._sql_get = q(
+            "SELECT {c} FROM {t} WHERE id = $1 AND expires_at > $2 "
+            "AND absolute_expires_at > $3"
+        )
+        self._sql_create = q(
+            "INSERT INTO {t} ({c}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, "
+            "$11) ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, "
             "created_at = EXCLUDED.created_at, last_seen = EXCLUDED.last_seen, "
             "expires_at = EXCLUDED.expires_at, "
             "absolute_expires_at = EXCLUDED.absolute_expires_at, "
             "auth_time = EXCLUDED.auth_time, data = EXCLUDED.data, "
             "user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip, version = EXCLUDED.version"
-        ).format(c=cols, t=t)
-        self._sql_touch = sql.SQL(
-            "UPDATE {t} SET last_seen = %s, expires_at = %s WHERE id = %s"
-        ).format(t=t)
-        self._sql_update = sql.SQL(
-            "UPDATE {t} SET user_id = %s, created_at = %s, last_seen = %s, expires_at = %s, "
-            "absolute_expires_at = %s, auth_time = %s, data = %s::jsonb, user_agent = %s, ip = %s, "
-            "version = %s WHERE id = %s AND version = %s"
-        ).format(t=t)
-        self._sql_delete = sql.SQL("DELETE FROM {t} WHERE id = %s RETURNING {c}").format(
-            c=cols, t=t
         )
-        self._sql_delete_user = sql.SQL("DELETE FROM {t} WHERE user_id = %s RETURNING id").format(
-            t=t
+        self._sql_touch = q("UPDATE {t} SET last_seen = $1, expires_at = $2 WHERE id = $3")
+        self._sql_update = q(
+            "UPDATE {t} SET user_id = $1, created_at = $2, last_seen = $3, expires_at = $4, "
+            "absolute_expires_at = $5, auth_time = $6, data = $7::jsonb, user_agent = $8, "
+            "ip = $9, version = $10 WHERE id = $11 AND version = $12"
         )
-        self._sql_list = sql.SQL(
-            "SELECT {c} FROM {t} WHERE user_id = %s AND expires_at > %s "
-            "AND absolute_expires_at > %s ORDER BY created_at, id"
-        ).format(c=cols, t=t)
-        a = sql.Identifier(*([schema, f"{table}_attempts"] if schema else [f"{table}_attempts"]))
-        # One statement, so processes count every failure: the count restarts when
-        # the previous one had run out (resets_at <= now).
-        self._sql_hit = sql.SQL(
-            "INSERT INTO {a} AS c (key, failures, resets_at) VALUES (%s, 1, %s) "
-            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN c.resets_at > %s "
-            "THEN c.failures + 1 ELSE 1 END, resets_at = EXCLUDED.resets_at RETURNING failures"
-        ).format(a=a)
-        self._sql_peek = sql.SQL(
-            "SELECT failures, resets_at FROM {a} WHERE key = %s AND resets_at > %s"
-        ).format(a=a)
-        self._sql_clear = sql.SQL("DELETE FROM {a} WHERE key = %s").format(a=a)
-        self._sql_spent = sql.SQL("DELETE FROM {a} WHERE resets_at <= %s").format(a=a)
-        r = sql.Identifier(*([schema, f"{table}_replay"] if schema else [f"{table}_replay"]))
+        self._sql_delete = q("DELETE FROM {t} WHERE id = $1 RETURNING {c}")
+        self._sql_delete_user = q("DELETE FROM {t} WHERE user_id = $1 RETURNING id")
+        self._sql_list = q(
+            "SELECT {c} FROM {t} WHERE user_id = $1 AND expires_at > $2 "
+            "AND absolute_expires_at > $3 ORDER BY created_at, id"
+        )
+        # Check-and-count in one statement (the row is locked by the upsert, and READ
+        # COMMITTED re-checks the WHERE on the latest version), so processes never let
+        # more attempts through than the rule allows. The rule is AttemptRule.wait's,
+        # in the same operations and order; a waiting row is left untouched and no row
+        # is returned.
+        self._sql_reserve = q(
+            "INSERT INTO {a} AS c (key, failures, resets_at) VALUES ($1, 1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN c.resets_at > $3 "
+            "THEN c.failures + 1 ELSE 1 END, resets_at = EXCLUDED.resets_at "
+            "WHERE c.resets_at <= $4 OR c.failures < $5::integer "
+            "OR c.resets_at - $6::float8 + LEAST($7::float8 * "
+            "(1::bigint << LEAST(c.failures - $8::integer, 62)), $9::float8) <= $10 "
+            "RETURNING failures"
+        )
+        self._sql_release = q(
+            "UPDATE {a} SET failures = failures - 1 WHERE key = $1 AND failures > 0"
+        )
+        self._sql_peek = q("SELECT failures, resets_at FROM {a} WHERE key = $1 AND resets_at > $2")
+        self._sql_clear = q("DELETE FROM {a} WHERE key = $1")
+        self._sql_spent = q("DELETE FROM {a} WHERE resets_at <= $1")
         # A new key is inserted, a spent one taken over, a live one left alone (no row
         # comes back: "seen"). One statement, so concurrent callers agree.
-        self._sql_remember = sql.SQL(
-            "INSERT INTO {r} AS c (key, forget_at) VALUES (%s, %s) ON CONFLICT (key) "
-            "DO UPDATE SET forget_at = EXCLUDED.forget_at WHERE c.forget_at <= %s RETURNING 1"
-        ).format(r=r)
-        self._sql_sweep_replay = sql.SQL(
-            "DELETE FROM {r} WHERE key IN (SELECT key FROM {r} WHERE forget_at <= %s "
-            "LIMIT %s FOR UPDATE SKIP LOCKED)"
-        ).format(r=r)
-        self._sql_spent_replay = sql.SQL("DELETE FROM {r} WHERE forget_at <= %s").format(r=r)
-        self._sql_prune = sql.SQL(
+        self._sql_remember = q(
+            "INSERT INTO {r} AS c (key, forget_at) VALUES ($1, $2) ON CONFLICT (key) "
+            "DO UPDATE SET forget_at = EXCLUDED.forget_at WHERE c.forget_at <= $3 RETURNING 1"
+        )
+        self._sql_sweep_replay = q(
+            "DELETE FROM {r} WHERE key IN (SELECT key FROM {r} WHERE forget_at <= $1 "
+            "LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        )
+        self._sql_spent_replay = q("DELETE FROM {r} WHERE forget_at <= $1")
+        self._sql_prune = q(
             "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} "
-            "WHERE LEAST(expires_at, absolute_expires_at) <= %s LIMIT %s FOR UPDATE SKIP LOCKED)"
-        ).format(t=t)
+            "WHERE LEAST(expires_at, absolute_expires_at) <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        )
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
         """A store for ``postgresql://user@host:port/db`` (or ``postgres://``).
 
-        Query options ``table`` and ``schema`` pick the table; the others go to libpq.
-        A ``connect_timeout`` of 2 seconds is added unless given. Raises
-        ConfigurationError for a malformed URL.
+        Several hosts may be given, libpq-style (``postgresql://h1,h2:5433/db?
+        target_session_attrs=read-write``). Query options ``table`` and ``schema`` pick
+        the table; the others go to the driver. A ``connect_timeout`` of 2 seconds is
+        added unless given. Raises ConfigurationError for a malformed URL.
         """
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.path):
-            raise ConfigurationError(
-                "a PostgreSQL store URL looks like postgresql://user@host:5432/db"
-            )
-        try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError as exc:
-            raise ConfigurationError("the PostgreSQL store URL has a bad port") from exc
-        options = parse_qsl(parts.query, keep_blank_values=True)
-        mine = {k: v for k, v in options if k in ("table", "schema")}
-        rest = [(k, v) for k, v in options if k not in ("table", "schema")]
-        if not any(k == "connect_timeout" for k, _ in rest):
-            rest.append(("connect_timeout", "2"))
-        conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
-        return cls(
-            conninfo,
-            table=mine.get("table", "coatcheck_sessions"),
-            schema=mine.get("schema") or None,
-        )
+        conninfo, options = _parse_url(url)
+        return cls(conninfo, **options)
 
-    # -- pool and schema ----------------------------------------------------------------
+    # -- connections and schema ---------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the pool and create or migrate the schema (idempotent).
+        """Connect and create or migrate the schema (idempotent).
 
         Raises StoreUnavailable when the server cannot be reached.
         """
         async with self._opening:
-            if self._pool is not None:
+            if self._ready:
                 return
-            pool = AsyncConnectionPool(
-                self._conninfo,
-                open=False,
-                kwargs={"autocommit": True},
-                # Pool workers retry lost connections for this long before giving up
-                # until the next request asks again.
-                reconnect_timeout=30.0,
-                **self._pool_args,  # type: ignore[arg-type]
-            )
-            try:
-                await pool.open(wait=False)
-                await self._migrate(pool)
-            except psycopg.OperationalError as exc:
-                await pool.close()
-                raise _unavailable(exc) from exc
-            except psycopg.Error as exc:
-                await pool.close()
-                raise StoreError("the PostgreSQL schema could not be prepared") from exc
-            self._pool = pool
+            await self._io.open()
+            await self._migrate()
+            self._ready = True
 
-    async def _migrate(self, pool: AsyncConnectionPool) -> None:
+    async def _migrate(self) -> None:
         lock = int.from_bytes(
             hashlib.sha256(b"coatcheck.schema\x00" + self._qualified.encode()).digest()[:8],
             "big",
             signed=True,
         )
         names = {
-            "t": sql.Identifier(*([self._schema, self._table] if self._schema else [self._table])),
-            "i_user": sql.Identifier(f"{self._table}_user_idx"),
-            "i_expiry": sql.Identifier(f"{self._table}_expiry_idx"),
-            "t_attempts": sql.Identifier(
-                *([self._schema] if self._schema else []), f"{self._table}_attempts"
-            ),
-            "i_resets": sql.Identifier(f"{self._table}_resets_idx"),
-            "t_replay": sql.Identifier(
-                *([self._schema] if self._schema else []), f"{self._table}_replay"
-            ),
-            "i_forget": sql.Identifier(f"{self._table}_forget_idx"),
+            "t": _quote(self._schema, self._table),
+            "i_user": _quote(f"{self._table}_user_idx"),
+            "i_expiry": _quote(f"{self._table}_expiry_idx"),
+            "t_attempts": _quote(self._schema, f"{self._table}_attempts"),
+            "i_resets": _quote(f"{self._table}_resets_idx"),
+            "t_replay": _quote(self._schema, f"{self._table}_replay"),
+            "i_forget": _quote(f"{self._table}_forget_idx"),
         }
-        async with pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        async with self._io.transaction() as tx:
+            await tx.execute("SELECT pg_advisory_xact_lock($1)", (lock,), "one")
             if self._schema:
-                await conn.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
-                )
-            await conn.execute(
+                await tx.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(self._schema)}")
+            await tx.execute(
                 "CREATE TABLE IF NOT EXISTS coatcheck_schema_version ("
                 " name text PRIMARY KEY, version integer NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            cur = await conn.execute(
-                "SELECT version FROM coatcheck_schema_version WHERE name = %s", (self._qualified,)
-            )
-            row = await cur.fetchone()
+            row = await tx.execute(
+                "SELECT version FROM coatcheck_schema_version WHERE name = $1",
+                (self._qualified,), "one",
+            )  # fmt: skip
             current = row[0] if row else 0
             if current > len(_MIGRATIONS):
                 raise ConfigurationError(
@@ -315,51 +307,28 @@ class PostgresStore:
                     f"this coatcheck ({len(_MIGRATIONS)}); upgrade coatcheck"
                 )
             for step in _MIGRATIONS[current:]:
-                await conn.execute(sql.SQL(step).format(**names))
+                await tx.execute(step.format(**names))
             if current < len(_MIGRATIONS):
-                await conn.execute(
-                    "INSERT INTO coatcheck_schema_version (name, version) VALUES (%s, %s) "
+                await tx.execute(
+                    "INSERT INTO coatcheck_schema_version (name, version) VALUES ($1, $2) "
                     "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, "
                     "applied_at = now()",
                     (self._qualified, len(_MIGRATIONS)),
                 )
 
-    async def _execute(
-        self, query: sql.Composed, params: Sequence[Any], *, fetch: str = ""
-    ) -> Any:
-        pool = self._pool
-        if pool is None:
+    async def _execute(self, query: str, params: tuple[Any, ...], fetch: str = "") -> Any:
+        if not self._ready:
             await self.open()
-            pool = self._pool
-            if pool is None:  # pragma: no cover - open() either sets it or raises
-                raise StoreError("the PostgreSQL pool did not open")
-        try:
-            async with pool.connection() as conn:
-                cur = await conn.execute(query, params, prepare=True)
-                if fetch == "one":
-                    return await cur.fetchone()
-                if fetch == "all":
-                    return await cur.fetchall()
-                return cur.rowcount
-        except psycopg.OperationalError as exc:
-            # A restart breaks every pooled connection at once: have the pool test
-            # the idle ones now rather than fail one request per dead connection.
-            self._check_soon(pool)
-            raise _unavailable(exc) from exc
-        except psycopg.Error as exc:
-            raise StoreError("PostgreSQL refused a session query") from exc
-
-    def _check_soon(self, pool: AsyncConnectionPool) -> None:
-        if not pool.closed:
-            task = asyncio.get_running_loop().create_task(pool.check())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await self._io.execute(query, params, fetch)
 
     # -- the protocol -------------------------------------------------------------------
 
     async def get(self, session_id: str, now: float) -> SessionRecord | None:
         """The live session with this id, or ``None``: one prepared query."""
-        row = await self._execute(self._sql_get, (session_id, now, now), fetch="one")
-        return None if row is None else SessionRecord.from_row(row, row[7])
+        if not self._ready:
+            await self.open()
+        row = await self._io.execute(self._sql_get, (session_id, now, now), "one")
+        return None if row is None else _row(row)
 
     async def create(self, record: SessionRecord) -> None:
         """Store a new session (replacing one with the same id)."""
@@ -381,22 +350,22 @@ class PostgresStore:
 
     async def delete(self, session_id: str) -> SessionRecord | None:
         """Remove one session; return it (``None`` if there was none)."""
-        row = await self._execute(self._sql_delete, (session_id,), fetch="one")
-        return None if row is None else SessionRecord.from_row(row, row[7])
+        row = await self._execute(self._sql_delete, (session_id,), "one")
+        return None if row is None else _row(row)
 
     async def delete_user(self, user_id: str) -> list[str]:
         """Remove every session of ``user_id``; return their ids (none for ``""``: guests)."""
         if not user_id:
             return []
-        rows = await self._execute(self._sql_delete_user, (user_id,), fetch="all")
+        rows = await self._execute(self._sql_delete_user, (user_id,), "all")
         return [row[0] for row in rows]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's live sessions, oldest first (served by the user index); none for ``""``."""
         if not user_id:
             return []
-        rows = await self._execute(self._sql_list, (user_id, now, now), fetch="all")
-        return [SessionRecord.from_row(row, row[7]) for row in rows]
+        rows = await self._execute(self._sql_list, (user_id, now, now), "all")
+        return [_row(row) for row in rows]
 
     async def delete_expired(self, now: float, limit: int | None = None) -> int:
         """Remove up to ``limit`` expired sessions (all when ``None``), in batches."""
@@ -414,22 +383,33 @@ class PostgresStore:
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``: one statement.
-
-        The count restarts once ``window`` seconds pass after the latest failure.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait. The check and the count are one statement.
         """
-        resets_at = now + window
-        row = await self._execute(self._sql_hit, (key, resets_at, now), fetch="one")
-        return int(row[0]), resets_at
+        resets_at = now + rule.window
+        params = (
+            key, resets_at, now, now, rule.allowed, rule.window,
+            rule.base_delay, rule.allowed, rule.max_delay, now,
+        )  # fmt: skip
+        if await self._execute(self._sql_reserve, params, "one") is not None:
+            return 0.0
+        # Refused, nothing counted; how long is only for Retry-After.
+        row = await self._execute(self._sql_peek, (key, now), "one")
+        wait = 0.0 if row is None else rule.wait(int(row[0]), float(row[1]), now)
+        return wait if wait > 0 else rule.base_delay
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window stays)."""
+        await self._execute(self._sql_release, (key,))
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
-        row = await self._execute(self._sql_peek, (key, now), fetch="one")
+        row = await self._execute(self._sql_peek, (key, now), "one")
         return (0, now) if row is None else (int(row[0]), float(row[1]))
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
+        """Forget the attempts counted under ``key``."""
         await self._execute(self._sql_clear, (key,))
 
     # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
@@ -440,18 +420,57 @@ class PostgresStore:
         One statement; every ``prune_every``-th call also sweeps up to ``prune_batch``
         x 10 spent keys, so the table holds about one window's worth.
         """
-        row = await self._execute(self._sql_remember, (key, now + ttl, now), fetch="one")
+        row = await self._execute(self._sql_remember, (key, now + ttl, now), "one")
         self._remembered += 1
         if self._prune_every and self._remembered % self._prune_every == 0:
             await self._execute(self._sql_sweep_replay, (now, self._prune_batch * 10))
         return row is not None
 
     async def close(self) -> None:
-        """Close the pool (it reopens on the next use)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        """Close the connections (they open again on the next use)."""
+        self._ready = False
+        await self._io.close()
 
     def __repr__(self) -> str:
         where = re.sub(r"//[^@/]*@", "//", self._conninfo.split("?")[0])  # no credentials
-        return f"PostgresStore({where}, table={self._qualified!r})"
+        return f"{type(self).__name__}({where}, table={self._qualified!r})"
+
+
+def _without(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    rest = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    return urlunsplit(parts._replace(query=urlencode(rest)))
+
+
+def _connect_timeout(url: str) -> float:
+    raw = dict(parse_qsl(urlsplit(url).query)).get("connect_timeout", "2")
+    try:
+        return max(float(raw), 0.1)
+    except ValueError as exc:
+        raise ConfigurationError("connect_timeout in the PostgreSQL URL is a number") from exc
+
+
+def _parse_url(url: str) -> tuple[str, dict[str, Any]]:
+    """``(conninfo, store options)`` of a store URL. Raises ConfigurationError."""
+    parts = urlsplit(url)
+    help_text = "a PostgreSQL store URL looks like postgresql://user@host:5432/db"
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.netloc or parts.path):
+        raise ConfigurationError(help_text)
+    hosts = parts.netloc.rpartition("@")[2]
+    for host in hosts.split(",") if hosts else []:
+        name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if sep and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigurationError("the PostgreSQL store URL has a bad port")
+        if sep and not name:
+            raise ConfigurationError(help_text)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    mine = {k: v for k, v in options if k in ("table", "schema")}
+    rest = [(k, v) for k, v in options if k not in ("table", "schema")]
+    if not any(k == "connect_timeout" for k, _ in rest):
+        rest.append(("connect_timeout", "2"))
+    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
+    _connect_timeout(conninfo)
+    return conninfo, {
+        "table": mine.get("table", "coatcheck_sessions"),
+        "schema": mine.get("schema") or None,
+    }

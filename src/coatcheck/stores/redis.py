@@ -13,8 +13,8 @@ raw bytes of the SHA-256 in the session id)::
 and the Lua scripts that change both stay legal on a cluster (16 bits of tag are
 plenty for the cluster's 16384 slots). A guest's session (user id ``""``) has a random
 slot (:func:`~coatcheck.sessions.ids.new_token`), so guests spread over every slot, and
-no index: it is one key, written with a plain ``SET``. Keys and index fields hold the first 128
-bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
+no index: it is one key, written with a plain ``SET``. Keys and index fields hold the
+first 128 bits of the digest, raw: the token has 256 random bits, so 128 bits of its hash
 still make a guess or a collision infeasible; the other 16 bytes lead the value,
 so a lookup still matches the whole id and listings can return it. This layout is
 what keeps a session with a 300-byte record and its index entry under 520 bytes of
@@ -48,30 +48,24 @@ import hmac
 import json
 import math
 import re
-from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
+import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, RedisError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..errors import ConfigurationError, StoreError, StoreUnavailable
+from ..errors import ConfigurationError, StoreError
 from ..sessions.ids import user_slot
 from ..sessions.record import SessionRecord, _make_record
 from ._decoded import loads
+from ._redis_io import NodeIO, RedisIO, Script, open_io
+from ._redis_io import _fast_get as _lean_get
 
-try:
-    from ._resp import FastGet
-except ImportError:  # pragma: no cover - hiredis comes with coatcheck[redis]
-    FastGet = None  # type: ignore[assignment,misc]
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 __all__ = ["RedisStore"]
 
 _ID_RE = re.compile(r"[0-9a-f]{8}\.[0-9a-f]{64}")
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 _MIN_TTL_MS = 1000  # a record already past its expiry still lives a second, then goes
 _INDEX_MARGIN_MS = 60_000
 _TAG = 4  # hex digits of the slot in the hash tag
@@ -96,7 +90,7 @@ def _lua(source: str) -> str:
 
 
 # KEYS: record, index. ARGV: value, ttl ms, field, index ttl ms.
-_CREATE = _lua("""
+_CREATE = Script(_lua("""
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[3], '')
 local t = redis.call('PTTL', KEYS[2])
@@ -106,10 +100,10 @@ for _, m in ipairs(redis.call('HRANDFIELD', KEYS[2], SWEEP)) do
   if redis.call('EXISTS', base .. m) == 0 then redis.call('HDEL', KEYS[2], m) end
 end
 return 1
-""".replace("SWEEP", str(_SWEEP)))
+""".replace("SWEEP", str(_SWEEP))))
 
 # KEYS: record. ARGV: expires_at, last_seen, digest tail.
-_TOUCH = _lua("""
+_TOUCH = Script(_lua("""
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, HALF) ~= ARGV[3] then return 0 end
 local ver, _, a, c, _, rest = string.match(string.sub(v, HALF + 1), 'HEAD')
@@ -120,10 +114,10 @@ local nv = ARGV[3] .. '[' .. ver .. ',' .. ARGV[1] .. ',' .. a .. ',' .. c .. ',
   .. ',' .. rest
 redis.call('SET', KEYS[1], nv, 'PX', string.format('%d', ttl))
 return 1
-""")
+"""))
 
 # KEYS: record, index. ARGV: value, old version, new end of life, index ttl ms.
-_UPDATE = _lua("""
+_UPDATE = Script(_lua("""
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, HALF) ~= string.sub(ARGV[1], 1, HALF) then return 0 end
 local ver, e, a = string.match(string.sub(v, HALF + 1), 'HEAD')
@@ -139,20 +133,20 @@ end
 local t = redis.call('PTTL', KEYS[2])
 if t ~= -2 and (t == -1 or t < tonumber(ARGV[4])) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return 1
-""")
+"""))
 
 # KEYS: record. ARGV: index key without the user id, field, digest tail.
-_DELETE = _lua("""
+_DELETE = Script(_lua("""
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, HALF) ~= ARGV[3] then return false end
 redis.call('DEL', KEYS[1])
 local uid = cjson.decode(string.sub(v, HALF + 1))[7]
 redis.call('HDEL', ARGV[1] .. uid, ARGV[2])
 return v
-""")
+"""))
 
 # KEYS: index. ARGV: record key base. Returns each removed field and its digest tail.
-_DELETE_USER = _lua("""
+_DELETE_USER = Script(_lua("""
 local out = {}
 for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   local k = ARGV[1] .. m
@@ -164,18 +158,18 @@ for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 redis.call('DEL', KEYS[1])
 return out
-""")
+"""))
 
-_LIST = """
+_LIST = Script("""
 local out = {}
 for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   local v = redis.call('GET', ARGV[1] .. m)
   if v then out[#out + 1] = m; out[#out + 1] = v else redis.call('HDEL', KEYS[1], m) end
 end
 return out
-"""
+""")
 
-_PRUNE = _lua("""
+_PRUNE = Script(_lua("""
 local n, now, lim = 0, tonumber(ARGV[2]), tonumber(ARGV[3])
 for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   if n >= lim then break end
@@ -193,21 +187,52 @@ for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   end
 end
 return n
-""")
+"""))
 
 # Login-attempt counters (coatcheck.ratelimit): "count:resets_at" under a TTL that
 # only collects garbage; the count is judged by the caller's clock, like sessions.
-# KEYS: counter. ARGV: now, resets_at, ttl ms.
-_HIT = """
-local n = 1
+# Reserve checks the lock and counts in one script (so processes never let more attempts
+# through than the rule allows), with AttemptRule.wait's operations in the same order:
+# a running count at or over `allowed` waits until its latest attempt (resets_at -
+# window) plus min(base * 2^min(count - allowed, 62), max). Returns "0" when counted,
+# else the wait in seconds (a string: Lua numbers would be truncated to integers).
+# KEYS: counter. ARGV: now, window, allowed, base, max, ttl ms, resets_at (repr).
+_RESERVE = Script("""
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local allowed = tonumber(ARGV[3])
+local n, r = 0, now
 local v = redis.call('GET', KEYS[1])
 if v then
-  local c, r = string.match(v, '^(%d+):(.+)$')
-  if c and tonumber(r) > tonumber(ARGV[1]) then n = tonumber(c) + 1 end
+  local c, rr = string.match(v, '^(%d+):(.+)$')
+  if c and tonumber(rr) > now then n = tonumber(c); r = tonumber(rr) end
 end
-redis.call('SET', KEYS[1], string.format('%d', n) .. ':' .. ARGV[2], 'PX', ARGV[3])
+if n >= allowed then
+  local e = n - allowed
+  if e > 62 then e = 62 end
+  local d = math.min(tonumber(ARGV[4]) * 2 ^ e, tonumber(ARGV[5]))
+  local u = r - window + d
+  if u > now then return string.format('%.17g', u - now) end
+end
+redis.call('SET', KEYS[1], string.format('%d', n + 1) .. ':' .. ARGV[7], 'PX', ARGV[6])
+return '0'
+""")
+
+# Take one counted attempt back; the count keeps its resets_at and its TTL.
+# KEYS: counter.
+_RELEASE = Script("""
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local c, r = string.match(v, '^(%d+):(.+)$')
+if not c then return 0 end
+local n = tonumber(c) - 1
+if n <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%d', n) .. ':' .. r, 'KEEPTTL')
 return n
-"""
+""")
 
 
 def _num(value: float) -> float | int:
@@ -264,44 +289,6 @@ def _decode(session_id: str, raw: bytes) -> SessionRecord:
         raise StoreError("a stored session record is unreadable") from exc
 
 
-# Connection options the lean GET honours itself, or that do not change what a GET
-# returns; a client with any other option keeps redis-py for every command.
-_FAST_OPTIONS = frozenset({
-    "host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout",
-    "health_check_interval", "retry", "retry_on_timeout", "retry_on_error", "encoding",
-    "encoding_errors", "decode_responses", "himport_registry", "maint_notifications_config",
-    "maint_notifications_pool_handler", "orig_host_address", "orig_socket_timeout",
-    "orig_socket_connect_timeout", "client_name", "lib_name", "lib_version",
-})
-
-
-def _fast_get(client: Any) -> FastGet | None:
-    """A :class:`FastGet` for a plain TCP ``redis.asyncio.Redis`` client, else ``None``."""
-    pool = getattr(client, "connection_pool", None)
-    if (
-        type(client) is not aioredis.Redis
-        or pool is None
-        or pool.connection_class is not aioredis.Connection
-        or getattr(client, "single_connection_client", False)
-    ):
-        return None
-    kwargs = pool.connection_kwargs
-    if FastGet is None or not set(kwargs) <= _FAST_OPTIONS or kwargs.get("decode_responses"):
-        return None
-    try:
-        return FastGet(
-            str(kwargs.get("host", "localhost")),
-            int(kwargs.get("port", 6379)),
-            db=int(kwargs.get("db") or 0),
-            username=kwargs.get("username"),
-            password=kwargs.get("password"),
-            connect_timeout=kwargs.get("socket_connect_timeout"),
-            timeout=kwargs.get("socket_timeout"),
-        )
-    except (TypeError, ValueError):
-        return None
-
-
 def _ttl_ms(until: float, since: float) -> int:
     return max(math.ceil((until - since) * 1000), _MIN_TTL_MS)
 
@@ -311,45 +298,37 @@ def _glob_escape(raw: bytes) -> bytes:
 
 
 class RedisStore:
-    """Sessions in Redis (or a Redis Cluster). See the module docstring for the layout.
+    """Sessions in Redis: one server, a Redis Cluster or a Sentinel group.
 
-    ``client`` is a ``redis.asyncio.Redis`` made with ``decode_responses=False``; the
-    store owns it and closes it in :meth:`close`. Prefer :meth:`from_url`, which sets
-    short timeouts and a reconnecting retry. Raises ConfigurationError for a prefix
-    that holds ``{`` or ``}`` (it would break the hash tag). Methods raise
-    StoreUnavailable when Redis cannot be reached and StoreError for other failures.
+    The store holds the layout (module docstring), the scripts and the record mapping;
+    all its I/O goes through ``io``, a :class:`~coatcheck.stores._redis_io.RedisIO`
+    (one server, a cluster or a Sentinel master; asyncio or blocking, see
+    :class:`~coatcheck.stores.redis_sync.SyncRedisStore`). A ``redis.asyncio.Redis``
+    or ``redis.Redis`` client made with ``decode_responses=False`` may be passed
+    instead: the store owns it and closes it in :meth:`close`. Prefer
+    :meth:`from_url`, which sets short timeouts and a reconnecting retry. ``wait``
+    replicas must acknowledge a session's creation or deletion (Redis ``WAIT``)
+    before it counts as done, so a failover cannot lose it (0: no waiting).
+
+    Raises ConfigurationError for a prefix that holds ``{`` or ``}`` (it would break
+    the hash tag). Methods raise StoreUnavailable when Redis cannot be reached and
+    StoreError for other failures.
     """
 
-    __slots__ = (
-        "_client",
-        "_create",
-        "_delete",
-        "_delete_user",
-        "_fast",
-        "_hit",
-        "_list",
-        "_prefix",
-        "_prune",
-        "_touch",
-        "_update",
-    )
+    __slots__ = ("_get", "_io", "_prefix", "_wait")
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "cc:") -> None:
+    def __init__(self, io: RedisIO | Any, *, prefix: str = "cc:", wait: int = 0) -> None:
         if "{" in prefix or "}" in prefix:
             raise ConfigurationError("a Redis key prefix cannot contain '{' or '}'")
-        self._client = client
+        if not 0 <= wait <= 16:
+            raise ConfigurationError("wait is the number of Redis replicas to wait for, 0-16")
+        if isinstance(io, (redis.Redis, aioredis.Redis)):
+            # A bare redis-py client (the lean GET too when it is plain TCP asyncio).
+            io = NodeIO(io, fast=_lean_get(io) if isinstance(io, aioredis.Redis) else None)
+        self._io: RedisIO = io
+        self._get = io.get  # the per-request read, bound once
         self._prefix = prefix.encode()
-        self._create = client.register_script(_CREATE)
-        self._touch = client.register_script(_TOUCH)
-        self._update = client.register_script(_UPDATE)
-        self._delete = client.register_script(_DELETE)
-        self._delete_user = client.register_script(_DELETE_USER)
-        self._list = client.register_script(_LIST)
-        self._prune = client.register_script(_PRUNE)
-        self._hit = client.register_script(_HIT)
-        # The per-request GET skips redis-py when the client is a plain TCP one (see
-        # coatcheck.stores._resp); anything else (TLS, sockets, clusters) keeps it.
-        self._fast = _fast_get(client)
+        self._wait = wait
 
     @classmethod
     def from_url(
@@ -360,17 +339,30 @@ class RedisStore:
         connect_timeout: float = 1.0,
         timeout: float = 2.0,
     ) -> RedisStore:
-        """A store for ``redis://host:port/db`` (or ``rediss://``), optional ``?prefix=``.
+        """A store for a Redis URL, with optional ``?prefix=``, ``&wait=N``:
+
+        * ``redis://host:port/db`` (or ``rediss://``): one server;
+        * ``redis+cluster://host:port[,host:port...]/``: a Redis Cluster (any of its
+          nodes; the rest are found from them);
+        * ``redis+sentinel://host:port[,host:port...]/service_name/db``: the master a
+          Sentinel group names, found again after a failover.
 
         Connections time out after ``connect_timeout`` / ``timeout`` seconds so a dead
         server fails fast, and a dropped connection is re-made once before a call
-        gives up, so the store recovers by itself after a Redis restart.
+        gives up, so the store recovers by itself after a restart or a failover.
         Raises ConfigurationError for a malformed URL.
         """
-        client, chosen = _connect(
-            aioredis.Redis, Retry, url, prefix, connect_timeout, timeout
+        store: RedisStore = cls._from_url(url, False, prefix, connect_timeout, timeout)
+        return store
+
+    @classmethod
+    def _from_url(
+        cls, url: str, sync: bool, prefix: str | None, connect_timeout: float, timeout: float
+    ) -> Any:
+        io, chosen, wait = open_io(
+            url, sync=sync, prefix=prefix, connect_timeout=connect_timeout, timeout=timeout
         )
-        return cls(client, prefix=chosen)
+        return cls(io, prefix=chosen, wait=wait)
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -409,16 +401,7 @@ class RedisStore:
         keys = self._session_key(session_id)
         if keys is None:
             return None
-        fast = self._fast
-        try:
-            if fast is not None:
-                raw = await fast.get(keys[0])
-            else:
-                raw = cast("bytes | None", await self._client.get(keys[0]))
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused a read") from exc
+        raw = await self._get(keys[0])
         # The key holds half the digest; the value's first bytes must hold the rest.
         if not isinstance(raw, bytes) or not hmac.compare_digest(raw[:_HALF], keys[2]):
             return None
@@ -438,27 +421,22 @@ class RedisStore:
             await self._create_guest(record)
             return
         keys, args = self._create_call(record)
-        await self._run(self._create, keys, args)
+        await self._io.eval(_CREATE, keys, args, replicas=self._wait)
 
     async def _create_guest(self, record: SessionRecord) -> None:
         keys = self._session_key(record.id)
         if keys is None:
             raise StoreError("the session id is not a session id")
         ttl = _ttl_ms(min(record.expires_at, record.absolute_expires_at), record.last_seen)
-        try:
-            await self._client.set(keys[0], _encode(record, keys[2]), px=ttl)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused a session write") from exc
+        await self._io.call(b"SET", keys[0], _encode(record, keys[2]), b"PX", ttl)
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity and move the key's TTL; a missing session is ignored."""
         keys = self._session_key(session_id)
         if keys is None:
             return
-        args = [repr(_num(expires_at)), repr(_num(last_seen)), keys[2]]
-        await self._run(self._touch, [keys[0]], args)
+        args: list[bytes | str] = [repr(_num(expires_at)), repr(_num(last_seen)), keys[2]]
+        await self._io.eval(_TOUCH, [keys[0]], args)
 
     async def update(self, record: SessionRecord) -> bool:
         """Write ``record`` only over version ``record.version - 1`` (checked in Redis)."""
@@ -473,8 +451,8 @@ class RedisStore:
             index = self._prefix + b"{" + record.id[:_TAG].encode() + b"}u"
         ends = min(record.expires_at, record.absolute_expires_at)
         index_ttl = _ttl_ms(record.absolute_expires_at, record.last_seen) + _INDEX_MARGIN_MS
-        done = await self._run(
-            self._update,
+        done = await self._io.eval(
+            _UPDATE,
             [keys[0], index],
             [_encode(record, keys[2]), str(record.version - 1), repr(ends), index_ttl],
         )
@@ -486,7 +464,9 @@ class RedisStore:
         if keys is None:
             return None
         index_head = self._prefix + b"{" + session_id[:_TAG].encode() + b"}u"
-        raw = await self._run(self._delete, [keys[0]], [index_head, keys[1], keys[2]])
+        raw = await self._io.eval(
+            _DELETE, [keys[0]], [index_head, keys[1], keys[2]], replicas=self._wait
+        )
         return None if raw is None else _decode(session_id, raw)
 
     async def delete_user(self, user_id: str) -> list[str]:
@@ -494,7 +474,7 @@ class RedisStore:
         if not user_id:
             return []
         index, base, slot = self._user_keys(user_id)
-        digests = await self._run(self._delete_user, [index], [base])
+        digests = await self._io.eval(_DELETE_USER, [index], [base], replicas=self._wait)
         return [f"{slot}.{digest.hex()}" for digest in digests]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
@@ -505,7 +485,7 @@ class RedisStore:
         if not user_id:
             return []
         index, base, slot = self._user_keys(user_id)
-        flat = await self._run(self._list, [index], [base])
+        flat = await self._io.eval(_LIST, [index], [base])
         records = [
             _decode(f"{slot}.{(flat[i] + flat[i + 1][:_HALF]).hex()}", flat[i + 1])
             for i in range(0, len(flat), 2)
@@ -522,46 +502,39 @@ class RedisStore:
         remaining = limit if limit is not None else 2**62
         pattern = _glob_escape(self._prefix) + b"{" + b"?" * _TAG + b"}u*"
         head = len(self._prefix)
-        removed, cursor = 0, 0
-        try:
-            while remaining > 0:
-                cursor, found = await self._client.scan(cursor, match=pattern, count=1000)
-                for index in cast("list[bytes]", found):
-                    if remaining <= 0:
-                        break
-                    base = index[: head + _TAG + 2] + b"s"
-                    n = int(await self._prune(keys=[index], args=[base, repr(now), remaining]))
-                    removed += n
-                    remaining -= n
-                if cursor == 0:
-                    break
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused to prune sessions") from exc
+        removed = 0
+        # On a cluster the scan visits every master; each index's keys share its slot.
+        async for index in self._io.scan(pattern):
+            if remaining <= 0:
+                break
+            base = index[: head + _TAG + 2] + b"s"
+            n = int(await self._io.eval(_PRUNE, [index], [base, repr(now), remaining]))
+            removed += n
+            remaining -= n
         return removed
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``: one script call.
-
-        The count restarts once ``window`` seconds pass after the latest failure.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait. The check and the count are one script call.
         """
-        resets_at = now + window
+        resets_at = now + rule.window
         ttl = _ttl_ms(resets_at, now) + _INDEX_MARGIN_MS
-        args = [repr(now), repr(resets_at), ttl]
-        count = await self._run(self._hit, [self._attempt_key(key)], args)
-        return int(count), resets_at
+        args: list[str | int] = [
+            repr(now), repr(rule.window), rule.allowed, repr(rule.base_delay),
+            repr(rule.max_delay), ttl, repr(resets_at),
+        ]  # fmt: skip
+        wait = await self._io.eval(_RESERVE, [self._attempt_key(key)], args)
+        return float(wait)
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window and TTL stay): one script."""
+        await self._io.eval(_RELEASE, [self._attempt_key(key)], [])
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
-        try:
-            raw = cast("bytes | None", await self._client.get(self._attempt_key(key)))
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused a read") from exc
+        raw = await self._io.call(b"GET", self._attempt_key(key))
         count, _, resets = (raw or b"").partition(b":")
         try:
             n, resets_at = int(count), float(resets)
@@ -570,13 +543,8 @@ class RedisStore:
         return (n, resets_at) if resets_at > now else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
-        try:
-            await self._client.delete(self._attempt_key(key))
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused a write") from exc
+        """Forget the attempts counted under ``key``."""
+        await self._io.call(b"DEL", self._attempt_key(key))
 
     def _attempt_key(self, key: str) -> bytes:
         return self._prefix + b"a:" + key.encode()
@@ -589,89 +557,18 @@ class RedisStore:
         One ``SET NX PX``: atomic on one server and on a cluster (a single key), and
         Redis forgets it by itself (by its own clock, so ``now`` is not needed).
         """
-        try:
-            done = await self._client.set(
-                self._prefix + b"r:" + key.encode(), b"", nx=True, px=max(1, math.ceil(ttl * 1000))
-            )
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused a write") from exc
-        return bool(done)
+        key_bytes = self._prefix + b"r:" + key.encode()
+        ttl_ms = max(1, math.ceil(ttl * 1000))
+        done = await self._io.call(b"SET", key_bytes, b"", b"NX", b"PX", ttl_ms)
+        return done is not None  # b"OK" when set, nil when the key was there
 
     async def close(self) -> None:
-        """Close the client and its connection pool."""
-        if self._fast is not None:
-            self._fast.close()
-        try:
-            await self._client.aclose()
-            await self._client.connection_pool.disconnect()
-        except _UNAVAILABLE:
-            pass  # the connections are gone either way
+        """Close the connections (they open again on the next use)."""
+        await self._io.close()
 
     async def ping(self) -> bool:
-        """Whether Redis answers now (for health checks); never raises."""
-        try:
-            return bool(await self._client.ping())
-        except (RedisError, OSError):
-            return False
-
-    async def _run(self, script: Any, keys: list[bytes], args: list[Any]) -> Any:
-        try:
-            return await script(keys=keys, args=args)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable("Redis cannot be reached") from exc
-        except RedisError as exc:
-            raise StoreError("Redis refused a session write") from exc
+        """Whether Redis answers now (on a cluster: every master); never raises."""
+        return await self._io.ping()
 
     def __repr__(self) -> str:
-        kwargs = self._client.connection_pool.connection_kwargs
-        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
-        return f"RedisStore({where}, prefix={self._prefix.decode()!r})"
-
-
-def _connect(
-    client_class: Any,
-    retry_class: Any,
-    url: str,
-    prefix: str | None,
-    connect_timeout: float,
-    timeout: float,
-) -> tuple[Any, str]:
-    """Check a Redis store URL and make a ``client_class`` client for it, with its prefix.
-
-    One rule for the async store and the sync one (``redis.asyncio.Redis`` with its
-    ``Retry``, or ``redis.Redis`` with its own). Raises ConfigurationError for a
-    malformed URL.
-    """
-    parts = urlsplit(url)
-    try:
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    db = parts.path.lstrip("/")
-    if (
-        parts.scheme not in ("redis", "rediss")
-        or not parts.hostname
-        or not port_ok
-        or not (db == "" or db.isdigit())
-    ):
-        raise ConfigurationError("a Redis store URL looks like redis://host:port/db")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    options = dict(query)
-    chosen = prefix if prefix is not None else options.pop("prefix", "cc:")
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    try:
-        client = client_class.from_url(
-            urlunsplit(parts._replace(query=rest)),
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=timeout,
-            # Only connection errors are retried: a timed-out write may have
-            # landed, and replaying a compare-and-set could apply a change twice.
-            retry=retry_class(ExponentialBackoff(cap=0.25, base=0.05), 1, (RedisConnectionError,)),
-            health_check_interval=30,
-            decode_responses=False,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError("the Redis store URL is malformed") from exc
-    return client, chosen
+        return f"{type(self).__name__}({self._io.describe()}, prefix={self._prefix.decode()!r})"

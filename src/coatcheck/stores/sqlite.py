@@ -11,10 +11,10 @@ method is one statement (``delete_expired`` one per batch), so under write
 contention the loop waits at most ``busy_timeout``.
 
 Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``coatcheck_attempts``
-(schema version 2): one upsert per failure, so processes sharing the file count
-every one. One-time values (:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids)
-live in ``coatcheck_replay`` (version 3): one upsert each, and every 256th also
-sweeps up to 1000 spent ones.
+(schema version 2): one upsert checks the lock and counts an attempt together, so
+processes sharing the file never let more through than the limit. One-time values
+(:class:`~coatcheck.sessions.ReplayCache`, DPoP proof ids) live in ``coatcheck_replay``
+(version 3): one upsert each, and every 256th also sweeps up to 1000 spent ones.
 
 Store URLs follow SQLAlchemy: ``sqlite:///relative.db`` (relative to the working
 folder), ``sqlite:////absolute/path.db``, ``sqlite://`` for a private in-memory
@@ -26,14 +26,18 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import weakref
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
 from ..sessions.record import SQL_COLUMNS, SessionRecord
 from ._decoded import loads
+
+if TYPE_CHECKING:
+    from ..ratelimit import AttemptRule
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -109,22 +113,28 @@ _DELETE_EXPIRED = (
     "WHERE min(expires_at, absolute_expires_at) <= ? LIMIT ?)"
 )
 
-# One statement, so processes sharing the file count every failure: the count
-# restarts when the previous one had run out (resets_at <= now).
-_HIT_ATTEMPTS = (
-    "INSERT INTO coatcheck_attempts (key, failures, resets_at) VALUES (?, 1, ?) "
-    "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN coatcheck_attempts.resets_at > ? "
+# Check-and-count in one statement, so processes sharing the file never let more
+# attempts through than the rule allows (coatcheck.ratelimit.AttemptRule.wait, in the
+# same operations and order): a running count (resets_at > now) at or over `allowed`
+# waits until its latest attempt (resets_at - window) plus the back-off delay. The
+# upsert's WHERE leaves a waiting row untouched and returns no row.
+_RESERVE_ATTEMPT = (
+    "INSERT INTO coatcheck_attempts (key, failures, resets_at) VALUES (:key, 1, :resets_at) "
+    "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN coatcheck_attempts.resets_at > :now "
     "THEN coatcheck_attempts.failures + 1 ELSE 1 END, resets_at = excluded.resets_at "
+    "WHERE coatcheck_attempts.resets_at <= :now OR coatcheck_attempts.failures < :allowed "
+    "OR coatcheck_attempts.resets_at - :window + min(:base * "
+    "(1 << min(coatcheck_attempts.failures - :allowed, 62)), :max) <= :now "
     "RETURNING failures"
+)
+_RELEASE_ATTEMPT = (
+    "UPDATE coatcheck_attempts SET failures = failures - 1 WHERE key = ? AND failures > 0"
 )
 _PEEK_ATTEMPTS = (
     "SELECT failures, resets_at FROM coatcheck_attempts WHERE key = ? AND resets_at > ?"
 )
 _CLEAR_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE key = ?"
 _DELETE_SPENT_ATTEMPTS = "DELETE FROM coatcheck_attempts WHERE resets_at <= ?"
-
-# SQLite page cache per connection, KiB.
-_PAGE_CACHE_KIB = 16384
 
 # One statement: a new key is inserted, a spent one taken over, a live one left alone
 # (then no row changes, and that is the answer "seen").
@@ -139,6 +149,13 @@ _SWEEP_REPLAY = (
 )
 _DELETE_SPENT_REPLAY = "DELETE FROM coatcheck_replay WHERE forget_at <= ?"
 _SWEEP_EVERY = 256
+
+# sqlite3 has no name for it: SQLITE_BUSY | (2 << 8), a write on a stale read snapshot.
+_SQLITE_BUSY_SNAPSHOT = 517
+_SNAPSHOT_RETRIES = 20
+
+# SQLite page cache per connection, KiB.
+_PAGE_CACHE_KIB = 16384
 
 # Removing all expired rows goes in batches so no single write holds the lock long.
 _PRUNE_BATCH = 1000
@@ -195,7 +212,14 @@ class SQLiteStore:
     file's folder does not exist; store methods raise StoreUnavailable or StoreError.
     """
 
-    __slots__ = ("__weakref__", "_busy_timeout", "_conn", "_path", "_remembered")
+    __slots__ = (
+        "__weakref__",
+        "_attempts_lock",
+        "_busy_timeout",
+        "_conn",
+        "_path",
+        "_remembered",
+    )
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         path = os.fspath(path)
@@ -212,6 +236,9 @@ class SQLiteStore:
         self._path = path if path == ":memory:" else os.path.abspath(path)
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
+        # Attempt counters are written by many threads at once under a sign-in burst
+        # (WSGI); one at a time on the shared connection (see _attempt_statement).
+        self._attempts_lock = threading.Lock()
         self._remembered = 0
 
     @classmethod
@@ -390,31 +417,63 @@ class SQLiteStore:
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
 
-    async def hit_attempts(self, key: str, window: float, now: float) -> tuple[int, float]:
-        """Count one failure under ``key``; ``(count, resets_at)``: one statement.
+    async def reserve_attempt(self, key: str, rule: AttemptRule, now: float) -> float:
+        """Count one attempt under ``key`` unless ``rule`` makes it wait: ``0.0`` when
+        counted, else the seconds to wait. The check and the count are one statement.
 
-        The count restarts once ``window`` seconds pass after the latest failure.
         Raises StoreError.
         """
-        resets_at = now + window
-        try:
-            row = self._db().execute(_HIT_ATTEMPTS, (key, resets_at, now)).fetchone()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        return int(row[0]), resets_at
+        params = {
+            "key": key,
+            "resets_at": now + rule.window,
+            "now": now,
+            "allowed": rule.allowed,
+            "window": rule.window,
+            "base": rule.base_delay,
+            "max": rule.max_delay,
+        }
+        if self._attempt_statement(_RESERVE_ATTEMPT, params):
+            return 0.0
+        # Refused, nothing counted. How long is only for Retry-After; a count read a
+        # moment later can only be the same or have run out.
+        rows = self._attempt_statement(_PEEK_ATTEMPTS, (key, now))
+        wait = rule.wait(int(rows[0][0]), float(rows[0][1]), now) if rows else 0.0
+        return wait if wait > 0 else rule.base_delay
+
+    async def release_attempt(self, key: str) -> None:
+        """Take one counted attempt back (the count's window stays). Raises StoreError."""
+        self._attempt_statement(_RELEASE_ATTEMPT, (key,))
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
-        try:
-            row = self._db().execute(_PEEK_ATTEMPTS, (key, now)).fetchone()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        return (0, now) if row is None else (int(row[0]), float(row[1]))
+        rows = self._attempt_statement(_PEEK_ATTEMPTS, (key, now))
+        return (int(rows[0][0]), float(rows[0][1])) if rows else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
-        """Forget the failures counted under ``key``. Raises StoreError."""
+        """Forget the attempts counted under ``key``. Raises StoreError."""
+        self._attempt_statement(_CLEAR_ATTEMPTS, (key,))
+
+    def _attempt_statement(self, sql: str, params: Any) -> list[Any]:
+        """Run one attempt-counter statement to its end; its rows. Raises StoreError.
+
+        To its end (fetchall), so its transaction is over when it returns, and one at
+        a time on this store's connection, which threads share. Otherwise another
+        thread's statement left half-read holds the connection in a read transaction
+        whose snapshot can be older than another process's write, and the upsert then
+        fails with SQLITE_BUSY_SNAPSHOT at once, busy_timeout or not. A statement of
+        another kind (a session read) can still be mid-way on the connection, so that
+        error is retried a few times: each retry starts from a fresh snapshot.
+        """
         try:
-            self._db().execute(_CLEAR_ATTEMPTS, (key,))
+            with self._attempts_lock:
+                db = self._db()
+                for _ in range(_SNAPSHOT_RETRIES):
+                    try:
+                        return db.execute(sql, params).fetchall()
+                    except sqlite3.OperationalError as exc:
+                        if getattr(exc, "sqlite_errorcode", 0) != _SQLITE_BUSY_SNAPSHOT:
+                            raise
+                return db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
 
