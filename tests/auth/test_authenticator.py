@@ -239,7 +239,7 @@ async def test_the_identity_names_the_transport_with_or_without_a_via_keyword(
     strategy = JWTStrategy(JWTCodec(Key.generate("HS256"), clock=clock), clock=clock)
     token = (await strategy.issue("u1")).token
     bearer = {"authorization": f"Bearer {token}"}
-    cookie = {"cookie": f"session={token}"}
+    cookie = {"cookie": f"{CookieTransport().cookie_name}={token}"}
     ours = Authenticator(strategy)
     for headers, via in ((bearer, "bearer"), (cookie, "cookie"), (bearer, "bearer")):
         result = await ours.authenticate(headers)
