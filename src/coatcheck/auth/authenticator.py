@@ -8,6 +8,7 @@ and out of it.
 from __future__ import annotations
 
 import hmac
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -113,6 +114,7 @@ class Authenticator:
     __slots__ = (
         "_binding",
         "_dpop",
+        "_passes_via",
         "_readers",
         "_refresh_transport",
         "_refreshing",
@@ -134,6 +136,9 @@ class Authenticator:
         self._binding = binding
         self._strategy = strategy
         self._transports = tuple(transports)
+        # A strategy that takes ``via`` makes the Identity with the transport's name
+        # at once; for any other, each request pays a copy (dataclasses.replace).
+        self._passes_via = _takes_via(strategy)
         # Hybrid mode: decided once here, so the per-request path pays nothing for it.
         self._refreshing = strategy if isinstance(strategy, Refreshing) else None
         self._refresh_transport = next(
@@ -200,7 +205,10 @@ class Authenticator:
                 except InvalidDPoPProof as exc:
                     error = exc
                     continue
-            verified = await self._strategy.verify(token)
+            if self._passes_via:
+                verified = await self._strategy.verify(token, via=transport.name)  # type: ignore[call-arg]
+            else:
+                verified = await self._strategy.verify(token)
             if verified is None:
                 if (
                     transport is self._refresh_transport
@@ -539,4 +547,16 @@ def _login_result(issued: Issued, set_headers: list[tuple[str, str]]) -> LoginRe
         token_type="DPoP" if jkt else "Bearer",
         jkt=jkt or None,
         refresh_token=issued.refresh_token if isinstance(issued, HybridIssued) else None,
+    )
+
+
+def _takes_via(strategy: Strategy) -> bool:
+    try:
+        parameters = inspect.signature(strategy.verify).parameters
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return False
+    via = parameters.get("via")
+    return via is not None and via.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
     )
