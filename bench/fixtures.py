@@ -24,12 +24,16 @@ __all__ = [
     "KID",
     "USER_ID",
     "USER_NAME",
+    "ZIPF_EXPONENT",
     "BenchKeys",
     "Services",
     "base_claims",
     "ensure_postgres_database",
     "need",
+    "user_id",
+    "user_name",
     "verify_claims",
+    "zipf_sequence",
 ]
 
 ISSUER = "https://auth.bench.example"
@@ -37,6 +41,40 @@ AUDIENCE = "bench-api"
 KID = "bench"
 USER_ID = "ada"
 USER_NAME = "Ada Lovelace"
+#: Popularity skew of the Zipf regime: user of rank r is seen in proportion to 1/r**s.
+#: Web request popularity is usually measured between 0.6 and 1.0 (Breslau et al.,
+#: "Web caching and Zipf-like distributions", 1999); 1.0 is the top of that range,
+#: the regime most favourable to caches.
+ZIPF_EXPONENT = 1.0
+
+
+def user_id(i: int) -> str:
+    """The id of bench user ``i`` (user 0 is the one-credential regime's user)."""
+    return USER_ID if i == 0 else f"user-{i:06d}"
+
+
+def user_name(i: int) -> str:
+    """The display name GET /me answers for bench user ``i``."""
+    return USER_NAME if i == 0 else f"{USER_NAME} #{i}"
+
+
+def zipf_sequence(
+    users: int, length: int, *, seed: int = 18, s: float = ZIPF_EXPONENT
+) -> list[int]:
+    """``length`` user indexes drawn with Zipf popularity over ``users`` users.
+
+    Ranks are shuffled onto users (seeded), so the most popular users are not the
+    first ones created. The same arguments always give the same sequence.
+    """
+    import itertools
+    import random
+
+    rng = random.Random(seed)
+    weights = list(itertools.accumulate(1.0 / (rank + 1) ** s for rank in range(users)))
+    by_rank = list(range(users))
+    rng.shuffle(by_rank)
+    ranks = rng.choices(range(users), cum_weights=weights, k=length)
+    return [by_rank[r] for r in ranks]
 
 
 def need(module: str, *names: str) -> Any:
@@ -99,12 +137,17 @@ def base_claims() -> dict[str, Any]:
     }
 
 
-def verify_claims(*, ttl: float = 3600.0) -> dict[str, Any]:
-    """A complete payload for the shared verify token: iss, aud, iat, nbf, exp, jti too."""
+def verify_claims(*, ttl: float = 3600.0, user: int = 0) -> dict[str, Any]:
+    """A complete payload for the shared verify token: iss, aud, iat, nbf, exp, jti too.
+
+    ``user`` picks the bench user whose ``sub`` and ``name`` it carries.
+    """
     now = int(time.time())
     return {
         "iss": ISSUER,
         **base_claims(),
+        "sub": user_id(user),
+        "name": user_name(user),
         "aud": AUDIENCE,
         "iat": now,
         "nbf": now,

@@ -162,11 +162,14 @@ async def interleave_async(
     budget: Budget,
     *,
     on_round: Callable[[int], None] | None = None,
+    collect_garbage: bool = False,
 ) -> dict[str, Samples]:
     """The async twin of :func:`interleave_sync`: one awaited call per operation.
 
     ``cpu`` is this process's CPU time (all threads), so for a network store it is the
-    client's cost, and ``wall`` adds the wait for the server.
+    client's cost, and ``wall`` adds the wait for the server. With ``collect_garbage``
+    the collector stays on inside a batch, as in a server, so code that allocates more
+    pays for its collections (a collection still runs before each batch).
     """
     names = list(candidates)
     if not names:
@@ -180,7 +183,8 @@ async def interleave_async(
         for name in _rotated(names, r):
             fn, n = candidates[name], sizes[name]
             gc.collect()
-            gc.disable()
+            if not collect_garbage:
+                gc.disable()
             try:
                 c0 = time.process_time_ns()
                 t0 = time.perf_counter_ns()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import itertools
 import secrets
@@ -76,16 +77,23 @@ def _joserfc_key(keys: BenchKeys, alg: str) -> Any:
     return kind.import_key(keys.private_pem(alg))
 
 
-def coatcheck_codec(keys: BenchKeys, alg: str) -> Any:
-    """coatcheck's JWTCodec with the bench key, issuer and audience; Unavailable if missing."""
+def coatcheck_codec(keys: BenchKeys, alg: str, *, caches: bool = True) -> Any:
+    """coatcheck's JWTCodec with the bench key, issuer and audience; Unavailable if missing.
+
+    ``caches=False`` turns its verified-header cache off.
+    """
     jwt_codec, key_cls, ring_cls = _coatcheck_jwt_names()
     policies = need("coatcheck.policies", "ClaimsPolicy")
     if alg == "HS256":
         key = key_cls.from_secret(keys.secret, alg=alg, kid=KID)
     else:
         key = key_cls.from_pem(keys.private_pem(alg), alg=alg, kid=KID)
+    extra = {} if caches else {"header_cache_size": 0}
     return jwt_codec(
-        ring_cls([key]), algorithms=[alg], policy=policies(issuer=ISSUER, audience=AUDIENCE)
+        ring_cls([key]),
+        algorithms=[alg],
+        policy=policies(issuer=ISSUER, audience=AUDIENCE),
+        **extra,
     )
 
 
@@ -290,20 +298,38 @@ class _CountingStore:
         return attr
 
 
-def store_urls(services: Services, tmp: Path) -> dict[str, str]:
+def store_urls(services: Services, tmp: Path, tag: str = "") -> dict[str, str]:
+    """One URL per store kind; with ``tag``, a Redis prefix and a PostgreSQL table of
+    this run's own (so nobody else's data, or schema version, is ever met)."""
+    redis, postgres = services.redis_url, services.postgres_url
+    if tag:
+        redis += f"{'&' if '?' in redis else '?'}prefix=bench:s:{tag}:"
+        postgres += f"{'&' if '?' in postgres else '?'}table=bench_sessions_{tag}"
     return {
         "memory": "memory://",
         "sqlite": f"sqlite:///{tmp / 'bench-sessions.db'}",
-        "redis": services.redis_url,
-        "postgresql": services.postgres_url,
+        "redis": redis,
+        "postgresql": postgres,
     }
+
+
+def drop_postgres_table(url: str, table: str) -> None:
+    """Remove a bench table (and its attempts table) from the database ``url`` names."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+        for name in (table, f"{table}_attempts"):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+        with contextlib.suppress(psycopg.Error):  # a layout without the version table
+            conn.execute("DELETE FROM coatcheck_schema_version WHERE name = %s", (table,))
 
 
 async def open_bench_store(kind: str, url: str) -> Any:
     """``open_store(url)``; Unavailable when the store module has not landed."""
     open_store = need("coatcheck.stores", "open_store")
     if kind == "postgresql":
-        await asyncio.to_thread(ensure_postgres_database, url)
+        await asyncio.to_thread(ensure_postgres_database, url.partition("?")[0])
     try:
         return open_store(url)
     except Exception as exc:
@@ -330,8 +356,9 @@ async def run_sessions(
     users = [f"bench-user-{i}" for i in range(max(1, sessions // 50))]
     candidates: dict[str, Callable[[], Awaitable[object]]] = {}
     cleanups: list[Callable[[], Awaitable[None]]] = []
+    tag = secrets.token_hex(3)
     with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
-        for kind, url in store_urls(services, Path(tmp)).items():
+        for kind, url in store_urls(services, Path(tmp), tag).items():
             try:
                 store = await open_bench_store(kind, url)
             except Unavailable as exc:
@@ -360,7 +387,13 @@ async def run_sessions(
             candidates[f"validate/{kind}"] = lambda m=manager, c=cycle_t: m.validate(c())
             candidates[f"store.get/{kind}"] = lambda s=store, c=cycle_i: s.get(c(), time.time())
 
-            async def cleanup(s: Any = store) -> None:
+            async def cleanup(s: Any = store, kind: str = kind) -> None:
+                if kind == "postgresql":
+                    await s.close()
+                    await asyncio.to_thread(
+                        drop_postgres_table, services.postgres_url, f"bench_sessions_{tag}"
+                    )
+                    return
                 for user in users:
                     await s.delete_user(user)
                 await s.close()

@@ -1,15 +1,21 @@
 """coatcheck's benchmarks, side by side with the peers, in one command.
 
-    .venv/bin/python bench/run.py            # full run, under 10 minutes
-    .venv/bin/python bench/run.py --quick    # under a minute, noisy: checks it works
+    .venv/bin/python bench/run.py            # full run, about 15 minutes
+    .venv/bin/python bench/run.py --quick    # two or three minutes, noisy: checks it works
+
+Every HTTP and in-process variant runs in three regimes: ``many`` (20,000 users, each
+request the next user's credential: more users than any cache holds; the headline),
+``zipf`` (the same users with skewed popularity) and ``one`` (one credential repeated).
 
 Writes ``bench/results/<YYYY-MM-DD>.md`` (``<date>-quick.md`` in quick mode) with the
-machine described, every table and the targets of issue 7 computed from this run (and
-issue 15's scale rows, bench/scale.py, which need the cluster of .ci/services), a PNG
-chart and the raw JSON beside it. Needs Redis on 127.0.0.1:6379 and PostgreSQL on
-127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` / ``COATCHECK_BENCH_POSTGRES`` override the
-URLs; Redis db 13 and database ``coatcheck_bench`` by default) and, for the HTTP section,
-Debian's ``wrk`` (a bounded Python load client is used without it).
+machine and its load described, every table with cache hit rates, the targets of issues
+7 and 18 computed from this run (and issue 15's scale rows, bench/scale.py, which
+need the cluster of .ci/services), profiles of many-users requests (tables, and flame
+graphs as ``<date>-flame-<variant>.svg``), a PNG chart and the raw JSON beside it. Needs
+Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (``COATCHECK_BENCH_REDIS`` /
+``COATCHECK_BENCH_POSTGRES`` override the URLs; Redis db 13 and database
+``coatcheck_bench`` by default) and, for the HTTP section, Debian's ``wrk`` (a bounded
+Python load client is used without it).
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from harness import Budget, Progress
 from http_load import HttpBudget, load_tool, run_http
 from inprocess import run_inprocess
 from micro import run_jws_algorithms, run_jwt, run_sessions
-from report import machine, write_chart, write_markdown
+from profiles import run_profiles
+from report import load_now, machine, write_chart, write_markdown
 from session_data import markdown as session_data_markdown
 from session_data import run_session_data
 from stores_section import run_stores
@@ -44,7 +51,8 @@ from variants import VARIANTS, BuildContext
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = (
-    "jwt", "sessions", "inprocess", "dbsc", "stores", "http", "dpop", "session_data", "scale",
+    "jwt", "sessions", "inprocess", "profile", "dbsc", "stores", "http", "dpop",
+    "session_data", "scale",
 )
 
 
@@ -54,21 +62,29 @@ def _budgets(quick: bool) -> dict[str, Any]:
             "jwt": Budget(rounds=3, batch_seconds=0.008, group_seconds=1.0),
             "sessions": Budget(rounds=3, batch_seconds=0.02, group_seconds=2.0),
             "session_count": 200,
+            # Fewer users than the token cache holds: a smoke check, not a measurement.
+            "users": 2_000,
             "dbsc_browsers": 500,
             "inprocess": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
+            "warmup": (2_000, 0.3),
+            "profile": (2_000, 1.0),
             "stores_timeouts": (15.0, 0.0),
             "http": HttpBudget(rounds=1, duration=1, warmup=0),
             "session_data": Budget(rounds=3, batch_seconds=0.02, group_seconds=3.0),
             "session_data_many": 2_000,
         }
     return {
-        "jwt": Budget(rounds=15, batch_seconds=0.04, group_seconds=12.0, min_rounds=5),
-        "sessions": Budget(rounds=12, batch_seconds=0.1, group_seconds=25.0, min_rounds=5),
+        "jwt": Budget(rounds=12, batch_seconds=0.04, group_seconds=8.0, min_rounds=5),
+        "sessions": Budget(rounds=10, batch_seconds=0.1, group_seconds=20.0, min_rounds=5),
         "session_count": 2000,
+        "users": 20_000,
+        # Batches of a quarter second: about one pass over the users for the fast variants.
+        "inprocess": Budget(rounds=5, batch_seconds=0.25, group_seconds=30.0, min_rounds=5),
+        "warmup": (10_000, 1.0),
+        "profile": (20_000, 5.0),
         "dbsc_browsers": 5000,
-        "inprocess": Budget(rounds=10, batch_seconds=0.1, group_seconds=40.0, min_rounds=5),
         "stores_timeouts": (60.0, 200.0),
-        "http": HttpBudget(rounds=3, duration=4, warmup=1),
+        "http": HttpBudget(rounds=2, duration=2, warmup=1),  # about 5 minutes
         "session_data": Budget(rounds=8, batch_seconds=0.1, group_seconds=30.0, min_rounds=5),
         "session_data_many": 20_000,
     }
@@ -87,10 +103,11 @@ def _clean(value: Any) -> Any:
 
 async def _async_sections(
     wanted: set[str], budgets: dict[str, Any], progress: Progress, services: Services,
-    keys: BenchKeys, variants: list[str],
+    keys: BenchKeys, variants: list[str], out_dir: Path, stem: str, loads: dict[str, Any],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "sessions" in wanted:
+        loads["sessions"] = load_now()
         out["sessions"] = await run_sessions(
             services, budgets["sessions"], progress, sessions=budgets["session_count"]
         )
@@ -102,9 +119,20 @@ async def _async_sections(
             many=budgets["session_data_many"],
         )
     if "inprocess" in wanted:
+        loads["inprocess"] = load_now()
         with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
-            ctx = BuildContext(keys, services, Path(tmp))
-            out["inprocess"] = await run_inprocess(ctx, budgets["inprocess"], progress, variants)
+            ctx = BuildContext(keys, services, Path(tmp), users=budgets["users"])
+            out["inprocess"] = await run_inprocess(
+                ctx, budgets["inprocess"], progress, variants, warmup=budgets["warmup"]
+            )
+    if "profile" in wanted:
+        loads["profile"] = load_now()
+        requests, seconds = budgets["profile"]
+        with tempfile.TemporaryDirectory(prefix="coatcheck-bench-") as tmp:
+            ctx = BuildContext(keys, services, Path(tmp), users=budgets["users"])
+            out["profile"] = await run_profiles(
+                ctx, progress, out_dir, stem, requests=requests, sample_seconds=seconds
+            )
     if "dbsc" in wanted:
         out["dbsc"] = await run_dbsc(
             budgets["inprocess"], progress, browsers=budgets["dbsc_browsers"]
@@ -127,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         help="live sessions for the stores scale part (full runs only; default 1000000)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results directory")
+    parser.add_argument(
+        "--users", type=int, default=0,
+        help="users logged in per variant (default: 20000, 2000 with --quick)",
+    )
     args = parser.parse_args(argv)
     wanted = {s.strip() for s in args.sections.split(",") if s.strip()}
     unknown = wanted - set(SECTIONS)
@@ -140,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     warnings.simplefilter("ignore")  # joserfc's EdDSA deprecation, once per run is noise
     budgets = _budgets(args.quick)
+    if args.users:
+        budgets["users"] = args.users
     progress = Progress()
     services = Services.from_env()
     keys = BenchKeys.generate()
@@ -157,19 +191,29 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {"date": date, "quick": args.quick, "command": f".venv/bin/python {command}",
                  "sections": sorted(wanted)},
     }
+    results["meta"]["users"] = budgets["users"]
     chosen = ", ".join(s for s in SECTIONS if s in wanted)
     progress.say(f"coatcheck bench ({'quick' if args.quick else 'full'}): {chosen}")
+    loads: dict[str, Any] = {"start": load_now()}
+    results["meta"]["load"] = loads
     results["machine"] = machine(services.redis_url, services.postgres_url)
+    args.out.mkdir(parents=True, exist_ok=True)
     if "jwt" in wanted:
+        loads["jwt"] = load_now()
         results["jwt"] = run_jwt(keys, budgets["jwt"], progress)
         others = run_jws_algorithms(budgets["jwt"], progress)
         results["jwt"]["verify"].update(others["verify"])
         results["jwt"]["notes"] += others["notes"]
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         results.update(
-            runner.run(_async_sections(wanted, budgets, progress, services, keys, variants))
+            runner.run(
+                _async_sections(
+                    wanted, budgets, progress, services, keys, variants, args.out, stem, loads
+                )
+            )
         )
     if "stores" in wanted:
+        loads["stores"] = load_now()
         results["stores"] = run_stores(
             args.quick,
             progress,
@@ -178,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             postgres_url=services.postgres_url,
         )
     if "http" in wanted:
+        loads["http"] = load_now()
         hb: HttpBudget = budgets["http"]
         results["http"] = {
-            **run_http(hb, progress, variants),
+            **run_http(hb, progress, variants, budgets["users"]),
             "rounds": hb.rounds, "duration": hb.duration, "warmup": hb.warmup,
             "connections": hb.connections, "tool": load_tool(),
         }
@@ -190,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         from scale import run_scale
 
         results["scale"] = run_scale(args.quick, args.scale)
+    loads["end"] = load_now()
     results["meta"]["seconds"] = time.monotonic() - started
     results["targets"] = [t.__dict__ if not hasattr(t, "__slots__") else
                           {s: getattr(t, s) for s in t.__slots__} for t in compute_targets(results)]
-    args.out.mkdir(parents=True, exist_ok=True)
     chart = args.out / f"{stem}.png"
     has_chart = write_chart(chart, results)
     md = args.out / f"{stem}.md"
@@ -210,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")
     for t in results["targets"]:
-        line = f"  {t['status']:>12}  {t['what']}  ({t['measured']}; {t['threshold']})"
+        line = (
+            f"  {t['status']:>12}  [{t['regime']}] {t['what']}  ({t['measured']}; "
+            f"{t['threshold']})"
+        )
         print(line, file=sys.stderr)
     return 0
 

@@ -4,8 +4,10 @@ Both the in-process section (raw scope/receive/send) and the HTTP section (uvico
 child process, ``serve.py``) build variants from here, so both measure the same code.
 
 A variant's ``build`` runs inside the event loop that will serve it, makes the app, logs
-one user in (through the app's own login route, or the strategy's own issue call) and
-returns the header that carries the credential plus a forged one for the gate.
+``ctx.users`` distinct users in (through the app's own login route, or the strategy's own
+issue call: a real credential each, in the store each uses) and returns the header that
+carries each user's credential (user ``i`` at index ``i``), a forged one for the gate, and
+the variant's caches so that the runners can count their hits.
 
 Hooks for modules that have not landed raise :class:`~harness.Unavailable`; the runners
 show them as "not available yet" rows.
@@ -13,14 +15,15 @@ show them as "not available yet" rows.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib
 import json
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt as pyjwt
 from fastapi import Request as FastAPIRequest
@@ -28,12 +31,13 @@ from fixtures import (
     AUDIENCE,
     ISSUER,
     KID,
-    USER_ID,
     USER_NAME,
     BenchKeys,
     Services,
     ensure_postgres_database,
     need,
+    user_id,
+    user_name,
     verify_claims,
 )
 from floors import JWTFloor, verify_hs256_bearer
@@ -41,12 +45,14 @@ from harness import Unavailable
 
 __all__ = [
     "BARE_OF_GROUP",
+    "CONTROLS",
     "VARIANTS",
     "BuildContext",
     "Built",
     "Variant",
     "asgi_request",
     "by_name",
+    "cache_counts",
     "make_scope",
 ]
 
@@ -55,27 +61,106 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
+#: Logins run this many at a time while a variant is built (network stores overlap).
+_CONCURRENT_LOGINS = 16
+#: A login that finds the store unreachable (20 servers log 20,000 users in each at
+#: once on a 2-core machine) is tried again this many times, after a pause.
+_LOGIN_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
 class BuildContext:
+    """What a build needs: keys, services, a temporary folder and how many users to log in.
+
+    ``tag`` makes the Redis prefixes and PostgreSQL tables of one build its own, so
+    builds running at once (the HTTP servers) never share or delete each other's keys.
+    """
+
     keys: BenchKeys
     services: Services
     tmp: Path
+    users: int = 1
+    tag: str = field(default_factory=lambda: secrets.token_hex(3))
 
 
 async def _nothing() -> None:
     return None
 
 
+def _no_caches() -> dict[str, Any]:
+    return {}
+
+
 @dataclass(slots=True)
 class Built:
-    """A ready app and the request header that authenticates against it."""
+    """A ready app and, per bench user, the request header that authenticates them.
+
+    ``caches`` names the caches on the variant's request path (objects with ``hits``
+    and ``misses`` counters, see :func:`cache_counts`): coatcheck's, since the peers
+    keep none.
+    """
 
     app: ASGIApp
-    credential: tuple[str, str] | None
+    credentials: list[tuple[str, str]]
     forged: tuple[str, str] | None
     close: Callable[[], Awaitable[None]] = field(default=_nothing)
+    caches: Callable[[], dict[str, Any]] = field(default=_no_caches)
+
+    @property
+    def credential(self) -> tuple[str, str] | None:
+        """User 0's header (the one-credential regime), ``None`` for a bare app."""
+        return self.credentials[0] if self.credentials else None
+
+
+def cache_counts(cache: Any) -> tuple[int, int]:
+    """``(hits, misses)`` counted by one of coatcheck's caches so far."""
+    return int(getattr(cache, "hits", 0)), int(getattr(cache, "misses", 0))
+
+
+async def _for_users(ctx: BuildContext, make: Callable[[int], Awaitable[T]]) -> list[T]:
+    """``make(i)`` for every bench user, a bounded number at a time, in user order."""
+
+    async def patient(i: int) -> T:
+        for attempt in range(_LOGIN_TRIES):
+            try:
+                return await make(i)
+            except Exception as exc:
+                # A store timing out under the build's own load: wait, try again.
+                if type(exc).__name__ != "StoreUnavailable" or attempt == _LOGIN_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    out: list[T] = []
+    for start in range(0, ctx.users, _CONCURRENT_LOGINS):
+        stop = min(ctx.users, start + _CONCURRENT_LOGINS)
+        out += await asyncio.gather(*(patient(i) for i in range(start, stop)))
+    return out
+
+
+def _redis_url(ctx: BuildContext, prefix: str) -> str:
+    url = ctx.services.redis_url
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
+
+
+async def _drop_redis_keys(url: str, prefixes: Iterable[str]) -> None:
+    """Delete every key under ``prefixes`` (SCAN, never KEYS: the server never blocks)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        for prefix in prefixes:
+            batch: list[bytes] = []
+            async for key in client.scan_iter(match=prefix + "*", count=5000):
+                batch.append(key)
+                if len(batch) >= 5000:
+                    await client.unlink(*batch)
+                    batch = []
+            if batch:
+                await client.unlink(*batch)
+    finally:
+        await client.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +168,9 @@ class Variant:
     """One row of the HTTP and in-process tables.
 
     ``role``: "limit" (bare, no auth), "coatcheck", "peer" (what users pick instead),
-    "floor" (hand-written checks: the yardsticks).
+    "floor" (hand-written checks: the yardsticks). ``http`` False: in-process only
+    (the "token cache off" controls, which answer whether the verified-token cache
+    pays; the JWS header cache stays on in them, as it hits for every user).
     """
 
     name: str
@@ -91,6 +178,7 @@ class Variant:
     role: str
     label: str
     build: Callable[[BuildContext], Awaitable[Built]]
+    http: bool = True
 
 
 # -- raw ASGI calls -----------------------------------------------------------------
@@ -125,7 +213,9 @@ async def asgi_request(
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     if body:
         raw.append((b"content-length", str(len(body)).encode()))
+    path, _, query = path.partition("?")
     scope = make_scope(method, path, raw)
+    scope["query_string"] = query.encode("latin-1")
     sent = False
     out: dict[str, Any] = {"status": 0, "headers": [], "body": b""}
 
@@ -243,26 +333,28 @@ def _claims_name(request: Any) -> str | None:
 
 
 async def _bare(ctx: BuildContext) -> Built:
-    return Built(_starlette_app(lambda request: USER_NAME), None, None)
+    return Built(_starlette_app(lambda request: USER_NAME), [], None)
 
 
 async def _fastapi_bare(ctx: BuildContext) -> Built:
-    return Built(_fastapi_app(lambda request: USER_NAME), None, None)
+    return Built(_fastapi_app(lambda request: USER_NAME), [], None)
 
 
 # -- hand-written JWT checks ----------------------------------------------------------
 
 
-def _bench_token(ctx: BuildContext) -> str:
+def _bench_token(ctx: BuildContext, user: int) -> str:
     return pyjwt.encode(
-        verify_claims(ttl=86400), ctx.keys.secret, algorithm="HS256", headers={"kid": KID}
+        verify_claims(ttl=86400, user=user), ctx.keys.secret, algorithm="HS256",
+        headers={"kid": KID},
     )
 
 
 def _bearer_built(ctx: BuildContext, verify: Callable[[str], dict[str, Any] | None]) -> Built:
-    token = _bench_token(ctx)
+    tokens = [_bench_token(ctx, i) for i in range(ctx.users)]
     app = _BearerCheck(_starlette_app(_claims_name), verify)
-    return Built(app, ("authorization", f"Bearer {token}"), _forged_bearer(token))
+    credentials = [("authorization", f"Bearer {token}") for token in tokens]
+    return Built(app, credentials, _forged_bearer(tokens[0]))
 
 
 async def _floor_hs256(ctx: BuildContext) -> Built:
@@ -312,8 +404,13 @@ async def _manual_redis(ctx: BuildContext) -> Built:
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(ctx.services.redis_url)
-    token = secrets.token_urlsafe(32)
-    await client.set(f"bench:manual:{token}", json.dumps({"name": USER_NAME}), ex=86400)
+    prefix = f"bench:manual:{ctx.tag}:"
+    tokens = [secrets.token_urlsafe(32) for _ in range(ctx.users)]
+    for start in range(0, ctx.users, 2000):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(ctx.users, start + 2000)):
+            pipe.set(f"{prefix}{tokens[i]}", json.dumps({"name": user_name(i)}), ex=86400)
+        await pipe.execute()
 
     class _CookieLookup:
         def __init__(self, app: ASGIApp) -> None:
@@ -327,19 +424,19 @@ async def _manual_redis(ctx: BuildContext) -> Built:
                         for part in value.decode("latin-1").split(";"):
                             name, _, val = part.strip().partition("=")
                             if name == "sid" and val:
-                                raw = await client.get(f"bench:manual:{val}")
+                                raw = await client.get(prefix + val)
                                 data = json.loads(raw) if raw else None
                         break
                 scope["bench.claims"] = data
             await self.app(scope, receive, send)
 
     async def close() -> None:
-        await client.delete(f"bench:manual:{token}")
         await client.aclose()
+        await _drop_redis_keys(ctx.services.redis_url, [prefix])
 
-    credential = ("cookie", f"sid={token}")
+    credentials = [("cookie", f"sid={token}") for token in tokens]
     app = _CookieLookup(_starlette_app(_claims_name))
-    return Built(app, credential, _forged_cookie(credential), close)
+    return Built(app, credentials, _forged_cookie(credentials[0]), close)
 
 
 # -- Starlette SessionMiddleware and starsessions -----------------------------------
@@ -348,8 +445,18 @@ async def _manual_redis(ctx: BuildContext) -> Built:
 async def _login_session(request: Any) -> Any:
     from starlette.responses import PlainTextResponse
 
-    request.session["name"] = USER_NAME
+    request.session["name"] = user_name(int(request.query_params.get("user", "0")))
     return PlainTextResponse("ok")
+
+
+async def _session_logins(ctx: BuildContext, app: Any) -> list[tuple[str, str]]:
+    """Each bench user logs in through the app's own POST /login; their cookies."""
+
+    async def login(i: int) -> tuple[str, str]:
+        _, headers, _ = await asgi_request(app, "POST", f"/login?user={i}")
+        return _cookie_from(headers, "session")
+
+    return await _for_users(ctx, login)
 
 
 def _session_name(request: Any) -> str | None:
@@ -367,9 +474,8 @@ async def _starlette_session(ctx: BuildContext) -> Built:
         middleware=[Middleware(SessionMiddleware, secret_key=secret, https_only=False)],
         login=_login_session,
     )
-    _, headers, _ = await asgi_request(app, "POST", "/login")
-    credential = _cookie_from(headers, "session")
-    return Built(app, credential, _forged_cookie(credential))
+    credentials = await _session_logins(ctx, app)
+    return Built(app, credentials, _forged_cookie(credentials[0]))
 
 
 async def _starsessions_redis(ctx: BuildContext) -> Built:
@@ -377,7 +483,8 @@ async def _starsessions_redis(ctx: BuildContext) -> Built:
     from starsessions import SessionAutoloadMiddleware, SessionMiddleware
     from starsessions.stores.redis import RedisStore
 
-    store = RedisStore(url=ctx.services.redis_url, prefix="bench:starsessions:")
+    prefix = f"bench:starsessions:{ctx.tag}:"
+    store = RedisStore(url=ctx.services.redis_url, prefix=prefix)
     app = _starlette_app(
         _session_name,
         middleware=[
@@ -386,15 +493,15 @@ async def _starsessions_redis(ctx: BuildContext) -> Built:
         ],
         login=_login_session,
     )
-    _, headers, _ = await asgi_request(app, "POST", "/login")
-    credential = _cookie_from(headers, "session")
+    credentials = await _session_logins(ctx, app)
 
     async def close() -> None:
         connection = getattr(store, "_connection", None)
         if connection is not None:
             await connection.aclose()
+        await _drop_redis_keys(ctx.services.redis_url, [prefix])
 
-    return Built(app, credential, _forged_cookie(credential), close)
+    return Built(app, credentials, _forged_cookie(credentials[0]), close)
 
 
 # -- coatcheck ------------------------------------------------------------------------
@@ -425,42 +532,96 @@ def _identity_name(names: dict[str, Any]) -> Callable[[Any], str | None]:
     return name_of
 
 
+def _caches_of(strategy: Any) -> Callable[[], dict[str, Any]]:
+    """The caches on a coatcheck strategy's request path, found where each one lives."""
+
+    def caches() -> dict[str, Any]:
+        codec = getattr(strategy, "codec", None)
+        places = (
+            ("verified tokens", strategy, "_cache"),
+            ("JWS headers", getattr(codec, "_verifier", None), "_cache"),
+        )
+        found: dict[str, Any] = {}
+        for label, owner, attr in places:
+            cache = getattr(owner, attr, None) if owner is not None else None
+            if cache is not None and hasattr(cache, "hits"):
+                found[label] = cache
+        return found
+
+    return caches
+
+
 async def _coatcheck_jwt_strategy(
-    ctx: BuildContext,
-) -> tuple[Any, tuple[str, str], tuple[str, str]]:
+    ctx: BuildContext, *, caches: bool = True
+) -> tuple[Any, list[tuple[str, str]], tuple[str, str]]:
     from micro import coatcheck_codec
 
     names = _coatcheck_names()
-    strategy = names["JWTStrategy"](coatcheck_codec(ctx.keys, "HS256"))
-    issued = await strategy.issue(USER_ID, data={"name": USER_NAME})
-    return strategy, ("authorization", f"Bearer {issued.token}"), _forged_bearer(issued.token)
+    codec = coatcheck_codec(ctx.keys, "HS256")
+    strategy = names["JWTStrategy"](codec, **({} if caches else {"cache_size": 0}))
+
+    async def issue(i: int) -> Any:
+        return await strategy.issue(user_id(i), data={"name": user_name(i)})
+
+    issued = await _for_users(ctx, issue)
+    credentials = [("authorization", f"Bearer {x.token}") for x in issued]
+    return strategy, credentials, _forged_bearer(issued[0].token)
 
 
-async def _session_manager(ctx: BuildContext, kind: str) -> Any:
+async def _session_manager(
+    ctx: BuildContext, kind: str
+) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """A SessionManager on a store of ``kind`` of this build's own, and what removes it."""
     from micro import open_bench_store, store_urls
 
     manager_cls = need("coatcheck.sessions", "SessionManager")
     url = store_urls(ctx.services, ctx.tmp)[kind]
-    if kind == "postgresql":
-        ensure_postgres_database(url)
-    return manager_cls(await open_bench_store(kind, url))
+    drop: Callable[[], Awaitable[None]] = _nothing
+    if kind == "redis":
+        prefix = f"bench:cc:{ctx.tag}:"
+        url = _redis_url(ctx, prefix)
+
+        async def drop() -> None:
+            await _drop_redis_keys(ctx.services.redis_url, [prefix])
+
+    elif kind == "postgresql":
+        table = f"bench_sessions_{ctx.tag}"
+        base = url
+        url = f"{url}{'&' if '?' in url else '?'}table={table}"
+        await asyncio.to_thread(ensure_postgres_database, base)
+
+        async def drop() -> None:
+            from micro import drop_postgres_table
+
+            await asyncio.to_thread(drop_postgres_table, base, table)
+
+    elif kind == "sqlite":
+        url = f"sqlite:///{ctx.tmp / f'bench-sessions-{ctx.tag}.db'}"
+    manager = manager_cls(await open_bench_store(kind, url))
+
+    async def close() -> None:
+        await manager.store.close()
+        await drop()
+
+    return manager, close
 
 
 async def _coatcheck_session_strategy(
     ctx: BuildContext, kind: str
-) -> tuple[Any, tuple[str, str], tuple[str, str], Callable[[], Awaitable[None]]]:
+) -> tuple[Any, list[tuple[str, str]], tuple[str, str], Callable[[], Awaitable[None]]]:
     names = _coatcheck_names()
-    manager = await _session_manager(ctx, kind)
+    manager, close = await _session_manager(ctx, kind)
     strategy = names["SessionStrategy"](manager)
-    issued = await strategy.issue(USER_ID, data={"name": USER_NAME}, user_agent="bench")
     cookie = names["CookieTransport"]()
-    credential = _cookie_from(cookie.write(issued, persistent=True), cookie.cookie_name)
 
-    async def close() -> None:
-        await manager.revoke(issued.token)
-        await manager.store.close()
+    async def login(i: int) -> tuple[str, str]:
+        issued = await strategy.issue(
+            user_id(i), data={"name": user_name(i)}, user_agent="bench"
+        )
+        return _cookie_from(cookie.write(issued, persistent=True), cookie.cookie_name)
 
-    return strategy, credential, _forged_cookie(credential), close
+    credentials = await _for_users(ctx, login)
+    return strategy, credentials, _forged_cookie(credentials[0]), close
 
 
 def _coatcheck_starlette(names: dict[str, Any], strategy: Any) -> Any:
@@ -479,22 +640,28 @@ def _coatcheck_fastapi_mw(names: dict[str, Any], strategy: Any) -> Any:
 
 
 async def _cc_jwt(ctx: BuildContext) -> Built:
-    strategy, credential, forged = await _coatcheck_jwt_strategy(ctx)
-    return Built(_coatcheck_starlette(_coatcheck_names(), strategy), credential, forged)
+    strategy, credentials, forged = await _coatcheck_jwt_strategy(ctx)
+    app = _coatcheck_starlette(_coatcheck_names(), strategy)
+    return Built(app, credentials, forged, caches=_caches_of(strategy))
+
+
+async def _cc_jwt_nocache(ctx: BuildContext) -> Built:
+    strategy, credentials, forged = await _coatcheck_jwt_strategy(ctx, caches=False)
+    return Built(_coatcheck_starlette(_coatcheck_names(), strategy), credentials, forged)
 
 
 def _cc_session(kind: str) -> Callable[[BuildContext], Awaitable[Built]]:
     async def build(ctx: BuildContext) -> Built:
-        strategy, credential, forged, close = await _coatcheck_session_strategy(ctx, kind)
+        strategy, credentials, forged, close = await _coatcheck_session_strategy(ctx, kind)
         app = _coatcheck_starlette(_coatcheck_names(), strategy)
-        return Built(app, credential, forged, close)
+        return Built(app, credentials, forged, close, _caches_of(strategy))
 
     return build
 
 
 async def _hybrid_strategy(
-    ctx: BuildContext,
-) -> tuple[Any, tuple[str, str], tuple[str, str], Callable[[], Awaitable[None]]]:
+    ctx: BuildContext, *, caches: bool = True
+) -> tuple[Any, list[tuple[str, str]], tuple[str, str], Callable[[], Awaitable[None]]]:
     """Hybrid mode (issue 4): access JWT in the bearer header, refresh sessions on Redis.
 
     The access token lives 30 minutes here instead of the default 5 so that it cannot
@@ -508,44 +675,52 @@ async def _hybrid_strategy(
 
     from micro import coatcheck_codec
 
-    manager = await _session_manager(ctx, "redis")
+    manager, close = await _session_manager(ctx, "redis")
     try:
         strategy = hybrid_cls(
             manager,
             coatcheck_codec(ctx.keys, "HS256"),
             secrets.token_bytes(32),
             access_ttl=timedelta(minutes=30),
+            **({} if caches else {"cache_size": 0}),
         )
     except TypeError as exc:
+        await close()
         raise Unavailable(f"HybridStrategy's constructor differs from this hook's: {exc}") from exc
-    issued = await strategy.issue(USER_ID, data={"name": USER_NAME}, user_agent="bench")
 
-    async def close() -> None:
-        await manager.revoke_user(USER_ID)
-        await manager.store.close()
+    async def issue(i: int) -> Any:
+        return await strategy.issue(user_id(i), data={"name": user_name(i)}, user_agent="bench")
 
-    credential = ("authorization", f"Bearer {issued.token}")
-    return strategy, credential, _forged_bearer(issued.token), close
+    issued = await _for_users(ctx, issue)
+    credentials = [("authorization", f"Bearer {x.token}") for x in issued]
+    return strategy, credentials, _forged_bearer(issued[0].token), close
 
 
 async def _cc_hybrid(ctx: BuildContext) -> Built:
-    strategy, credential, forged, close = await _hybrid_strategy(ctx)
+    strategy, credentials, forged, close = await _hybrid_strategy(ctx)
     app = _coatcheck_starlette(_coatcheck_names(), strategy)
-    return Built(app, credential, forged, close)
+    return Built(app, credentials, forged, close, _caches_of(strategy))
+
+
+async def _cc_hybrid_nocache(ctx: BuildContext) -> Built:
+    strategy, credentials, forged, close = await _hybrid_strategy(ctx, caches=False)
+    app = _coatcheck_starlette(_coatcheck_names(), strategy)
+    return Built(app, credentials, forged, close)
 
 
 # -- FastAPI ------------------------------------------------------------------------------
 
 
 async def _cc_fastapi_mw_jwt(ctx: BuildContext) -> Built:
-    strategy, credential, forged = await _coatcheck_jwt_strategy(ctx)
-    return Built(_coatcheck_fastapi_mw(_coatcheck_names(), strategy), credential, forged)
+    strategy, credentials, forged = await _coatcheck_jwt_strategy(ctx)
+    app = _coatcheck_fastapi_mw(_coatcheck_names(), strategy)
+    return Built(app, credentials, forged, caches=_caches_of(strategy))
 
 
 async def _cc_fastapi_mw_redis(ctx: BuildContext) -> Built:
-    strategy, credential, forged, close = await _coatcheck_session_strategy(ctx, "redis")
+    strategy, credentials, forged, close = await _coatcheck_session_strategy(ctx, "redis")
     app = _coatcheck_fastapi_mw(_coatcheck_names(), strategy)
-    return Built(app, credential, forged, close)
+    return Built(app, credentials, forged, close, _caches_of(strategy))
 
 
 def _fastapi_integration() -> Any:
@@ -575,13 +750,15 @@ def _coatcheck_fastapi_dependency(strategy: Any) -> Any:
 
 
 async def _cc_fastapi_integration_jwt(ctx: BuildContext) -> Built:
-    strategy, credential, forged = await _coatcheck_jwt_strategy(ctx)
-    return Built(_coatcheck_fastapi_dependency(strategy), credential, forged)
+    strategy, credentials, forged = await _coatcheck_jwt_strategy(ctx)
+    app = _coatcheck_fastapi_dependency(strategy)
+    return Built(app, credentials, forged, caches=_caches_of(strategy))
 
 
 async def _cc_fastapi_integration_redis(ctx: BuildContext) -> Built:
-    strategy, credential, forged, close = await _coatcheck_session_strategy(ctx, "redis")
-    return Built(_coatcheck_fastapi_dependency(strategy), credential, forged, close)
+    strategy, credentials, forged, close = await _coatcheck_session_strategy(ctx, "redis")
+    app = _coatcheck_fastapi_dependency(strategy)
+    return Built(app, credentials, forged, close, _caches_of(strategy))
 
 
 def _fastapi_users_app(backend: Any, users: Any) -> Any:
@@ -650,8 +827,13 @@ async def _fastapi_users(ctx: BuildContext, kind: str) -> Built:
         verification_token_secret = secret
 
     db = MemoryUserDatabase()
-    user = User(id=uuid.uuid4(), email="ada@example.com", hashed_password="x", name=USER_NAME)
-    db.users[user.id] = user
+    people = [
+        User(id=uuid.uuid4(), email=f"{user_id(i)}@example.com", hashed_password="x",
+             name=user_name(i))
+        for i in range(ctx.users)
+    ]
+    for person in people:
+        db.users[person.id] = person
 
     async def get_user_db() -> Any:
         yield db
@@ -671,29 +853,38 @@ async def _fastapi_users(ctx: BuildContext, kind: str) -> Built:
         import redis.asyncio as aioredis
 
         client = aioredis.Redis.from_url(ctx.services.redis_url, decode_responses=True)
-        strategy = RedisStrategy(client, lifetime_seconds=86400, key_prefix="bench:fu:")
+        prefix = f"bench:fu:{ctx.tag}:"
+        strategy = RedisStrategy(client, lifetime_seconds=86400, key_prefix=prefix)
 
         def get_strategy() -> Any:
-            return RedisStrategy(client, lifetime_seconds=86400, key_prefix="bench:fu:")
+            return RedisStrategy(client, lifetime_seconds=86400, key_prefix=prefix)
 
-        closers.append(client.aclose)
+        async def drop() -> None:
+            await _drop_redis_keys(ctx.services.redis_url, [prefix])
+
+        closers += [client.aclose, drop]
 
     backend = AuthenticationBackend(
         name=kind, transport=BearerTransport(tokenUrl="auth/login"), get_strategy=get_strategy
     )
     users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])
-    token = await strategy.write_token(user)
+
+    async def write(i: int) -> str:
+        return str(await strategy.write_token(people[i]))
+
+    tokens = await _for_users(ctx, write)
 
     async def close() -> None:
         for closer in closers:
             await closer()
 
     app = _fastapi_users_app(backend, users)
-    credential = ("authorization", f"Bearer {token}")
+    credentials = [("authorization", f"Bearer {token}") for token in tokens]
+    token = tokens[0]
     forged = (
         _forged_bearer(token) if kind == "jwt" else ("authorization", "Bearer " + "x" * len(token))
     )
-    return Built(app, credential, forged, close)
+    return Built(app, credentials, forged, close)
 
 
 async def _fu_jwt(ctx: BuildContext) -> Built:
@@ -736,7 +927,18 @@ VARIANTS: tuple[Variant, ...] = (
             "coatcheck AuthMiddleware on FastAPI, session on Redis", _cc_fastapi_mw_redis),
     Variant("fastapi-users-jwt", "fastapi", "peer", "fastapi-users JWTStrategy", _fu_jwt),
     Variant("fastapi-users-redis", "fastapi", "peer", "fastapi-users RedisStrategy", _fu_redis),
+    # Controls, in process only: the verified-token cache turned off (cache_size=0).
+    Variant("coatcheck-jwt-nocache", "starlette", "coatcheck",
+            "coatcheck jwt, token cache off", _cc_jwt_nocache, http=False),
+    Variant("coatcheck-hybrid-nocache", "starlette", "coatcheck",
+            "coatcheck hybrid, token cache off", _cc_hybrid_nocache, http=False),
 )
+
+#: Each "token cache off" control and the variant it controls.
+CONTROLS = {
+    "coatcheck-jwt-nocache": "coatcheck-jwt",
+    "coatcheck-hybrid-nocache": "coatcheck-hybrid",
+}
 
 BARE_OF_GROUP = {"starlette": "bare", "fastapi": "fastapi-bare"}
 

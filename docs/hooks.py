@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -407,7 +408,29 @@ def on_files(files: Any, config: Any) -> Any:
     return files
 
 
+_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def outside_links_as_paths(markdown: str, page_path: str) -> str:
+    """Links from a page to repository files outside ``docs/`` (``../bench/...``) become
+    the text and the path in code: the site has no copy of those files, while the page
+    keeps its working link when read in the repository."""
+    folder = Path(page_path).parent
+
+    def one(match: re.Match[str]) -> str:
+        text, target = match.group(1), match.group(2)
+        if "://" in target or target.startswith(("#", "mailto:")):
+            return match.group(0)
+        resolved = os.path.normpath(folder / target.partition("#")[0])
+        if not resolved.startswith(".."):
+            return match.group(0)
+        return f"{text} (`{resolved.lstrip('./').replace('../', '')}`)"
+
+    return _LINK.sub(one, markdown)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    markdown = outside_links_as_paths(markdown, page.file.src_uri)
     return expand_bench(markdown, newest_results())
 
 

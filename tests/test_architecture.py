@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ import coatcheck
 PACKAGE = Path(coatcheck.__file__).parent
 FRAMEWORKS = {"starlette", "fastapi", "flask", "werkzeug", "uvicorn", "django", "quart"}
 DRIVERS = {"redis", "psycopg", "psycopg_pool", "asyncpg", "hiredis"}
+#: Metrics libraries, each in the one observer module that exports to it.
+METRICS_HOMES = {"prometheus_client": "observe/prometheus.py", "opentelemetry": "observe/otel.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -46,6 +50,29 @@ def test_frameworks_and_drivers_stay_in_their_packages(path: Path) -> None:
         assert not imported & FRAMEWORKS, f"{path.name} imports {imported & FRAMEWORKS}"
     if top != "stores":
         assert not imported & DRIVERS, f"{path.name} imports {imported & DRIVERS}"
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_metrics_libraries_stay_in_their_observers(path: Path) -> None:
+    # The core emits coatcheck.events; only the optional observers know an exporter.
+    where = path.relative_to(PACKAGE).as_posix()
+    for library in _imports(path) & set(METRICS_HOMES):
+        assert where == METRICS_HOMES[library], f"{where} imports {library}"
+
+
+def test_the_core_loads_no_metrics_library() -> None:
+    code = (
+        "import sys, coatcheck, coatcheck.events, coatcheck.stores.observed, "
+        "coatcheck.adapters.wsgi, coatcheck.adapters.asgi, coatcheck.demo.app\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{sorted(METRICS_HOMES)!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_events_is_a_leaf_every_part_can_import() -> None:
+    assert not _coatcheck_imports(PACKAGE / "events.py")
 
 
 def test_adapters_import_no_framework_at_all() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -11,13 +12,17 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
+from coatcheck import events
 from coatcheck.clock import FrozenClock, SystemClock
 from coatcheck.errors import ConfigurationError
+from coatcheck.events import Event, FeedStateChanged, RevocationsPublished, RevocationsReceived
 from coatcheck.revocation import RevocationFeed, RevocationSet, decode_message, encode_message
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
 from coatcheck.stores.postgres_revocation import PostgresRevocationFeed
 from coatcheck.stores.redis_revocation import RedisRevocationFeed
+
+from ._net import free_port
 
 RETENTION = timedelta(minutes=5, seconds=10)
 
@@ -313,3 +318,76 @@ async def test_the_manager_publishes_on_redis(redis_url: str, channel: str) -> N
 @pytest.mark.usefixtures("pg_cleanup")
 async def test_the_manager_publishes_on_postgres(postgres_url: str, channel: str) -> None:
     await _manager_publishes(lambda s: PostgresRevocationFeed(postgres_url, s, channel=channel))
+
+
+# -- events: the feed's state, what it publishes, and its lag --------------------------------
+
+
+def test_messages_carry_their_publication_time_for_the_lag() -> None:
+    stamped = encode_message(["a"], 5.0, sent_at=1.5)
+    assert json.loads(stamped) == {"u": 5.0, "s": ["a"], "t": 1.5}
+    assert decode_message(stamped) == (["a"], 5.0)  # older listeners read it as before
+
+
+async def _feed_events(feed: RevocationFeed, send_old: Callable[[], Awaitable[None]]) -> None:
+    heard: list[Event] = []
+    kinds = (FeedStateChanged, RevocationsPublished, RevocationsReceived)
+    channel = feed.channel
+    with events.subscribe(heard.append, *kinds):
+        await feed.start(wait=5)
+        assert await feed.publish([f"s.{secrets.token_hex(8)}", f"s.{secrets.token_hex(8)}"])
+        await _eventually(lambda: any(isinstance(e, RevocationsReceived) for e in heard))
+        await send_old()  # a publisher from before the stamp
+        await _eventually(lambda: sum(isinstance(e, RevocationsReceived) for e in heard) == 2)
+        await feed.stop()
+    # The listener may hear the message before the publisher's own call returns.
+    assert heard[0] == FeedStateChanged(channel=channel, up=True)
+    assert heard[-1] == FeedStateChanged(channel=channel, up=False)
+    middle = heard[1:-1]
+    assert len(middle) == 3
+    assert RevocationsPublished(channel=channel, count=2, delivered=True) in middle
+    assert RevocationsReceived(channel=channel, count=1, lag=None) == middle[-1]
+    [received] = [e for e in middle[:-1] if isinstance(e, RevocationsReceived)]
+    assert received.count == 2
+    assert received.lag is not None
+    assert 0 <= received.lag < 2.0  # the feed's promise: well under a second
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_feed_events(
+    redis_url: str, channel: str, redis_client: aioredis.Redis
+) -> None:
+    feed = RedisRevocationFeed(redis_url, RevocationSet(retention=RETENTION), channel=channel)
+
+    async def send_old() -> None:
+        await redis_client.publish(channel, encode_message(["s.old"], SystemClock().now() + 60))
+
+    await _feed_events(feed, send_old)
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+@pytest.mark.usefixtures("pg_cleanup")
+async def test_postgres_feed_events(postgres_url: str, channel: str) -> None:
+    feed = PostgresRevocationFeed(postgres_url, RevocationSet(retention=RETENTION), channel=channel)
+
+    async def send_old() -> None:
+        payload = encode_message(["s.old"], SystemClock().now() + 60)
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    await _feed_events(feed, send_old)
+
+
+@pytest.mark.anyio
+async def test_a_publish_that_cannot_reach_the_server_is_reported_queued(channel: str) -> None:
+    heard: list[Event] = []
+    feed = RedisRevocationFeed(
+        f"redis://127.0.0.1:{free_port()}/15", RevocationSet(retention=RETENTION), channel=channel
+    )
+    with events.subscribe(heard.append, RevocationsPublished, FeedStateChanged):
+        assert await feed.publish(["s.x"]) is False
+        await feed.stop()
+    # Never connected: no state change to report, one queued message.
+    assert heard == [RevocationsPublished(channel=channel, count=1, delivered=False)]

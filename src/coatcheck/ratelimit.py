@@ -55,10 +55,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError, RateLimited
+from .events import Concealed, LoginFailed, LoginThrottled, emit, observed
 from .secret import Secret
 
 __all__ = [
@@ -192,13 +193,21 @@ class Attempt:
     reservation back (the password was never judged, say the hashing queue was full).
     """
 
-    __slots__ = ("_account", "_counter", "_done", "_others")
+    __slots__ = ("_account", "_counter", "_done", "_others", "_who")
 
-    def __init__(self, counter: AttemptCounter, account: str | None, others: list[str]) -> None:
+    def __init__(
+        self,
+        counter: AttemptCounter,
+        account: str | None,
+        others: list[str],
+        who: tuple[str, str | None, str] = ("login", None, ""),
+    ) -> None:
         self._counter = counter
         self._account = account
         self._others = others
         self._done = False
+        # (limiter namespace, username as typed, ip): only for the LoginFailed event.
+        self._who = who
 
     async def succeeded(self) -> None:
         """The password was right: clear the account's count, give back the IP's one.
@@ -224,13 +233,27 @@ class Attempt:
         for key in ([] if self._account is None else [self._account]) + self._others:
             await self._counter.release_attempt(key)
 
+    def failed(self) -> None:
+        """The password was wrong (or the name unknown): the attempt stays counted.
+
+        The ``async with`` form calls it on leaving without :meth:`succeeded`; after
+        :meth:`reserve`, call it to tell observers (:class:`~coatcheck.events.LoginFailed`).
+        Never raises.
+        """
+        if self._done:
+            return
+        self._done = True
+        namespace, username, ip = self._who
+        if username is not None and observed(LoginFailed):
+            emit(LoginFailed(limiter=namespace, username=Concealed(username), ip=Concealed(ip)))
+
     async def __aenter__(self) -> Attempt:
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if kind is not None:
             await self.cancel()
-        self._done = True
+        self.failed()
 
 
 class LoginLimiter:
@@ -245,7 +268,7 @@ class LoginLimiter:
     namespace outside ``[A-Za-z0-9_.-]{1,32}``.
     """
 
-    __slots__ = ("_account", "_clock", "_counter", "_ip", "_prefix", "_secret")
+    __slots__ = ("_account", "_clock", "_counter", "_ip", "_namespace", "_prefix", "_secret")
 
     def __init__(
         self,
@@ -272,6 +295,7 @@ class LoginLimiter:
         )
         self._ip = AttemptRule(per_ip.failures, per_ip.window.total_seconds(), base, most)
         self._clock = clock
+        self._namespace = namespace
         self._prefix = b"coatcheck.ratelimit\x00" + namespace.encode() + b"\x00"
         if secret is None:
             self._secret: Secret | None = None
@@ -322,7 +346,8 @@ class LoginLimiter:
         return _Reserving(self, username, ip)
 
     async def reserve(self, username: str | None, ip: str) -> Attempt:
-        """:meth:`attempt` without the context manager: call ``succeeded()`` or ``cancel()``.
+        """:meth:`attempt` without the context manager: call ``succeeded()``, ``failed()``
+        or ``cancel()``.
 
         :raises RateLimited: while the account or the address must wait.
         """
@@ -337,14 +362,23 @@ class LoginLimiter:
             if wait > 0:
                 # One key refused: the others' reservations go back, nothing counts.
                 await self._give_back(reserved)
+                retry_after = float(max(1, math.ceil(wait)))
+                if username is not None and observed(LoginThrottled):
+                    limit: Literal["account", "ip"] = "ip" if rule is self._ip else "account"
+                    emit(
+                        LoginThrottled(
+                            limiter=self._namespace, limit=limit, retry_after=retry_after,
+                            username=Concealed(username), ip=Concealed(ip),
+                        )
+                    )  # fmt: skip
                 raise RateLimited(
-                    "too many failed sign-in attempts; try again later",
-                    retry_after=float(max(1, math.ceil(wait))),
+                    "too many failed sign-in attempts; try again later", retry_after=retry_after
                 )
             reserved.append(key)
+        who = (self._namespace, username, ip)
         if username is None:
-            return Attempt(self._counter, None, reserved)
-        return Attempt(self._counter, reserved[0], reserved[1:])
+            return Attempt(self._counter, None, reserved, who)
+        return Attempt(self._counter, reserved[0], reserved[1:], who)
 
     async def _give_back(self, reserved: list[str]) -> None:
         for key in reserved:

@@ -37,6 +37,13 @@ from datetime import timedelta
 
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError
+from .events import (
+    FeedStateChanged,
+    RevocationsPublished,
+    RevocationsReceived,
+    emit,
+    observed,
+)
 
 __all__ = ["RevocationFeed", "RevocationSet", "decode_message", "encode_message"]
 
@@ -146,23 +153,39 @@ class RevocationSet:
         return f"RevocationSet(<{len(self._until)} ids>, reliable={self.reliable})"
 
 
-def encode_message(session_ids: list[str], until: float) -> str:
-    """The wire form of one revocation message (JSON)."""
-    return json.dumps({"u": until, "s": session_ids}, separators=(",", ":"))
+def encode_message(session_ids: list[str], until: float, *, sent_at: float | None = None) -> str:
+    """The wire form of one revocation message (JSON); ``sent_at``, the publisher's
+    time, lets listeners measure the feed's lag (older listeners ignore it)."""
+    message: dict[str, object] = {"u": until, "s": session_ids}
+    if sent_at is not None:
+        message["t"] = sent_at
+    return json.dumps(message, separators=(",", ":"))
 
 
 def decode_message(payload: str | bytes) -> tuple[list[str], float] | None:
     """A message from the wire, or ``None`` when it is not one of ours (never raises)."""
+    message = _decode(payload)
+    return None if message is None else (message[0], message[1])
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _decode(payload: str | bytes) -> tuple[list[str], float, float | None] | None:
+    """``(ids, until, sent_at or None)`` of a message, or ``None`` (never raises)."""
     try:
         raw = json.loads(payload)
     except ValueError:
         return None
     if not isinstance(raw, dict):
         return None
-    until, ids = raw.get("u"), raw.get("s")
-    if not isinstance(until, (int, float)) or isinstance(until, bool) or not isinstance(ids, list):
+    until, ids = _number(raw.get("u")), raw.get("s")
+    if until is None or not isinstance(ids, list):
         return None
-    return [s for s in ids if isinstance(s, str) and len(s) < 256], float(until)
+    return [s for s in ids if isinstance(s, str) and len(s) < 256], until, _number(raw.get("t"))
 
 
 class RevocationFeed:
@@ -255,13 +278,28 @@ class RevocationFeed:
         except Exception as exc:  # any driver failure means "queue it"
             _log.warning("revocation publish failed (%s); queued", type(exc).__name__)
             self._pending.append((ids, until))
+            self._published(len(ids), False)
             return False
+        self._published(len(ids), True)
         return True
 
+    def _published(self, count: int, delivered: bool) -> None:
+        if observed(RevocationsPublished):
+            emit(RevocationsPublished(channel=self._channel, count=count, delivered=delivered))
+
+    def _message(self, session_ids: list[str], until: float) -> str:
+        """The wire form of a message sent now (stamped, so listeners measure the lag)."""
+        return encode_message(session_ids, until, sent_at=self._clock.now())
+
     def _apply(self, payload: str | bytes) -> None:
-        message = decode_message(payload)
-        if message is not None:
-            self._set.add(message[0], until=message[1])
+        message = _decode(payload)
+        if message is None:
+            return
+        ids, until, sent_at = message
+        self._set.add(ids, until=until)
+        if observed(RevocationsReceived):
+            lag = None if sent_at is None else max(0.0, self._clock.now() - sent_at)
+            emit(RevocationsReceived(channel=self._channel, count=len(ids), lag=lag))
 
     async def _connected(self) -> None:
         pending, self._pending = self._pending, []
@@ -275,12 +313,18 @@ class RevocationFeed:
             self._healthy = True
             self._set.mark_up()
             self._up.set()
+            self._state(True)
 
     def _disconnected(self) -> None:
         if self._healthy:
             self._healthy = False
             self._up.clear()
             self._set.mark_down()
+            self._state(False)
+
+    def _state(self, up: bool) -> None:
+        if observed(FeedStateChanged):
+            emit(FeedStateChanged(channel=self._channel, up=up))
 
     async def _run(self) -> None:
         delay = 0.05

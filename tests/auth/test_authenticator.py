@@ -213,6 +213,48 @@ async def test_jwt_logout_clears_the_cookie_but_the_token_lives_on(clock: Frozen
     assert (await auth.authenticate({"cookie": f"tok={login.token}"})).identity is not None
 
 
+class _NoVia:
+    """A third-party strategy whose verify takes the token only."""
+
+    name = "plain"
+
+    def __init__(self, inner: JWTStrategy) -> None:
+        self.inner = inner
+        self.calls: list[tuple[object, ...]] = []
+
+    async def issue(self, user_id: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        return await self.inner.issue(user_id)
+
+    async def verify(self, token: str):  # type: ignore[no-untyped-def]
+        self.calls.append((token,))
+        return await self.inner.verify(token)
+
+    async def revoke(self, token: str) -> None:
+        return None
+
+
+async def test_the_identity_names_the_transport_with_or_without_a_via_keyword(
+    clock: FrozenClock,
+) -> None:
+    strategy = JWTStrategy(JWTCodec(Key.generate("HS256"), clock=clock), clock=clock)
+    token = (await strategy.issue("u1")).token
+    bearer = {"authorization": f"Bearer {token}"}
+    cookie = {"cookie": f"{CookieTransport().cookie_name}={token}"}
+    ours = Authenticator(strategy)
+    for headers, via in ((bearer, "bearer"), (cookie, "cookie"), (bearer, "bearer")):
+        result = await ours.authenticate(headers)
+        assert result.identity is not None
+        assert result.identity.via == via
+    # A strategy without the keyword is called with the token alone; the identity is
+    # copied with the transport's name.
+    plain = _NoVia(strategy)
+    theirs = Authenticator(plain)  # type: ignore[arg-type]
+    result = await theirs.authenticate(bearer)
+    assert result.identity is not None
+    assert result.identity.via == "bearer"
+    assert plain.calls == [(token,)]
+
+
 # -- the default name gained __Host- (issue 12, item 1): renamed, no one is logged out ----------
 
 

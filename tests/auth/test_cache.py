@@ -1,9 +1,10 @@
-"""The verified-token cache: bounded, honours good_until, never raises under threads."""
+"""The verified-token cache: honours good_until, bounded, counts, never raises under threads."""
 
 from __future__ import annotations
 
 import threading
 
+from coatcheck._bounded import ADMIT_EVERY
 from coatcheck.auth._cache import VerifiedCache
 
 
@@ -13,16 +14,19 @@ def test_entries_live_until_good_until() -> None:
     assert cache.get("t", 99.9) == "alice"
     assert cache.get("t", 100.0) is None
     assert len(cache) == 0
+    assert (cache.hits, cache.misses) == (1, 1)
 
 
 def test_bounded_oldest_goes_first() -> None:
     cache: VerifiedCache[int] = VerifiedCache(3)
-    for i in range(5):
+    for i in range(3 + ADMIT_EVERY + 1):
         cache.put(f"t{i}", i, 1e12)
     assert len(cache) == 3
+    # t3 and t(3 + ADMIT_EVERY) were admitted, pushing out t0 and t1.
     assert cache.get("t0", 0) is None
     assert cache.get("t1", 0) is None
-    assert [cache.get(f"t{i}", 0) for i in (2, 3, 4)] == [2, 3, 4]
+    kept = [i for i in range(3 + ADMIT_EVERY + 1) if cache.get(f"t{i}", 0) is not None]
+    assert kept == [2, 3, 3 + ADMIT_EVERY]
 
 
 def test_size_zero_turns_it_off() -> None:

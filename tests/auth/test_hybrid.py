@@ -381,3 +381,29 @@ def test_the_strategy_uses_the_managers_revocations(clock: FrozenClock) -> None:
     )
     with pytest.raises(ConfigurationError):
         HybridStrategy(short, codec, SECRET_A, clock=clock)
+
+
+async def test_the_token_cache_is_sized_or_off_and_never_skips_revocation(
+    clock: FrozenClock,
+) -> None:
+    key = Key.from_secret("k" * 32, kid="k1")
+    for size in (0, 4):
+        manager = SessionManager(MemoryStore(), clock=clock)
+        strategy = HybridStrategy(
+            manager, JWTCodec([key], clock=clock), SecretRing([SECRET_A]), clock=clock,
+            cache_size=size,
+        )
+        issued = await _login(strategy)
+        first = await strategy.verify(issued.token, via="bearer")
+        second = await strategy.verify(issued.token, via="bearer")
+        assert first is not None
+        assert second is not None
+        assert (first is second) == (size > 0)  # served from the cache when it is on
+        assert strategy.cache_info().hits == (1 if size else 0)
+        await strategy.revoke(issued.token)
+        assert await strategy.verify(issued.token, via="bearer") is None
+    with pytest.raises(ConfigurationError):
+        HybridStrategy(
+            SessionManager(MemoryStore(), clock=clock), JWTCodec([key], clock=clock),
+            SecretRing([SECRET_A]), clock=clock, cache_size=-1,
+        )

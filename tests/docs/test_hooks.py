@@ -117,3 +117,13 @@ def test_public_modules_are_the_ones_with_all() -> None:
     assert "::: coatcheck.auth.authenticator" in pages["api/auth.md"]
     # A package shows only its docstring: its re-exports are documented where defined.
     assert "::: coatcheck.auth\n    options:\n      members: false" in pages["api/auth.md"]
+
+
+def test_links_out_of_the_docs_become_paths() -> None:
+    page = "see [the run](../bench/results/x.md), [deploy](deployment.md#a), [w](https://x.y)"
+    shown = hooks.outside_links_as_paths(page, "deployment.md")
+    assert "the run (`bench/results/x.md`)" in shown
+    assert "[deploy](deployment.md#a)" in shown
+    assert "[w](https://x.y)" in shown
+    assert hooks.outside_links_as_paths("[r](../../README.md)", "migration/x.md") == (
+        "r (`README.md`)")

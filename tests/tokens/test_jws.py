@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jws import JWSRegistry
 
+from coatcheck._bounded import ADMIT_EVERY
 from coatcheck.errors import (
     ConfigurationError,
     InvalidSignature,
@@ -182,11 +183,13 @@ def test_cache_only_holds_verified_headers() -> None:
         forged = f"{b64(json.dumps({'alg': 'HS256', 'n': i}).encode())}.e30.{b64(bytes(32))}"
         with pytest.raises(TokenError):
             verifier.verify(forged)
-    assert verifier._cache == {}
+    assert verifier._cache is not None
+    assert len(verifier._cache) == 0
     token = sign_compact(b"{}", key)
     verifier.verify(token)
     verifier.verify(token)
     assert len(verifier._cache) == 1
+    assert verifier._cache.cache_info()[:2] == (1, 1)  # one miss stored, then one hit
 
 
 def test_cache_is_bounded() -> None:
@@ -194,7 +197,23 @@ def test_cache_is_bounded() -> None:
     verifier = CompactVerifier(KeyRing([key]))
     for i in range(300):
         verifier.verify(sign_compact(b"{}", key, header={"n": i}))
+    assert verifier._cache is not None
     assert len(verifier._cache) <= 64
+
+
+def test_cache_size_knob() -> None:
+    key = _KEYS["HS256"]
+    token = sign_compact(b"{}", key)
+    off = CompactVerifier(KeyRing([key]), cache_size=0)
+    assert off._cache is None
+    assert off.verify(token)[1] == b"{}"
+    small = CompactVerifier(KeyRing([key]), cache_size=2)
+    for i in range(3 * ADMIT_EVERY):  # three of them sampled into a cache of two
+        small.verify(sign_compact(b"{}", key, header={"n": i}))
+    assert small._cache is not None
+    assert len(small._cache) == 2
+    with pytest.raises(ConfigurationError):
+        CompactVerifier(KeyRing([key]), cache_size=-1)
 
 
 def test_check_algorithms() -> None:

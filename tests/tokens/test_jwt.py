@@ -139,3 +139,18 @@ def test_public_names_sorted_and_complete() -> None:
     modules = {name for name in exported if isinstance(getattr(tokens, name), ModuleType)}
     modules.add("annotations")
     assert exported - modules == set(tokens.__all__)
+
+
+def test_the_header_cache_is_sized_or_off() -> None:
+    key = Key.generate("HS256")
+    token = JWTCodec(key).encode({"sub": "u1"})
+    for size in (0, 1, 64):
+        codec = JWTCodec(key, header_cache_size=size)
+        assert codec.decode(token)["sub"] == "u1"
+        assert codec.decode(token)["sub"] == "u1"
+        cache = codec._verifier._cache
+        assert (cache is None) == (size == 0)
+        if cache is not None:
+            assert cache.cache_info()[:2] == (1, 1)
+    with pytest.raises(ConfigurationError):
+        JWTCodec(key, header_cache_size=-1)

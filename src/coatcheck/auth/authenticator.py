@@ -8,6 +8,7 @@ and out of it.
 from __future__ import annotations
 
 import hmac
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +23,7 @@ from ..errors import (
     MissingCredentials,
     TokenError,
 )
+from ..events import Concealed, LoggedOut, LoginSucceeded, RefreshRefused, emit, observed
 from ..sessions.dbsc import Admission
 from ..sessions.record import SessionRecord
 from ..tokens import unverified_parts
@@ -102,6 +104,9 @@ class Authenticator:
     credential (a copied cookie sent as a bearer token is no way around it); an
     unbound one as long as the binding's policy allows.
 
+    Logins, logouts and refused browser refreshes are told to observers as
+    :mod:`coatcheck.events` (``LoginSucceeded``, ``LoggedOut``, ``RefreshRefused``).
+
     :raises ConfigurationError: when ``transports`` is empty, or ``binding`` binds
         another strategy.
     """
@@ -109,6 +114,7 @@ class Authenticator:
     __slots__ = (
         "_binding",
         "_dpop",
+        "_passes_via",
         "_readers",
         "_refresh_transport",
         "_refreshing",
@@ -130,6 +136,9 @@ class Authenticator:
         self._binding = binding
         self._strategy = strategy
         self._transports = tuple(transports)
+        # A strategy that takes ``via`` makes the Identity with the transport's name
+        # at once; for any other, each request pays a copy (dataclasses.replace).
+        self._passes_via = _takes_via(strategy)
         # Hybrid mode: decided once here, so the per-request path pays nothing for it.
         self._refreshing = strategy if isinstance(strategy, Refreshing) else None
         self._refresh_transport = next(
@@ -196,7 +205,10 @@ class Authenticator:
                 except InvalidDPoPProof as exc:
                     error = exc
                     continue
-            verified = await self._strategy.verify(token)
+            if self._passes_via:
+                verified = await self._strategy.verify(token, via=transport.name)  # type: ignore[call-arg]
+            else:
+                verified = await self._strategy.verify(token)
             if verified is None:
                 if (
                     transport is self._refresh_transport
@@ -306,6 +318,7 @@ class Authenticator:
             return None, []
         token = transport.read_refresh(headers)
         if token is None:
+            _refused(MissingCredentials.code)
             return None, transport.clear()
         # The binding: the refresh cookie counts only beside an access cookie of its own
         # session, so a refresh cookie tossed in by a sibling subdomain (it can set a
@@ -316,9 +329,11 @@ class Authenticator:
             access = transport.read_renamed(headers)
         bound = None if access is None else refreshing.same_session(access, token)
         if bound is None or (renamed and not 0 < bound.auth_time < transport.renamed_before):
+            # Not an access cookie of the refresh cookie's own session: refused here.
+            _refused(InvalidCredentials.code)
             return None, transport.clear()
         try:
-            issued = await refreshing.refresh(token)
+            issued = await refreshing.refresh(token)  # its outcome is the strategy's event
         except AuthenticationError:
             return None, transport.clear()
         written = transport.write(issued, persistent=issued.identity.persistent)
@@ -383,7 +398,7 @@ class Authenticator:
                 old = transport.read(headers)
                 if old is None and renamed is not None:
                     old = renamed.read_renamed(headers)
-                if old is not None and await self._may_revoke(transport, old, headers):
+                if old is not None and (await self._may_revoke(transport, old, headers))[0]:
                     await self._strategy.revoke(old)
         issued = await self._strategy.issue(
             user_id,
@@ -400,6 +415,16 @@ class Authenticator:
         if self._binding is not None and set_headers:
             # A browser login (a cookie was written): offer it a device binding.
             set_headers += self._binding.registration_headers(issued)
+        if observed(LoginSucceeded):
+            emit(
+                LoginSucceeded(
+                    mode=self._strategy.name,
+                    bound="" if proof is None else "dpop",
+                    persistent=persistent,
+                    user=Concealed(user_id),
+                    ip=Concealed(ip),
+                )
+            )
         return _login_result(issued, set_headers)
 
     async def refresh_bearer(
@@ -442,37 +467,49 @@ class Authenticator:
         copied one cannot log its owner out. Raises StoreError / StoreUnavailable.
         """
         set_headers: list[tuple[str, str]] = []
+        presented = False
+        user: Identity | None = None
         for transport, renamed in self._readers:
             token = transport.read(headers)
             if token is None and renamed is not None:
                 token = renamed.read_renamed(headers)
-            if token is not None and await self._may_revoke(transport, token, headers):
-                await self._strategy.revoke(token)
+            if token is not None:
+                presented = True
+                allowed, identity = await self._may_revoke(transport, token, headers)
+                user = user or identity
+                if allowed:
+                    await self._strategy.revoke(token)
             set_headers += transport.clear()
         if self._binding is not None:
             set_headers += self._binding.clear()
+        if presented and observed(LoggedOut):
+            who = None if user is None else Concealed(user.user_id)
+            emit(LoggedOut(mode=self._strategy.name, user=who))
         return set_headers
 
     async def _may_revoke(
         self, transport: Transport, token: str, headers: Mapping[str, str]
-    ) -> bool:
-        """Whether ``token`` may be revoked by this request: not a bound credential
-        without a proof of its key. Raises StoreError / StoreUnavailable."""
+    ) -> tuple[bool, Identity | None]:
+        """Whether ``token`` may be revoked by this request (not a bound credential
+        without a proof of its key), and whose it is when it still verifies.
+        Raises StoreError / StoreUnavailable."""
         proof: DPoPProof | None = None
         if transport is self._dpop:
             try:
                 proof = transport.proof_for(headers, access_token=token)
             except InvalidDPoPProof:
-                return False
+                return False, None
         verified = await self._strategy.verify(token)
         if verified is None:
             # Dead or expired: an unbound one may go; a DPoP one must prove itself first.
-            return proof is None and not await self._bound_but_unverified(token)
-        if proof is None and CONFIRMATION_CLAIM not in verified.identity.claims:
-            return True
+            return proof is None and not await self._bound_but_unverified(token), None
+        identity = verified.identity
+        if proof is None and CONFIRMATION_CLAIM not in identity.claims:
+            return True, identity
         # The proof's jti was spent when this request was authenticated; a replayed
         # proof is for this very method and URL, so it can only log out again.
-        return await self._binding_refusal(verified.identity, proof, remember=False) is None
+        refused = await self._binding_refusal(identity, proof, remember=False)
+        return refused is None, identity if refused is None else None
 
     async def _bound_but_unverified(self, token: str) -> bool:
         """Whether a token the strategy refused still belongs to a bound credential that
@@ -494,6 +531,11 @@ class Authenticator:
         return f"Authenticator({self._strategy!r}, {list(self._transports)!r})"
 
 
+def _refused(reason: str) -> None:
+    if observed(RefreshRefused):
+        emit(RefreshRefused(credential="refresh_token", reason=reason))
+
+
 def _login_result(issued: Issued, set_headers: list[tuple[str, str]]) -> LoginResult:
     jkt = key_binding(issued.identity.claims)
     return LoginResult(
@@ -505,4 +547,16 @@ def _login_result(issued: Issued, set_headers: list[tuple[str, str]]) -> LoginRe
         token_type="DPoP" if jkt else "Bearer",
         jkt=jkt or None,
         refresh_token=issued.refresh_token if isinstance(issued, HybridIssued) else None,
+    )
+
+
+def _takes_via(strategy: Strategy) -> bool:
+    try:
+        parameters = inspect.signature(strategy.verify).parameters
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return False
+    via = parameters.get("via")
+    return via is not None and via.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
     )

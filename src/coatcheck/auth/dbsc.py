@@ -48,6 +48,7 @@ from ..errors import (
     InvalidDbscProof,
     MissingCredentials,
 )
+from ..events import Concealed, Refreshed, RefreshRefused, emit, note_cookie, observed
 from ..secret import Secret, SecretRing
 from ..sessions.dbsc import (
     BINDING_KEY,
@@ -311,7 +312,7 @@ class DeviceBinding:
             key = device_key(binding.jwk, binding.alg)
             proof = verify_refresh_proof(proof_text, key=key, jwk=binding.jwk)
         except InvalidDbscProof as exc:
-            return _refused(exc)
+            return _refused(exc, refresh=True)
         store = self._strategy.manager.store
         for _ in range(_ATTEMPTS):
             try:
@@ -326,13 +327,19 @@ class DeviceBinding:
             updated = record.with_data(data)
             # Compare-and-set: of two refreshes with one proof, exactly one wins.
             if await store.update(updated):
+                if observed(Refreshed):
+                    user = Concealed(updated.user_id)
+                    mode = self._strategy.name
+                    emit(Refreshed(mode=mode, credential="device_key", rotated=False, user=user))
                 return self._ok(updated, binding, headers, now)
             fresh = await store.get(record.id, now)
             binding_now = Binding.from_data(fresh.data.get(BINDING_KEY)) if fresh else None
             if fresh is None or binding_now is None:
                 return DbscReply(ReplyKind.END, END_SESSION, self.clear())
             record, binding = fresh, binding_now
-        return _refused(ConflictError("the session changed concurrently too many times"))
+        return _refused(
+            ConflictError("the session changed concurrently too many times"), refresh=True
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -386,6 +393,7 @@ class DeviceBinding:
             max_age=max(0, int(expires_at - now)),
             now=now,
         )
+        note_cookie("bound", cookie)
         body = instructions(
             session_id=sid,
             refresh_url=self._refresh_path,
@@ -409,7 +417,9 @@ class DeviceBinding:
         return f"DeviceBinding({mode}, bound cookie {self._bound_name!r})"
 
 
-def _refused(error: CoatcheckError) -> DbscReply:
+def _refused(error: CoatcheckError, *, refresh: bool = False) -> DbscReply:
+    if refresh and observed(RefreshRefused):
+        emit(RefreshRefused(credential="device_key", reason=error.code))
     return DbscReply(ReplyKind.REFUSED, error=error)
 
 

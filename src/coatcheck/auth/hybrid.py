@@ -56,8 +56,10 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from .._bounded import CacheInfo
 from ..clock import Clock, SystemClock
 from ..errors import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     ExpiredToken,
@@ -66,6 +68,14 @@ from ..errors import (
     RefreshReuse,
     TokenError,
 )
+from ..events import (
+    Concealed,
+    Refreshed,
+    RefreshRefused,
+    RefreshReuseDetected,
+    emit,
+    observed,
+)
 from ..revocation import RevocationFeed, RevocationSet
 from ..secret import Secret, SecretRing
 from ..sessions.dbsc import BINDING_KEY, BOUND_CLAIM
@@ -73,9 +83,9 @@ from ..sessions.ids import session_id as _session_id
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec, unverified_parts
-from ._cache import VerifiedCache
+from ._cache import DEFAULT_SIZE, VerifiedCache
 from .dpop import CONFIRMATION_CLAIM, key_binding
-from .identity import Identity, Issued, Verified
+from .identity import Identity, Issued, Verified, _make_identity, _make_verified
 from .strategies import PERSISTENT_KEY
 
 __all__ = [
@@ -105,7 +115,6 @@ _RESERVED_CLAIMS = frozenset(
 _GENERATION_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _DERIVE_LABEL = b"coatcheck.refresh\x00"
 _MAX_REFRESH = 200
-_CACHE_SIZE = 4096
 _MAX_RETRY = 86_400.0
 _SYSTEM_CLOCK = SystemClock()
 
@@ -159,13 +168,15 @@ class HybridStrategy:
     (:meth:`SessionManager.use_revocations`): give the feed to
     ``SessionManager(store, revocations=feed)``, or here as ``feed`` (it is handed to
     a manager that has none); without either, a set of this process is made. Pass the
-    manager's clock as ``clock``.
+    manager's clock as ``clock``. ``cache_size`` access tokens that verified are
+    remembered until their ``exp`` (0 turns this off): a hit skips the signature
+    check, never the revocation check.
 
     :raises ConfigurationError: for a non-positive ``access_ttl``, a negative
         ``grace``, a ``grace`` not shorter than ``access_ttl``, a ``retry_window``
         shorter than ``grace`` or longer than a day, a revocation set
-        that forgets sooner than access tokens expire, a feed bound to another set, or
-        a feed or set other than the manager's own.
+        that forgets sooner than access tokens expire, a feed bound to another set, a
+        feed or set other than the manager's own, or a negative ``cache_size``.
     """
 
     __slots__ = (
@@ -193,8 +204,11 @@ class HybridStrategy:
         retry_window: timedelta = timedelta(minutes=10),
         revocations: RevocationSet | None = None,
         feed: RevocationFeed | None = None,
+        cache_size: int = DEFAULT_SIZE,
         clock: Clock = _SYSTEM_CLOCK,
     ) -> None:
+        if cache_size < 0:
+            raise ConfigurationError("cache_size must be 0 (off) or more")
         self._ttl = int(access_ttl.total_seconds())
         self._grace = grace.total_seconds()
         if self._ttl <= 0:
@@ -233,7 +247,9 @@ class HybridStrategy:
         # token -> Identity of access tokens that verified, until their exp: a hit
         # never changes an answer (the key ring is immutable; revocation is checked
         # on every request regardless).
-        self._cache: VerifiedCache[Identity] = VerifiedCache(_CACHE_SIZE)
+        self._cache: VerifiedCache[Verified] | None = (
+            VerifiedCache(cache_size) if cache_size else None
+        )
 
     @property
     def manager(self) -> SessionManager:
@@ -349,19 +365,25 @@ class HybridStrategy:
 
     # -- the per-request path -----------------------------------------------------------
 
-    async def verify(self, token: str) -> Verified | None:
+    async def verify(self, token: str, *, via: str = "cookie") -> Verified | None:
         """The access token's identity, or ``None`` (forged, expired, revoked).
 
-        No store call while the revocation set is reliable; otherwise one read of the
+        ``via`` names the transport the token came through (``Identity.via``). No
+        store call while the revocation set is reliable; otherwise one read of the
         session (raises StoreError / StoreUnavailable).
         """
         now = self._clock.now()
-        identity = self._cache.get(token, now)
-        if identity is None:
-            identity = self._decode(token)
+        cache = self._cache
+        verified = None if cache is None else cache.get(token, now)
+        if verified is None or verified.identity.via != via:
+            identity = self._decode(token, via)
             if identity is None:
                 return None
-            self._cache.put(token, identity, identity.expires_at)
+            verified = _make_verified(identity)
+            if cache is not None:
+                cache.store(token, (verified, identity.expires_at))
+        else:
+            identity = verified.identity
         # The cache only saves the signature check; revocation is checked every time.
         sid = identity.session_id or ""
         revocations = self._revocations
@@ -371,32 +393,38 @@ class HybridStrategy:
         if not revocations.reliable_at(now) and await self._manager.get_id(sid) is None:
             revocations.add((sid,))
             return None
-        return Verified(identity)
+        return verified
 
-    def _decode(self, token: str) -> Identity | None:
+    def _decode(self, token: str, via: str = "cookie") -> Identity | None:
         try:
             claims = self._codec.decode(token)
         except TokenError:
             return None
-        return self._identity(claims)
+        return self._identity(claims, via)
 
-    def _identity(self, claims: dict[str, Any]) -> Identity | None:
+    def _identity(self, claims: dict[str, Any], via: str = "cookie") -> Identity | None:
         sid = claims.get("sid")
         sub = claims.get("sub")
         exp = claims.get("exp")
         if not isinstance(sid, str) or not isinstance(sub, str) or not sub:
             return None
         auth_time = claims.get("auth_time")
-        return Identity(
-            user_id=sub,
-            mode=self.name,
-            session_id=sid,
+        return _make_identity(
+            sub,
+            self.name,
+            sid,
             # Read-only: one Identity may answer many requests from the cache.
-            claims=MappingProxyType(claims),
-            auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
-            expires_at=float(exp) if isinstance(exp, (int, float)) else 0.0,
-            persistent=claims.get(_PERSISTENT_CLAIM, True) is not False,
+            MappingProxyType(claims),
+            float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
+            float(exp) if isinstance(exp, (int, float)) else 0.0,
+            claims.get(_PERSISTENT_CLAIM, True) is not False,
+            via,
         )
+
+    def cache_info(self) -> CacheInfo:
+        """Hits and misses of the verified-token cache (all zero when it is off)."""
+        cache = self._cache
+        return CacheInfo(0, 0, 0, 0) if cache is None else cache.cache_info()
 
     def refreshable(self, token: str) -> bool:
         """Whether a token :meth:`verify` refused is a genuine access token that merely
@@ -436,6 +464,16 @@ class HybridStrategy:
         :raises ConflictError: the session changed concurrently too many times.
         :raises StoreError: or StoreUnavailable when the store fails.
         """
+        try:
+            return await self._refresh(refresh_token, jkt)
+        except RefreshReuse:
+            raise  # its own event, sent where the session was revoked
+        except AuthenticationError as exc:
+            if observed(RefreshRefused):
+                emit(RefreshRefused(credential="refresh_token", reason=exc.code))
+            raise
+
+    async def _refresh(self, refresh_token: str, jkt: str | None) -> HybridIssued:
         parts = split_refresh_token(refresh_token)
         if parts is None:
             raise InvalidCredentials("the refresh token is malformed")
@@ -469,7 +507,7 @@ class HybridStrategy:
                     changed[CONFIRMATION_CLAIM] = {"jkt": jkt}
                 updated = record.with_data(changed)
                 if await self._manager.store.update(updated):
-                    return self._pair(updated, session_token, successor)
+                    return self._refreshed(self._pair(updated, session_token, successor), True)
                 # Lost the race: the winner moved "current" to "previous"; look again.
                 record = await self._manager.get_id(record.id)
                 continue
@@ -486,12 +524,21 @@ class HybridStrategy:
                     for secret in self._ring.all:
                         successor = self._derive(record.id, generation, secret)
                         if hmac.compare_digest(_hash(successor), current):
-                            return self._pair(
+                            issued = self._pair(
                                 record, session_token, successor, issued_at=issued_at
                             )
+                            return self._refreshed(issued, False)
             await self._manager.revoke_id(record.id)  # published by the manager
+            if observed(RefreshReuseDetected):
+                emit(RefreshReuseDetected(mode=self.name, user=Concealed(record.user_id)))
             raise RefreshReuse("a retired refresh token was presented; the session was revoked")
         raise ConflictError("the session changed concurrently too many times")
+
+    def _refreshed(self, issued: HybridIssued, rotated: bool) -> HybridIssued:
+        if observed(Refreshed):
+            user = Concealed(issued.identity.user_id)
+            emit(Refreshed(mode=self.name, credential="refresh_token", rotated=rotated, user=user))
+        return issued
 
     @staticmethod
     def _derive(sid: str, generation: str, secret: Secret) -> str:

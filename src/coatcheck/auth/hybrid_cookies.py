@@ -31,6 +31,7 @@ from urllib.parse import quote
 from ..clock import Clock, SystemClock
 from ..cookies import dump_cookie, expire_cookie, find_cookie, prefixed_name
 from ..errors import ConfigurationError
+from ..events import note_cookie
 from ..policies import CookiePolicy
 from ..redirects import safe_redirect
 from .hybrid import HybridIssued
@@ -166,22 +167,13 @@ class HybridCookieTransport(CookieTransport):
             return super().write(issued, persistent=persistent)
         now = self._clock.now()
         max_age = max(0, int(issued.refresh_expires_at - now)) if persistent else None
-        return [
-            (
-                "set-cookie",
-                dump_cookie(self.cookie_name, issued.token, self.policy, max_age=max_age, now=now),
-            ),
-            (
-                "set-cookie",
-                dump_cookie(
-                    self._refresh_name,
-                    issued.refresh_token,
-                    self._refresh_policy,
-                    max_age=max_age,
-                    now=now,
-                ),
-            ),
-        ]
+        access = dump_cookie(self.cookie_name, issued.token, self.policy, max_age=max_age, now=now)
+        refresh = dump_cookie(
+            self._refresh_name, issued.refresh_token, self._refresh_policy, max_age=max_age, now=now
+        )
+        note_cookie("credential", access)
+        note_cookie("refresh", refresh)
+        return [("set-cookie", access), ("set-cookie", refresh)]
 
     def clear(self) -> list[tuple[str, str]]:
         """Set-Cookie headers that expire both cookies (and their old names)."""

@@ -14,19 +14,19 @@ protocol.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from .._bounded import CacheInfo
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, TokenError
 from ..sessions.manager import SessionManager
 from ..sessions.record import SessionRecord
 from ..tokens import JWTCodec
-from ._cache import VerifiedCache
-from .identity import Identity, Issued, Verified
+from ._cache import DEFAULT_SIZE, VerifiedCache
+from .identity import Identity, Issued, Verified, _make_identity, _make_verified
 
 __all__ = ["PERSISTENT_KEY", "JWTStrategy", "SessionStrategy", "Strategy"]
 
@@ -37,7 +37,7 @@ _PERSISTENT_CLAIM = "per"
 # token gets fresh ones from the codec (RFC 7519 §4.1).
 _RESERVED_CLAIMS = frozenset({"sub", "iat", "exp", "nbf", "jti", "iss", "aud", "per"})
 _SYSTEM_CLOCK = SystemClock()
-_IDENTITY_CACHE_SIZE = 1024
+_FOREVER = float("inf")
 
 
 @runtime_checkable
@@ -47,7 +47,10 @@ class Strategy(Protocol):
     ``verify`` returns ``None`` for an absent, malformed, forged, expired or revoked
     credential (the visitor is then a guest) and lets only
     :class:`~coatcheck.errors.StoreUnavailable` / :class:`~coatcheck.errors.StoreError`
-    escape, so that a store outage is never mistaken for "logged out".
+    escape, so that a store outage is never mistaken for "logged out". A strategy
+    whose ``verify`` also takes a keyword ``via`` (the transport's name, for
+    ``Identity.via``) is given it by the :class:`~coatcheck.auth.Authenticator`, which
+    otherwise copies the identity with the right ``via``; coatcheck's strategies do.
     """
 
     name: str
@@ -77,19 +80,19 @@ class SessionStrategy:
     ``Identity.claims`` is a read-only view of the session data. A guest's session
     (user id ``""``, see :mod:`coatcheck.sessions.data`) authenticates no one: its
     token verifies as ``None``, like a forged one.
+
+    Nothing is cached: each request reads the store and makes its identity afresh.
+    (An identity cache used to sit here; with more users than entries it cost more
+    on its misses than it saved on its hits, issue 18.)
     """
 
-    __slots__ = ("_clock", "_identities", "_manager")
+    __slots__ = ("_clock", "_manager")
 
     name = "session"
 
     def __init__(self, manager: SessionManager, *, clock: Clock = _SYSTEM_CLOCK) -> None:
         self._manager = manager
         self._clock = clock
-        # session id -> (record, its Identity). Stores that cache decoded records hand
-        # back the very same record while the row is unchanged; then the Identity made
-        # from it is the same too (it is frozen, its claims read-only), so reuse it.
-        self._identities: dict[str, tuple[SessionRecord, Identity]] = {}
 
     @property
     def manager(self) -> SessionManager:
@@ -110,38 +113,30 @@ class SessionStrategy:
         token, record = await self._manager.create(
             user_id, data=stored, user_agent=user_agent, ip=ip
         )
-        identity = _session_identity(record)
+        identity = _session_identity(record, "cookie")
         return Issued(
             token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
         )
 
-    async def verify(self, token: str) -> Verified | None:
-        """The session's identity, or ``None`` (raises StoreError / StoreUnavailable)."""
+    async def verify(self, token: str, *, via: str = "cookie") -> Verified | None:
+        """The session's identity, or ``None`` (raises StoreError / StoreUnavailable).
+
+        ``via`` names the transport the token came through (``Identity.via``).
+        """
         before = self._clock.now()
         record = await self._manager.validate(token)
         if record is None or not record.user_id:
             # Fail closed: a guest's session holds data, never an identity.
             return None
-        hit = self._identities.get(record.id)
-        if hit is not None and hit[0] is record:
-            identity = hit[1]
-        else:
-            identity = _session_identity(record)
-            identities = self._identities
-            if len(identities) >= _IDENTITY_CACHE_SIZE and record.id not in identities:
-                # Oldest first (dicts keep insertion order): bounded memory. Another
-                # thread (WSGI) may have dropped it already: that is fine.
-                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
-                    del identities[next(iter(identities))]
-            identities[record.id] = (record, identity)
+        identity = _session_identity(record, via)
         # The manager stamps last_seen with its own "now" only when it renews, so a
         # last_seen no older than our reading before the call means this call renewed.
         if identity.persistent and record.last_seen >= before:
             reissued = Issued(
                 token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
             )
-            return Verified(identity, reissued, record)
-        return Verified(identity, None, record)
+            return _make_verified(identity, reissued, record)
+        return _make_verified(identity, None, record)
 
     async def revoke(self, token: str) -> None:
         """End the session (raises StoreError / StoreUnavailable)."""
@@ -151,17 +146,18 @@ class SessionStrategy:
         return f"SessionStrategy({self._manager!r})"
 
 
-def _session_identity(record: SessionRecord) -> Identity:
+def _session_identity(record: SessionRecord, via: str) -> Identity:
     data = record.data
-    return Identity(
-        user_id=record.user_id,
-        mode="session",
-        session_id=record.id,
-        # Read-only: one Identity may answer many requests (see SessionStrategy.verify).
-        claims=MappingProxyType(data),
-        auth_time=record.auth_time,
-        expires_at=record.expires_at,
-        persistent=data.get(PERSISTENT_KEY, True) is not False,
+    return _make_identity(
+        record.user_id,
+        "session",
+        record.id,
+        # Read-only: the record's data is shared with the store's own copy (memory).
+        MappingProxyType(data),
+        record.auth_time,
+        record.expires_at,
+        data.get(PERSISTENT_KEY, True) is not False,
+        via,
     )
 
 
@@ -188,7 +184,7 @@ class JWTStrategy:
         *,
         ttl: timedelta = timedelta(hours=12),
         renew: bool = True,
-        cache_size: int = 4096,
+        cache_size: int = DEFAULT_SIZE,
         clock: Clock = _SYSTEM_CLOCK,
     ) -> None:
         self._ttl = ttl.total_seconds()
@@ -199,11 +195,13 @@ class JWTStrategy:
         self._codec = codec
         self._renew = renew
         self._clock = clock
-        # token -> (identity, good_until). Only tokens that verified are kept, until the
+        # token -> (Verified, good_until). Only tokens that verified are kept, until the
         # earlier of exp and the sliding-renewal point, so a hit never changes an answer:
         # a JWT cannot be revoked, and the codec's key ring is immutable (rotating keys
         # means a new codec, hence a new strategy and an empty cache).
-        self._cache: VerifiedCache[Identity] = VerifiedCache(cache_size)
+        self._cache: VerifiedCache[Verified] | None = (
+            VerifiedCache(cache_size) if cache_size else None
+        )
 
     @property
     def codec(self) -> JWTCodec:
@@ -225,32 +223,39 @@ class JWTStrategy:
         claims[_PERSISTENT_CLAIM] = persistent
         return self._sign(claims)
 
-    async def verify(self, token: str) -> Verified | None:
-        """The token's identity, or ``None`` for anything the codec refuses."""
+    async def verify(self, token: str, *, via: str = "cookie") -> Verified | None:
+        """The token's identity, or ``None`` for anything the codec refuses.
+
+        ``via`` names the transport the token came through (``Identity.via``).
+        """
         now = self._clock.now()
-        hit = self._cache.get(token, now)
-        if hit is not None:
-            return Verified(hit)
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(token, now)
+            if hit is not None and hit.identity.via == via:
+                return hit
         try:
             claims = self._codec.decode(token)
         except TokenError:
             return None
-        identity = _jwt_identity(claims)
+        identity = _jwt_identity(claims, via)
         if identity is None:
             return None
         good_until = identity.expires_at
         if self._renew:
             iat = claims.get("iat")
             # RFC 7519 §4.1.6: iat is when the token was made; renew past half its life.
-            if isinstance(iat, (int, float)) and not isinstance(iat, bool):
+            if type(iat) is int or type(iat) is float:
                 good_until = min(good_until, iat + (identity.expires_at - iat) / 2)
             if now > good_until:
                 kept = {k: v for k, v in claims.items() if k not in _RESERVED_CLAIMS}
                 kept["sub"] = identity.user_id
                 kept[_PERSISTENT_CLAIM] = identity.persistent
-                return Verified(identity, self._sign(kept))
-        self._cache.put(token, identity, good_until)
-        return Verified(identity)
+                return _make_verified(identity, self._sign(kept))
+        verified = _make_verified(identity)
+        if cache is not None:
+            cache.store(token, (verified, good_until))
+        return verified
 
     async def revoke(self, token: str) -> None:
         """Nothing to do: a signed token stays valid until ``exp``."""
@@ -268,23 +273,29 @@ class JWTStrategy:
             token=token, expires_at=identity.expires_at, session_id=None, identity=identity
         )
 
+    def cache_info(self) -> CacheInfo:
+        """Hits and misses of the verified-token cache (all zero when it is off)."""
+        cache = self._cache
+        return CacheInfo(0, 0, 0, 0) if cache is None else cache.cache_info()
+
     def __repr__(self) -> str:
         return f"JWTStrategy({self._codec!r}, ttl={self._ttl!r})"
 
 
-def _jwt_identity(claims: Mapping[str, Any]) -> Identity | None:
+def _jwt_identity(claims: Mapping[str, Any], via: str = "cookie") -> Identity | None:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         return None
     exp = claims.get("exp")
-    auth_time = claims.get("auth_time", claims.get("iat", 0))
-    return Identity(
-        user_id=sub,
-        mode="jwt",
-        session_id=None,
+    auth_time = claims["auth_time"] if "auth_time" in claims else claims.get("iat", 0)
+    return _make_identity(
+        sub,
+        "jwt",
+        None,
         # Read-only: one Identity may answer many requests from the verify cache.
-        claims=MappingProxyType(claims),
-        auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
-        expires_at=float(exp) if isinstance(exp, (int, float)) else float("inf"),
-        persistent=claims.get(_PERSISTENT_CLAIM, True) is not False,
+        MappingProxyType(claims),
+        float(auth_time) if isinstance(auth_time, (int, float)) else 0.0,
+        float(exp) if isinstance(exp, (int, float)) else _FOREVER,
+        claims.get(_PERSISTENT_CLAIM, True) is not False,
+        via,
     )

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from ..clock import Clock, SystemClock
 from ..cookies import dump_cookie, expire_cookie, find_cookie, prefixed_name
 from ..errors import ConfigurationError
+from ..events import note_cookie
 from ..policies import CookiePolicy
 from .identity import Identity, Issued
 
@@ -155,10 +156,14 @@ class CookieTransport:
     def write(self, issued: Issued, *, persistent: bool) -> list[tuple[str, str]]:
         """The Set-Cookie header carrying ``issued.token``. Raises CookieError."""
         if not persistent:
-            return [("set-cookie", dump_cookie(self._cookie_name, issued.token, self._policy))]
-        now = self._clock.now()
-        max_age = max(0, int(issued.expires_at - now))
-        value = dump_cookie(self._cookie_name, issued.token, self._policy, max_age=max_age, now=now)
+            value = dump_cookie(self._cookie_name, issued.token, self._policy)
+        else:
+            now = self._clock.now()
+            max_age = max(0, int(issued.expires_at - now))
+            value = dump_cookie(
+                self._cookie_name, issued.token, self._policy, max_age=max_age, now=now
+            )
+        note_cookie("credential", value)
         return [("set-cookie", value)]
 
     def clear(self) -> list[tuple[str, str]]:

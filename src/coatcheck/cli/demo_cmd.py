@@ -79,6 +79,12 @@ def register(subparsers: Any) -> None:
         help="do not offer Device Bound Session Credentials to browsers",
     )
     parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics (logins, sessions, refreshes, CSRF "
+        "refusals, store latency, feed lag, cookie sizes); with --workers, summed over them",
+    )
+    parser.add_argument(
         "--https-proxy",
         action="store_true",
         help="served over HTTPS by a TLS proxy: Secure cookies with the __Host- prefix",
@@ -162,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
         dpop=not args.no_dpop, dpop_required=args.dpop_required,
         dpop_nonce=args.dpop_nonce, public_origin=args.public_origin,
         dbsc=not args.no_dbsc, bound_ttl=timedelta(seconds=args.bound_ttl),
+        metrics=args.metrics,
     )  # fmt: skip
     app = create_app(config)  # a bad --store or --public-origin fails here, before the banner
     check_workers(config, args.workers)
@@ -173,10 +180,11 @@ def _run(args: argparse.Namespace) -> int:
         else "; X-Forwarded-For ignored (no --forwarded-allow-ips)"
     )  # fmt: skip
     workers = f", {args.workers} workers" if args.workers > 1 else ""
+    metrics = f"; metrics at http://{host}:{args.port}/metrics" if args.metrics else ""
     # The store as the page shows it: a network URL's password never reaches the terminal.
     banner = (
         f"coatcheck demo ({args.mode} mode, store {describe_store(args.store)}{workers}) "
-        f"serving on http://{host}:{args.port}/{behind}{forwarded}"
+        f"serving on http://{host}:{args.port}/{behind}{forwarded}{metrics}"
     )
     # Printed once the port listens (a taken port is a ConfigurationError: exit 2).
     serve(

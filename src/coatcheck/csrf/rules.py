@@ -59,6 +59,7 @@ from .._forms import FORM_MEDIA_TYPES, form_field, media_type
 from ..auth.identity import Identity
 from ..cookies import dump_cookie, parse_cookie
 from ..errors import ConfigurationError, CsrfError, CsrfTokenMismatch, MissingCsrfToken
+from ..events import CsrfRefused, emit, note_cookie, observed
 from ..policies import CookiePolicy, validate_origin
 from .protector import CsrfProtector, is_safe_method
 
@@ -213,7 +214,11 @@ class CsrfRules:
         """
         if is_safe_method(method):
             return None
-        self._protector.check_origin(method, headers, own_origin=self._own_origin)
+        try:
+            self._protector.check_origin(method, headers, own_origin=self._own_origin)
+        except CsrfError as exc:
+            _refused(exc)
+            raise
         if identity is not None and identity.via in _HEADER_TRANSPORTS:
             return None
         content_type = headers.get("content-type", "")
@@ -249,6 +254,13 @@ class CsrfRules:
         :raises MissingCsrfToken: no token (or the double-submit cookie) was sent.
         :raises CsrfTokenMismatch: the token is forged or bound to something else.
         """
+        try:
+            self._verify(check, form_body)
+        except CsrfError as exc:
+            _refused(exc)
+            raise
+
+    def _verify(self, check: TokenCheck, form_body: bytes | None) -> None:
         submitted = check.header_token
         if check.read_form:
             if form_body is None:
@@ -280,7 +292,9 @@ class CsrfRules:
         if found is None:
             pre = secrets.token_urlsafe(32)
             token = self._protector.issue("pre\x00" + pre)
-            return token, dump_cookie(self.pre_cookie, pre, self._pre_policy)
+            cookie = dump_cookie(self.pre_cookie, pre, self._pre_policy)
+            note_cookie("csrf", cookie)
+            return token, cookie
         binding, double = found
         if not double:
             return self._protector.issue(binding), None
@@ -293,7 +307,9 @@ class CsrfRules:
             else:
                 return current, None
         token = self._protector.issue(binding)
-        return token, dump_cookie(self.double_cookie, token, self._double_policy)
+        cookie = dump_cookie(self.double_cookie, token, self._double_policy)
+        note_cookie("csrf", cookie)
+        return token, cookie
 
     def _binding(
         self, identity: Identity | None, cookies: Mapping[str, str], guest: str = ""
@@ -312,6 +328,11 @@ class CsrfRules:
 
     def __repr__(self) -> str:
         return f"CsrfRules({self._protector!r})"
+
+
+def _refused(exc: CsrfError) -> None:
+    if observed(CsrfRefused):
+        emit(CsrfRefused(reason=exc.code))
 
 
 class CsrfRequest:

@@ -13,14 +13,16 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -49,7 +51,7 @@ from ..policies import CookiePolicy
 from ..revocation import RevocationFeed, RevocationSet
 from ..sessions import ReplayCache, SessionManager, SessionStore, StoreSessions
 from ..sessions.dbsc import DbscPolicy
-from ..stores import SQLiteStore, open_store
+from ..stores import SQLiteStore, observe_store, open_store
 from ..stores.feeds import default_feed_url, open_feed
 from ..tokens import JWTCodec, KeyRing
 from ..tokens.dpop_nonce import DPoPNonces
@@ -66,6 +68,9 @@ from .routes import routes as core_routes
 from .signing_key import load_signing_keys
 from .users import UserDirectory
 
+if TYPE_CHECKING:  # prometheus_client is imported only when --metrics asks for it
+    from ..observe.prometheus import PrometheusObserver
+
 __all__ = [
     "MAX_BODY",
     "MODES",
@@ -81,7 +86,7 @@ __all__ = [
 ]
 
 _USERS_FILE = "coatcheck-demo-users.db"
-_PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static", "/favicon.ico")
+_PUBLIC_PATHS = ("/healthz", "/.well-known/jwks.json", "/static", "/favicon.ico", "/metrics")
 
 
 # -- the mode switch -------------------------------------------------------------------------
@@ -287,6 +292,10 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
     config = config or DemoConfig()
     # Opened in every mode, so a bad --store fails at start-up even where it is unused.
     store = open_store(config.store_url)
+    metrics = _metrics(config)
+    if metrics is not None:
+        # Timed everywhere it is used: sessions, the login limiter, DPoP's replay cache.
+        store = observe_store(store)
     users_path = _users_path(config)
     if users_path != ":memory:":
         Path(users_path).parent.mkdir(parents=True, exist_ok=True)
@@ -339,8 +348,23 @@ def create_app(config: DemoConfig | None = None) -> Starlette:
         limiter=login_limiter(store, users.connection, clock=config.clock),
         sessions=sessions,
         dpop=dpop,
+        metrics=metrics,
     )
     return _build(demo)
+
+
+def _metrics(config: DemoConfig) -> PrometheusObserver | None:
+    """The Prometheus metrics of ``--metrics`` (subscribed while the app runs)."""
+    if not config.metrics:
+        return None
+    try:
+        from ..observe.prometheus import PrometheusObserver, new_registry
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"--metrics needs {exc.name}: pip install 'coatcheck[prometheus]'"
+        ) from exc
+    # A registry of its own: two demo apps in one process never share metric names.
+    return PrometheusObserver(registry=new_registry())
 
 
 def _binding(
@@ -380,6 +404,8 @@ def _build(demo: DemoContext) -> Starlette:
     )
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Events are process-wide: counted while this app runs (the feed's first "up" too).
+        subscription = demo.metrics.subscribe() if demo.metrics is not None else None
         if demo.feed is not None:
             # Until it is connected the strategy checks the store: safe either way.
             await demo.feed.start(wait=2.0)
@@ -390,6 +416,11 @@ def _build(demo: DemoContext) -> Starlette:
                 await demo.feed.stop()
             await demo.store.close()
             demo.users.close()
+            if subscription is not None:
+                from ..observe.prometheus import mark_process_dead
+
+                subscription.close()
+                mark_process_dead()
 
     async def on_coatcheck_error(request: Request, exc: Exception) -> Response:
         return _error_response(demo, request, exc)
@@ -477,6 +508,7 @@ def _http_error_response(demo: DemoContext, request: Request, exc: Exception) ->
 # How `coatcheck demo --workers N` hands its configuration to worker processes: uvicorn
 # starts each worker afresh and builds the app there with create_app_from_environment.
 _CONFIG_ENV = "COATCHECK_DEMO_CONFIG"
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _config_to_env(config: DemoConfig) -> str:
@@ -617,12 +649,24 @@ def serve(
     # uvicorn binds the workers' socket itself: find a taken port here, with our message.
     listen(host, port).close()
     os.environ[_CONFIG_ENV] = _config_to_env(shared)
+    folder = None
+    if shared.metrics and not os.environ.get(_MULTIPROC_ENV):
+        # prometheus_client's multiprocess mode: each worker (a fresh interpreter, so it
+        # reads this before importing prometheus_client) writes its metrics to files
+        # here, and whichever worker answers /metrics sums them all.
+        folder = tempfile.mkdtemp(prefix="coatcheck-metrics-")
+        os.environ[_MULTIPROC_ENV] = folder
     if announce is not None:
         _announce_when_listening(host, port, announce)
-    uvicorn.run(
-        "coatcheck.demo.app:create_app_from_environment", factory=True, workers=workers,
-        host=host, port=port, log_level="warning", access_log=False, **proxies,
-    )  # fmt: skip
+    try:
+        uvicorn.run(
+            "coatcheck.demo.app:create_app_from_environment", factory=True, workers=workers,
+            host=host, port=port, log_level="warning", access_log=False, **proxies,
+        )  # fmt: skip
+    finally:
+        if folder is not None:
+            del os.environ[_MULTIPROC_ENV]
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _announce_when_listening(host: str, port: int, announce: Callable[[], None]) -> None:

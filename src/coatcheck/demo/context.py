@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from argon2 import PasswordHasher
 from starlette.requests import Request
@@ -28,6 +28,9 @@ from ..sessions import SessionManager, SessionStore, StoreSessions
 from ..tokens import KeyRing
 from . import pages
 from .users import HashingBusy, PasswordWork, User, UserDirectory, UsernameTaken
+
+if TYPE_CHECKING:  # prometheus_client is imported only when --metrics asks for it
+    from ..observe.prometheus import PrometheusObserver
 
 __all__ = [
     "MAX_BODY",
@@ -92,7 +95,9 @@ class DemoConfig:
     API clients use when a proxy stands in front (their proofs name it). ``dbsc``
     offers browsers Device Bound Session Credentials in session and hybrid mode;
     ``bound_ttl`` is session mode's bound-cookie lifetime (hybrid mode's is
-    ``access_ttl``). ``clock`` is every time the demo reads (tests pass a FrozenClock).
+    ``access_ttl``). ``metrics`` serves Prometheus metrics at ``/metrics`` (every
+    :mod:`coatcheck.events` counted, the store timed). ``clock`` is every time the demo
+    reads (tests pass a FrozenClock).
     """
 
     mode: str = "session"
@@ -112,6 +117,7 @@ class DemoConfig:
     public_origin: str | None = None
     dbsc: bool = True
     bound_ttl: timedelta = timedelta(minutes=2)
+    metrics: bool = False
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
@@ -136,6 +142,8 @@ class DemoContext:
     feed: RevocationFeed | None = None
     limiter: LoginLimiter | None = None
     dpop: DPoPTransport | None = None
+    #: The Prometheus metrics behind /metrics (``--metrics``), else ``None``.
+    metrics: PrometheusObserver | None = None
     #: Bounds password hashing (argon2id's memory) per process: see demo/users.py.
     hashing: PasswordWork = field(default_factory=PasswordWork)
 

@@ -705,6 +705,22 @@ async def healthz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if store else 503, headers=headers)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (``coatcheck demo --metrics``): every worker's, summed.
+
+    Counts only, never a token, id, user or address. Public here, as /healthz is; in
+    production serve it where only the scraper reaches (another port, a network policy).
+    """
+    demo = demo_of(request)
+    if demo.metrics is None:
+        page = pages.not_found_page(mode=demo.config.mode, path=request.url.path)
+        return HTMLResponse(page, status_code=404)
+    from ..observe.prometheus import scrape
+
+    body, content_type = scrape(demo.metrics.registry)
+    return Response(body, headers={"content-type": content_type, "cache-control": "no-store"})
+
+
 routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/", home, ["GET"]),
     ("/register", register_form, ["POST"]),
@@ -727,5 +743,6 @@ routes: list[tuple[str, Endpoint, list[str]]] = [
     ("/api/refresh-status", api_refresh_status, ["GET", "POST"]),
     ("/.well-known/jwks.json", jwks, ["GET"]),
     ("/healthz", healthz, ["GET"]),
+    ("/metrics", metrics, ["GET"]),
     ("/favicon.ico", favicon, ["GET"]),
 ]

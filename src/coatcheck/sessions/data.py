@@ -58,6 +58,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..cookies import dump_cookie, expire_cookie, find_cookie
 from ..errors import ConfigurationError, InvalidCredentials
+from ..events import note_cookie
 from ..policies import CookiePolicy
 from .manager import SessionManager
 from .mapping import Changes, SessionMapping, check_json
@@ -191,10 +192,13 @@ class _CookieWriter:
 
     def write(self, value: str, expires_at: float) -> tuple[str, str]:
         if not self._persistent:
-            return "set-cookie", dump_cookie(self._name, value, self._policy)
-        now = self.clock.now()
-        max_age = max(0, int(expires_at - now))
-        return "set-cookie", dump_cookie(self._name, value, self._policy, max_age=max_age, now=now)
+            cookie = dump_cookie(self._name, value, self._policy)
+        else:
+            now = self.clock.now()
+            max_age = max(0, int(expires_at - now))
+            cookie = dump_cookie(self._name, value, self._policy, max_age=max_age, now=now)
+        note_cookie("session", cookie)
+        return "set-cookie", cookie
 
     def clear(self, name: str | None = None) -> tuple[str, str]:
         if name is None or name == self._name:

@@ -16,7 +16,8 @@ revoke without telling the processes that check access tokens without the store.
 A guest's session is a record with user id ``""``: made by ``create("")``, read by
 :meth:`~SessionManager.validate` like any other, never indexed under a user and never
 an authentication (:class:`~coatcheck.auth.SessionStrategy` treats it as a guest).
-Every write of data checks its size against ``max_data_size``.
+Every write of data checks its size against ``max_data_size``. Creations and revocations
+are told to observers as :mod:`coatcheck.events` (``SessionCreated``, ``SessionsRevoked``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..errors import (
     SessionTooLarge,
     StoreError,
 )
+from ..events import SessionCreated, SessionsRevoked, emit, observed
 from ..policies import SessionPolicy
 from ..revocation import RevocationFeed, RevocationSet
 from .ids import new_token, session_id
@@ -219,6 +221,8 @@ class SessionManager:
             ip=ip,
         )
         await self._store.create(record)
+        if observed(SessionCreated):
+            emit(SessionCreated(guest=not user_id))
         return token, record
 
     async def validate(self, token: str) -> SessionRecord | None:
@@ -336,6 +340,8 @@ class SessionManager:
             return False
         removed = await self._store.delete(sid)
         await self._published([sid])
+        if removed is not None:
+            _revoked(1)
         return removed is not None
 
     async def revoke_id(self, session_id: str) -> SessionRecord | None:
@@ -344,6 +350,8 @@ class SessionManager:
         """
         removed = await self._store.delete(session_id)
         await self._published([session_id])
+        if removed is not None:
+            _revoked(1)
         return removed
 
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> list[str]:
@@ -362,6 +370,8 @@ class SessionManager:
                 if record.id != keep and await self._store.delete(record.id) is not None:
                     revoked.append(record.id)
         await self._published(revoked)
+        if revoked:
+            _revoked(len(revoked))
         return revoked
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
@@ -433,3 +443,8 @@ class SessionManager:
 
     def __repr__(self) -> str:
         return f"SessionManager({self._store!r}, policy={self._policy!r})"
+
+
+def _revoked(count: int) -> None:
+    if observed(SessionsRevoked):
+        emit(SessionsRevoked(count=count))

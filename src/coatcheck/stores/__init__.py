@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError
 from ..sessions.store import SessionStore
 from .memory import MemoryStore
+from .observed import ObservedStore, observe_store
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -23,11 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MemoryStore",
+    "ObservedStore",
     "PostgresStore",
     "RedisStore",
     "SQLiteStore",
     "SyncPostgresStore",
     "SyncRedisStore",
+    "observe_store",
     "open_store",
 ]
 

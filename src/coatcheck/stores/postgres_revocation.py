@@ -9,7 +9,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError
-from ..revocation import RevocationFeed, RevocationSet, encode_message
+from ..revocation import RevocationFeed, RevocationSet
 
 __all__ = ["PostgresRevocationFeed"]
 
@@ -101,7 +101,7 @@ class PostgresRevocationFeed(RevocationFeed):
                             " excluded.until)",
                             (chunk, until),
                         )
-                        payload = encode_message(chunk, until)
+                        payload = self._message(chunk, until)
                         await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
             except Exception:
                 self._publisher = None

@@ -55,8 +55,8 @@ import redis.asyncio as aioredis
 
 from ..errors import ConfigurationError, StoreError
 from ..sessions.ids import user_slot
-from ..sessions.record import SessionRecord
-from ._decoded import DecodedCache, loads
+from ..sessions.record import SessionRecord, _make_record
+from ._decoded import loads
 from ._redis_io import NodeIO, RedisIO, Script, open_io
 from ._redis_io import _fast_get as _lean_get
 
@@ -272,18 +272,18 @@ def _decode(session_id: str, raw: bytes) -> SessionRecord:
     try:
         version, exp, absolute, created, seen, auth, user, agent, ip, data = loads(raw[_HALF:])
         created = float(created)
-        return SessionRecord(
-            id=session_id,
-            user_id=user,
-            created_at=created,
-            last_seen=created if seen is None else float(seen),
-            expires_at=float(exp),
-            absolute_expires_at=float(absolute),
-            auth_time=created if auth is None else float(auth),
-            data=data,
-            user_agent=agent,
-            ip=ip,
-            version=version,
+        return _make_record(
+            session_id,
+            user,
+            created,
+            created if seen is None else float(seen),
+            float(exp),
+            float(absolute),
+            created if auth is None else float(auth),
+            data,
+            agent,
+            ip,
+            version,
         )
     except (TypeError, ValueError) as exc:
         raise StoreError("a stored session record is unreadable") from exc
@@ -315,7 +315,7 @@ class RedisStore:
     StoreError for other failures.
     """
 
-    __slots__ = ("_decoded", "_get", "_io", "_prefix", "_wait")
+    __slots__ = ("_get", "_io", "_prefix", "_wait")
 
     def __init__(self, io: RedisIO | Any, *, prefix: str = "cc:", wait: int = 0) -> None:
         if "{" in prefix or "}" in prefix:
@@ -329,8 +329,6 @@ class RedisStore:
         self._get = io.get  # the per-request read, bound once
         self._prefix = prefix.encode()
         self._wait = wait
-        # Unchanged values are not decoded again (see coatcheck.stores._decoded).
-        self._decoded = DecodedCache()
 
     @classmethod
     def from_url(
@@ -407,10 +405,9 @@ class RedisStore:
         # The key holds half the digest; the value's first bytes must hold the rest.
         if not isinstance(raw, bytes) or not hmac.compare_digest(raw[:_HALF], keys[2]):
             return None
-        record = self._decoded.get(session_id, raw)
-        if record is None:
-            record = _decode(session_id, raw)
-            self._decoded.put(session_id, raw, record)
+        # Decoded on every read: a cache of decoded records cost more on its misses
+        # (with more users than entries) than it saved on its hits (bench/results).
+        record = _decode(session_id, raw)
         if now >= record.expires_at or now >= record.absolute_expires_at:
             return None
         return record
@@ -567,7 +564,6 @@ class RedisStore:
 
     async def close(self) -> None:
         """Close the connections (they open again on the next use)."""
-        self._decoded.clear()
         await self._io.close()
 
     async def ping(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, StoreUnavailable
-from ..revocation import RevocationFeed, RevocationSet, encode_message
+from ..revocation import RevocationFeed, RevocationSet
 
 __all__ = ["RedisRevocationFeed"]
 
@@ -116,7 +116,7 @@ class RedisRevocationFeed(RevocationFeed):
         ttl = int(self._set.retention) + 60
         args: list[Any] = [
             self._publish_command, self._wire, repr(until), repr(now), ttl,
-            encode_message(session_ids, until), *session_ids,
+            self._message(session_ids, until), *session_ids,
         ]  # fmt: skip
         await self._io.eval(self._script, [self._backlog], args)
 

@@ -10,8 +10,8 @@ from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, InputError, MalformedToken
 from ..policies import ClaimsPolicy
 from ._codec import MAX_TOKEN_BYTES, b64url_decode, b64url_encode, dumps, loads_object
-from .claims import validate_claims
-from .jws import CompactVerifier
+from .claims import ClaimsCheck
+from .jws import HEADER_CACHE_SIZE, CompactVerifier
 from .keys import Key, KeyRing
 
 __all__ = [
@@ -67,11 +67,14 @@ class JWTCodec:
 
     Signs with the ring's newest JWS key; verifies with any key, binding each token's
     ``alg`` to its key's. Everything that can be prepared is prepared here, once.
+    ``header_cache_size`` header segments that verified are remembered (0 turns this
+    off; see :class:`~coatcheck.tokens.CompactVerifier`).
 
-    :raises ConfigurationError: for ``none`` or unknown algorithms, or an empty ring.
+    :raises ConfigurationError: for ``none`` or unknown algorithms, an empty ring or a
+        negative ``header_cache_size``.
     """
 
-    __slots__ = ("_clock", "_head", "_policy", "_signer", "_ttl", "_verifier")
+    __slots__ = ("_check", "_clock", "_head", "_policy", "_signer", "_ttl", "_verifier")
 
     def __init__(
         self,
@@ -80,13 +83,17 @@ class JWTCodec:
         algorithms: Collection[str] | None = None,
         policy: ClaimsPolicy = ClaimsPolicy(),  # noqa: B008 - frozen, immutable
         clock: Clock = SystemClock(),  # noqa: B008 - stateless
+        header_cache_size: int = HEADER_CACHE_SIZE,
     ) -> None:
         ring = KeyRing.coerce(keys)
         if algorithms is None and not any(key.can_verify for key in ring):
             # An issuer whose keys' key_ops allow only 'sign': it verifies nothing.
             algorithms = [key.alg for key in ring if key.can_sign] or None
-        self._verifier = CompactVerifier(ring, algorithms=algorithms)
+        self._verifier = CompactVerifier(
+            ring, algorithms=algorithms, cache_size=header_cache_size
+        )
         self._policy = policy
+        self._check = ClaimsCheck(policy)
         self._clock = clock
         self._ttl = policy.ttl.total_seconds()
         signer: Key | None
@@ -139,7 +146,7 @@ class JWTCodec:
         """
         _, payload, _ = self._verifier.verify(token)
         claims = loads_object(payload)
-        validate_claims(claims, self._policy, self._clock.now())
+        self._check(claims, self._clock.now())
         return claims
 
     def decode_complete(self, token: str) -> DecodedToken:
@@ -149,7 +156,7 @@ class JWTCodec:
         """
         header, payload, key = self._verifier.verify(token)
         claims = loads_object(payload)
-        validate_claims(claims, self._policy, self._clock.now())
+        self._check(claims, self._clock.now())
         return DecodedToken(dict(header), claims, key)
 
 
