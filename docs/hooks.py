@@ -117,10 +117,13 @@ def describe_variant(name: str) -> str:
             else:
                 rest = rest[1:]
         if rest and rest[0] in stores:
-            return f"**coatcheck** session mode on {stores[rest[0]]}{where}"
+            rest = ["session", *rest]
         mode = rest[0] if rest else "?"
         store = f" on {stores[rest[1]]}" if len(rest) > 1 and rest[1] in stores else ""
-        return f"**coatcheck** {mode} mode{store}{where}"
+        # Whatever else the name says (a control such as "nocache") is kept, not dropped.
+        extra = [part for part in rest[1:] if part not in stores]
+        variant = f" ({' '.join(extra)})" if extra else ""
+        return f"**coatcheck** {mode} mode{store}{where}{variant}"
     return _PEERS.get(name, name)
 
 

@@ -127,3 +127,19 @@ def test_links_out_of_the_docs_become_paths() -> None:
     assert "[w](https://x.y)" in shown
     assert hooks.outside_links_as_paths("[r](../../README.md)", "migration/x.md") == (
         "r (`README.md`)")
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("coatcheck-jwt", "**coatcheck** jwt mode"),
+        ("coatcheck-session-redis", "**coatcheck** session mode on Redis"),
+        ("coatcheck-redis", "**coatcheck** session mode on Redis"),
+        ("coatcheck-jwt-nocache", "**coatcheck** jwt mode (nocache)"),
+        ("coatcheck-mw-fastapi-redis", "**coatcheck** session mode on Redis (FastAPI, middleware)"),
+        ("pyjwt", "PyJWT"),
+        ("something-new", "something-new"),
+    ],
+)
+def test_row_names_read_as_words(row: str, said: str) -> None:
+    assert hooks.describe_variant(row) == said
