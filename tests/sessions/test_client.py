@@ -58,7 +58,8 @@ async def test_a_round_trip_and_nothing_sent_when_nothing_changed(
         # No segment reveals the data (a short substring could occur in random base64).
         for segment in value.split("."):
             raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-            assert "Zoë".encode() not in raw and b'"cart"' not in raw
+            assert "Zoë".encode() not in raw
+            assert b'"cart"' not in raw
     else:
         payload = json.loads(base64.urlsafe_b64decode(value.split(".")[0] + "=="))
         assert payload["d"] == {"name": "Zoë", "cart": [1]}  # signed, readable by anyone
