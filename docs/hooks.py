@@ -395,6 +395,28 @@ def on_config(config: Any) -> Any:
     return config
 
 
+def nav_paths(nav: Any) -> set[str]:
+    """Every page path a MkDocs ``nav`` names."""
+    found: set[str] = set()
+    if isinstance(nav, str):
+        found.add(nav)
+    elif isinstance(nav, list):
+        for item in nav:
+            found |= nav_paths(item)
+    elif isinstance(nav, dict):
+        for value in nav.values():
+            found |= nav_paths(value)
+    return found
+
+
+def unlisted(nav: Any, pages: Iterable[str]) -> list[str]:
+    """The Markdown pages the nav does not name, sorted: a guide added to docs/ by other
+    work (a framework's page) is listed under "More guides" instead of failing the
+    strict build as an orphan."""
+    named = nav_paths(nav)
+    return sorted(p for p in pages if p.endswith(".md") and p not in named)
+
+
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
@@ -408,6 +430,9 @@ def on_files(files: Any, config: Any) -> Any:
     }
     for uri, content in generated.items():
         files.append(File.generated(config, uri, content=content))
+    extra = unlisted(config["nav"], (f.src_uri for f in files.documentation_pages()))
+    if extra:
+        config["nav"].append({"More guides": extra})
     return files
 
 

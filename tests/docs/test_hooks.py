@@ -143,3 +143,9 @@ def test_links_out_of_the_docs_become_paths() -> None:
 )
 def test_row_names_read_as_words(row: str, said: str) -> None:
     assert hooks.describe_variant(row) == said
+
+
+def test_pages_the_nav_does_not_name_are_listed() -> None:
+    nav = [{"Home": "index.md"}, {"Guides": [{"A": "a.md"}, "b.md"]}, {"API": [{"x": "api/x.md"}]}]
+    pages = ["index.md", "a.md", "b.md", "api/x.md", "django.md", "zz/new.md", "img.png"]
+    assert hooks.unlisted(nav, pages) == ["django.md", "zz/new.md"]
