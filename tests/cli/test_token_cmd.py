@@ -363,3 +363,35 @@ def test_no_dependency_warning_reaches_the_user(
         assert coatcheck(["token", "verify", token, "--jwks", str(jwks)]) == 0
         assert coatcheck(["inspect", token, "--jwks", str(jwks)]) == 0
     assert "verification: verified" in capsys.readouterr().out
+
+
+def test_keygen_jwks_keeps_keys_coatcheck_ignores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A published set with a key coatcheck does not understand (RFC 7517 §5: ignored):
+    appending a new key keeps it, and verify says which key it ignored and why."""
+    jwks = tmp_path / "keys.json"
+    foreign = {"kty": "EC", "crv": "secp256k1", "alg": "ES256K", "kid": "k1", "x": "AQ",
+               "y": "AQ"}
+    jwks.write_text(json.dumps({"keys": [foreign]}))
+    # Only foreign keys: not a usable set, and the file is left as it was.
+    assert main(["keygen", "--kid", "k2", "--jwks", str(jwks)]) == 2
+    assert "no key in the JWKS is one coatcheck can use" in capsys.readouterr().err
+    signing = KeyRing([Key.generate("ES256", kid="k0")])
+    jwks.write_text(json.dumps({"keys": [foreign, *signing.jwks()["keys"]]}))
+    assert main(["keygen", "--kid", "k2", "--jwks", str(jwks)]) == 0
+    out, err = capsys.readouterr()
+    assert "(3 keys)" in err
+    assert [k["kid"] for k in json.loads(jwks.read_text())["keys"]] == ["k1", "k0", "k2"]
+    assert json.loads(jwks.read_text())["keys"][0] == foreign
+    # A kid taken by an ignored key is still taken.
+    assert main(["keygen", "--kid", "k1", "--jwks", str(jwks)]) == 2
+    assert "already has a key with the kid 'k1'" in capsys.readouterr().err
+    private = tmp_path / "k2.json"
+    private.write_text(out)
+    assert main(["token", "sign", "--key", str(private), "--claims", '{"sub": "u1"}']) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["token", "verify", token, "--jwks", str(jwks)]) == 0
+    out, err = capsys.readouterr()
+    assert "kid=k2" in out
+    assert "note: ignored key 'k1' at keys[0]: 'ES256K' is not a supported algorithm" in err

@@ -477,3 +477,57 @@ def test_random_ec_points_are_refused_or_on_the_curve(x: bytes, y: bytes) -> Non
         return
     # Astronomically unlikely; if it happens the point really is on P-256.
     assert key.curve == "P-256"
+
+
+def _published(alg: str, kid: str, **extra: Any) -> dict[str, Any]:
+    jwk = Key.generate(alg, kid=kid).public_jwk()
+    assert jwk is not None
+    return {**jwk, **extra}
+
+
+@pytest.mark.parametrize(
+    ("foreign", "reason"),
+    [
+        # An identity provider's set may carry an old RSA1_5 encryption key beside its
+        # signing keys; coatcheck never decrypts with it, so it is ignored, not fatal.
+        ({"use": "enc", "alg": "RSA1_5"}, "'RSA1_5' is refused by design"),
+        ({"alg": "RS1"}, "'RS1' is not a supported algorithm"),
+        ({"kty": "EC", "crv": "secp256k1", "alg": "ES256K", "x": "AQ", "y": "AQ"},
+         "'ES256K' is not a supported algorithm"),
+        ({"kty": "EC", "crv": "secp256k1", "x": "AQ", "y": "AQ"},
+         "no supported algorithm fits kty 'EC', crv 'secp256k1'"),
+        ({"kty": "OKP", "crv": "X448", "x": "AQ"}, "no supported algorithm fits kty 'OKP'"),
+        ({"kty": "PQC-ML-DSA", "pub": "AQ"}, "key type 'PQC-ML-DSA' is not supported"),
+    ],
+)
+def test_jwks_ignores_keys_it_does_not_understand(foreign: dict[str, Any], reason: str) -> None:
+    """RFC 7517 §5: keys of a type, curve or algorithm not understood are ignored."""
+    base = _published("RS256", "other")
+    if "kty" in foreign:
+        base = {"kid": "other"}
+    odd = {**base, **foreign}
+    signer = Key.generate("ES256", kid="sig")
+    ring = KeyRing.from_jwks({"keys": [signer.public_jwk(), odd]})
+    assert [k.kid for k in ring] == ["sig"]
+    assert len(ring.ignored) == 1
+    assert ring.ignored[0].startswith("key 'other' at keys[1]: ")
+    assert reason in ring.ignored[0]
+    # The ignored kid verifies nothing: a token naming it finds no key.
+    assert ring.get("other") is None
+    # Alone, a set of keys not understood is no key set at all.
+    with pytest.raises(MalformedKey, match="no key in the JWKS is one coatcheck can use"):
+        KeyRing.from_jwks({"keys": [odd]})
+    # A set of your own keys (private=True) is configuration: nothing is skipped silently.
+    with pytest.raises(ConfigurationError):
+        KeyRing.from_jwks({"keys": [signer.to_jwk(private=True), odd]}, private=True)
+
+
+def test_jwks_still_refuses_a_broken_key_it_understands() -> None:
+    """Ignoring is for what is not understood: a weak or off-curve key refuses the set."""
+    good = _published("ES256", "good")
+    off_curve = {**_published("ES256", "off"), "y": good["x"]}
+    with pytest.raises(KeyRefused):
+        KeyRing.from_jwks({"keys": [good, off_curve]})
+    mismatched = {**_published("ES256", "mis"), "alg": "ES384"}
+    with pytest.raises(KeyRefused):
+        KeyRing.from_jwks({"keys": [good, mismatched]})

@@ -170,14 +170,19 @@ def _add_to_jwks(path: Path, key: Key) -> int:
         )
     if path.exists():
         try:
-            ring = KeyRing.from_jwks(path.read_text())
+            text = path.read_text()
+            ring = KeyRing.from_jwks(text)
         except OSError as exc:
             raise ConfigurationError(f"cannot read {str(path)!r}") from exc
         except ConfigurationError as exc:
             raise ConfigurationError(f"{str(path)!r} is not a public JWK Set: {exc}") from exc
-        if ring.get(key.kid) is not None:
+        existing = json.loads(text)["keys"]
+        if ring.get(key.kid) is not None or any(
+            isinstance(k, dict) and k.get("kid") == key.kid for k in existing
+        ):
             raise DuplicateKid(f"{str(path)!r} already has a key with the kid {key.kid!r}")
-        document = ring.jwks()
+        # The set as it was, keys coatcheck ignores included: appending loses nothing.
+        document = {**json.loads(text), "keys": existing}
     else:
         document = {"keys": []}
     document["keys"].append(public)
@@ -291,6 +296,8 @@ def _verify(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
+    for ignored in ring.ignored:
+        print(f"note: ignored {ignored}", file=sys.stderr)
     try:
         if codec is None:
             claims = decrypt_jwt(token, ring, algorithms=jwe_algorithms, policy=policy)

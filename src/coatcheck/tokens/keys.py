@@ -548,6 +548,24 @@ def _precheck(data: Mapping[str, Any], spec: Spec, kid: str | None) -> None:
         _check_secret(b64_member(data, "k", kid), spec, kid)
 
 
+def _not_understood(data: Mapping[str, Any]) -> str | None:
+    """Why a published JWK is one coatcheck does not understand (RFC 7517 §5), or None.
+
+    Only what coatcheck cannot use at all: a key type, or an algorithm, it does not
+    support or refuses by design. A key it understands but that is broken is refused
+    by :meth:`Key.from_jwk`, never ignored.
+    """
+    kty = data.get("kty")
+    if kty not in ("RSA", "EC", "OKP", "oct"):
+        return f"key type {kty!r} is not supported"
+    jwk_alg = data.get("alg")
+    if isinstance(jwk_alg, str) and jwk_alg not in _SPECS and jwk_alg not in CONTENT_ENCRYPTIONS:
+        return refusal(jwk_alg)
+    if jwk_alg is None and infer_alg(data) is None:
+        return f"no supported algorithm fits kty {kty!r}, crv {data.get('crv')!r}"
+    return None
+
+
 class KeyRing:
     """Keys in rotation, oldest first: the last signing key signs, every key verifies.
 
@@ -558,7 +576,7 @@ class KeyRing:
     :raises DuplicateKid: when two keys share a ``kid``.
     """
 
-    __slots__ = ("_by_kid", "_keys")
+    __slots__ = ("_by_kid", "_ignored", "_keys")
 
     def __init__(self, keys: Sequence[Key]) -> None:
         ring = tuple(keys)
@@ -577,6 +595,7 @@ class KeyRing:
             by_kid[key.kid] = key
         self._keys = ring
         self._by_kid = by_kid
+        self._ignored: tuple[str, ...] = ()
 
     @classmethod
     def coerce(cls, value: KeyRing | Key | Sequence[Key]) -> KeyRing:
@@ -596,6 +615,13 @@ class KeyRing:
         the key, and so are two keys with one ``kid``. ``private=True`` reads a set of
         your own keys, which may hold secrets and private keys.
 
+        A published set may list keys coatcheck does not understand: a key type, curve or
+        algorithm it does not support (``ES256K``, ``X448``, an ``RSA1_5`` encryption key
+        beside the signing keys). As RFC 7517 §5 asks, those are ignored, never used, and
+        named with the reason in :attr:`ignored`; a set with no usable key is refused.
+        A key coatcheck does understand but that fails a check (weak, ROCA, off its curve,
+        malformed) still refuses the whole set.
+
         :raises MalformedKey: when the document is not a JWKS.
         :raises NotAPublicKey: a secret or private key in a verification set.
         :raises DuplicateKid: two keys with the same ``kid``.
@@ -610,6 +636,7 @@ class KeyRing:
         if not isinstance(items, list) or not items:
             raise MalformedKey("a JWKS is an object with a non-empty 'keys' list")
         keys = []
+        ignored: list[str] = []
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
             where = f"the JWKS (keys[{index}])"
@@ -626,13 +653,29 @@ class KeyRing:
                 seen[kid] = index
             if not private:
                 check_public_only(item, kid if isinstance(kid, str) else None, where)
+                reason = _not_understood(item)
+                if reason is not None:
+                    shown = f"key {kid!r}" if isinstance(kid, str) else "a key"
+                    ignored.append(f"{shown} at keys[{index}]: {reason}")
+                    continue
             try:
                 keys.append(Key.from_jwk(item))
             except KeyRefused as exc:
                 raise type(exc)(f"{where}: {exc.message}", kid=exc.kid) from exc
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{where}: {exc.message}") from exc
-        return cls(keys)
+        if not keys:
+            raise MalformedKey(
+                "no key in the JWKS is one coatcheck can use (" + "; ".join(ignored) + ")"
+            )
+        ring = cls(keys)
+        ring._ignored = tuple(ignored)
+        return ring
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """Keys of the JWKS this ring was read from that were not understood, and why."""
+        return self._ignored
 
     def get(self, kid: str) -> Key | None:
         """The key with this ``kid``, or None."""
