@@ -37,6 +37,8 @@ def _error(message: str, hint: str, code: int) -> Error:
 
 def _classify(exc: ConfigurationError) -> Error:
     text = str(exc)
+    if "unknown keys" in text or "must be a dict" in text:
+        return _error(text, f"Fix settings.COATCHECK, e.g. {_EXAMPLE}.", 2)
     if "['MODE']" in text and "must be one of" in text:
         return _error(text, "Set COATCHECK['MODE'] to 'session', 'jwt' or 'hybrid'.", 3)
     if "['STORE']" in text:
