@@ -53,7 +53,7 @@ def test_missing_setting() -> None:
                 "REFRESH_SECRET": "short",
             },
             "coatcheck.E005",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_configuration(config: Any, code: str) -> None:

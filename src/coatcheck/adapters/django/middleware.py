@@ -218,6 +218,17 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):  # type: ignore[
                 request.META.get("REMOTE_ADDR", "") or "",
             )
             session.current = identity
+        if (
+            identity is not None
+            and result.record is not None
+            and identity.via == "cookie"
+            and runtime.config.mode == "session"
+            and isinstance(session, SessionStore)
+            and session.session_key is not None
+        ):
+            # The record the authenticator just read is request.session's: no second
+            # read (and on the ASGI path no sync read in a thread) when the view uses it.
+            session.prime(session.session_key, result.record)
         if identity is not None and identity.via == "bearer":
             # A browser never attaches Authorization by itself, so a valid bearer
             # credential cannot be a forged cross-site request (Django REST framework

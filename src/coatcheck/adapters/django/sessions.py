@@ -86,7 +86,11 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
 
     def prime(self, token: str, record: SessionRecord) -> None:
         """Use ``record`` (just read and renewed for ``token``) instead of reading again."""
-        if token == self.session_key and not hasattr(self, "_session_cache"):
+        if (
+            token == self.session_key
+            and session_id(token) == record.id
+            and not hasattr(self, "_session_cache")
+        ):
             self._record = record
             self._session_cache = self._checked(record)
 
