@@ -16,9 +16,14 @@ Parts:
 * ``postgres``: the lookup through psycopg's async pool (the store before issue 15)
   and through the asyncpg store.
 * ``wait``: a session creation with and without ``WAIT 1`` (cluster and Sentinel).
-* ``million``: per-request read latency and throughput on the cluster with 10
-  thousand live sessions, then with ``--sessions`` (1 million) live ones; and Redis
-  bytes per session there (4 sessions per user, the per-user index included).
+* ``million``: ``SessionManager.validate`` on a cluster holding 10 thousand live
+  sessions and on one holding ``--sessions`` (1 million): two throwaway clusters of
+  this part's own (never the shared one), each node capped by ``maxmemory``, filled
+  through the store's own create script pipelined per master (``redis-cli --pipe``),
+  then measured in alternation (rounds, order rotating): per-call median and p99 one
+  call at a time, throughput with 16 in flight, and each round's large / small ratio.
+  Then Redis bytes per session (4 sessions per user, the per-user index included) on
+  one server and on a cluster, the same records.
 * ``workers``: ``coatcheck demo --workers N``, N = 1 and 2, under HTTP load (session
   mode on Redis and on the cluster, hybrid on Redis): the throughput ratio.
 """

@@ -31,7 +31,7 @@ from coatcheck.demo import DemoConfig, create_app
 from coatcheck.errors import StoreUnavailable
 from coatcheck.sessions.ids import session_id, user_slot
 from coatcheck.sessions.manager import SessionManager
-from coatcheck.stores import RedisStore
+from coatcheck.stores import RedisStore, SyncRedisStore
 
 from .. import _topology
 
@@ -116,10 +116,14 @@ def _asking_calls(port: int) -> int:
 
 
 @pytest.mark.anyio
-async def test_every_operation_on_a_half_moved_slot(cluster: _topology.Cluster) -> None:
+@pytest.mark.parametrize("kind", [RedisStore, SyncRedisStore])
+async def test_every_operation_on_a_half_moved_slot(
+    cluster: _topology.Cluster, kind: type[RedisStore]
+) -> None:
     """The user's index and half their sessions on the new master, half on the old:
-    reads follow ASK; each write is done whole or refused (503), never half done."""
-    store = RedisStore.from_url(cluster.url)
+    reads follow ASK; each write is done whole or refused (503), never half done.
+    The same over blocking I/O (WSGI), whose pauses before a retry block instead."""
+    store = kind.from_url(cluster.url)
     manager = SessionManager(store)
     slot = _cluster_slot("mover-seed")
     user, other = _users_in_slot(slot, 2, "mover")
