@@ -116,14 +116,15 @@ def _asking_calls(port: int) -> int:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("kind", [RedisStore, SyncRedisStore])
+@pytest.mark.parametrize(("kind", "options"), [(RedisStore, ""), (SyncRedisStore, "?wait=1")])
 async def test_every_operation_on_a_half_moved_slot(
-    cluster: _topology.Cluster, kind: type[RedisStore]
+    cluster: _topology.Cluster, kind: type[RedisStore], options: str
 ) -> None:
     """The user's index and half their sessions on the new master, half on the old:
     reads follow ASK; each write is done whole or refused (503), never half done.
-    The same over blocking I/O (WSGI), whose pauses before a retry block instead."""
-    store = kind.from_url(cluster.url)
+    The same over blocking I/O (WSGI), whose pauses before a retry block instead, and
+    with WAIT after each write (sent with it, so redirected with it)."""
+    store = kind.from_url(cluster.url + options)
     manager = SessionManager(store)
     slot = _cluster_slot("mover-seed")
     user, other = _users_in_slot(slot, 2, "mover")

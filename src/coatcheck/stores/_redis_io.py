@@ -483,7 +483,7 @@ class ClusterIO:
                     self._stale = True
                 return replies
             if kind == "ASK" and not follow_ask:
-                return [ReplyError(MOVING)]
+                return [ReplyError(MOVING)] * len(commands)
             # Not run: the slot lives elsewhere (for good: MOVED; mid-migration: ASK).
             where = rest.split()[-1]
             host, _, port = where.rpartition(":")
