@@ -27,7 +27,9 @@ Three kinds:
   one connection per master: :class:`~coatcheck.stores._resp.FastGet` under asyncio
   (so the per-request read is a CRC16, a list index and the lean GET, with none of
   redis-py's cluster machinery), a ``redis.Redis`` when blocking. ``MOVED`` updates
-  the table and retries; ``ASK`` is followed once; a node that cannot be reached
+  the table and retries; ``ASK`` is followed once (never by a script that reaches
+  keys it does not declare, see :class:`Script`); ``TRYAGAIN`` (a slot migrating) is
+  tried again after short pauses; a node that cannot be reached
   marks the table stale, so it is read again (at most every 100 ms) until the
   cluster has promoted a replica, and requests recover by themselves.
 
