@@ -551,13 +551,23 @@ def _load(port: int, token: str, seconds: int) -> float:
                 return float(line.split()[1])
         return float("nan")
     import json
+    import tempfile
 
-    out = subprocess.run(
-        [sys.executable, str(HERE / "loadgen.py"), "--port", str(port), "--path", "/api/me",
-         "--duration", str(seconds), "--connections", "32", "--header", header],
-        capture_output=True, text=True, timeout=seconds + 30, check=False,
-    )  # fmt: skip
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["rps"])
+    # loadgen.py takes one header line per user and the order to send them in: one user.
+    with tempfile.TemporaryDirectory(prefix="cc-bench-load-") as tmp:
+        credentials, order = Path(tmp) / "credentials", Path(tmp) / "order"
+        credentials.write_text(header + "\n")
+        order.write_text("0\n")
+        out = subprocess.run(
+            [sys.executable, str(HERE / "loadgen.py"), "--port", str(port), "--path", "/api/me",
+             "--duration", str(seconds), "--connections", "32",
+             "--credentials", str(credentials), "--order", str(order)],
+            capture_output=True, text=True, timeout=seconds + 30, check=False,
+        )  # fmt: skip
+    lines = out.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"bench/loadgen.py failed: {out.stderr[-500:]}")
+    return float(json.loads(lines[-1])["rps"])
 
 
 def _demo(mode: str, store: str, workers: int, folder: Path) -> tuple[subprocess.Popen[bytes], int]:
