@@ -156,12 +156,18 @@ def _validator(manager: SessionManager, tokens: list[str]) -> Callable[[], Await
 
 async def _redis_bulk(store: RedisStore, records: list[SessionRecord], chunk: int = 2000) -> None:
     """Write sessions with RedisStore's own create script, pipelined (same layout)."""
-    client: aioredis.Redis = store._client
+    from coatcheck.stores._redis_io import NodeIO
+    from coatcheck.stores.redis import _CREATE
+
+    io = store._io
+    assert isinstance(io, NodeIO), "one server only (bench/scale.py loads a cluster)"
+    client: aioredis.Redis = io.client
+    await client.script_load(_CREATE.source)
     for start in range(0, len(records), chunk):
         pipe = client.pipeline(transaction=False)
         for record in records[start : start + chunk]:
             keys, args = store._create_call(record)
-            await store._create(keys=keys, args=args, client=pipe)
+            pipe.evalsha(_CREATE.sha, len(keys), *keys, *args)
         await pipe.execute()
 
 

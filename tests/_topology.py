@@ -136,8 +136,12 @@ def start_cluster(
     masters: int = 3,
     node_timeout_ms: int = 2000,
     taken: set[int] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Cluster:
-    """``masters`` masters with one replica each; returns once the cluster says ok."""
+    """``masters`` masters with one replica each; returns once the cluster says ok.
+
+    ``extra`` goes on every node's command line (``("--maxmemory", "600mb")``).
+    """
     root = Path(directory).resolve()
     taken = taken if taken is not None else set()
     deadline = time.monotonic() + 30
@@ -156,6 +160,7 @@ def start_cluster(
                 # The other shards keep serving while one is between masters.
                 "--cluster-require-full-coverage", "no",
                 "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+                *extra,
             )  # fmt: skip
         for port in ports:
             _wait(f"node {port} to answer", lambda p=port: _cli(p, "PING") == "PONG", deadline)

@@ -27,7 +27,9 @@ Three kinds:
   one connection per master: :class:`~coatcheck.stores._resp.FastGet` under asyncio
   (so the per-request read is a CRC16, a list index and the lean GET, with none of
   redis-py's cluster machinery), a ``redis.Redis`` when blocking. ``MOVED`` updates
-  the table and retries; ``ASK`` is followed once; a node that cannot be reached
+  the table and retries; ``ASK`` is followed once (never by a script that reaches
+  keys it does not declare, see :class:`Script`); ``TRYAGAIN`` (a slot migrating) is
+  tried again after short pauses; a node that cannot be reached
   marks the table stale, so it is read again (at most every 100 ms) until the
   cluster has promoted a replica, and requests recover by themselves.
 
@@ -37,6 +39,7 @@ why ``eval`` sends both together.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -64,16 +67,30 @@ _SLOTS = 16384
 # Replies that mean "between masters": the request may work in a moment.
 _TRANSIENT = ("LOADING", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN")
 _REFRESH_EVERY = 0.1  # seconds between two reads of the slot table, at most
+# Pauses before trying a command again while its slot is migrating (TRYAGAIN, or an
+# ASK a script with undeclared keys must not follow): 0.31 s in all, then 503. Moving
+# one slot's keys takes milliseconds; a longer move refuses writes, never half-does them.
+_MIGRATING_PAUSES = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16)
+# What a script answers when a key it reaches is not on this master (slot migrating).
+MOVING = "TRYAGAIN coatcheck: a key of this slot is moving to another master"
 
 
 class Script:
-    """A Lua script and its SHA-1 (what ``EVALSHA`` names it by)."""
+    """A Lua script and its SHA-1 (what ``EVALSHA`` names it by).
 
-    __slots__ = ("sha", "source")
+    ``undeclared``: the script also reaches keys it does not pass in ``KEYS`` (keys of
+    the same hash tag it finds in an index). On a cluster such a script never follows
+    an ``ASK`` redirect: on the importing master, a key that has not moved yet looks
+    missing, and the script would take a live session for a gone one. It is tried
+    again on the owner instead (see :class:`ClusterIO`).
+    """
 
-    def __init__(self, source: str) -> None:
+    __slots__ = ("sha", "source", "undeclared")
+
+    def __init__(self, source: str, *, undeclared: bool = False) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's name
+        self.undeclared = undeclared
 
     def __repr__(self) -> str:
         return f"Script({self.sha[:8]})"
@@ -335,7 +352,9 @@ class ClusterIO:
     """A Redis Cluster: a slot table and one link per master (see the module docstring).
 
     ``seeds`` are ``(host, port)`` pairs to read the table from; ``link_for(host,
-    port)`` makes the link to one node (a lean asyncio one, or a blocking redis-py one).
+    port)`` makes the link to one node (a lean asyncio one, or a blocking redis-py one);
+    ``pause(seconds)`` waits before a command is tried again on a migrating slot
+    (``asyncio.sleep``, or a blocking sleep under a blocking driver).
     """
 
     __slots__ = (
@@ -343,6 +362,7 @@ class ClusterIO:
         "_links",
         "_lock",
         "_next_refresh",
+        "_pause",
         "_seeds",
         "_slots",
         "_stale",
@@ -355,6 +375,7 @@ class ClusterIO:
         link_for: Callable[[str, int], _Link],
         *,
         wait_ms: int = 100,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not seeds:
             raise ConfigurationError("a Redis Cluster needs at least one host:port")
@@ -365,6 +386,7 @@ class ClusterIO:
         self._stale = True
         self._next_refresh = 0.0
         self._wait_ms = wait_ms
+        self._pause = pause
         self._lock = threading.Lock()  # threads of a WSGI server share the table
 
     def _link(self, host: str, port: int) -> _Link:
@@ -415,9 +437,31 @@ class ClusterIO:
         return slot, link
 
     async def _send(
-        self, key: bytes, commands: list[tuple[Arg, ...]], idempotent: bool
+        self,
+        key: bytes,
+        commands: list[tuple[Arg, ...]],
+        idempotent: bool,
+        *,
+        follow_ask: bool = True,
     ) -> list[Any]:
-        """``commands`` on the node that owns ``key``, following redirects."""
+        """``commands`` on the node that owns ``key``, following redirects; while the
+        slot migrates (``TRYAGAIN``; an ``ASK`` when not ``follow_ask``) tried again
+        after short pauses, then the ``TRYAGAIN`` reply."""
+        pauses = iter(_MIGRATING_PAUSES)
+        for _ in range(len(_MIGRATING_PAUSES) + 1):
+            replies = await self._redirected(key, commands, idempotent, follow_ask)
+            first = replies[0]
+            if not (isinstance(first, ReplyError) and str(first).startswith("TRYAGAIN")):
+                return replies
+            delay = next(pauses, None)
+            if delay is None:
+                break
+            await self._pause(delay)
+        return replies
+
+    async def _redirected(
+        self, key: bytes, commands: list[tuple[Arg, ...]], idempotent: bool, follow_ask: bool
+    ) -> list[Any]:
         slot, link = await self._route(key)
         asking = False
         for _ in range(4):
@@ -440,6 +484,8 @@ class ClusterIO:
                 if kind in ("CLUSTERDOWN", "TRYAGAIN"):
                     self._stale = True
                 return replies
+            if kind == "ASK" and not follow_ask:
+                return [ReplyError(MOVING)] * len(commands)
             # Not run: the slot lives elsewhere (for good: MOVED; mid-migration: ASK).
             where = rest.split()[-1]
             host, _, port = where.rpartition(":")
@@ -475,12 +521,12 @@ class ClusterIO:
         self, script: Script, keys: Sequence[bytes], args: Sequence[Arg], *, replicas: int = 0
     ) -> Any:
         # Every key of a script shares one hash tag (Redis refuses CROSSSLOT otherwise).
-        key = keys[0]
+        key, follow = keys[0], not script.undeclared
         command: tuple[Arg, ...] = (b"EVALSHA", script.sha, len(keys), *keys, *args)
-        reply, acked = await self._eval_on(key, command, replicas)
+        reply, acked = await self._eval_on(key, command, replicas, follow)
         if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
             command = (b"EVAL", script.source, len(keys), *keys, *args)
-            reply, acked = await self._eval_on(key, command, replicas)
+            reply, acked = await self._eval_on(key, command, replicas, follow)
         reply = _raise_for(reply)
         if replicas and (not isinstance(acked, int) or acked < replicas):
             raise StoreUnavailable(
@@ -489,11 +535,12 @@ class ClusterIO:
         return reply
 
     async def _eval_on(
-        self, key: bytes, command: tuple[Arg, ...], replicas: int
+        self, key: bytes, command: tuple[Arg, ...], replicas: int, follow_ask: bool
     ) -> tuple[Any, Any]:
         if not replicas:
-            return (await self._send(key, [command], False))[0], None
-        replies = await self._send(key, [command, (b"WAIT", replicas, self._wait_ms)], False)
+            return (await self._send(key, [command], False, follow_ask=follow_ask))[0], None
+        batch = [command, (b"WAIT", replicas, self._wait_ms)]
+        replies = await self._send(key, batch, False, follow_ask=follow_ask)
         return replies[0], replies[1]
 
     async def _masters(self) -> list[_Link]:
@@ -629,7 +676,7 @@ def open_io(
         return (
             ClusterIO(
                 seeds, _node_links(sync, user, password, connect_timeout, timeout, common),
-                wait_ms=wait_ms,
+                wait_ms=wait_ms, pause=_blocking_pause if sync else asyncio.sleep,
             ),
             chosen,
             replicas,
@@ -757,6 +804,11 @@ def _retry(sync: bool) -> Any:
     else:
         from redis.asyncio.retry import Retry  # type: ignore[assignment]
     return Retry(ExponentialBackoff(cap=0.25, base=0.05), 1, (RedisConnectionError,))
+
+
+async def _blocking_pause(seconds: float) -> None:
+    # Under a blocking driver nothing may suspend (coatcheck._sync.run_sync).
+    time.sleep(seconds)
 
 
 def _node_links(

@@ -57,7 +57,7 @@ from ..errors import ConfigurationError, StoreError
 from ..sessions.ids import user_slot
 from ..sessions.record import SessionRecord, _make_record
 from ._decoded import loads
-from ._redis_io import NodeIO, RedisIO, Script, open_io
+from ._redis_io import MOVING, NodeIO, RedisIO, Script, open_io
 from ._redis_io import _fast_get as _lean_get
 
 if TYPE_CHECKING:
@@ -81,12 +81,20 @@ _HEAD = "^%[(%-?%d+),([^,]*),([^,]*),([^,]*),([^,]*),(.*)$"
 
 
 def _lua(source: str) -> str:
-    # Shared pieces are spelled once: the record-head pattern and the TTL floor.
+    # Shared pieces are spelled once: the record-head pattern, the TTL floor, and the
+    # answer when a key the script reaches has moved to another cluster master.
     return (
         source.replace("HEAD", _HEAD)
         .replace("MIN_TTL", str(_MIN_TTL_MS))
         .replace("HALF", str(_HALF))
+        .replace("SLOT_MOVING", f"redis.error_reply('{MOVING}')")
     )
+
+
+# Scripts that reach keys they do not declare (a user's records, found in the index)
+# read them with pcall first: on a cluster master whose slot is migrating, a key that
+# already moved is an error there, and the script answers TRYAGAIN before it writes
+# anything, so it is never half done (ClusterIO tries it again on the owner).
 
 
 # KEYS: record, index. ARGV: value, ttl ms, field, index ttl ms.
@@ -97,10 +105,10 @@ local t = redis.call('PTTL', KEYS[2])
 if t == -1 or t < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 local base = string.sub(KEYS[1], 1, #KEYS[1] - HALF)
 for _, m in ipairs(redis.call('HRANDFIELD', KEYS[2], SWEEP)) do
-  if redis.call('EXISTS', base .. m) == 0 then redis.call('HDEL', KEYS[2], m) end
+  if redis.pcall('EXISTS', base .. m) == 0 then redis.call('HDEL', KEYS[2], m) end
 end
 return 1
-""".replace("SWEEP", str(_SWEEP))))
+""".replace("SWEEP", str(_SWEEP))), undeclared=True)
 
 # KEYS: record. ARGV: expires_at, last_seen, digest tail.
 _TOUCH = Script(_lua("""
@@ -139,38 +147,45 @@ return 1
 _DELETE = Script(_lua("""
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, HALF) ~= ARGV[3] then return false end
-redis.call('DEL', KEYS[1])
 local uid = cjson.decode(string.sub(v, HALF + 1))[7]
-redis.call('HDEL', ARGV[1] .. uid, ARGV[2])
+if type(redis.pcall('HDEL', ARGV[1] .. uid, ARGV[2])) == 'table' then return SLOT_MOVING end
+redis.call('DEL', KEYS[1])
 return v
-"""))
+"""), undeclared=True)
 
 # KEYS: index. ARGV: record key base. Returns each removed field and its digest tail.
 _DELETE_USER = Script(_lua("""
-local out = {}
+local out, keys = {}, {}
 for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   local k = ARGV[1] .. m
-  local tail = redis.call('GETRANGE', k, 0, HALF - 1)
+  local tail = redis.pcall('GETRANGE', k, 0, HALF - 1)
+  if type(tail) == 'table' then return SLOT_MOVING end
   if #tail == HALF then
-    redis.call('DEL', k)
+    keys[#keys + 1] = k
     out[#out + 1] = m .. tail
   end
 end
+for _, k in ipairs(keys) do redis.call('DEL', k) end
 redis.call('DEL', KEYS[1])
 return out
-"""))
+"""), undeclared=True)
 
-_LIST = Script("""
-local out = {}
+_LIST = Script(_lua("""
+local out, gone = {}, {}
 for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local v = redis.call('GET', ARGV[1] .. m)
-  if v then out[#out + 1] = m; out[#out + 1] = v else redis.call('HDEL', KEYS[1], m) end
+  local v = redis.pcall('GET', ARGV[1] .. m)
+  if type(v) == 'table' then return SLOT_MOVING end
+  if v then out[#out + 1] = m; out[#out + 1] = v else gone[#gone + 1] = m end
 end
+for _, m in ipairs(gone) do redis.call('HDEL', KEYS[1], m) end
 return out
-""")
+"""), undeclared=True)
 
 _PRUNE = Script(_lua("""
 local n, now, lim = 0, tonumber(ARGV[2]), tonumber(ARGV[3])
+for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if type(redis.pcall('EXISTS', ARGV[1] .. m)) == 'table' then return SLOT_MOVING end
+end
 for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   if n >= lim then break end
   local k = ARGV[1] .. m
@@ -187,7 +202,7 @@ for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
   end
 end
 return n
-"""))
+"""), undeclared=True)
 
 # Login-attempt counters (coatcheck.ratelimit): "count:resets_at" under a TTL that
 # only collects garbage; the count is judged by the caller's clock, like sessions.
