@@ -1,0 +1,1 @@
+"""Django and Django REST framework adapters: see the modules of this package."""
