@@ -39,19 +39,22 @@ if not settings.configured:
         USE_TZ=True,
         ROOT_URLCONF=__name__,
         REST_FRAMEWORK={
-            "EXCEPTION_HANDLER": "coatcheck.adapters.django.drf.exception_handler"
+            "EXCEPTION_HANDLER": "coatcheck.adapters.django.drf.exception_handler",
+            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         },
     )
     django.setup()
 
-from django.urls import path  # noqa: E402
-from rest_framework.permissions import IsAuthenticated  # noqa: E402
-from rest_framework.request import Request  # noqa: E402
-from rest_framework.response import Response  # noqa: E402
-from rest_framework.views import APIView  # noqa: E402
+from django.urls import path
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from coatcheck.adapters.django import drf  # noqa: E402
-from coatcheck.auth import Authenticator  # noqa: E402
+from coatcheck.adapters.django import drf
+from coatcheck.auth import Authenticator
 
 
 @dataclass
@@ -93,6 +96,15 @@ class Revoke(drf.TokenRevokeView):
         return _current()
 
 
+class MeSerializer(serializers.Serializer):  # type: ignore[misc]
+    username = serializers.CharField()
+    mode = serializers.CharField()
+    via = serializers.CharField()
+
+
+@extend_schema_view(get=extend_schema(responses=MeSerializer), post=extend_schema(
+    request=None, responses=MeSerializer
+))
 class Me(APIView):
     """Who am I: the user and the coatcheck identity behind it."""
 
@@ -114,7 +126,17 @@ class Me(APIView):
         }
 
 
+class ConfiguredMe(Me):
+    """The same view with the classes as a project lists them (settings.COATCHECK)."""
+
+    authentication_classes = (drf.BearerAuthentication, drf.SessionCookieAuthentication)
+
+
 urlpatterns = [
+    path("configured/token/", drf.TokenObtainView.as_view()),
+    path("configured/token/refresh/", drf.TokenRefreshView.as_view()),
+    path("configured/token/revoke/", drf.TokenRevokeView.as_view()),
+    path("configured/me/", ConfiguredMe.as_view()),
     path("api/token/", Obtain.as_view()),
     path("api/token/refresh/", Refresh.as_view()),
     path("api/token/revoke/", Revoke.as_view()),

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+# Django's settings first (drf_site configures them): the imports below read them.
+# ruff: noqa: I001
+from . import drf_site
+
 import secrets
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
-from . import drf_site
-
-from django.contrib.auth import get_user_model  # noqa: E402, I001
-from rest_framework.test import APIClient  # noqa: E402
-
-from coatcheck._sync import run_sync  # noqa: E402
-from coatcheck.auth import (  # noqa: E402
+from coatcheck._sync import run_sync
+from coatcheck.auth import (
     Authenticator,
     BearerTransport,
     CookieTransport,
@@ -23,10 +24,10 @@ from coatcheck.auth import (  # noqa: E402
     JWTStrategy,
     SessionStrategy,
 )
-from coatcheck.policies import CookiePolicy  # noqa: E402
-from coatcheck.sessions import SessionManager  # noqa: E402
-from coatcheck.stores import open_store  # noqa: E402
-from coatcheck.tokens import JWTCodec, Key  # noqa: E402
+from coatcheck.policies import CookiePolicy
+from coatcheck.sessions import SessionManager
+from coatcheck.stores import open_store
+from coatcheck.tokens import JWTCodec, Key
 
 PASSWORD = "correct horse battery staple"
 COOKIE = CookiePolicy(secure=False)
@@ -143,7 +144,8 @@ def test_a_refused_login_is_one_401_in_drf_format(
         "/api/token/", {"username": username, "password": password}, format="json"
     )
     assert response.status_code == 401
-    assert response.json() == {"detail": "wrong username or password", "code": "invalid_credentials"}
+    refused = {"detail": "wrong username or password", "code": "invalid_credentials"}
+    assert response.json() == refused
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -348,7 +350,8 @@ def test_hostile_bodies_are_4xx(
     status = response.status_code
     # Revoking takes an optional field, so a body without it is a 204.
     least = 204 if url.endswith("revoke/") else 400
-    assert least <= status < 500 and status != 200, (status, response.content[:200])
+    assert least <= status < 500, (status, response.content[:200])
+    assert status != 200
 
 
 @pytest.mark.parametrize(
@@ -396,7 +399,7 @@ def test_a_burst_of_200_concurrent_hostile_requests(hybrid: Authenticator) -> No
             start.wait()
             response = client.generic(method, url, body, content_type=content_type, **extra)
             statuses.append(response.status_code)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -409,4 +412,32 @@ def test_a_burst_of_200_concurrent_hostile_requests(hybrid: Authenticator) -> No
     assert not errors, errors[:3]
     assert len(statuses) == 200
     assert all(s < 500 for s in statuses), sorted(set(statuses))
-    assert 401 in statuses and 400 in statuses
+    assert 401 in statuses
+    assert 400 in statuses
+
+
+# -- settings.COATCHECK ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_the_classes_use_settings_coatcheck(alg: str) -> None:
+    from django.test import override_settings
+
+    key = Key.generate(alg).to_jwk(private=True)
+    config = {"STORE": "memory://", "MODE": "hybrid", "SIGNING_KEY": key}
+    with override_settings(COATCHECK=config):
+        client = APIClient()
+        login = client.post(
+            "/configured/token/", {"username": "alice", "password": PASSWORD}, format="json"
+        )
+        assert login.status_code == 200, login.content
+        pair = login.json()
+        bearer = f"Bearer {pair['access']}"
+        me = client.get("/configured/me/", HTTP_AUTHORIZATION=bearer)
+        assert me.json() == {"username": "alice", "mode": "hybrid", "via": "bearer"}
+        fresh = client.post("/configured/token/refresh/", {"refresh": pair["refresh"]})
+        assert fresh.status_code == 200
+        revoked = client.post("/configured/token/revoke/", {"refresh": fresh.json()["refresh"]})
+        assert revoked.status_code == 204
+        again = client.get("/configured/me/", HTTP_AUTHORIZATION=f"Bearer {fresh.json()['access']}")
+        assert again.status_code == 401

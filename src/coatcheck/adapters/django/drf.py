@@ -59,14 +59,13 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..._sync import run_sync
-from ...clock import SystemClock
-from ...auth import Authenticator, HybridStrategy, Identity
+from ...auth import Authenticator, AuthResult, HybridStrategy, Identity
 from ...auth.transports import BearerTransport, CookieTransport
 from ...bodies import check_text, parse_json
+from ...clock import SystemClock
 from ...errors import (
     AuthenticationError,
     CoatcheckError,
-    ConfigurationError,
     InputError,
     InvalidCredentials,
     PayloadTooLarge,
@@ -74,6 +73,8 @@ from ...errors import (
 )
 from ..http import error_status
 from ..wsgi import request_headers
+from .auth import RESULT_ATTR
+from .conf import get_runtime
 
 __all__ = [
     "BearerAuthentication",
@@ -94,14 +95,14 @@ _MAX_FIELD = 4096
 _CHALLENGE = 'Bearer realm="api"'
 
 
-class CredentialsRefused(exceptions.AuthenticationFailed):
+class CredentialsRefused(exceptions.AuthenticationFailed):  # type: ignore[misc]
     """A presented credential was refused: 401, ``{"detail": message, "code": code}``."""
 
     def __init__(self, error: CoatcheckError) -> None:
         super().__init__({"detail": error.message, "code": error.code}, code=error.code)
 
 
-class CoatcheckAPIError(exceptions.APIException):
+class CoatcheckAPIError(exceptions.APIException):  # type: ignore[misc]
     """Any other coatcheck error in DRF's format, with the status coatcheck gives it
     everywhere (:func:`coatcheck.adapters.http.error_status`: 400, 409, 503 ...)."""
 
@@ -135,10 +136,8 @@ def user_of(identity: Identity) -> Any | None:
 
 
 def _configured_authenticator() -> Authenticator:
-    # Imported here: the settings are read on first use, not when DRF loads the class.
-    from .conf import authenticator
-
-    return authenticator()
+    """The synchronous Authenticator of ``settings.COATCHECK`` (built once)."""
+    return get_runtime().sync.authenticator
 
 
 class _CoatcheckAuthentication(BaseAuthentication):  # type: ignore[misc]
@@ -152,6 +151,12 @@ class _CoatcheckAuthentication(BaseAuthentication):  # type: ignore[misc]
     def get_authenticator(self) -> Authenticator:
         return self.authenticator or _configured_authenticator()
 
+    def _configured(self) -> bool:
+        """Whether this class uses the Authenticator of the settings (the middleware's)."""
+        return self.authenticator is None and (
+            type(self).get_authenticator is _CoatcheckAuthentication.get_authenticator
+        )
+
     def _identity(self, request: Request) -> Identity | None:
         """The identity of this class's credential; ``None`` when none was presented.
 
@@ -159,6 +164,12 @@ class _CoatcheckAuthentication(BaseAuthentication):  # type: ignore[misc]
         :raises CoatcheckAPIError: the store failed (503).
         """
         raw: HttpRequest = request._request
+        if self._configured():
+            # The middleware's answer (settings' Authenticator) when it is this class's
+            # transport: one store read per request, and its cookies renewed by it.
+            shared: AuthResult | None = getattr(raw, RESULT_ATTR, None)
+            if shared is not None and shared.identity and shared.identity.via in self._via:
+                return shared.identity
         headers: Mapping[str, str] = request_headers(raw.META)
         if self._dropped in headers:
             headers = {k: v for k, v in headers.items() if k != self._dropped}

@@ -28,7 +28,7 @@ _ERROR = OpenApiResponse(
 )
 
 
-class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """``Authorization: Bearer``: a JWT in jwt and hybrid modes, opaque in session mode."""
 
     target_class = _PREFIX + "BearerAuthentication"
@@ -44,7 +44,7 @@ class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
         return scheme
 
 
-class CookieScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+class CookieScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """The session cookie (CSRF-checked on unsafe methods)."""
 
     target_class = _PREFIX + "SessionCookieAuthentication"
@@ -69,20 +69,21 @@ def _authenticator(target: Any) -> Any:
     try:
         instance = target() if isinstance(target, type) else target
         return instance.get_authenticator()
-    except Exception:  # noqa: BLE001 - a schema is drawn even before the store is up
+    except Exception:
         return None
 
 
-def _token_schema(view: type[Any], request: type[Any], description: str) -> Any:
-    return extend_schema(
+def _token_schema(view: type[Any], request: type[Any], description: str) -> type[Any]:
+    described: type[Any] = extend_schema(
         request=request,
         responses={200: drf.TokenPairSerializer, 400: _ERROR, 401: _ERROR},
         description=description,
         auth=[],
     )(view)
+    return described
 
 
-class TokenViewsSchema(OpenApiViewExtension):  # type: ignore[misc]
+class TokenViewsSchema(OpenApiViewExtension):  # type: ignore[no-untyped-call]
     """Request and response bodies of the token views."""
 
     target_class = _PREFIX + "_TokenView"
@@ -91,11 +92,12 @@ class TokenViewsSchema(OpenApiViewExtension):  # type: ignore[misc]
     def view_replacement(self) -> type[Any]:
         view: type[Any] = self.target
         if issubclass(view, drf.TokenRevokeView):
-            return extend_schema(  # type: ignore[no-any-return]
+            revoke: type[Any] = extend_schema(
                 request=drf.TokenRevokeSerializer,
                 responses={204: None, 400: _ERROR},
                 description=view.__doc__,
             )(view)
+            return revoke
         if issubclass(view, drf.TokenRefreshView):
-            return _token_schema(view, drf.TokenRefreshSerializer, view.__doc__ or "")  # type: ignore[no-any-return]
-        return _token_schema(view, drf.TokenObtainSerializer, view.__doc__ or "")  # type: ignore[no-any-return]
+            return _token_schema(view, drf.TokenRefreshSerializer, view.__doc__ or "")
+        return _token_schema(view, drf.TokenObtainSerializer, view.__doc__ or "")
