@@ -76,6 +76,11 @@ class Bearer(drf.BearerAuthentication):
         return _current()
 
 
+class Stateless(drf.StatelessBearerAuthentication):
+    def get_authenticator(self) -> Authenticator:
+        return _current()
+
+
 class Cookie(drf.SessionCookieAuthentication):
     def get_authenticator(self) -> Authenticator:
         return _current()
@@ -126,6 +131,10 @@ class Me(APIView):
         }
 
 
+class StatelessMe(Me):
+    authentication_classes = (Stateless,)
+
+
 class ConfiguredMe(Me):
     """The same view with the classes as a project lists them (settings.COATCHECK)."""
 
@@ -141,6 +150,7 @@ urlpatterns = [
     path("api/token/refresh/", Refresh.as_view()),
     path("api/token/revoke/", Revoke.as_view()),
     path("api/me/", Me.as_view()),
+    path("api/stateless/me/", StatelessMe.as_view()),
 ]
 
 

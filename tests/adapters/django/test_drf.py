@@ -192,6 +192,30 @@ def test_a_token_for_a_user_id_that_is_no_key_is_refused(client: APIClient, mode
     assert response.status_code == 401
 
 
+def test_the_stateless_class_reads_no_user_row_and_grants_nothing(
+    client: APIClient, mode: str
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from coatcheck.adapters.django.token_user import IdentityUser
+
+    token = _login(client)["access"]
+    with CaptureQueriesContext(connection) as queries:
+        me = client.get("/api/stateless/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice"
+    assert not [q for q in queries.captured_queries if "auth_user" in q["sql"]]
+    user = IdentityUser(run_sync(drf_site._current().strategy.verify(token)).identity)  # type: ignore[union-attr]
+    assert not user.is_staff
+    assert not user.has_perm("auth.delete_user")
+    assert user == IdentityUser(user.identity)
+    with pytest.raises(NotImplementedError):
+        user.save()
+    forged = client.get("/api/stateless/me/", HTTP_AUTHORIZATION=f"Bearer {token[:-4]}AAAA")
+    assert forged.status_code == 401
+
+
 # -- the session cookie and CSRF ---------------------------------------------------------
 
 

@@ -75,6 +75,7 @@ from ..http import error_status
 from ..wsgi import request_headers
 from .auth import RESULT_ATTR
 from .conf import get_runtime
+from .token_user import IdentityUser
 
 __all__ = [
     "BearerAuthentication",
@@ -82,6 +83,7 @@ __all__ = [
     "CredentialsRefused",
     "JSONBodyParser",
     "SessionCookieAuthentication",
+    "StatelessBearerAuthentication",
     "TokenObtainView",
     "TokenRefreshView",
     "TokenRevokeView",
@@ -127,10 +129,10 @@ def user_of(identity: Identity) -> Any | None:
     model = get_user_model()
     try:
         pk = model._meta.pk.to_python(identity.user_id)
-    except (DjangoValidationError, TypeError, ValueError):
+        user = model._default_manager.get(pk=pk)
+    except (model.DoesNotExist, DjangoValidationError, TypeError, ValueError):
         return None
-    user = model._default_manager.filter(pk=pk).first()
-    if user is None or not getattr(user, "is_active", True):
+    if not getattr(user, "is_active", True):
         return None
     return user
 
@@ -220,6 +222,20 @@ class BearerAuthentication(_CoatcheckAuthentication):
                 raise CredentialsRefused(InvalidCredentials("the bearer token is malformed"))
             return None
         return self._user(identity)
+
+
+class StatelessBearerAuthentication(BearerAuthentication):
+    """:class:`BearerAuthentication` without the user's database row: ``request.user``
+    is an :class:`~coatcheck.adapters.django.token_user.IdentityUser` (id and username
+    from the token, no staff flag, no permissions), as simplejwt's
+    ``JWTStatelessUserAuthentication`` does. No query per request, so a deactivated or
+    deleted user is not noticed here: in hybrid and session modes revoke their sessions
+    (``revoke_user``), which ends their tokens within the revocation bound; a jwt-mode
+    token lives until ``exp`` whatever happens to the user.
+    """
+
+    def _user(self, identity: Identity) -> tuple[Any, Identity]:
+        return IdentityUser(identity), identity
 
 
 class SessionCookieAuthentication(_CoatcheckAuthentication):
