@@ -31,6 +31,8 @@ The settings contract (a dict; only ``STORE`` is required)::
         "RENEW_INTERVAL": 3600,          # at most one renewal write per session per interval
         "JWT_TTL": 12 * 3600,            # jwt mode's tokens
         "ACCESS_TTL": 300,               # hybrid mode's access tokens
+        # Tests only: a coatcheck Clock (FrozenClock) every lifetime is measured with.
+        "CLOCK": None,
     }
 
 :func:`get_config` validates it into a frozen :class:`CoatcheckConfig`, raising
@@ -66,6 +68,7 @@ from ...auth.hybrid import HybridStrategy
 from ...auth.hybrid_cookies import DEFAULT_REFRESH_PATH, HybridCookieTransport
 from ...auth.strategies import JWTStrategy, SessionStrategy, Strategy
 from ...auth.transports import BearerTransport, CookieTransport, Transport
+from ...clock import Clock, SystemClock
 from ...errors import CoatcheckError, ConfigurationError
 from ...policies import CookiePolicy, SessionPolicy
 from ...revocation import RevocationSet
@@ -113,6 +116,7 @@ _KEYS = frozenset(
         "RENEW_INTERVAL",
         "JWT_TTL",
         "ACCESS_TTL",
+        "CLOCK",
     }
 )
 # Schemes whose store is the same object for synchronous and asynchronous code.
@@ -135,6 +139,7 @@ class CoatcheckConfig:
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     jwt_ttl: timedelta = timedelta(hours=12)
     access_ttl: timedelta = timedelta(minutes=5)
+    clock: Clock = field(default_factory=SystemClock, repr=False)
 
     @property
     def local_store(self) -> bool:
@@ -305,7 +310,11 @@ def read_config(
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"COATCHECK timeouts: {exc}") from exc
+    clock = raw.get("CLOCK") or SystemClock()
+    if not callable(getattr(clock, "now", None)):
+        raise ConfigurationError("COATCHECK['CLOCK'] must be a coatcheck Clock (tests only)")
     return CoatcheckConfig(
+        clock=clock,
         store_url=store.strip(),
         mode=mode,
         transports=tuple(transports),
@@ -367,21 +376,24 @@ def _transports(config: CoatcheckConfig) -> list[Transport]:
 def _parts(config: CoatcheckConfig, store: SessionStore, revocations: RevocationSet) -> Parts:
     """The manager and authenticator over ``store``: the same builders per mode as the demo
     (:mod:`coatcheck.demo.app`), from the public API."""
-    manager = SessionManager(store, policy=config.session_policy, revocations=revocations)
+    clock = config.clock
+    manager = SessionManager(
+        store, policy=config.session_policy, clock=clock, revocations=revocations
+    )
     strategy: Strategy
     if config.mode == "session":
-        strategy = SessionStrategy(manager)
+        strategy = SessionStrategy(manager, clock=clock)
     else:
         assert config.keys is not None  # read_config requires it for these modes
         algorithms = sorted({key.alg for key in config.keys})
-        codec = JWTCodec(config.keys, algorithms=algorithms)
+        codec = JWTCodec(config.keys, algorithms=algorithms, clock=clock)
         if config.mode == "jwt":
-            strategy = JWTStrategy(codec, ttl=config.jwt_ttl)
+            strategy = JWTStrategy(codec, ttl=config.jwt_ttl, clock=clock)
         else:
             assert config.refresh_secret is not None  # read_config sets it
             strategy = HybridStrategy(
                 manager, codec, config.refresh_secret, access_ttl=config.access_ttl,
-                revocations=revocations,
+                revocations=revocations, clock=clock,
             )  # fmt: skip
     return Parts(store, manager, Authenticator(strategy, _transports(config)))
 
@@ -397,7 +409,9 @@ class Runtime:
     def __init__(self, config: CoatcheckConfig) -> None:
         self.config = config
         # Opening validates the URL (scheme, driver installed) without connecting.
-        self.revocations = RevocationSet(retention=config.access_ttl + timedelta(seconds=30))
+        self.revocations = RevocationSet(
+            retention=config.access_ttl + timedelta(seconds=30), clock=config.clock
+        )
         self.sync = _parts(config, open_store(config.store_url, sync=True), self.revocations)
         self._async: Parts | None = self.sync if config.local_store else None
         self._async_loop: asyncio.AbstractEventLoop | None = None
