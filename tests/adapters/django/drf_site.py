@@ -1,60 +1,35 @@
-"""A small DRF site for the tests: settings, URLs, and the Authenticator the views use.
+"""A small DRF site for the tests: URLs, views, and the Authenticator they use.
 
-Django's settings are process-wide: they are configured here once (unless another
-test module did it first, in which case DRF's own needs are put in with
-``override_settings`` by :func:`drf_settings`). The views authenticate with
-``SITE.authenticator``, which each test sets to one built on a real store.
+Django is configured by this directory's conftest (``settings.py``); :data:`SETTINGS`
+is what the DRF tests put on top with ``override_settings``. The views authenticate
+with ``SITE.authenticator``, which each test sets to one built on a real store (the
+``configured/`` ones with ``settings.COATCHECK``'s).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-import django
-from django.conf import settings
-
-if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="drf-tests-" + "x" * 40,
-        ALLOWED_HOSTS=["testserver", "127.0.0.1", "localhost"],
-        INSTALLED_APPS=[
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "rest_framework",
-            "drf_spectacular",
-        ],
-        MIDDLEWARE=[],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                # A file: each thread of the concurrent tests gets its own connection.
-                "NAME": os.path.join(tempfile.mkdtemp(prefix="cc-drf-"), "db.sqlite3"),
-            }
-        },
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-        USE_TZ=True,
-        ROOT_URLCONF=__name__,
-        REST_FRAMEWORK={
-            "EXCEPTION_HANDLER": "coatcheck.adapters.django.drf.exception_handler",
-            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-        },
-    )
-    django.setup()
-
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from coatcheck.adapters.django import drf
 from coatcheck.auth import Authenticator
+
+SETTINGS: dict[str, Any] = {
+    "ROOT_URLCONF": __name__,
+    # DRF's classes alone: what each test shows is theirs, not a middleware's.
+    "MIDDLEWARE": [],
+    "REST_FRAMEWORK": {
+        "EXCEPTION_HANDLER": "coatcheck.adapters.django.drf.exception_handler",
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    },
+}
 
 
 @dataclass
@@ -107,11 +82,10 @@ class MeSerializer(serializers.Serializer):  # type: ignore[misc]
     via = serializers.CharField()
 
 
-@extend_schema_view(get=extend_schema(responses=MeSerializer), post=extend_schema(
-    request=None, responses=MeSerializer
-))
-class Me(APIView):
+class Me(GenericAPIView):  # type: ignore[misc]
     """Who am I: the user and the coatcheck identity behind it."""
+
+    serializer_class = MeSerializer
 
     authentication_classes = (Bearer, Cookie)
     permission_classes = (IsAuthenticated,)
@@ -152,10 +126,3 @@ urlpatterns = [
     path("api/me/", Me.as_view()),
     path("api/stateless/me/", StatelessMe.as_view()),
 ]
-
-
-def migrate() -> None:
-    """The auth tables (once per process; the database file is this run's own)."""
-    from django.core.management import call_command
-
-    call_command("migrate", run_syncdb=True, verbosity=0)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-# Django's settings first (drf_site configures them): the imports below read them.
-# ruff: noqa: I001
-from . import drf_site
-
 import secrets
 import threading
 from collections.abc import Iterator
@@ -29,14 +25,23 @@ from coatcheck.sessions import SessionManager
 from coatcheck.stores import open_store
 from coatcheck.tokens import JWTCodec, Key
 
+from . import drf_site
+
 PASSWORD = "correct horse battery staple"
 COOKIE = CookiePolicy(secure=False)
 SECRET = secrets.token_bytes(32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users() -> None:
-    drf_site.migrate()
+@pytest.fixture(autouse=True)
+def site() -> Iterator[None]:
+    from django.test import override_settings
+
+    with override_settings(**drf_site.SETTINGS):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def users(site: None) -> None:
     model = get_user_model()
     if not model.objects.filter(username="alice").exists():
         model.objects.create_user("alice", password=PASSWORD)

@@ -31,7 +31,6 @@ from coatcheck.adapters.django.conf import get_runtime
 from coatcheck.adapters.django.sessions import SessionStore
 from coatcheck.clock import FrozenClock
 from coatcheck.sessions.ids import session_id
-from tests.conftest import REDIS_URL
 
 _RUN = secrets.token_hex(4)
 
