@@ -17,6 +17,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from coatcheck.adapters.django import drf
 from coatcheck.auth import Authenticator
@@ -47,6 +48,13 @@ def _current() -> Authenticator:
 
 
 class Bearer(drf.BearerAuthentication):
+    def get_authenticator(self) -> Authenticator:
+        return _current()
+
+
+class Passthrough(drf.BearerAuthentication):
+    passthrough = True
+
     def get_authenticator(self) -> Authenticator:
         return _current()
 
@@ -109,6 +117,15 @@ class StatelessMe(Me):
     authentication_classes = (Stateless,)
 
 
+class MigratingMe(Me):
+    """coatcheck first, simplejwt's class behind it: both kinds of token work."""
+
+    authentication_classes = (Passthrough, JWTAuthentication)
+
+    def get(self, request: Request) -> Response:
+        return Response({"username": request.user.get_username()})
+
+
 class ConfiguredMe(Me):
     """The same view with the classes as a project lists them (settings.COATCHECK)."""
 
@@ -125,4 +142,5 @@ urlpatterns = [
     path("api/token/revoke/", Revoke.as_view()),
     path("api/me/", Me.as_view()),
     path("api/stateless/me/", StatelessMe.as_view()),
+    path("api/migrating/me/", MigratingMe.as_view()),
 ]

@@ -221,6 +221,23 @@ def test_the_stateless_class_reads_no_user_row_and_grants_nothing(
     assert forged.status_code == 401
 
 
+def test_passthrough_lets_simplejwt_tokens_through_during_a_migration(
+    client: APIClient, hybrid: Authenticator
+) -> None:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    old = str(AccessToken.for_user(get_user_model().objects.get(username="alice")))
+    new = _login(client)["access"]
+    for token in (old, new):
+        me = client.get("/api/migrating/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert me.status_code == 200, me.content
+        assert me.json()["username"] == "alice"
+    # Without passthrough the coatcheck class answers for every bearer token itself.
+    assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {old}").status_code == 401
+    forged = client.get("/api/migrating/me/", HTTP_AUTHORIZATION=f"Bearer {new[:-4]}AAAA")
+    assert forged.status_code == 401
+
+
 # -- the session cookie and CSRF ---------------------------------------------------------
 
 

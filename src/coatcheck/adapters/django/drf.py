@@ -211,8 +211,20 @@ class BearerAuthentication(_CoatcheckAuthentication):
 
     _dropped = "cookie"
     _via = frozenset({BearerTransport.name, "dpop"})
+    #: True: a bearer token this class refuses is left to the classes listed after it
+    #: (simplejwt's ``JWTAuthentication`` while its tokens are still out, see the
+    #: migration guide) instead of a 401 here.
+    passthrough: ClassVar[bool] = False
 
     def authenticate(self, request: Request) -> tuple[Any, Identity] | None:
+        if not self.passthrough:
+            return self._authenticate(request)
+        try:
+            return self._authenticate(request)
+        except CredentialsRefused:
+            return None
+
+    def _authenticate(self, request: Request) -> tuple[Any, Identity] | None:
         identity = self._identity(request)
         if identity is None:
             header = str(request._request.META.get("HTTP_AUTHORIZATION", ""))
