@@ -15,7 +15,9 @@ USE_TZ = True
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.path.join(tempfile.gettempdir(), f"coatcheck-django-{os.getpid()}.sqlite3"),
+        # A server the tests start (uvicorn) is given the same file.
+        "NAME": os.environ.get("COATCHECK_DJANGO_DB")
+        or os.path.join(tempfile.gettempdir(), f"coatcheck-django-{os.getpid()}.sqlite3"),
     }
 }
 INSTALLED_APPS = [
@@ -49,5 +51,8 @@ TEMPLATES = [
 ]
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
-COATCHECK = {"STORE": "memory://", "COOKIE_SECURE": False}
+COATCHECK = {
+    "STORE": os.environ.get("COATCHECK_DJANGO_STORE", "memory://"),
+    "COOKIE_SECURE": False,
+}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"

@@ -407,8 +407,7 @@ class TestSQLiteEngine(_WithStore, SimpleTestCase):
     def raw_count(self) -> int | None:
         with sqlite3.connect(self.path) as db:
             tables = [
-                row[0]
-                for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             ]
             table = next(name for name in tables if "session" in name)
             count: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608

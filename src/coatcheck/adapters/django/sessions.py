@@ -36,6 +36,7 @@ from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.utils import timezone
 
 from ..._sync import run_sync
+from ...auth.identity import Identity
 from ...errors import InvalidCredentials
 from ...sessions.ids import session_id
 from ...sessions.manager import SessionManager
@@ -46,6 +47,18 @@ __all__ = ["SessionStore"]
 
 
 def _user_of(data: Mapping[str, Any]) -> str:
+    """The user a session's record is stored under: the login's, in session mode.
+
+    In jwt and hybrid mode the credential is the token, so ``request.session`` is only
+    data and stays a guest's record (the user's device list is their hybrid sessions).
+    """
+    if get_runtime().config.mode != "session":
+        return ""
+    user = data.get(SESSION_KEY)
+    return user if isinstance(user, str) else ("" if user is None else str(user))
+
+
+def _logged_in_user(data: Mapping[str, Any]) -> str:
     user = data.get(SESSION_KEY)
     return user if isinstance(user, str) else ("" if user is None else str(user))
 
@@ -61,6 +74,9 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
         super().__init__(session_key)
         self._record: SessionRecord | None = None
         self.client: tuple[str, str] = ("", "")
+        #: The request's identity (the middleware sets it): whose credential to keep
+        #: when a password change ends the user's other sessions in hybrid mode.
+        self.current: Identity | None = None
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -70,7 +86,11 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
 
     def prime(self, token: str, record: SessionRecord) -> None:
         """Use ``record`` (just read and renewed for ``token``) instead of reading again."""
-        if token == self.session_key and not hasattr(self, "_session_cache"):
+        if (
+            token == self.session_key
+            and session_id(token) == record.id
+            and not hasattr(self, "_session_cache")
+        ):
             self._record = record
             self._session_cache = self._checked(record)
 
@@ -157,6 +177,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
             await manager.revoke_id(record.id)
             return
         previous_hash = record.data.get(HASH_SESSION_KEY)
+        login = _logged_in_user(data)
         try:
             saved = await manager.apply(record, lambda _current: dict(data))
         except InvalidCredentials as exc:  # revoked or expired meanwhile
@@ -164,11 +185,24 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
         if saved is None:  # pragma: no cover - the change never asks to delete
             raise UpdateError
         self._record = await self._expire_custom(manager, saved, data)
-        if user and previous_hash and data.get(HASH_SESSION_KEY) != previous_hash:
+        if login and previous_hash and data.get(HASH_SESSION_KEY) != previous_hash:
             # update_session_auth_hash(): the password changed. Django's own backends
             # leave the other sessions to fail their hash check one by one; here they
             # end now, and processes that check tokens without the store hear of it.
+            await self._password_changed(manager, login, record)
+
+    async def _password_changed(
+        self, manager: SessionManager, user: str, record: SessionRecord
+    ) -> None:
+        mode = get_runtime().config.mode
+        if mode == "session":
             await manager.revoke_user(user, keep=record.id)
+        elif mode == "hybrid":
+            # The user's hybrid sessions, but the one this request came with.
+            current = self.current
+            keep = current.session_id if current is not None and current.user_id == user else None
+            await manager.revoke_user(user, keep=keep)
+        # jwt mode: a signed token cannot be revoked (use hybrid mode for that).
 
     async def _delete(self, manager: SessionManager, session_key: str | None) -> None:
         key = self.session_key if session_key is None else session_key
