@@ -214,6 +214,8 @@ def test_the_stateless_class_reads_no_user_row_and_grants_nothing(
     user = IdentityUser(run_sync(drf_site._current().strategy.verify(token)).identity)  # type: ignore[union-attr]
     assert not user.is_staff
     assert not user.has_perm("auth.delete_user")
+    # The key in the user model's own type: comparable with foreign keys to the user.
+    assert user.pk == get_user_model().objects.get(username="alice").pk
     assert user == IdentityUser(user.identity)
     with pytest.raises(NotImplementedError):
         user.save()
