@@ -10,7 +10,10 @@ instance is made with ``Model.from_db``, as the ORM's own iteration does.
 
 A default manager the compiled form cannot stand for (annotations, ``select_related``,
 deferred fields, extra selects, a primary-key type other than integers, UUIDs and
-strings) is read through the ORM instead, every time.
+strings) is read through the ORM instead, every time. The compiled form holds the
+manager's filter as it was on first use: a default manager whose ``get_queryset`` filters
+by something that changes from request to request (a tenant from a thread-local) is not
+one it can stand for, and such a project should not use this lookup.
 """
 
 from __future__ import annotations
