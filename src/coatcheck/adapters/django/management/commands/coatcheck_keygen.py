@@ -1,0 +1,13 @@
+"""``manage.py coatcheck_keygen [--alg ES256] [--kid ID] [--public | --jwks FILE]``:
+``coatcheck keygen``, a private JWK for ``COATCHECK["SIGNING_KEY"]``."""
+
+from __future__ import annotations
+
+from .....cli import token_cmd
+from ._cli import CliCommand
+
+
+class Command(CliCommand):
+    help = "print a new private JWK for COATCHECK['SIGNING_KEY'] (coatcheck keygen)"
+    cli_name = "keygen"
+    cli_register = staticmethod(token_cmd.register)
