@@ -52,7 +52,7 @@ from variants import VARIANTS, BuildContext
 HERE = Path(__file__).resolve().parent
 SECTIONS = (
     "jwt", "sessions", "inprocess", "profile", "dbsc", "stores", "http", "dpop",
-    "session_data", "scale",
+    "session_data", "scale", "django",
 )
 
 
@@ -138,6 +138,20 @@ async def _async_sections(
             budgets["inprocess"], progress, browsers=budgets["dbsc_browsers"]
         )
     return out
+
+
+def run_django(quick: bool, users: int, progress: Progress) -> dict[str, Any]:
+    """bench/django_bench.py in a child process; its JSON results."""
+    import subprocess
+
+    progress.say("django: DRF and session requests (bench/django_bench.py)")
+    with tempfile.TemporaryDirectory(prefix="coatcheck-djbench-") as tmp:
+        out = Path(tmp) / "django.json"
+        command = [sys.executable, str(HERE / "django_bench.py"), "--json", str(out),
+                   "--users", str(users)] + (["--quick"] if quick else [])  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        data: dict[str, Any] = json.loads(out.read_text())
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         from scale import run_scale
 
         results["scale"] = run_scale(args.quick, args.scale)
+    if "django" in wanted:
+        # Issue 14's rows (bench/django_bench.py) in a process of their own: Django's
+        # settings are process-wide.
+        loads["django"] = load_now()
+        results["django"] = run_django(args.quick, budgets["users"], progress)
     loads["end"] = load_now()
     results["meta"]["seconds"] = time.monotonic() - started
     results["targets"] = [t.__dict__ if not hasattr(t, "__slots__") else
@@ -251,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in results:  # issue 15's section appends its own tables
         with md.open("a") as out:
             out.write("\n" + render_scale(results["scale"]))
+    if "django" in results:  # issue 14's section appends its own tables
+        from django_bench import render as render_django
+
+        with md.open("a") as out:
+            out.write("\n" + render_django(results["django"]))
     (args.out / f"{stem}.json").write_text(json.dumps(_clean(results), indent=1) + "\n")
     shown = md.relative_to(Path.cwd()) if md.is_relative_to(Path.cwd()) else md
     progress.say(f"done in {results['meta']['seconds']:.0f} s: {shown}")

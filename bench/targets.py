@@ -209,6 +209,13 @@ def compute_targets(results: dict[str, Any]) -> list[Target]:
     v, g = _get(redis, "validate", "cpu_us"), _get(redis, "store.get", "cpu_us")
     add("baseline goal 6", "Redis validate CPU - store.get CPU", "<= 20 µs",
         None if v is None or g is None else v - g, lambda x: x <= 20, " µs", regime="micro")
+    # -- issue 14: Django and DRF (bench/django_bench.py, its own ratios) -------------------
+    for t in _get(results, "django", "targets") or []:
+        limit = float(t["threshold"])
+        sign = "> " if t["strict"] else ">= "
+        add("issue 14", t["what"], f"{sign}{limit:.2f}x", t["ratio"],
+            (lambda x, lim=limit: x > lim) if t["strict"] else (lambda x, lim=limit: x >= lim),
+            regime=_REGIME_LABEL.get(t["regime"], t["regime"]))
     return out
 
 
