@@ -71,12 +71,15 @@ class NativeClient:
         return pair
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the API; on an expired access token, refresh once and try again."""
+        """Call the API; on a 401 (the access token expired), refresh once and try again.
+
+        The 401 does not say whether the access token expired or was revoked (both are
+        ``invalid_credentials``): the refresh tells, refused when the session is over.
+        """
         response = self._send(method, path, **kwargs)
         if response.status_code == 401 and self.refresh_token is not None:
-            if response.json().get("code") == "token_expired":
-                self.refresh()
-                response = self._send(method, path, **kwargs)
+            self.refresh()
+            response = self._send(method, path, **kwargs)
         _raise_for(response)
         return response.json()
 
