@@ -44,7 +44,22 @@ def _is_namespace_only(module: ModuleType) -> bool:
     return all(isinstance(value, ModuleType) for value in own)
 
 
+def _django_ready() -> None:
+    """The Django adapter's modules need configured settings (the app registry) to load."""
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            SECRET_KEY="public-api-test-" + "k" * 40,
+            INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
+        )
+    django.setup()
+
+
 def _import(name: str) -> ModuleType:
+    if name.startswith("coatcheck.adapters.django"):
+        _django_ready()
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:  # pragma: no cover - an optional extra is missing

@@ -66,6 +66,8 @@ def server(store_url: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if process.stdout is not None:
+            print(process.stdout.read().decode(errors="replace"))  # shown when a test fails
 
 
 def test_views_under_uvicorn_read_the_async_store_in_the_loop(server: str, store_url: str) -> None:

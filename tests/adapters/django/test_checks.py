@@ -39,6 +39,10 @@ def test_missing_setting() -> None:
         ({"STORE": "memory://", "TRANSPORTS": ["carrier pigeon"]}, "coatcheck.E002"),
         ({"STORE": "memory://", "IDLE_TIMEOUT": -1}, "coatcheck.E002"),
         ({"STORE": "memory://", "MODE": "cookies"}, "coatcheck.E003"),
+        (
+            {"STORE": "memory://", "MODE": "hybrid", "SIGNING_KEY": GOOD_KEY, "FEED": "x://y"},
+            "coatcheck.E002",
+        ),
         ({}, "coatcheck.E004"),
         ({"STORE": "mysql://localhost/db"}, "coatcheck.E004"),
         ({"STORE": "no scheme here"}, "coatcheck.E004"),

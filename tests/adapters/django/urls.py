@@ -6,13 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth import (
-    alogin,
-    authenticate,
-    login,
-    logout,
-    update_session_auth_hash,
-)
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
@@ -60,7 +54,12 @@ async def alogin_view(request: HttpRequest) -> JsonResponse:
     )
     if user is None:
         return JsonResponse({"error": "invalid_login"}, status=400)
-    await alogin(request, user)
+    try:
+        from django.contrib.auth import alogin  # Django 5
+    except ImportError:  # Django 4.2
+        await sync_to_async(login)(request, user)
+    else:
+        await alogin(request, user)
     return JsonResponse({"user": user.get_username()})
 
 

@@ -31,6 +31,10 @@ The settings contract (a dict; only ``STORE`` is required)::
         "RENEW_INTERVAL": 3600,          # at most one renewal write per session per interval
         "JWT_TTL": 12 * 3600,            # jwt mode's tokens
         "ACCESS_TTL": 300,               # hybrid mode's access tokens
+        # hybrid: the revocation feed that tells every process of a revocation within
+        # about a second (redis://..., postgresql://...; "none" for none). Default: the
+        # store's own server when it is Redis or PostgreSQL.
+        "FEED": None,
         # Tests only: a coatcheck Clock (FrozenClock) every lifetime is measured with.
         "CLOCK": None,
     }
@@ -55,9 +59,10 @@ who is logged in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -71,10 +76,11 @@ from ...auth.transports import BearerTransport, CookieTransport, Transport
 from ...clock import Clock, SystemClock
 from ...errors import CoatcheckError, ConfigurationError
 from ...policies import CookiePolicy, SessionPolicy
-from ...revocation import RevocationSet
+from ...revocation import RevocationFeed, RevocationSet
 from ...sessions.manager import SessionManager
 from ...sessions.store import SessionStore
 from ...stores import open_store
+from ...stores.feeds import FEED_SCHEMES, default_feed_url, open_feed
 from ...tokens import JWTCodec, Key, KeyRing
 
 __all__ = [
@@ -117,6 +123,7 @@ _KEYS = frozenset(
         "JWT_TTL",
         "ACCESS_TTL",
         "CLOCK",
+        "FEED",
     }
 )
 # Schemes whose store is the same object for synchronous and asynchronous code.
@@ -140,6 +147,7 @@ class CoatcheckConfig:
     jwt_ttl: timedelta = timedelta(hours=12)
     access_ttl: timedelta = timedelta(minutes=5)
     clock: Clock = field(default_factory=SystemClock, repr=False)
+    feed_url: str | None = field(default=None, repr=False)
 
     @property
     def local_store(self) -> bool:
@@ -310,10 +318,24 @@ def read_config(
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"COATCHECK timeouts: {exc}") from exc
+    feed = raw.get("FEED")
+    if feed is not None and (not isinstance(feed, str) or not feed.strip()):
+        raise ConfigurationError(
+            "COATCHECK['FEED'] must be a feed URL (redis://..., postgresql://...) or 'none'"
+        )
+    feed_url = None
+    if mode == "hybrid" and feed != "none":
+        feed_url = feed.strip() if feed else default_feed_url(store.strip())
+        if feed_url is not None and feed_url.partition(":")[0].lower() not in FEED_SCHEMES:
+            raise ConfigurationError(
+                "COATCHECK['FEED'] must be a redis://, redis+cluster://, redis+sentinel:// or "
+                "postgresql:// URL, or 'none'"
+            )
     clock = raw.get("CLOCK") or SystemClock()
     if not callable(getattr(clock, "now", None)):
         raise ConfigurationError("COATCHECK['CLOCK'] must be a coatcheck Clock (tests only)")
     return CoatcheckConfig(
+        feed_url=feed_url,
         clock=clock,
         store_url=store.strip(),
         mode=mode,
@@ -342,6 +364,95 @@ def get_config() -> CoatcheckConfig:
         session_cookie_name=settings.SESSION_COOKIE_NAME,
         secret_key=getattr(settings, "SECRET_KEY", "") or "",
     )
+
+
+class FeedThread:
+    """A revocation feed listening on a thread and event loop of its own.
+
+    Django serves requests on WSGI threads or on the ASGI server's loop, neither of
+    which can host a feed's listener for the life of the process; this thread does,
+    for both. :attr:`feed` publishes from any thread (see :class:`_ThreadedFeed`).
+    """
+
+    def __init__(self, url: str, revocations: RevocationSet, *, wait: float = 2.0) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="coatcheck-revocation-feed", daemon=True
+        )
+        self._thread.start()
+        try:
+            inner = asyncio.run_coroutine_threadsafe(
+                self._open(url, revocations, wait), self._loop
+            ).result(timeout=wait + 10)
+        except BaseException:
+            self._halt()
+            raise
+        self.feed: RevocationFeed = _ThreadedFeed(inner, self._loop)
+
+    @staticmethod
+    async def _open(url: str, revocations: RevocationSet, wait: float) -> RevocationFeed:
+        feed = open_feed(url, revocations)
+        await feed.start(wait=wait)  # keeps trying in the background if not up yet
+        return feed
+
+    def close(self) -> None:
+        """Stop the listener and the thread."""
+        inner = self.feed._inner if isinstance(self.feed, _ThreadedFeed) else self.feed
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(inner.stop(), self._loop).result(timeout=10)
+        self._halt()
+
+    def _halt(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
+class _ThreadedFeed(RevocationFeed):
+    """A feed running on a :class:`FeedThread`, published to from any thread: a sync
+    caller (WSGI, :func:`~coatcheck._sync.run_sync`) waits for the send, an async one
+    awaits it without blocking its loop."""
+
+    def __init__(self, inner: RevocationFeed, loop: asyncio.AbstractEventLoop) -> None:
+        # No super().__init__(): the inner feed owns the listener, the set and its health.
+        self._inner = inner
+        self._feed_loop = loop
+
+    @property
+    def revocations(self) -> RevocationSet:
+        return self._inner.revocations
+
+    @property
+    def channel(self) -> str:
+        return self._inner.channel
+
+    @property
+    def healthy(self) -> bool:
+        return self._inner.healthy
+
+    @property
+    def pending(self) -> int:
+        return self._inner.pending
+
+    async def start(self, *, wait: float | None = None) -> None:
+        """Started by its :class:`FeedThread`."""
+
+    async def stop(self) -> None:
+        """Stopped by its :class:`FeedThread`."""
+
+    async def publish(self, session_ids: Iterable[str]) -> bool:
+        future = asyncio.run_coroutine_threadsafe(
+            self._inner.publish(list(session_ids)), self._feed_loop
+        )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return future.result(timeout=10)  # a synchronous caller: wait here
+        return await asyncio.wrap_future(future)
+
+    def __repr__(self) -> str:
+        return f"_ThreadedFeed({self._inner!r})"
 
 
 @dataclass(slots=True)
@@ -373,7 +484,11 @@ def _transports(config: CoatcheckConfig) -> list[Transport]:
     return out
 
 
-def _parts(config: CoatcheckConfig, store: SessionStore, revocations: RevocationSet) -> Parts:
+def _parts(
+    config: CoatcheckConfig,
+    store: SessionStore,
+    revocations: RevocationSet | RevocationFeed,
+) -> Parts:
     """The manager and authenticator over ``store``: the same builders per mode as the demo
     (:mod:`coatcheck.demo.app`), from the public API."""
     clock = config.clock
@@ -393,7 +508,7 @@ def _parts(config: CoatcheckConfig, store: SessionStore, revocations: Revocation
             assert config.refresh_secret is not None  # read_config sets it
             strategy = HybridStrategy(
                 manager, codec, config.refresh_secret, access_ttl=config.access_ttl,
-                revocations=revocations, clock=clock,
+                clock=clock,
             )  # fmt: skip
     return Parts(store, manager, Authenticator(strategy, _transports(config)))
 
@@ -412,7 +527,15 @@ class Runtime:
         self.revocations = RevocationSet(
             retention=config.access_ttl + timedelta(seconds=30), clock=config.clock
         )
-        self.sync = _parts(config, open_store(config.store_url, sync=True), self.revocations)
+        # Every revocation (logout, a password change, reuse detection, the devices
+        # page) goes through a manager, which publishes it here.
+        self.feed_thread = (
+            None if config.feed_url is None else FeedThread(config.feed_url, self.revocations)
+        )
+        self._published: RevocationSet | RevocationFeed = (
+            self.revocations if self.feed_thread is None else self.feed_thread.feed
+        )
+        self.sync = _parts(config, open_store(config.store_url, sync=True), self._published)
         self._async: Parts | None = self.sync if config.local_store else None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -429,7 +552,7 @@ class Runtime:
         with self._lock:
             if self._async is None or self._async_loop is not loop:
                 self._async = _parts(self.config, open_store(self.config.store_url),
-                                     self.revocations)  # fmt: skip
+                                     self._published)  # fmt: skip
                 self._async_loop = loop
             return self._async
 
@@ -444,7 +567,10 @@ class Runtime:
         return self.sync.authenticator
 
     def close(self) -> None:
-        """Close the synchronous store (the async one is closed by :meth:`aclose`)."""
+        """Close the synchronous store and the feed (the async store: :meth:`aclose`)."""
+        if self.feed_thread is not None:
+            self.feed_thread.close()
+            self.feed_thread = None
         run_sync(self.sync.store.close())
 
     async def aclose(self) -> None:

@@ -58,6 +58,15 @@ def _user_of(data: Mapping[str, Any]) -> str:
     return user if isinstance(user, str) else ("" if user is None else str(user))
 
 
+async def _end(manager: SessionManager, sid: str) -> None:
+    """End a session: a revocation in session mode (the record is the credential, so it
+    is published); in jwt and hybrid mode only data, simply deleted."""
+    if get_runtime().config.mode == "session":
+        await manager.revoke_id(sid)
+    else:
+        await manager.store.delete(sid)
+
+
 def _logged_in_user(data: Mapping[str, Any]) -> str:
     user = data.get(SESSION_KEY)
     return user if isinstance(user, str) else ("" if user is None else str(user))
@@ -116,7 +125,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
         token = self.session_key
         record = None if token is None else await manager.validate(token)
         if record is not None and self._past_custom_expiry(record, manager.clock.now()):
-            await manager.revoke_id(record.id)
+            await _end(manager, record.id)
             record = None
         if record is None:
             self._record = None
@@ -174,7 +183,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
             # The login changed: the data moves to a key of the new user (stored under
             # them), and the old key stops working.
             await self._create(manager, data)
-            await manager.revoke_id(record.id)
+            await _end(manager, record.id)
             return
         previous_hash = record.data.get(HASH_SESSION_KEY)
         login = _logged_in_user(data)
@@ -213,7 +222,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
             return
         if self._record is not None and self._record.id == sid:
             self._record = None
-        await manager.revoke_id(sid)
+        await _end(manager, sid)
 
     # -- SessionBase, synchronous: the store that never suspends ---------------------------
 

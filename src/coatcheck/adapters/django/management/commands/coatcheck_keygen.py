@@ -6,6 +6,8 @@ from __future__ import annotations
 from .....cli import token_cmd
 from ._cli import CliCommand
 
+__all__ = ["Command"]
+
 
 class Command(CliCommand):
     help = "print a new private JWK for COATCHECK['SIGNING_KEY'] (coatcheck keygen)"

@@ -10,6 +10,8 @@ from .....cli import sessions_cmd
 from ...conf import get_config
 from ._cli import CliCommand
 
+__all__ = ["Command"]
+
 
 class Command(CliCommand):
     help = (
