@@ -487,3 +487,39 @@ def test_the_classes_use_settings_coatcheck(alg: str) -> None:
         assert revoked.status_code == 204
         again = client.get("/configured/me/", HTTP_AUTHORIZATION=f"Bearer {fresh.json()['access']}")
         assert again.status_code == 401
+
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "coatcheck.adapters.django.middleware.AuthenticationMiddleware",
+]
+
+
+def test_with_the_middleware_a_django_login_is_the_drf_cookie_login() -> None:
+    """Session mode: Django's own login (the session engine's cookie) authenticates the
+    DRF cookie class, from the middleware's one store read, CSRF enforced."""
+    from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+    from django.test import override_settings
+
+    config = {"STORE": "memory://", "MODE": "session", "COOKIE_SECURE": False}
+    with override_settings(MIDDLEWARE=MIDDLEWARE, COATCHECK=config):
+        client = APIClient(enforce_csrf_checks=True)
+        client.force_login(get_user_model().objects.get(username="alice"))
+        me = client.get("/configured/me/")
+        assert me.status_code == 200, me.content
+        assert me.json() == {"username": "alice", "mode": "session", "via": "cookie"}
+        assert client.post("/configured/me/", {}, format="json").status_code == 403
+        secret = _get_new_csrf_string()
+        client.cookies["csrftoken"] = secret
+        passed = client.post(
+            "/configured/me/", {}, format="json", HTTP_X_CSRFTOKEN=_mask_cipher_secret(secret)
+        )
+        assert passed.status_code == 200
+        # A bearer request needs no CSRF token, through the same middleware.
+        token = client.cookies["sessionid"].value
+        bearer = APIClient(enforce_csrf_checks=True).post(
+            "/configured/me/", {}, format="json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+        assert bearer.status_code == 200
+        assert bearer.json()["via"] == "bearer"

@@ -48,7 +48,6 @@ from typing import Any, ClassVar
 
 from django.contrib.auth import authenticate as django_authenticate
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
@@ -76,6 +75,7 @@ from ..wsgi import request_headers
 from .auth import RESULT_ATTR
 from .conf import get_runtime
 from .token_user import IdentityUser
+from .users import user_of
 
 __all__ = [
     "BearerAuthentication",
@@ -117,24 +117,6 @@ def _api_error(error: CoatcheckError) -> exceptions.APIException:
     if isinstance(error, AuthenticationError | TokenError) and error_status(error) == 401:
         return CredentialsRefused(error)
     return CoatcheckAPIError(error)
-
-
-def user_of(identity: Identity) -> Any | None:
-    """The active Django user whose primary key is ``identity.user_id``, or ``None``.
-
-    One query, as DRF's and simplejwt's classes make: a deleted or deactivated user
-    is refused at once, whatever their token says (fail closed). A user id that is
-    not a valid key for the user model (a token of another app) is ``None`` too.
-    """
-    model = get_user_model()
-    try:
-        pk = model._meta.pk.to_python(identity.user_id)
-        user = model._default_manager.get(pk=pk)
-    except (model.DoesNotExist, DjangoValidationError, TypeError, ValueError):
-        return None
-    if not getattr(user, "is_active", True):
-        return None
-    return user
 
 
 def _configured_authenticator() -> Authenticator:
