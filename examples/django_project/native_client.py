@@ -54,9 +54,7 @@ class NativeClient:
         self.http.close()
 
     def login(self, username: str, password: str) -> dict[str, Any]:
-        response = self.http.post(
-            "/api/token/", json={"username": username, "password": password}
-        )
+        response = self.http.post("/api/token/", json={"username": username, "password": password})
         _raise_for(response)
         pair: dict[str, Any] = response.json()
         self.access, self.refresh_token = pair["access"], pair["refresh"]

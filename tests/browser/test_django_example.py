@@ -55,7 +55,9 @@ def _fetch(page: Any, method: str, path: str, csrf: bool = False) -> Any:
     )
 
 
-def test_greeting_login_api_refresh_logout(browser: Any, site: str, request: pytest.FixtureRequest) -> None:
+def test_greeting_login_api_refresh_logout(
+    browser: Any, site: str, request: pytest.FixtureRequest
+) -> None:
     context = browser.new_context()
     page = context.new_page()
     try:
@@ -66,7 +68,8 @@ def test_greeting_login_api_refresh_logout(browser: Any, site: str, request: pyt
         page.click("#name-form button")
         assert _greeting(page) == "Hello, Ada"
         session = _cookies(context)["sessionid"]
-        assert session["httpOnly"] and session["secure"]
+        assert session["httpOnly"]
+        assert session["secure"]
         assert "Ada" not in session["value"]  # the name is server-side
         assert "sessionid" not in page.evaluate("document.cookie")
 
@@ -94,12 +97,14 @@ def test_greeting_login_api_refresh_logout(browser: Any, site: str, request: pyt
         assert _greeting(page) == "Hello, Ada"  # login() keeps the session's data
         cookies = _cookies(context)
         for name in ("coatcheck_access", "coatcheck_refresh"):
-            assert cookies[name]["httpOnly"] and cookies[name]["secure"], name
+            assert cookies[name]["httpOnly"], name
+            assert cookies[name]["secure"], name
             assert name not in page.evaluate("document.cookie")
 
         # The API from the page, on the cookie: reading is fine, writing needs the token.
         me = _fetch(page, "GET", "/api/me")
-        assert me["status"] == 200 and '"via":"cookie"' in me["body"]
+        assert me["status"] == 200
+        assert '"via":"cookie"' in me["body"]
         assert _fetch(page, "POST", "/api/notes")["status"] == 403
         assert _fetch(page, "POST", "/api/notes", csrf=True)["status"] == 201
 
@@ -112,7 +117,8 @@ def test_greeting_login_api_refresh_logout(browser: Any, site: str, request: pyt
         before = _cookies(context)
         assert before["coatcheck_refresh"]["path"] == "/auth/refresh"
         back = page.goto(site + "/auth/refresh?next=/")
-        assert back is not None and back.url == site + "/"
+        assert back is not None
+        assert back.url == site + "/"
         assert page.locator("#signed-in").inner_text() == "Signed in as alice"
         after = _cookies(context)
         assert after["coatcheck_refresh"]["value"] != before["coatcheck_refresh"]["value"]

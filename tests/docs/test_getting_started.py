@@ -45,8 +45,10 @@ def test_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         script = tmp_path / f"docs_{page.stem}.py"  # not django.py: it would shadow Django
         script.write_text(source)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "COATCHECK_"))}
-        done = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", str(script)],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        command = [sys.executable, "-W", "ignore::DeprecationWarning", str(script)]
+        done = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr
         return
     code = compile(source, str(page), "exec")

@@ -37,7 +37,9 @@ def project_env(folder: Path, store: str | None = None) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def manage(
+    env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout,
@@ -54,7 +56,8 @@ def prepare(env: dict[str, str]) -> None:
         assert done.returncode == 0, done.stderr
     done = manage(
         env, "shell", "-c",
-        f"from django.contrib.auth.models import User; User.objects.create_user('bob', password={PASSWORD!r})",
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user('bob', password={PASSWORD!r})",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
 
@@ -81,10 +84,12 @@ def serve(kind: str, env: dict[str, str], folder: Path) -> Iterator[str]:
         command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
     else:
         command = [sys.executable, "-m", "uvicorn", "project.asgi:application",
-                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+                   "--host", "127.0.0.1", "--port", str(port), "--log-level=warning"]  # fmt: skip
     log = folder / f"{kind}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_for(port, process, log)
         yield f"http://127.0.0.1:{port}"

@@ -32,7 +32,9 @@ pytestmark = pytest.mark.slow
 
 @functools.cache
 def _native_client() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("django_native_client", PROJECT / "native_client.py")
+    spec = importlib.util.spec_from_file_location(
+        "django_native_client", PROJECT / "native_client.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -64,7 +66,9 @@ def test_misconfiguration_fails_at_start_up_with_the_fix(tmp_path: Path) -> None
 
 
 @pytest.fixture(scope="module", params=SERVERS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     folder = tmp_path_factory.mktemp(request.param)
     env = project_env(folder)
     prepare(env)
@@ -81,8 +85,12 @@ def test_native_client_obtain_call_refresh_reuse_logout(server: str) -> None:
         assert (refused.value.status, refused.value.code) == (401, "invalid_credentials")
         pair = client.login("alice", PASSWORD)
         assert set(pair) >= {"access", "refresh", "token_type", "expires_in"}
-        assert client.http.cookies.jar is not None and len(client.http.cookies.jar) == 0
-        assert client.request("GET", "/api/me") == {"username": "alice", "mode": "hybrid", "via": "bearer"}
+        assert len(client.http.cookies.jar) == 0  # a native app keeps no cookies
+        assert client.request("GET", "/api/me") == {
+            "username": "alice",
+            "mode": "hybrid",
+            "via": "bearer",
+        }
         # A bearer POST needs no CSRF token (a browser never sends Authorization itself).
         note = client.request("POST", "/api/notes", json={"text": "from the app"})
         assert note["text"] == "from the app"
@@ -136,13 +144,21 @@ def test_notes_are_each_users_own(server: str) -> None:
 
 def test_bad_input_is_a_4xx(server: str) -> None:
     hostile = [
-        ("POST", "/api/token/", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+        (
+            "POST",
+            "/api/token/",
+            {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        ),
         ("POST", "/api/token/", {"json": ["a", "list"]}),
         ("POST", "/api/token/refresh/", {"json": {"refresh": "x" * 5000}}),
         ("POST", "/api/token/refresh/", {"json": {"refresh": "\u0000~\ud7ff"}}),
         ("GET", "/api/me", {"headers": {"Authorization": "Bearer ..."}}),
         ("GET", "/api/me", {"headers": {"Authorization": "Bearer " + "A" * 9000}}),
-        ("GET", "/", {"headers": {"Cookie": "coatcheck_access=%%%; sessionid=\u00e9\u00e9".encode()}}),
+        (
+            "GET",
+            "/",
+            {"headers": {"Cookie": "coatcheck_access=%%%; sessionid=\u00e9\u00e9".encode()}},
+        ),
         ("GET", "/", {"headers": {"Cookie": "coatcheck_refresh=" + "x" * 3000}}),
     ]
     for method, path, kwargs in hostile:

@@ -6,5 +6,5 @@ from .models import Note
 
 
 @admin.register(Note)
-class NoteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NoteAdmin(admin.ModelAdmin):  # type: ignore[misc]
     list_display = ("text", "owner", "created")

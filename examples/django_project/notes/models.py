@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 
-class Note(models.Model):
+class Note(models.Model):  # type: ignore[misc]
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     text = models.CharField(max_length=500)
     created = models.DateTimeField(auto_now_add=True)
@@ -15,4 +15,4 @@ class Note(models.Model):
         ordering = ("created", "id")
 
     def __str__(self) -> str:
-        return self.text
+        return str(self.text)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 MAX_NAME = 40
 
 
-@require_http_methods(["GET", "HEAD"])
+@require_http_methods(["GET", "HEAD"])  # type: ignore[untyped-decorator]
 def home(request: HttpRequest) -> HttpResponse:
     # request.session is coatcheck's session engine: a guest has one too, once it
     # stores something (the name), and logout() ends it.
@@ -17,7 +17,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "notes/home.html", {"name": name})
 
 
-@require_POST
+@require_POST  # type: ignore[untyped-decorator]
 def set_name(request: HttpRequest) -> HttpResponse:
     # CsrfViewMiddleware has checked the token: this form changes state.
     name = " ".join(request.POST.get("name", "").split())[:MAX_NAME]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from notes import api, views
 
 from coatcheck.adapters.django import drf
-from notes import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
