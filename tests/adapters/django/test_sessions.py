@@ -561,3 +561,35 @@ def test_a_forged_or_malformed_key_is_a_new_empty_session(frozen: FrozenClock) -
             session = SessionStore(key)
             assert session.load() == {}
             assert session.session_key is None
+
+
+def test_concurrent_requests_keep_each_others_keys(frozen: FrozenClock) -> None:
+    # As every coatcheck session mapping: changes merge key by key (Django's own
+    # backends keep only the last writer's whole dict).
+    with _configure(frozen):
+        session = SessionStore()
+        session.update({"keep": 1, "drop": 2, "cart": [1]})
+        session.save()
+        first, second = SessionStore(session.session_key), SessionStore(session.session_key)
+        first.load()
+        second.load()
+        first["a"] = "from the first tab"
+        first["cart"].append(2)
+        second["b"] = "from the second tab"
+        del second["drop"]
+        first.save()
+        second.save()
+        assert SessionStore(session.session_key).load() == {
+            "keep": 1,
+            "cart": [1, 2],
+            "a": "from the first tab",
+            "b": "from the second tab",
+        }
+        # clear() is the app asking for nothing: it wins over keys added meanwhile.
+        third = SessionStore(session.session_key)
+        third.load()
+        third.clear()
+        third["keep"] = 1  # as it was: still kept
+        third["only"] = True
+        third.save()
+        assert SessionStore(session.session_key).load() == {"keep": 1, "only": True}

@@ -40,6 +40,7 @@ from ...auth.identity import Identity
 from ...errors import InvalidCredentials
 from ...sessions.ids import session_id
 from ...sessions.manager import SessionManager
+from ...sessions.mapping import Changes, copy_json, same
 from ...sessions.record import SessionRecord
 from .conf import get_runtime
 
@@ -82,6 +83,8 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._record: SessionRecord | None = None
+        self._base: Mapping[str, Any] = {}
+        self._cleared = False
         self.client: tuple[str, str] = ("", "")
         #: The request's identity (the middleware sets it): whose credential to keep
         #: when a password change ends the user's other sessions in hybrid mode.
@@ -106,7 +109,28 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
     # -- the shared logic: coroutines on a manager, driven sync or async -------------------
 
     def _checked(self, record: SessionRecord) -> dict[str, Any]:
-        return dict(record.data)
+        # The request's own copy; the stored data is kept apart to tell what it changed.
+        self._base = record.data
+        self._cleared = False
+        data: dict[str, Any] = copy_json(dict(record.data))
+        return data
+
+    def clear(self) -> None:
+        super().clear()
+        self._cleared = True
+
+    def _changes(self, data: Mapping[str, Any]) -> Changes:
+        """What this request did to the data, key by key (replayed on the latest data)."""
+        if self._cleared:  # everything the request kept is its own
+            return Changes(dict(data), frozenset(), True)
+        base, missing = self._base, object()
+        changed = {
+            key: value
+            for key, value in data.items()
+            if (old := base.get(key, missing)) is missing or not same(value, old)
+        }
+        removed = frozenset(key for key in base if key not in data)
+        return Changes(changed, removed, self._cleared)
 
     def _past_custom_expiry(self, record: SessionRecord, now: float) -> bool:
         # set_expiry(seconds | datetime): seconds are measured from the last renewal, as
@@ -147,6 +171,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
         )
         self._session_key = token  # type: ignore[assignment]  # a property of SessionBase
         self._record = await self._expire_custom(manager, record, data)
+        self._base, self._cleared = copy_json(dict(data)), False
         self.modified = True
 
     async def _expire_custom(
@@ -187,13 +212,17 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django is untyped
             return
         previous_hash = record.data.get(HASH_SESSION_KEY)
         login = _logged_in_user(data)
+        # Key by key onto the latest stored data, as every coatcheck session mapping does:
+        # two requests that change different keys both keep their change.
+        changes = self._changes(data)
         try:
-            saved = await manager.apply(record, lambda _current: dict(data))
+            saved = await manager.apply(record, changes.apply)
         except InvalidCredentials as exc:  # revoked or expired meanwhile
             raise UpdateError from exc
         if saved is None:  # pragma: no cover - the change never asks to delete
             raise UpdateError
         self._record = await self._expire_custom(manager, saved, data)
+        self._base, self._cleared = copy_json(dict(saved.data)), False
         if login and previous_hash and data.get(HASH_SESSION_KEY) != previous_hash:
             # update_session_auth_hash(): the password changed. Django's own backends
             # leave the other sessions to fail their hash check one by one; here they
