@@ -60,7 +60,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from ..._sync import run_sync
 from ...auth import Authenticator, AuthResult, HybridStrategy, Identity
 from ...auth.transports import BearerTransport, CookieTransport
-from ...bodies import check_text, parse_json
+from ...bodies import parse_json
 from ...clock import SystemClock
 from ...errors import (
     AuthenticationError,
@@ -74,6 +74,11 @@ from ..http import error_status
 from ..wsgi import request_headers
 from .auth import RESULT_ATTR
 from .conf import get_runtime
+from .drf_serializers import (
+    TokenObtainSerializer,
+    TokenRefreshSerializer,
+    TokenRevokeSerializer,
+)
 from .token_user import IdentityUser
 from .users import user_of
 
@@ -93,7 +98,6 @@ __all__ = [
 
 #: Longest JSON body the token views read (credentials are a few hundred bytes).
 MAX_BODY = 16 * 1024
-_MAX_FIELD = 4096
 _CHALLENGE = 'Bearer realm="api"'
 
 
@@ -307,52 +311,6 @@ class JSONBodyParser(BaseParser):  # type: ignore[misc]
             return parse_json(body)
         except CoatcheckError as exc:
             raise CoatcheckAPIError(exc) from None
-
-
-def _text(value: str) -> None:
-    try:
-        check_text(value, field="the field")
-    except InputError as exc:
-        raise serializers.ValidationError(exc.message, code=exc.code) from None
-
-
-class _Text(serializers.CharField):  # type: ignore[misc]
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=_MAX_FIELD, trim_whitespace=False, **kwargs)
-        self.validators.append(_text)
-
-
-class TokenObtainSerializer(serializers.Serializer):  # type: ignore[misc]
-    """The user model's username field (``USERNAME_FIELD``), ``password``, and
-    ``remember`` (default true: a persistent login)."""
-
-    password = _Text(write_only=True)
-    remember = serializers.BooleanField(required=False, default=True)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields[get_user_model().USERNAME_FIELD] = _Text()
-
-
-class TokenRefreshSerializer(serializers.Serializer):  # type: ignore[misc]
-    """``refresh``: the refresh token of the pair."""
-
-    refresh = _Text()
-
-
-class TokenRevokeSerializer(serializers.Serializer):  # type: ignore[misc]
-    """``refresh`` (optional): the refresh token whose session ends."""
-
-    refresh = _Text(required=False)
-
-
-class TokenPairSerializer(serializers.Serializer):  # type: ignore[misc]
-    """A token response (RFC 6749 §5.1 fields beside simplejwt's names)."""
-
-    access = serializers.CharField()
-    refresh = serializers.CharField(required=False)
-    token_type = serializers.CharField()
-    expires_in = serializers.IntegerField()
 
 
 # -- views --------------------------------------------------------------------------------

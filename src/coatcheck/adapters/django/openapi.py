@@ -18,7 +18,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiVi
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 
 from ...auth.transports import DEFAULT_COOKIE_NAME, CookieTransport
-from . import drf
+from .drf_serializers import (
+    TokenObtainSerializer,
+    TokenPairSerializer,
+    TokenRefreshSerializer,
+    TokenRevokeSerializer,
+)
 
 __all__ = ["BearerScheme", "CookieScheme", "TokenViewsSchema"]
 
@@ -73,10 +78,15 @@ def _authenticator(target: Any) -> Any:
         return None
 
 
+def _is(view: type[Any], name: str) -> bool:
+    # By name: drf imports this module (to register it), so it cannot import drf back.
+    return any(c.__name__ == name and c.__module__ == _PREFIX[:-1] for c in view.__mro__)
+
+
 def _token_schema(view: type[Any], request: type[Any], description: str) -> type[Any]:
     described: type[Any] = extend_schema(
         request=request,
-        responses={200: drf.TokenPairSerializer, 400: _ERROR, 401: _ERROR},
+        responses={200: TokenPairSerializer, 400: _ERROR, 401: _ERROR},
         description=description,
         auth=[],
     )(view)
@@ -91,13 +101,13 @@ class TokenViewsSchema(OpenApiViewExtension):  # type: ignore[no-untyped-call]
 
     def view_replacement(self) -> type[Any]:
         view: type[Any] = self.target
-        if issubclass(view, drf.TokenRevokeView):
+        if _is(view, "TokenRevokeView"):
             revoke: type[Any] = extend_schema(
-                request=drf.TokenRevokeSerializer,
+                request=TokenRevokeSerializer,
                 responses={204: None, 400: _ERROR},
                 description=view.__doc__,
             )(view)
             return revoke
-        if issubclass(view, drf.TokenRefreshView):
-            return _token_schema(view, drf.TokenRefreshSerializer, view.__doc__ or "")
-        return _token_schema(view, drf.TokenObtainSerializer, view.__doc__ or "")
+        if _is(view, "TokenRefreshView"):
+            return _token_schema(view, TokenRefreshSerializer, view.__doc__ or "")
+        return _token_schema(view, TokenObtainSerializer, view.__doc__ or "")
