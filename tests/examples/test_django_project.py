@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,8 +44,33 @@ def _native_client() -> ModuleType:
     return module
 
 
-def test_the_projects_own_tests_pass_with_djangos_test_client(tmp_path: Path) -> None:
-    env = project_env(tmp_path, store="memory://")
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store the project's ``COATCHECK_STORE`` may name (Redis under a key prefix of
+    its own, deleted afterwards; PostgreSQL in a table of its own)."""
+    if request.param == "memory":
+        yield "memory://"
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'coatcheck.db'}"
+    elif request.param == "postgresql":
+        yield request.getfixturevalue("postgres_store_url")
+    else:
+        import redis
+
+        base = request.getfixturevalue("redis_url")
+        prefix = f"ccdjex{secrets.token_hex(4)}:"
+        yield f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
+        client = redis.Redis.from_url(base)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_the_projects_own_tests_pass_with_djangos_test_client(
+    tmp_path: Path, store_url: str
+) -> None:
+    env = project_env(tmp_path, store=store_url)
     done = manage(env, "test", "notes", "-v", "2")
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
@@ -52,7 +78,7 @@ def test_the_projects_own_tests_pass_with_djangos_test_client(tmp_path: Path) ->
     assert ran is not None, report
     # Every test in notes/tests.py ran (a test the runner skipped or lost would hide).
     defined = len(re.findall(r"^    def test_", (PROJECT / "notes" / "tests.py").read_text(), re.M))
-    assert int(ran.group(1)) == defined >= 13, report
+    assert int(ran.group(1)) == defined >= 14, report
     assert re.search(r"^OK$", report, re.M), report
 
 

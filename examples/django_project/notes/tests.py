@@ -100,6 +100,25 @@ class BrowserTests(TestCase):  # type: ignore[misc]
         self.assertNotContains(home, "Signed in")
         self.assertEqual(self.client.get("/admin/").status_code, 302)
 
+    def test_an_expired_access_cookie_is_refreshed_on_the_way(self) -> None:
+        clock = FrozenClock(time.time())
+        with override_settings(COATCHECK={**settings.COATCHECK, "CLOCK": clock}):
+            token = self.csrf()
+            self.client.post(
+                "/login/", {"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token}
+            )
+            refresh = self.client.cookies["coatcheck_refresh"].value
+            clock.advance(settings.COATCHECK["ACCESS_TTL"] + 120)
+            # The middleware sends the browser to the refresh path (the method kept) ...
+            away = self.client.get("/?page=2")
+            self.assertEqual(away.status_code, 307)
+            self.assertTrue(away["Location"].startswith("/auth/refresh"))
+            # ... which rotates the refresh cookie and sends it back where it was going.
+            back = self.client.get(away["Location"])
+            self.assertEqual((back.status_code, back["Location"]), (307, "/?page=2"))
+            self.assertNotEqual(self.client.cookies["coatcheck_refresh"].value, refresh)
+            self.assertContains(self.client.get("/?page=2"), "Signed in as alice")
+
     def test_the_admin_sends_a_guest_to_its_login(self) -> None:
         response = self.client.get("/admin/")
         self.assertEqual(response.status_code, 302)
