@@ -247,8 +247,9 @@ class NativeClientTests(TestCase):  # type: ignore[misc]
         self.assertEqual(self.call("GET", "/api/me", pair["access"]).status_code, 401)
         self.assertEqual(self.refresh(pair["refresh"]).status_code, 401)
 
-    def test_a_bearer_token_does_not_open_the_browser_pages(self) -> None:
-        # The admin wants a staff user; alice is not one, whatever she carries.
+    def test_the_middleware_takes_the_bearer_token_on_django_views_too(self) -> None:
+        # TRANSPORTS lists "bearer": request.user is the token's user on any view.
         pair = self.obtain()
-        self.assertEqual(self.call("GET", "/admin/", pair["access"]).status_code, 302)
-        self.assertFalse(self.alice.is_staff)
+        self.assertContains(self.call("GET", "/", pair["access"]), "Signed in as alice")
+        self.assertNotContains(self.client.get("/"), "Signed in")
+        self.assertNotContains(self.call("GET", "/", "not-a-token"), "Signed in")
