@@ -154,6 +154,27 @@ def test_a_refused_login_is_one_401_in_drf_format(
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize("username", ["alice", "nobody-at-all"])
+def test_sign_ins_are_throttled_before_the_password_is_checked(
+    client: APIClient, hybrid: Authenticator, username: str
+) -> None:
+    wrong = {"username": username, "password": "wrong"}
+    statuses = [client.post("/api/token/", wrong, format="json").status_code for _ in range(6)]
+    assert statuses[:5] == [401] * 5
+    assert statuses[5] == 429
+    refused = client.post("/api/token/", {"username": username, "password": PASSWORD})
+    # Locked: even the right password is not checked until the back-off has passed.
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+    # Another account from another address is not locked by it.
+    other = client.post(
+        "/api/token/", {"username": "carol", "password": "x"}, REMOTE_ADDR="198.51.100.7"
+    )
+    assert other.status_code == 401
+
+
 def test_no_credentials_is_401_with_a_challenge(client: APIClient, mode: str) -> None:
     response = client.get("/api/me/")
     assert response.status_code == 401
@@ -214,6 +235,8 @@ def test_the_stateless_class_reads_no_user_row_and_grants_nothing(
     user = IdentityUser(run_sync(drf_site._current().strategy.verify(token)).identity)  # type: ignore[union-attr]
     assert not user.is_staff
     assert not user.has_perm("auth.delete_user")
+    # The key in the user model's own type: comparable with foreign keys to the user.
+    assert user.pk == get_user_model().objects.get(username="alice").pk
     assert user == IdentityUser(user.identity)
     with pytest.raises(NotImplementedError):
         user.save()

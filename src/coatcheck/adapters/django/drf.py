@@ -43,6 +43,7 @@ must do synchronous I/O (``settings.COATCHECK`` gives such a one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -68,8 +69,10 @@ from ...errors import (
     InputError,
     InvalidCredentials,
     PayloadTooLarge,
+    RateLimited,
     TokenError,
 )
+from ...ratelimit import LoginLimiter
 from ..http import error_status
 from ..wsgi import request_headers
 from .auth import RESULT_ATTR
@@ -88,6 +91,7 @@ __all__ = [
     "CredentialsRefused",
     "JSONBodyParser",
     "SessionCookieAuthentication",
+    "SignInThrottled",
     "StatelessBearerAuthentication",
     "TokenObtainView",
     "TokenRefreshView",
@@ -115,6 +119,17 @@ class CoatcheckAPIError(exceptions.APIException):  # type: ignore[misc]
     def __init__(self, error: CoatcheckError) -> None:
         self.status_code = error_status(error)
         super().__init__({"detail": error.message, "code": error.code}, code=error.code)
+
+
+class SignInThrottled(exceptions.Throttled):  # type: ignore[misc]
+    """Too many sign-in attempts: 429, ``{"detail", "code": "rate_limited"}`` and
+    ``Retry-After`` (whole seconds, rounded up; DRF makes every body value a string,
+    so the number travels in the header only)."""
+
+    def __init__(self, error: RateLimited) -> None:
+        body = {"detail": error.message, "code": error.code}
+        exceptions.APIException.__init__(self, body, code=error.code)
+        self.wait = max(1, math.ceil(error.retry_after))
 
 
 def _api_error(error: CoatcheckError) -> exceptions.APIException:
@@ -368,21 +383,62 @@ def _expires_in(expires_at: float) -> int:
     return max(0, int(expires_at - _CLOCK.now()))
 
 
+_limiters: dict[int, tuple[Any, LoginLimiter]] = {}
+
+
+def _store_limiter(store: Any) -> LoginLimiter:
+    """The sign-in limiter counting in ``store`` (one per store object)."""
+    found = _limiters.get(id(store))
+    if found is None or found[0] is not store:
+        found = (store, LoginLimiter(store))
+        _limiters[id(store)] = found
+    return found[1]
+
+
 class TokenObtainView(_TokenView):
     """POST the username and password: ``{"access", "refresh", "token_type",
     "expires_in"}`` (``refresh`` only in hybrid mode). A wrong username or password
-    answers one 401 ``invalid_credentials`` for both (no user enumeration)."""
+    answers one 401 ``invalid_credentials`` for both (no user enumeration).
+
+    Sign-ins are throttled per account and per client IP
+    (:class:`~coatcheck.ratelimit.LoginLimiter`, counted in the store of
+    ``settings.COATCHECK``, shared by every process on it): an attempt is reserved
+    before the password is checked, and past the limit the answer is 429
+    ``rate_limited`` with ``Retry-After``, without any password work. Set
+    ``limiter`` on a subclass to count elsewhere or with other limits.
+    """
 
     serializer_class = TokenObtainSerializer
+    #: ``None``: a :class:`~coatcheck.ratelimit.LoginLimiter` on the settings' store.
+    limiter: ClassVar[LoginLimiter | None] = None
+
+    def get_limiter(self) -> LoginLimiter:
+        return self.limiter or _store_limiter(get_runtime().sync.store)
 
     def post(self, request: Request) -> Response:
         fields = self.valid(request)
         username_field = get_user_model().USERNAME_FIELD
-        user = django_authenticate(
-            request._request,
-            **{username_field: fields[username_field], "password": fields["password"]},
-        )
-        if user is None or not getattr(user, "is_active", True):
+        name = fields[username_field]
+        ip = str(request._request.META.get("REMOTE_ADDR") or "")[:64]
+
+        async def checked() -> Any | None:
+            # Reserve, then check the password (see coatcheck.ratelimit).
+            async with self.get_limiter().attempt(name, ip) as attempt:
+                user = django_authenticate(
+                    request._request, **{username_field: name, "password": fields["password"]}
+                )
+                if user is None or not getattr(user, "is_active", True):
+                    return None
+                await attempt.succeeded()
+                return user
+
+        try:
+            user = run_sync(checked())
+        except RateLimited as exc:
+            raise SignInThrottled(exc) from None
+        except CoatcheckError as exc:
+            raise _api_error(exc) from None
+        if user is None:
             raise CredentialsRefused(InvalidCredentials("wrong username or password"))
         headers = _headers(request)
         result = self.run(
@@ -393,7 +449,7 @@ class TokenObtainView(_TokenView):
                 persistent=fields["remember"],
                 # A native client has no previous credential to take over.
                 revoke_previous=False,
-                ip=str(request._request.META.get("REMOTE_ADDR") or "")[:64],
+                ip=ip,
             )
         )
         answer: dict[str, Any] = {

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth import models as auth_models
+from django.core.exceptions import ValidationError
 from django.db.models.manager import EmptyManager
 
 from ...auth.identity import Identity
 
 __all__ = ["IdentityUser"]
+
+
+def _key(user_id: str) -> Any:
+    try:
+        return get_user_model()._meta.pk.to_python(user_id)
+    except (ValidationError, TypeError, ValueError):
+        return user_id
 
 
 class IdentityUser:
@@ -33,12 +42,15 @@ class IdentityUser:
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
-        self.pk = self.id = identity.user_id
+        #: The key as the user model's own type (an int for Django's User), so that
+        #: ``request.user.pk == obj.owner_id`` holds as it would with the row.
+        self.pk: Any = _key(identity.user_id)
+        self.id: Any = self.pk
         username = identity.claims.get("username")
         self.username = username if isinstance(username, str) else ""
 
     def __str__(self) -> str:
-        return self.username or self.id
+        return self.username or str(self.id)
 
     def __repr__(self) -> str:
         return f"IdentityUser({self.id!r})"
@@ -46,7 +58,7 @@ class IdentityUser:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IdentityUser):
             return NotImplemented
-        return self.id == other.id
+        return bool(self.id == other.id)
 
     def __hash__(self) -> int:
         return hash(self.id)
