@@ -10,7 +10,9 @@ instance is made with ``Model.from_db``, as the ORM's own iteration does.
 
 A default manager the compiled form cannot stand for (annotations, ``select_related``,
 deferred fields, extra selects, a primary-key type other than integers, UUIDs and
-strings) is read through the ORM instead, every time.
+strings), and any default manager with a ``get_queryset`` of its own (it may filter by
+something that changes from request to request, a tenant from a thread-local, which a
+compiled query would freeze), is read through the ORM instead, every time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models.expressions import Col
+from django.db.models.manager import BaseManager
 
 from ...auth.identity import Identity
 
@@ -86,7 +89,8 @@ def _compile(model: type, alias: str) -> _Compiled | None:
     """The compiled query, or ``None`` when only the ORM can stand for this manager."""
     field = model._meta.pk  # type: ignore[attr-defined]
     sentinel = _sentinel(field)
-    if sentinel is None:
+    manager = model._default_manager  # type: ignore[attr-defined]
+    if sentinel is None or type(manager).get_queryset is not BaseManager.get_queryset:
         return None
     queryset = model._default_manager.db_manager(alias).filter(pk=sentinel)  # type: ignore[attr-defined]
     query = queryset.query
