@@ -253,7 +253,7 @@ class DPoPVerifier:
     accepted from ``max_age`` before now until ``leeway`` after (its ``iat``; clock
     skew). The replay check of ``jti`` is the caller's (it must remember each one for
     :attr:`replay_window` seconds). ``key_cache`` proof headers (each with its parsed
-    key, about 2 KB) are kept after their signature verified, so a client's next proof
+    key, about 3 KB) are kept after their signature verified, so a client's next proof
     costs no key parse; size it to the clients active at once (0: off).
 
     :raises ConfigurationError: for an empty or unsupported allow-list, a
