@@ -1,4 +1,4 @@
-"""The targets of issues 7 and 18, computed from the results of this run (never typed).
+"""The targets of issues 7, 16 and 18, computed from the results of this run (never typed).
 
 Each target reads numbers measured in the same run and says "met", "NOT met" or "not
 measured" (the variant did not run: its module has not landed, or a gate refused it).
@@ -204,6 +204,13 @@ def compute_targets(results: dict[str, Any]) -> list[Target]:
             "one credential",
         )
     )
+    # -- issue 16: a DPoP-bound request over a bearer one, per replay store -----------------
+    clients = _get(results, "dpop", "clients")
+    for clock in ("cpu", "wall"):
+        for kind, row in (_get(results, "dpop", "rows", clock) or {}).items():
+            add("issue 16", f"DPoP extra over bearer / (ES256 verify + {kind} replay write), "
+                f"{clock} time", "<= 1.00x", row.get("extra_over_allowed"),
+                lambda v: v <= 1.0, regime=f"{clients:,} DPoP clients")
     # -- Redis: coatcheck's own CPU on top of the store GET ----------------------------------
     redis = _get(results, "sessions", "stores", "redis") or {}
     v, g = _get(redis, "validate", "cpu_us"), _get(redis, "store.get", "cpu_us")

@@ -106,7 +106,7 @@ class DPoPPolicy:
     refused (otherwise a client that sends no proof gets a plain bearer token).
     ``public_origin``: ``scheme://host[:port]`` that clients use to reach the app
     (behind a proxy); without it the request's own scheme and Host header count.
-    ``key_cache``: how many clients' proof keys stay parsed (about 2 KB each; see
+    ``key_cache``: how many clients' proof keys stay parsed (about 3 KB each; see
     :class:`~coatcheck.tokens.dpop.DPoPVerifier`).
 
     :raises ConfigurationError: for an unknown algorithm, an empty list, a

@@ -10,8 +10,8 @@ compare-and-set stays one. Guests' sessions (user id ``""``) are never indexed.
 from __future__ import annotations
 
 import copy
-import itertools
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -40,7 +40,10 @@ class MemoryStore:
         self._by_user: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
         # One-time values (coatcheck.sessions.ReplayCache): key -> forget_at, oldest first.
-        self._replay: dict[str, float] = {}
+        # Ordered by insertion, which is roughly expiry order. An OrderedDict reaches its
+        # oldest entry in O(1); a dict's iteration walks over every slot deleted at its
+        # front, so forgetting spent ids there cost O(n) per write in a steady state.
+        self._replay: OrderedDict[str, float] = OrderedDict()
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -183,8 +186,11 @@ class MemoryStore:
             return False
         # Entries come in roughly expiry order: forget the spent ones at the front, so
         # memory stays bounded by what one window holds.
-        for old in list(itertools.islice(replay, 8)):
-            if replay[old] > now:
+        for _ in range(8):
+            if not replay:
+                break
+            old, old_forget_at = next(iter(replay.items()))
+            if old_forget_at > now:
                 break
             del replay[old]
         replay.pop(key, None)

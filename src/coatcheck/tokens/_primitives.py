@@ -41,6 +41,9 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 
+# Immutable, so shared: a key made per request (a DPoP proof's) does not build its own.
+_ECDSA = {name: ec.ECDSA(algorithm()) for name, algorithm in _HASHES.items()}
+
 
 def refuse_signing(reason: str = "this key holds no private part and cannot sign") -> Signer:
     def sign(data: bytes) -> bytes:
@@ -80,7 +83,7 @@ def hmac_pair(secret: bytes, digest: str) -> tuple[Signer, Verifier]:
 def ecdsa_pair(
     private: ec.EllipticCurvePrivateKey | None, public: ec.EllipticCurvePublicKey, digest: str
 ) -> tuple[Signer, Verifier]:
-    scheme = ec.ECDSA(_HASHES[digest]())
+    scheme = _ECDSA[digest]
     # RFC 7518 §3.4: R || S, each the size of the curve order (32, 48, 66 bytes).
     half = (public.curve.key_size + 7) // 8
     whole = 2 * half

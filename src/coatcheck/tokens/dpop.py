@@ -10,13 +10,15 @@ What is *not* here, because it needs I/O: the replay check of ``jti`` (a store
 write, :class:`~coatcheck.auth.dpop.DPoPTransport`) and the comparison with the
 token's binding (the strategy's identity).
 
-The proof carries its own public key, so it is verified with a verify-only
-:class:`~coatcheck.tokens.keys.Key` built from the header's ``jwk``: only the
-asymmetric algorithms of :data:`DPOP_ALGORITHMS`, never ``none`` or an HMAC, and
-never a JWK with private members. The key object is made directly from the JWK's
-members with ``cryptography`` (the point is checked to lie on the curve) and a parsed
-header is kept only after its signature verified, so a client that reuses its key
-(every real one does) pays for the parse once.
+The proof carries its own public key, so it is checked with a verify-only closure
+built from the header's ``jwk``: only the asymmetric algorithms of
+:data:`DPOP_ALGORITHMS`, never ``none`` or an HMAC, and never a JWK with private
+members. The key is made directly from the JWK's members with ``cryptography`` (the
+point is checked to lie on the curve, RSA keys vetted as :class:`~coatcheck.tokens.Key`
+vets them), with no JOSE key object in between: most proofs come from a key the
+cache does not hold (many clients), so this parse is on the hot path. A parsed header
+is kept only after its signature verified, so a client that reuses its key soon pays
+for the parse once.
 """
 
 from __future__ import annotations
@@ -32,16 +34,17 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from joserfc.jwk import ECKey, OKPKey, RSAKey
-from joserfc.jwk import Key as JoseKey
 
 from ..errors import (
     ConfigurationError,
     InvalidDPoPProof,
+    KeyRefused,
     MalformedToken,
     UseDPoPNonce,
 )
 from ._codec import b64url_decode, b64url_encode, dumps, loads_object
+from ._jwk import check_rsa
+from ._primitives import Verifier, ecdsa_pair, eddsa_pair, rsa_pair
 from .dpop_nonce import DPoPNonces
 from .jws import sign_compact
 from .keys import Key
@@ -69,6 +72,7 @@ _MAX_JTI = 256
 _MAX_HTU = 2048
 _MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 4096
+_P256 = ec.SECP256R1()
 _TARGETS_SIZE = 1024
 # RFC 7515 §4.1.9: "dpop+jwt", or with the "application/" prefix, case-insensitively.
 _TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
@@ -197,24 +201,34 @@ def _thumbprint(jwk: dict[str, Any], kty: str) -> str:
     return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest()).decode("ascii")
 
 
-def _jose_public_key(jwk: dict[str, Any], kty: str) -> JoseKey:
-    """The public key of a JWK's members, through ``cryptography`` (which vets it)."""
+def _proof_verifier(jwk: dict[str, Any], alg: str) -> Verifier:
+    """The signature check of a proof key's public members, built with ``cryptography``.
+
+    No JOSE key object in between: the members are decoded once, vetted (P-256 point
+    on the curve and full-length coordinates, Ed25519 of 32 bytes, RSA integers
+    minimal, 2048 to 4096 bits, an odd exponent of at least 3 and no ROCA
+    fingerprint) and turned into the prepared verify closure every key of the
+    library uses. ``alg`` was checked against the JWK's ``kty`` already; the curve
+    is checked here. tests/tokens/test_dpop_properties.py holds the result to
+    joserfc's import, thumbprint and verification.
+    """
     try:
-        if kty == "EC":
+        if alg == "ES256":
             if jwk.get("crv") != "P-256":
                 raise InvalidDPoPProof("ES256 needs a P-256 key")
             x, y = _b64_member(jwk, "x"), _b64_member(jwk, "y")
             if len(x) != 32 or len(y) != 32:  # RFC 7518 §6.2.1.2: full length
                 raise InvalidDPoPProof("the P-256 coordinates are not 32 bytes each")
-            point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
-            return ECKey.import_key(point)
-        if kty == "OKP":
+            # Checks that the point lies on the curve (and is not the point at infinity).
+            point = ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
+            return ecdsa_pair(None, point, "sha256")[1]
+        if alg != "PS256" and alg != "RS256":  # EdDSA, Ed25519
             if jwk.get("crv") != "Ed25519":
                 raise InvalidDPoPProof("EdDSA proofs need an Ed25519 key")
             x = _b64_member(jwk, "x")
             if len(x) != 32:
                 raise InvalidDPoPProof("an Ed25519 key is 32 bytes")
-            return OKPKey.import_key(ed25519.Ed25519PublicKey.from_public_bytes(x))
+            return eddsa_pair(None, ed25519.Ed25519PublicKey.from_public_bytes(x))[1]
         n, e = _b64_member(jwk, "n"), _b64_member(jwk, "e")
         if not n or not e or n[0] == 0 or e[0] == 0 or len(e) > 4:
             # RFC 7518 §6.3.1: minimal big-endian integers; a huge exponent only costs us.
@@ -223,7 +237,11 @@ def _jose_public_key(jwk: dict[str, Any], kty: str) -> JoseKey:
         if not _MIN_RSA_BITS <= modulus.bit_length() <= _MAX_RSA_BITS:
             raise InvalidDPoPProof("RSA proof keys must be 2048 to 4096 bits")
         public = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), modulus).public_key()
-        return RSAKey.import_key(public)
+        try:
+            check_rsa(public, None)  # exponent odd and >= 3, no ROCA fingerprint
+        except KeyRefused as exc:
+            raise InvalidDPoPProof("the proof's key does not fit its algorithm") from exc
+        return rsa_pair(None, public, "sha256", pss=alg == "PS256")[1]
     except ValueError as exc:  # not on the curve, an even exponent ...
         raise InvalidDPoPProof("the proof's jwk is not a valid public key") from exc
 
@@ -235,7 +253,7 @@ class DPoPVerifier:
     accepted from ``max_age`` before now until ``leeway`` after (its ``iat``; clock
     skew). The replay check of ``jti`` is the caller's (it must remember each one for
     :attr:`replay_window` seconds). ``key_cache`` proof headers (each with its parsed
-    key, about 2 KB) are kept after their signature verified, so a client's next proof
+    key, about 3 KB) are kept after their signature verified, so a client's next proof
     costs no key parse; size it to the clients active at once (0: off).
 
     :raises ConfigurationError: for an empty or unsupported allow-list, a
@@ -274,7 +292,7 @@ class DPoPVerifier:
         self._allowed = frozenset(self._algs)
         # header segment -> (alg, key, jkt), kept only after a signature verified, so
         # forged proofs cannot fill or churn it.
-        self._cache: dict[bytes, tuple[str, Key, str]] = {}
+        self._cache: dict[bytes, tuple[str, Verifier, str]] = {}
         # request URL -> its normal form: an app has few endpoints, each seen often.
         self._targets: dict[str, str | None] = {}
 
@@ -345,17 +363,17 @@ class DPoPVerifier:
         last = raw.rindex(b".")
         head_seg = raw[:head_end]
         cached = self._cache.get(head_seg)
-        alg, key, jkt = cached if cached is not None else self._header(head_seg)
-        if not key.verify(raw[:last], b64url_decode(raw[last + 1 :])):
+        alg, check, jkt = cached if cached is not None else self._header(head_seg)
+        if not check(raw[:last], b64url_decode(raw[last + 1 :])):
             raise InvalidDPoPProof("the proof's signature does not verify")
         if cached is None and self._cache_size:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()  # O(1) per entry; an LRU's bookkeeping costs every hit
-            self._cache[head_seg] = (alg, key, jkt)
+            self._cache[head_seg] = (alg, check, jkt)
         claims = loads_object(b64url_decode(raw[head_end + 1 : last]))
         return self._claims(claims, jkt, alg, method, url, now, access_token, nonces)
 
-    def _header(self, head_seg: bytes) -> tuple[str, Key, str]:
+    def _header(self, head_seg: bytes) -> tuple[str, Verifier, str]:
         if len(head_seg) > _MAX_HEADER_SEGMENT:
             raise InvalidDPoPProof("the proof's header is too large")
         header = loads_object(b64url_decode(head_seg))
@@ -376,13 +394,8 @@ class DPoPVerifier:
         kty = _KTY[alg]
         if jwk.get("kty") != kty:
             raise InvalidDPoPProof(f"{alg} needs a {kty} key")
-        public = _jose_public_key(jwk, kty)
-        jkt = _thumbprint(jwk, kty)  # the key's id and the token's cnf.jkt (§6.1)
-        try:
-            key = Key(public, alg=alg, kid=jkt)
-        except ConfigurationError as exc:
-            raise InvalidDPoPProof("the proof's key does not fit its algorithm") from exc
-        return alg, key, jkt
+        check = _proof_verifier(jwk, alg)
+        return alg, check, _thumbprint(jwk, kty)  # the key's id and the token's cnf.jkt (§6.1)
 
     def _claims(
         self,
