@@ -111,11 +111,13 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
 REST_FRAMEWORK = {
-    # The API views name coatcheck's classes themselves (notes/api.py): listed here,
-    # DRF's settings would import coatcheck.adapters.django.drf while rest_framework.views
-    # is still loading, which that module imports (a circular import). None by default:
-    # a view that names no class lets nobody in.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    # Bearer first (the native client: no CSRF token, a browser never sends that header
+    # by itself), then coatcheck's cookie (the browser: CSRF checked as DRF's
+    # SessionAuthentication does).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "coatcheck.adapters.django.drf.BearerAuthentication",
+        "coatcheck.adapters.django.drf.SessionCookieAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Errors in DRF's format with coatcheck's stable codes.
     "EXCEPTION_HANDLER": "coatcheck.adapters.django.drf.exception_handler",

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from coatcheck.adapters.django import drf
+from coatcheck.adapters.django import drf, drf_views
 from coatcheck.auth import Authenticator
 
 SETTINGS: dict[str, Any] = {
@@ -69,17 +69,17 @@ class Cookie(drf.SessionCookieAuthentication):
         return _current()
 
 
-class Obtain(drf.TokenObtainView):
+class Obtain(drf_views.TokenObtainView):
     def get_authenticator(self) -> Authenticator:
         return _current()
 
 
-class Refresh(drf.TokenRefreshView):
+class Refresh(drf_views.TokenRefreshView):
     def get_authenticator(self) -> Authenticator:
         return _current()
 
 
-class Revoke(drf.TokenRevokeView):
+class Revoke(drf_views.TokenRevokeView):
     def get_authenticator(self) -> Authenticator:
         return _current()
 
@@ -133,9 +133,9 @@ class ConfiguredMe(Me):
 
 
 urlpatterns = [
-    path("configured/token/", drf.TokenObtainView.as_view()),
-    path("configured/token/refresh/", drf.TokenRefreshView.as_view()),
-    path("configured/token/revoke/", drf.TokenRevokeView.as_view()),
+    path("configured/token/", drf_views.TokenObtainView.as_view()),
+    path("configured/token/refresh/", drf_views.TokenRefreshView.as_view()),
+    path("configured/token/revoke/", drf_views.TokenRevokeView.as_view()),
     path("configured/me/", ConfiguredMe.as_view()),
     path("api/token/", Obtain.as_view()),
     path("api/token/refresh/", Refresh.as_view()),

@@ -28,6 +28,7 @@ from .drf_serializers import (
 __all__ = ["BearerScheme", "CookieScheme", "TokenViewsSchema"]
 
 _PREFIX = "coatcheck.adapters.django.drf."
+_VIEWS = "coatcheck.adapters.django.drf_views."
 _ERROR = OpenApiResponse(
     description='Refused: `{"detail": message, "code": a stable coatcheck code}`'
 )
@@ -79,8 +80,9 @@ def _authenticator(target: Any) -> Any:
 
 
 def _is(view: type[Any], name: str) -> bool:
-    # By name: drf imports this module (to register it), so it cannot import drf back.
-    return any(c.__name__ == name and c.__module__ == _PREFIX[:-1] for c in view.__mro__)
+    # By name: drf imports this module (to register it), so it cannot import drf back,
+    # nor drf_views (which imports rest_framework.views: see drf's docstring).
+    return any(c.__name__ == name and c.__module__ == _VIEWS[:-1] for c in view.__mro__)
 
 
 def _token_schema(view: type[Any], request: type[Any], description: str) -> type[Any]:
@@ -96,7 +98,7 @@ def _token_schema(view: type[Any], request: type[Any], description: str) -> type
 class TokenViewsSchema(OpenApiViewExtension):  # type: ignore[no-untyped-call]
     """Request and response bodies of the token views."""
 
-    target_class = _PREFIX + "_TokenView"
+    target_class = _VIEWS + "_TokenView"
     match_subclasses = True
 
     def view_replacement(self) -> type[Any]:
