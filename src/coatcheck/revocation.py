@@ -32,6 +32,7 @@ import contextlib
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -78,7 +79,10 @@ class RevocationSet:
         self._max = max_entries
         self._clock = clock
         # Insertion-ordered: with one retention, the oldest entry expires first.
-        self._until: dict[str, float] = {}
+        # Ordered by arrival, which is about the order of expiry: pruning pops from the
+        # front in O(1) (a plain dict's first key after many deletions is found by
+        # walking every deleted slot before it).
+        self._until: OrderedDict[str, float] = OrderedDict()
         self._overflow_until = 0.0
         self._down = 0
 
@@ -139,7 +143,7 @@ class RevocationSet:
             sid = next(iter(table))
             if table[sid] > now:
                 return
-            del table[sid]
+            table.popitem(last=False)
 
     def _sweep(self, now: float) -> bool:
         for sid in [s for s, u in self._until.items() if u <= now]:
