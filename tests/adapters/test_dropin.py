@@ -206,7 +206,7 @@ def store(tmp_path: Path) -> SQLiteStore:
 
 
 def _stored_rows(store: SQLiteStore) -> int:
-    row = store._db().execute("SELECT count(*) FROM coatcheck_sessions").fetchone()
+    row = store._rows("SELECT count(*) FROM coatcheck_sessions", ())[0]
     return int(row[0])
 
 
