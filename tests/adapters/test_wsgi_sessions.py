@@ -29,6 +29,9 @@ from coatcheck.stores import MemoryStore, SQLiteStore, open_store
 
 from ..stores.contract import CountingStore
 
+# The session-data cookie's default name under the default (Secure) policy.
+DATA = "__Host-coatcheck_data"
+
 BASE = "https://localhost"
 
 
@@ -101,7 +104,7 @@ def test_guests_a_cart_and_a_login(clock: FrozenClock) -> None:
     assert counting.calls == {"get": 1, "update": 1}
     client.get("/login", base_url=BASE)
     assert client.get("/", base_url=BASE).text == "[('cart', ['hat', 'scarf'])]"
-    assert client.get_cookie("session") is None  # moved into the login session
+    assert client.get_cookie(DATA) is None  # moved into the login session
 
 
 def test_flash_messages(clock: FrozenClock) -> None:
@@ -132,7 +135,7 @@ def test_a_store_outage_while_opening_answers_503(clock: FrozenClock) -> None:
     store = Down()
     app, _ = make_app(store, clock)
     client = Client(app)
-    client.set_cookie("session", "a1b2c3d4." + "A" * 43, domain="localhost")
+    client.set_cookie(DATA, "a1b2c3d4." + "A" * 43, domain="localhost")
     response = client.get("/", base_url=BASE)
     assert response.status_code == 503
     assert response.json == {"error": "store_unavailable", "message": "down"}
@@ -217,7 +220,7 @@ def test_excluded_paths_get_an_empty_session_and_no_store_call(clock: FrozenCloc
 
     wrapped = SessionMiddleware(app, StoreSessions(manager), exclude_paths=["/healthz"])
     client = Client(wrapped)
-    client.set_cookie("session", "a1b2c3d4." + "A" * 43, domain="localhost")
+    client.set_cookie(DATA, "a1b2c3d4." + "A" * 43, domain="localhost")
     assert client.get("/healthz", base_url=BASE).text == "{}"
     assert counting.calls == {}
     client.get("/", base_url=BASE)

@@ -406,3 +406,11 @@ def test_a_guest_session_demands_a_token_and_keeps_older_pages_working() -> None
     assert forged is not None
     with pytest.raises(CsrfError):
         r.verify(forged)
+
+
+def test_a_csrf_cookie_named_like_a_credential_cookie_fails_at_construction() -> None:
+    protector = CsrfProtector(SECRET, policy=CsrfPolicy(cookie_name="auth"))
+    with pytest.raises(ConfigurationError, match="'auth'"):
+        CsrfRules(protector, credential_cookies=["auth"], cookie_policy=CookiePolicy(secure=False))
+    with pytest.raises(ConfigurationError, match="login cookie and the CSRF pre-session"):
+        CsrfRules(CsrfProtector(SECRET), credential_cookies=["__Host-csrf_pre"])

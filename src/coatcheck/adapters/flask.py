@@ -53,6 +53,7 @@ from ..auth.hybrid_cookies import HybridCookieTransport
 from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
 from ..bodies import parse_json
+from ..cookies import check_distinct_names
 from ..csrf import CsrfProtector
 from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import (
@@ -68,7 +69,7 @@ from ..sessions.data import GUEST, SessionBackend
 from ..sessions.flash import flash as _flash
 from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
-from ._session_glue import LoginWatch, visitor_of
+from ._session_glue import LoginWatch, credential_cookie_names, visitor_of
 from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_body, error_headers, error_json, error_status
 from .wsgi import request_headers
@@ -117,8 +118,8 @@ class CoatCheck:
     A guest's CSRF tokens then bind to their session once it exists.
 
     :raises ConfigurationError: from :meth:`init_app` if a store in use suspends
-        (an async store in a sync app) on the first request; for a session cookie
-        named like the credential cookie.
+        (an async store in a sync app) on the first request; at construction, for two
+        coatcheck cookies (login, refresh, session data, CSRF) that share a name.
     """
 
     def __init__(
@@ -147,6 +148,17 @@ class CoatCheck:
             csrf, authenticator, own_origin=own_origin or "", max_body=csrf_max_body,
             protect_forms=protect_forms,
         )  # fmt: skip
+        if sessions is not None and self.csrf_rules is not None:
+            # The credential cookies were checked against each; now all of them at once.
+            rules = self.csrf_rules
+            check_distinct_names(
+                [
+                    *credential_cookie_names(authenticator),
+                    ("session-data", sessions.cookie_name),
+                    ("CSRF pre-session", rules.pre_cookie),
+                    ("CSRF double-submit", rules.double_cookie),
+                ]
+            )
         paths = [p.rstrip("/") or "/" for p in exclude_paths]
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 from .._forms import FORM_MEDIA_TYPES, form_field, media_type
 from ..auth.identity import Identity
-from ..cookies import dump_cookie, parse_cookie
+from ..cookies import check_distinct_names, dump_cookie, parse_cookie
 from ..errors import ConfigurationError, CsrfError, CsrfTokenMismatch, MissingCsrfToken
 from ..events import CsrfRefused, emit, note_cookie, observed
 from ..policies import CookiePolicy, validate_origin
@@ -127,8 +127,9 @@ class CsrfRules:
     :param max_body: largest form body searched for the token field, bytes.
     :param protect_forms: also demand a token from a guest posting a form without
         any credential cookie (login CSRF in browsers too old for Layer 1).
-    :raises ConfigurationError: for a non-positive ``max_body``, or an ``own_origin``
-        that is not ``scheme://host[:port]`` (a trailing ``/`` or a path is an error).
+    :raises ConfigurationError: for a non-positive ``max_body``, an ``own_origin``
+        that is not ``scheme://host[:port]`` (a trailing ``/`` or a path is an error),
+        or a CSRF cookie named like a credential cookie (``policy.cookie_name``).
     :raises CookieError: for a cookie name or policy the CSRF cookies cannot use.
     """
 
@@ -173,8 +174,16 @@ class CsrfRules:
         # Fails now (CookieError) rather than on the first page, for an illegal name.
         dump_cookie(self.pre_cookie, "x", self._pre_policy)
         dump_cookie(self.double_cookie, "x", self._double_policy)
+        credentials = tuple(credential_cookies)
+        check_distinct_names(
+            [
+                *(("login", name) for name in credentials),
+                ("CSRF pre-session", self.pre_cookie),
+                ("CSRF double-submit", self.double_cookie),
+            ]
+        )
         self._protector = protector
-        self._credential_cookies = tuple(credential_cookies)
+        self._credential_cookies = credentials
         self._own_origin = validate_origin(own_origin) if own_origin else ""
         paths = [p.rstrip("/") or "/" for p in exempt_paths]
         self._exact = frozenset(paths)
