@@ -236,7 +236,12 @@ class CoatCheck:
         pending: list[tuple[str, str]] = g.get(_HEADERS, [])
         state = g.get(_CSRF)
         if isinstance(state, CsrfRequest):
-            pending = pending + [("set-cookie", c) for c in state.set_cookies]
+            # A logout (the view's cookies or cc.logout()'s) clears the CSRF cookies too.
+            app_cookies = [
+                *response.headers.getlist("set-cookie"),
+                *(v for k, v in pending if k.lower() == "set-cookie"),
+            ]
+            pending = pending + [("set-cookie", c) for c in state.response_cookies(app_cookies)]
         own = {v.split("=", 1)[0] for v in response.headers.getlist("set-cookie")}
         for name, value in pending:
             if name.lower() == "set-cookie" and value.split("=", 1)[0] in own:

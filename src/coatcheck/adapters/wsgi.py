@@ -486,8 +486,11 @@ class CsrfMiddleware:
         def start_with_cookies(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
-            if state.set_cookies:
-                headers = list(headers) + [("set-cookie", c) for c in state.set_cookies]
+            # The app's own Set-Cookie: a logout there clears the CSRF cookies too.
+            app_cookies = [v for k, v in headers if k.lower() == "set-cookie"]
+            extra = state.response_cookies(app_cookies)
+            if extra:
+                headers = list(headers) + [("set-cookie", c) for c in extra]
             return start_response(status, headers, exc_info)
 
         return self._app(environ, start_with_cookies)
