@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from coatcheck._sync import run_sync
 from coatcheck.adapters.wsgi import (
     IDENTITY_KEY,
     AuthMiddleware,
@@ -26,6 +25,7 @@ from coatcheck.errors import StoreUnavailable
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
+from coatcheck.sync import run_sync
 from coatcheck.tokens import JWTCodec, Key, KeyRing
 
 from ..csrf.test_rules import FORM, JWT, JWT_PAIR, PROTECTOR, SESSION, TABLE, fill, session_token

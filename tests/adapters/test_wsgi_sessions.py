@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 import pytest
 from werkzeug.test import Client, create_environ, run_wsgi_app
 
-from coatcheck._sync import run_sync
 from coatcheck.adapters.wsgi import (
     AuthMiddleware,
     SessionMiddleware,
@@ -26,6 +25,7 @@ from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.sessions import SessionManager, SessionRecord, SessionStore, StoreSessions
 from coatcheck.stores import MemoryStore, SQLiteStore, open_store
+from coatcheck.sync import run_sync
 
 from ..stores.contract import CountingStore
 

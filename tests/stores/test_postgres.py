@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 
-from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
 from coatcheck.ratelimit import AttemptRule
@@ -18,6 +17,7 @@ from coatcheck.sessions import SessionStore
 from coatcheck.stores import SyncPostgresStore, open_store
 from coatcheck.stores._pg_io import to_pyformat
 from coatcheck.stores.postgres import PostgresStore
+from coatcheck.sync import run_sync
 
 from ..conftest import POSTGRES_URL
 from .contract import StoreContract, make_record

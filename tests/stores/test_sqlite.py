@@ -295,7 +295,7 @@ def test_a_real_fork_shares_the_file_not_the_connection(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     # What a pre-forking server (gunicorn) does: open in the parent, fork the workers.
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     store = SQLiteStore(str(tmp_path / "forked.db"))
     parent_record = make_record(clock.now())
@@ -452,7 +452,7 @@ def test_threads_sharing_the_connection_win_a_compare_and_set_once(
     # the connection's last change count; under a threaded WSGI server another thread's
     # UPDATE on the shared connection could set it in between, so a lost compare-and-set
     # looked won and that request's change was silently lost.
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     store = SQLiteStore(tmp_path / "threads.db")
     record = make_record(clock.now())
@@ -533,7 +533,7 @@ def test_sixteen_threads_on_two_connections_neither_raise_nor_lose_writes(
     # connections on one WAL file): reads, compare-and-set writes, one-time values and
     # sweeps interleave. Each session-data write must land, and no call may fail with
     # SQLITE_BUSY / BUSY_SNAPSHOT ("database is locked") or a half-read statement.
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     path = tmp_path / "wsgi.db"
     stores = [SQLiteStore(path), SQLiteStore(path)]
@@ -567,7 +567,7 @@ def test_threads_racing_the_first_use_open_one_connection(clock: FrozenClock) ->
     # The connection opens lazily. Sixteen threads arriving together must share one: in
     # memory each connection is its own database, so a second one loses the writes made
     # through the first (and on a file, all but one would be dropped mid-statement).
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     for _ in range(5):
         store = SQLiteStore.from_url("sqlite://")

@@ -22,7 +22,7 @@ what ``json.loads`` lets through and code after it chokes on (a lone surrogate f
 ``"\\ud800"``, a NUL, ``1e999``, nesting deep enough for a RecursionError) with a 400
 ``invalid_text`` / ``bad_request``, and a body over its limit with 413.
 
-The authenticator's coroutines run through :func:`~coatcheck._sync.run_sync`, so its
+The authenticator's coroutines run through :func:`~coatcheck.sync.run_sync`, so its
 store must never suspend: ``open_store(url, sync=True)``, memory or SQLite. Every
 coatcheck error becomes the JSON body ``{"error": code, "message": ...}`` with the
 status of :func:`~coatcheck.adapters.http.error_status` (401, 403, 503 ...).
@@ -47,7 +47,6 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request
 from werkzeug.local import LocalProxy
 
-from .._sync import run_sync
 from ..auth.authenticator import Authenticator, AuthResult, LoginResult
 from ..auth.hybrid_cookies import HybridCookieTransport
 from ..auth.identity import Identity
@@ -69,6 +68,7 @@ from ..sessions.data import GUEST, SessionBackend
 from ..sessions.flash import flash as _flash
 from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
+from ..sync import run_sync
 from ._session_glue import LoginWatch, credential_cookie_names, visitor_of
 from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_body, error_headers, error_json, error_status
@@ -366,7 +366,7 @@ class CoatCheckSessionInterface(SessionInterface):
     ``flask.session``, ``flask.flash`` and ``get_flashed_messages``. The session is
     saved once per request, after the ``after_request`` handlers, and only when it
     changed; a guest who stores nothing costs no store call and gets no cookie. The
-    backend's coroutines run with :func:`~coatcheck._sync.run_sync` (use a store that
+    backend's coroutines run with :func:`~coatcheck.sync.run_sync` (use a store that
     never suspends: ``open_store(url, sync=True)``, SQLite, memory).
 
     ``authenticator`` (given by :class:`CoatCheck`, which also authenticates the request
