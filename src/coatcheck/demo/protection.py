@@ -91,6 +91,9 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
         ),
         credential_cookies=names,
         cookie_policy=CookiePolicy(secure=demo.config.https),
+        # Behind a proxy the Host header is the proxy's idea, not the browser's origin:
+        # --public-origin names it (and a malformed one fails at start-up here).
+        own_origin=demo.config.public_origin or "",
         # The OAuth token endpoint takes no cookie: its credential is the refresh token
         # in the body (and its DPoP proof), nothing a browser would send by itself.
         exempt_paths=("/api/token",),
