@@ -268,10 +268,10 @@ async def _build(name: str, tmp: Path, redis_url: str) -> Row:
         return Row(name, "Flask-Session, Redis", "wsgi", _flask(configure),
                    store_backed=True, redis=True, close=close_fs)  # fmt: skip
     if name in ("coatcheck-flask-redis", "coatcheck-flask-sqlite"):
-        from coatcheck._sync import run_sync
         from coatcheck.adapters.flask import CoatCheckSessionInterface
         from coatcheck.sessions import SessionManager, StoreSessions
         from coatcheck.stores import SQLiteStore, SyncRedisStore
+        from coatcheck.sync import run_sync
 
         sync_store: Any = (
             SQLiteStore(tmp / f"{name}.db") if "sqlite" in name

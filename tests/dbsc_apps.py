@@ -148,7 +148,7 @@ def starlette_app(parts: Parts) -> Starlette:
 
 def wsgi_app(parts: Parts) -> wsgi.AuthMiddleware:
     """The same app as plain WSGI (PEP 3333), driven through run_sync."""
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     authenticator = parts.authenticator
 

@@ -108,3 +108,24 @@ def test_a_400_that_is_not_json_is_not_retried(client: TestClient) -> None:
 def test_keys_that_cannot_prove_are_refused_at_once() -> None:
     with pytest.raises(ConfigurationError):
         DPoPAuth(Key.generate("HS256"))
+
+
+def test_httpx2_clients_accept_it_too() -> None:
+    # Starlette's TestClient runs on httpx2 (httpx is deprecated there), and so may an
+    # app: each client takes only its own Auth. The tests above drive it through one.
+    import httpx
+    import httpx2
+    from starlette.testclient import TestClient
+
+    assert issubclass(TestClient, httpx2.Client)
+    auth = DPoPAuth()
+    assert isinstance(auth, httpx2.Auth)
+    assert isinstance(auth, httpx.Auth)
+
+
+def test_starlettes_test_client_imports_without_a_deprecation_warning() -> None:
+    import subprocess
+    import sys
+
+    code = "import starlette.testclient"
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, timeout=60)

@@ -21,7 +21,6 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, RateLimited
 from coatcheck.ratelimit import (
@@ -37,6 +36,7 @@ from coatcheck.stores.memory import MemoryStore
 from coatcheck.stores.postgres import PostgresStore
 from coatcheck.stores.redis import RedisStore
 from coatcheck.stores.sqlite import SQLiteStore
+from coatcheck.sync import run_sync
 
 pytestmark = pytest.mark.anyio
 

@@ -47,6 +47,7 @@ from .sessions import (
 )
 from .signing import Signer
 from .stores import MemoryStore, SQLiteStore, open_store
+from .sync import run_sync
 from .tokens import JWTCodec, Key, KeyRing
 
 __version__ = "0.2.0"
@@ -101,4 +102,5 @@ __all__ = [
     "expire_cookie",
     "open_store",
     "parse_cookie",
+    "run_sync",
 ]

@@ -37,13 +37,14 @@ from functools import lru_cache
 from urllib.parse import unquote
 
 from .clock import SystemClock
-from .errors import CookieError
+from .errors import ConfigurationError, CookieError
 from .policies import CookiePolicy
 
 __all__ = [
     "MAX_COOKIE_COUNT",
     "MAX_COOKIE_HEADER",
     "MAX_COOKIE_SIZE",
+    "check_distinct_names",
     "dump_cookie",
     "expire_cookie",
     "find_cookie",
@@ -208,6 +209,27 @@ def prefixed_name(name: str, policy: CookiePolicy) -> str:
     if policy.path == "/" and policy.domain is None:
         return "__Host-" + name
     return "__Secure-" + name
+
+
+def check_distinct_names(cookies: Iterable[tuple[str, str]]) -> None:
+    """Refuse two of an app's cookies that share a name, at start-up.
+
+    ``cookies`` are ``(what the cookie is for, its name)`` pairs, e.g. ``("login",
+    "session")``. Two cookies of one name cannot both reach the server (the browser
+    keeps one, or sends both and coatcheck trusts neither), so one of them would be
+    read as the other: a session-data cookie taken for a credential, or expired with
+    it at logout.
+
+    :raises ConfigurationError: naming both uses and how to fix it.
+    """
+    seen: dict[str, str] = {}
+    for use, name in cookies:
+        other = seen.setdefault(name, use)
+        if other != use:
+            raise ConfigurationError(
+                f"the {other} cookie and the {use} cookie are both named {name!r}: "
+                f"give one of them another name"
+            )
 
 
 def unquote_cookie_value(value: str) -> str:

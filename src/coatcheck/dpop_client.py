@@ -16,7 +16,8 @@ access token, ``Authorization: DPoP <token>`` and the token's hash in ``ath``. T
 ``DPoP-Nonce`` of each response is kept per origin and put in the next proof; a
 ``use_dpop_nonce`` refusal (a 401 challenge from a resource server, a 400 from a token
 endpoint, §8-9) is retried once with the new nonce. Works with ``httpx.Client`` and
-``httpx.AsyncClient`` alike. Needs ``pip install 'coatcheck[client]'`` (httpx).
+``httpx.AsyncClient`` alike, and with httpx2's clients when httpx2 is installed (as
+Starlette's ``TestClient`` uses it). Needs ``pip install 'coatcheck[client]'`` (httpx).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -36,8 +38,21 @@ __all__ = ["DPoPAuth"]
 _SYSTEM_CLOCK = SystemClock()
 _MAX_ORIGINS = 100
 
+if TYPE_CHECKING:
+    _AuthBase = httpx.Auth
+else:
+    try:
+        import httpx2
+    except ImportError:
+        _AuthBase = httpx.Auth
+    else:
 
-class DPoPAuth(httpx.Auth):
+        class _AuthBase(httpx.Auth, httpx2.Auth):
+            """Both packages' ``Auth``: each client accepts only its own (``isinstance``);
+            the flow below uses nothing but what their requests and responses share."""
+
+
+class DPoPAuth(_AuthBase):
     """Sign every request with ``key`` (a new ES256 key when omitted).
 
     ``access_token`` (settable) goes out as ``Authorization: DPoP``; leave it

@@ -371,9 +371,14 @@ class LoginLimiter:
                             username=Concealed(username), ip=Concealed(ip),
                         )
                     )  # fmt: skip
-                raise RateLimited(
-                    "too many failed sign-in attempts; try again later", retry_after=retry_after
+                # Without a username it is other password work (a registration, say):
+                # the caller says which in its own words.
+                what = (
+                    "too many failed sign-in attempts"
+                    if username is not None
+                    else "too many attempts from this address"
                 )
+                raise RateLimited(f"{what}; try again later", retry_after=retry_after)
             reserved.append(key)
         who = (self._namespace, username, ip)
         if username is None:

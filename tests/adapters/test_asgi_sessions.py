@@ -31,19 +31,23 @@ from coatcheck.auth import (
     Authenticator,
     BearerTransport,
     CookieTransport,
+    HybridCookieTransport,
     HybridStrategy,
     JWTStrategy,
     SessionStrategy,
 )
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreUnavailable
-from coatcheck.policies import SessionPolicy
+from coatcheck.policies import CookiePolicy, SessionPolicy
 from coatcheck.sessions import SessionManager, SessionRecord, SessionStore, StoreSessions
 from coatcheck.sessions.data import DATA_KEY, OWNER_KEY
 from coatcheck.stores import MemoryStore, PostgresStore, RedisStore, SQLiteStore
 from coatcheck.tokens import JWTCodec, Key
 
 from ..stores.contract import CountingStore
+
+# The session-data cookie's default name under the default (Secure) policy.
+DATA = "__Host-coatcheck_data"
 
 BASE = "https://testserver"
 POLICY = SessionPolicy(
@@ -206,7 +210,7 @@ def test_a_guest_session_starts_when_something_is_stored(clock: FrozenClock) -> 
     with client(app) as c:
         response = c.post("/add", params={"item": "hat"})
         set_cookie = response.headers["set-cookie"]
-        assert set_cookie.startswith("session=")
+        assert set_cookie.startswith(DATA + "=")
         assert "HttpOnly" in set_cookie
         assert "Secure" in set_cookie
         assert "SameSite=Lax" in set_cookie
@@ -265,7 +269,7 @@ def test_an_emptied_guest_session_is_deleted_and_its_cookie_cleared(clock: Froze
         response = c.post("/drop", params={"k": "name"})
         assert "Max-Age=0" in response.headers["set-cookie"]
         assert len(store) == 0
-        assert "session" not in c.cookies
+        assert DATA not in c.cookies
 
 
 def test_the_guest_cookie_follows_renewal(clock: FrozenClock) -> None:
@@ -287,7 +291,7 @@ def test_a_forged_or_dead_cookie_is_a_new_guest_and_is_cleared(clock: FrozenCloc
     app, _, _ = build("none", counting, clock)
     with client(app) as c:
         for value in ("garbage", "0123abcd." + "A" * 43, "x" * 5000, ""):
-            response = c.get("/show", headers={"cookie": f"session={value}"})
+            response = c.get("/show", headers={"cookie": f"{DATA}={value}"})
             assert response.status_code == 200
             assert response.json()["session"] == {}
             if value:
@@ -302,7 +306,7 @@ def test_a_login_token_in_the_data_cookie_shows_nothing(clock: FrozenClock) -> N
         token = c.post("/login").json()["token"]
         c.post("/put", params={"k": "secret", "v": "ada's"})
     with client(app) as other:
-        response = other.get("/show", headers={"cookie": f"session={token}"})
+        response = other.get("/show", headers={"cookie": f"{DATA}={token}"})
         assert response.json() == {"session": {}, "user": None}
         assert "Max-Age=0" in response.headers["set-cookie"]
 
@@ -317,7 +321,7 @@ def test_session_mode_login_carries_the_cart_into_the_login_session(clock: Froze
         c.post("/add", params={"item": "hat"})
         [guest] = records(store)
         response = c.post("/login")
-        cleared = [v for v in response.headers.get_list("set-cookie") if v.startswith("session=")]
+        cleared = [v for v in response.headers.get_list("set-cookie") if v.startswith(DATA + "=")]
         assert cleared
         assert "Max-Age=0" in cleared[0]
         [login] = records(store)  # the guest session is gone, its data moved
@@ -327,7 +331,7 @@ def test_session_mode_login_carries_the_cart_into_the_login_session(clock: Froze
         assert c.get("/show").json() == {"session": {"cart": ["hat"]}, "user": "ada"}
         c.post("/add", params={"item": "scarf"})
         assert c.get("/show").json()["session"] == {"cart": ["hat", "scarf"]}
-        assert "session" not in c.cookies  # one cookie, one record, once logged in
+        assert DATA not in c.cookies  # one cookie, one record, once logged in
 
 
 @pytest.mark.parametrize("mode", ["jwt", "hybrid"])
@@ -338,9 +342,9 @@ def test_token_modes_carry_the_cart_to_a_new_data_session_of_the_user(
     app, _, _ = build(mode, store, clock)
     with client(app) as c:
         c.post("/add", params={"item": "hat"})
-        guest_cookie = c.cookies["session"]
+        guest_cookie = c.cookies[DATA]
         c.post("/login")
-        assert c.cookies["session"] != guest_cookie  # a new id (fixation)
+        assert c.cookies[DATA] != guest_cookie  # a new id (fixation)
         assert c.get("/show").json() == {"session": {"cart": ["hat"]}, "user": "ada"}
         data = [r for r in records(store) if DATA_KEY in r.data]
         assert len(data) == 1
@@ -348,7 +352,7 @@ def test_token_modes_carry_the_cart_to_a_new_data_session_of_the_user(
         assert data[0].data[OWNER_KEY] == "ada"
         # The old guest cookie, replayed, leads nowhere.
     with client(app) as thief:
-        replay = thief.get("/show", headers={"cookie": f"session={guest_cookie}"})
+        replay = thief.get("/show", headers={"cookie": f"{DATA}={guest_cookie}"})
         assert replay.json()["session"] == {}
 
 
@@ -403,16 +407,16 @@ def test_a_data_session_is_shown_to_its_owner_only(clock: FrozenClock) -> None:
     with client(app) as c:
         c.post("/login")
         c.post("/put", params={"k": "private", "v": "ada's"})
-        auth, data = c.cookies["auth"], c.cookies["session"]
+        auth, data = c.cookies["auth"], c.cookies[DATA]
         # The JWT expired, or another person uses the browser: only the data cookie.
-        alone = c.get("/show", headers={"cookie": f"session={data}"})
+        alone = c.get("/show", headers={"cookie": f"{DATA}={data}"})
         assert alone.json() == {"session": {}, "user": None}
-        bob = c.post("/login", params={"user": "bob"}, headers={"cookie": f"session={data}"})
+        bob = c.post("/login", params={"user": "bob"}, headers={"cookie": f"{DATA}={data}"})
         bob_auth = bob.cookies["auth"]
-        as_bob = c.get("/show", headers={"cookie": f"session={data}; auth={bob_auth}"})
+        as_bob = c.get("/show", headers={"cookie": f"{DATA}={data}; auth={bob_auth}"})
         assert as_bob.json() == {"session": {}, "user": "bob"}
         # The owner comes back: there it is.
-        as_ada = c.get("/show", headers={"cookie": f"session={data}; auth={auth}"})
+        as_ada = c.get("/show", headers={"cookie": f"{DATA}={data}; auth={auth}"})
         assert as_ada.json() == {"session": {"private": "ada's"}, "user": "ada"}
 
 
@@ -421,18 +425,73 @@ def test_a_guest_record_never_authenticates(clock: FrozenClock) -> None:
     app, _, _ = build("session", store, clock)
     with client(app) as c:
         c.post("/put", params={"k": "name", "v": "Ann"})
-        guest_token = c.cookies["session"]
+        guest_token = c.cookies[DATA]
         as_cookie = c.get("/show", headers={"cookie": f"auth={guest_token}"})
         assert as_cookie.json() == {"session": {}, "user": None}
         response = c.get("/show", headers={"authorization": f"Bearer {guest_token}"})
         assert response.json()["user"] is None
 
 
-def test_the_session_cookie_cannot_share_the_credential_cookies_name(clock: FrozenClock) -> None:
+def test_the_default_cookies_differ_over_plain_http(clock: FrozenClock) -> None:
+    # Regression: over plain HTTP the login cookie is `session` and the data cookie was
+    # `session` too, so the defaults refused to start (or, unchecked, one overwrote the other).
+    plain = CookiePolicy(secure=False)
+    manager = SessionManager(MemoryStore(), policy=POLICY, clock=clock)
+    authenticator = Authenticator(
+        SessionStrategy(manager, clock=clock), (CookieTransport(policy=plain, clock=clock),)
+    )
+    sessions = StoreSessions(manager, cookie_policy=plain)
+    assert sessions.cookie_name == "coatcheck_data"
+
+    async def add(request: Request) -> JSONResponse:
+        request.session["cart"] = ["hat"]
+        return JSONResponse({"ok": True})
+
+    async def login(request: Request) -> Response:
+        result = await authenticator.login("ada", headers=request_headers(request.scope))
+        response = JSONResponse({"ok": True})
+        for name, value in result.set_headers:
+            response.headers.append(name, value)
+        return response
+
+    async def show(request: Request) -> JSONResponse:
+        identity = request.scope.get("coatcheck.identity")
+        user = identity.user_id if identity else None
+        return JSONResponse({"session": dict(request.session), "user": user})
+
+    app = Starlette(
+        routes=[Route("/add", add, methods=["POST"]), Route("/login", login, methods=["POST"]),
+                Route("/show", show)],
+        middleware=[Middleware(AuthMiddleware, authenticator=authenticator),
+                    Middleware(SessionMiddleware, sessions=sessions, authenticator=authenticator)],
+    )  # fmt: skip
+    with TestClient(app, base_url="http://testserver") as c:
+        c.post("/add")
+        assert set(c.cookies) == {"coatcheck_data"}
+        c.post("/login")
+        assert c.get("/show").json() == {"session": {"cart": ["hat"]}, "user": "ada"}
+
+
+@pytest.mark.parametrize(
+    ("transport", "data_name", "uses"),
+    [
+        (CookieTransport(policy=CookiePolicy(secure=False)), "session", "login"),
+        (CookieTransport("auth", renamed_from="old"), "old", "login (previous name)"),
+        (HybridCookieTransport("auth", refresh_name="fresh"), "fresh", "refresh"),
+    ],
+)
+def test_the_session_cookie_cannot_share_a_credential_cookies_name(
+    clock: FrozenClock, transport: CookieTransport, data_name: str, uses: str
+) -> None:
     manager = SessionManager(MemoryStore(), clock=clock)
-    authenticator = Authenticator(SessionStrategy(manager), (CookieTransport("session"),))
-    with pytest.raises(ConfigurationError, match="cookie_name"):
-        SessionMiddleware(lambda *a: None, StoreSessions(manager), authenticator=authenticator)  # type: ignore[arg-type]
+    authenticator = Authenticator(SessionStrategy(manager), (transport,))
+    sessions = StoreSessions(manager, cookie_name=data_name)
+    with pytest.raises(ConfigurationError) as raised:
+        SessionMiddleware(lambda *a: None, sessions, authenticator=authenticator)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"configuration_error: the {uses} cookie and the session-data cookie are both "
+        f"named {data_name!r}: give one of them another name"
+    )
 
 
 # -- failures --------------------------------------------------------------------------------
@@ -475,7 +534,7 @@ def test_a_websocket_reads_the_session_and_never_saves(clock: FrozenClock) -> No
     app, _, _ = build("none", store, clock)
     with client(app) as c:
         c.post("/put", params={"k": "name", "v": "Ann"})
-        cookie = {"cookie": f"session={c.cookies['session']}"}
+        cookie = {"cookie": f"{DATA}={c.cookies[DATA]}"}
         with c.websocket_connect("/ws", headers=cookie) as ws:
             assert ws.receive_json() == {"name": "Ann"}
         assert c.get("/show").json()["session"] == {"name": "Ann"}
@@ -568,6 +627,6 @@ def test_excluded_paths_get_an_empty_session_and_no_store_call(clock: FrozenCloc
                                exclude_paths=["/healthz"])],
     )  # fmt: skip
     with client(app) as c:
-        response = c.get("/healthz", headers={"cookie": "session=a1b2c3d4." + "A" * 43})
+        response = c.get("/healthz", headers={"cookie": f"{DATA}=a1b2c3d4." + "A" * 43})
         assert response.json() == {}
     assert counting.calls == {}

@@ -308,3 +308,55 @@ async def test_http_origin_is_refused_when_the_own_origin_is_https() -> None:
     assert (await call(make(), "POST", sent, identity=bearer)).status == 200
     with pytest.raises(ConfigurationError, match="trailing '/'"):
         make(own_origin="https://app.example/")
+
+
+def test_logout_through_starlette_clears_the_csrf_cookies() -> None:
+    # Regression: only the demo cleared them; a jwt login's double-submit cookie
+    # outlived the logout in every app using the middleware.
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from coatcheck.adapters.asgi import AuthMiddleware, request_headers
+    from coatcheck.auth import Authenticator, JWTStrategy
+    from coatcheck.tokens import JWTCodec, Key
+
+    authenticator = Authenticator(JWTStrategy(JWTCodec(Key.generate("HS256"))))
+
+    async def page(request: Request) -> Response:
+        return PlainTextResponse(csrf_token(request.scope))
+
+    async def login(request: Request) -> Response:
+        result = await authenticator.login("ada", headers=request_headers(request.scope))
+        return PlainTextResponse("in", headers=dict(result.set_headers))
+
+    async def logout(request: Request) -> Response:
+        response = PlainTextResponse("out")
+        for name, value in await authenticator.logout(request_headers(request.scope)):
+            response.headers.append(name, value)
+        return response
+
+    app = Starlette(
+        routes=[Route("/page", page), Route("/login", login, methods=["POST"]),
+                Route("/logout", logout, methods=["POST"])],
+        middleware=[Middleware(AuthMiddleware, authenticator=authenticator),
+                    Middleware(CsrfMiddleware, protector=PROTECTOR)],
+    )  # fmt: skip
+    same = {"sec-fetch-site": "same-origin"}
+    with TestClient(app, base_url="https://testserver", headers=same) as c:
+        c.get("/page")
+        c.post("/login")
+        token = c.get("/page").text
+        assert {"__Host-csrf", "__Host-csrf_pre"} <= set(c.cookies)
+        out = c.post("/logout", headers={"x-csrf-token": token})
+        assert out.status_code == 200
+        expired = [v for v in out.headers.get_list("set-cookie") if "Max-Age=0" in v]
+        assert {v.partition("=")[0] for v in expired} == {
+            "__Host-session", "__Host-csrf", "__Host-csrf_pre"
+        }
+        assert "__Host-csrf" not in c.cookies
+        c.post("/login")
+        assert not [v for v in c.get("/page").headers.get_list("set-cookie") if "Max-Age=0" in v]

@@ -32,6 +32,9 @@ from coatcheck.adapters.flask import CoatCheckSessionInterface
 from coatcheck.sessions import CookieSessions, SessionManager, StoreSessions
 from coatcheck.stores import SQLiteStore
 
+# The session-data cookie's default name under the default (Secure) policy.
+DATA = "__Host-coatcheck_data"
+
 SECRET = "an old secret key, as apps have them: long enough"
 
 # -- the apps, written for their frameworks' own sessions ----------------------------------
@@ -206,12 +209,12 @@ def store(tmp_path: Path) -> SQLiteStore:
 
 
 def _stored_rows(store: SQLiteStore) -> int:
-    row = store._db().execute("SELECT count(*) FROM coatcheck_sessions").fetchone()
+    row = store._rows("SELECT count(*) FROM coatcheck_sessions", ())[0]
     return int(row[0])
 
 
 def _cookie(client: Any) -> str:
-    return str(client.cookies.get("session") or "")
+    return str(client.cookies.get(DATA) or "")
 
 
 # -- Starlette and FastAPI: only the middleware is swapped -----------------------------------

@@ -23,7 +23,6 @@ from starlette.testclient import TestClient
 from werkzeug.test import Client as WerkzeugClient
 
 from coatcheck import events
-from coatcheck._sync import run_sync
 from coatcheck.adapters import asgi, wsgi
 from coatcheck.adapters.csrf import CsrfMiddleware
 from coatcheck.adapters.fastapi import CoatCheck as FastAPICoatCheck
@@ -43,6 +42,7 @@ from coatcheck.events import (
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
+from coatcheck.sync import run_sync
 
 PROTECTOR = CsrfProtector("c" * 32)
 USER = "u_0a1b2c3d4e5f6a7b"

@@ -386,3 +386,31 @@ def test_logout_publishes_the_revocation(clock: FrozenClock) -> None:
     assert client.get("/me", base_url="https://localhost").status_code == 200
     client.post("/logout", base_url="https://localhost")
     assert len(revoked) == 1
+
+
+def _expired(response: Any, name: str) -> bool:
+    cookies = response.headers.getlist("set-cookie")
+    return any(v.startswith(f"{name}=;") and "Max-Age=0" in v for v in cookies)
+
+
+def test_logout_clears_the_csrf_cookies(clock: FrozenClock) -> None:
+    # Regression: only the demo cleared them; with the extension a jwt login's
+    # double-submit cookie outlived the logout.
+    codec = JWTCodec(Key.generate("HS256"), algorithms=["HS256"], clock=clock)
+    app, _ = make_app(Authenticator(JWTStrategy(codec, clock=clock)), csrf=True)
+    client = app.test_client()
+    https = {"base_url": "https://localhost", "headers": {"sec-fetch-site": "same-origin"}}
+    client.get("/page", **https)  # a guest's form: the pre-session cookie
+    assert client.get_cookie("__Host-csrf_pre") is not None
+    client.post("/login", **https)
+    token = client.get("/page", **https).text.rpartition("[")[2].rstrip("]")
+    assert client.get_cookie("__Host-csrf") is not None  # jwt mode: the double submit
+    out = client.post("/logout", base_url="https://localhost",
+                      headers={"sec-fetch-site": "same-origin", "x-csrf-token": token})  # fmt: skip
+    assert out.status_code == 200
+    assert _expired(out, "__Host-csrf")
+    assert _expired(out, "__Host-csrf_pre")
+    assert client.get_cookie("__Host-csrf") is None
+    # An ordinary request clears nothing.
+    client.post("/login", **https)
+    assert not _expired(client.get("/page", **https), "__Host-csrf")

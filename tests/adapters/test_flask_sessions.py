@@ -12,7 +12,7 @@ from coatcheck.adapters.flask import CoatCheck, flash, pop_flashes
 from coatcheck.auth import Authenticator, CookieTransport, SessionStrategy
 from coatcheck.clock import FrozenClock
 from coatcheck.csrf import CsrfProtector
-from coatcheck.errors import StoreUnavailable
+from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.sessions import SessionManager, SessionRecord, StoreSessions
 from coatcheck.sessions.data import DATA_KEY
 from coatcheck.stores import MemoryStore
@@ -159,3 +159,18 @@ def test_a_bad_session_cookie_is_a_fresh_guest(value: str, clock: FrozenClock) -
     response = client.get("/show", base_url=BASE)
     assert response.status_code == 200
     assert response.get_json()["session"] == {}
+
+
+def test_every_coatcheck_cookie_has_its_own_name(clock: FrozenClock) -> None:
+    # The session-data cookie against the CSRF cookies: only the extension sees both.
+    manager = SessionManager(MemoryStore(), clock=clock)
+    authenticator = Authenticator(SessionStrategy(manager), (CookieTransport("auth"),))
+    with pytest.raises(ConfigurationError) as raised:
+        CoatCheck(
+            authenticator=authenticator,
+            csrf=CsrfProtector(b"k" * 32),
+            sessions=StoreSessions(manager, cookie_name="__Host-csrf"),
+        )
+    assert "the session-data cookie and the CSRF double-submit cookie" in str(raised.value)
+    CoatCheck(authenticator=authenticator, csrf=CsrfProtector(b"k" * 32),
+              sessions=StoreSessions(manager))  # fmt: skip

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from coatcheck._sync import run_sync
 from coatcheck.adapters.wsgi import (
     IDENTITY_KEY,
     AuthMiddleware,
@@ -26,6 +25,7 @@ from coatcheck.errors import StoreUnavailable
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import MemoryStore
+from coatcheck.sync import run_sync
 from coatcheck.tokens import JWTCodec, Key, KeyRing
 
 from ..csrf.test_rules import FORM, JWT, JWT_PAIR, PROTECTOR, SESSION, TABLE, fill, session_token
@@ -386,3 +386,36 @@ def test_a_credential_cookie_sent_twice_is_a_guest(authenticator: Authenticator)
     assert out["user"] is None
     _, out = _call(app, _environ(cookie=f"sid={mine.token}"))
     assert out["user"] == "victim"
+
+
+def test_logout_clears_the_csrf_cookies() -> None:
+    # Regression: only the demo cleared them; a jwt login's double-submit cookie
+    # outlived the logout behind the WSGI middleware.
+    from werkzeug.test import Client
+
+    authenticator = Authenticator(JWTStrategy(JWTCodec(Key.generate("HS256"))))
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path, headers = environ["PATH_INFO"], request_headers(environ)
+        out: list[tuple[str, str]] = [("content-type", "text/plain")]
+        body = b""
+        if path == "/page":
+            body = csrf_token(environ).encode()
+        elif path == "/login":
+            out += run_sync(authenticator.login("ada", headers=headers)).set_headers
+        elif path == "/logout":
+            out += run_sync(authenticator.logout(headers))
+        start_response("200 OK", out)
+        return [body]
+
+    client = Client(AuthMiddleware(CsrfMiddleware(app, PROTECTOR), authenticator))
+    same = {"base_url": "https://localhost", "headers": {"sec-fetch-site": "same-origin"}}
+    client.get("/page", **same)
+    client.post("/login", **same)
+    token = client.get("/page", **same).get_data(as_text=True)
+    assert client.get_cookie("__Host-csrf") is not None
+    out = client.post("/logout", base_url="https://localhost",
+                      headers={"sec-fetch-site": "same-origin", "x-csrf-token": token})  # fmt: skip
+    expired = {v.partition("=")[0] for v in out.headers.getlist("set-cookie") if "Max-Age=0" in v}
+    assert expired == {"__Host-session", "__Host-csrf", "__Host-csrf_pre"}
+    assert client.get_cookie("__Host-csrf") is None

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 import pytest
 from werkzeug.test import Client, create_environ, run_wsgi_app
 
-from coatcheck._sync import run_sync
 from coatcheck.adapters.wsgi import (
     AuthMiddleware,
     SessionMiddleware,
@@ -26,8 +25,12 @@ from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.sessions import SessionManager, SessionRecord, SessionStore, StoreSessions
 from coatcheck.stores import MemoryStore, SQLiteStore, open_store
+from coatcheck.sync import run_sync
 
 from ..stores.contract import CountingStore
+
+# The session-data cookie's default name under the default (Secure) policy.
+DATA = "__Host-coatcheck_data"
 
 BASE = "https://localhost"
 
@@ -101,7 +104,7 @@ def test_guests_a_cart_and_a_login(clock: FrozenClock) -> None:
     assert counting.calls == {"get": 1, "update": 1}
     client.get("/login", base_url=BASE)
     assert client.get("/", base_url=BASE).text == "[('cart', ['hat', 'scarf'])]"
-    assert client.get_cookie("session") is None  # moved into the login session
+    assert client.get_cookie(DATA) is None  # moved into the login session
 
 
 def test_flash_messages(clock: FrozenClock) -> None:
@@ -132,7 +135,7 @@ def test_a_store_outage_while_opening_answers_503(clock: FrozenClock) -> None:
     store = Down()
     app, _ = make_app(store, clock)
     client = Client(app)
-    client.set_cookie("session", "a1b2c3d4." + "A" * 43, domain="localhost")
+    client.set_cookie(DATA, "a1b2c3d4." + "A" * 43, domain="localhost")
     response = client.get("/", base_url=BASE)
     assert response.status_code == 503
     assert response.json == {"error": "store_unavailable", "message": "down"}
@@ -217,7 +220,7 @@ def test_excluded_paths_get_an_empty_session_and_no_store_call(clock: FrozenCloc
 
     wrapped = SessionMiddleware(app, StoreSessions(manager), exclude_paths=["/healthz"])
     client = Client(wrapped)
-    client.set_cookie("session", "a1b2c3d4." + "A" * 43, domain="localhost")
+    client.set_cookie(DATA, "a1b2c3d4." + "A" * 43, domain="localhost")
     assert client.get("/healthz", base_url=BASE).text == "{}"
     assert counting.calls == {}
     client.get("/", base_url=BASE)

@@ -263,3 +263,35 @@ async def test_a_guests_token_is_no_hybrid_refresh_token(clock: FrozenClock) -> 
     token, _ = await manager.create("", data={"_session": {"a": 1}})
     with pytest.raises(InvalidCredentials):
         await hybrid.refresh(f"{token}~{'A' * 43}")
+
+
+async def test_session_verify_says_renewed_only_when_this_call_renewed(
+    sessions: SessionStrategy, clock: FrozenClock
+) -> None:
+    # Regression: renewal was guessed from last_seen >= the time before the call, so a
+    # session used in the same instant it was made (or touched) looked renewed and its
+    # cookie was re-sent. The manager's lookup says exactly.
+    issued = await sessions.issue("u1")
+    verified = await sessions.verify(issued.token)
+    assert verified is not None
+    assert verified.reissued is None
+    clock.advance(10 * 60)  # exactly renew_interval: due now
+    renewed = await sessions.verify(issued.token)
+    assert renewed is not None
+    assert renewed.reissued is not None
+    assert renewed.reissued.expires_at == clock.now() + 2 * 3600
+    same_instant = await sessions.verify(issued.token)
+    assert same_instant is not None
+    assert same_instant.reissued is None
+
+
+async def test_session_verify_needs_no_clock_of_its_own(clock: FrozenClock) -> None:
+    # The strategy's clock may differ from the manager's (the default is the system
+    # clock); whether a call renewed must not depend on comparing the two.
+    manager = SessionManager(MemoryStore(), policy=POLICY, clock=clock)
+    strategy = SessionStrategy(manager)  # system clock: years before the frozen one
+    issued = await strategy.issue("u1")
+    clock.advance(1)
+    verified = await strategy.verify(issued.token)
+    assert verified is not None
+    assert verified.reissued is None

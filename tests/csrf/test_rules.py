@@ -406,3 +406,26 @@ def test_a_guest_session_demands_a_token_and_keeps_older_pages_working() -> None
     assert forged is not None
     with pytest.raises(CsrfError):
         r.verify(forged)
+
+
+def test_a_csrf_cookie_named_like_a_credential_cookie_fails_at_construction() -> None:
+    protector = CsrfProtector(SECRET, policy=CsrfPolicy(cookie_name="auth"))
+    with pytest.raises(ConfigurationError, match="'auth'"):
+        CsrfRules(protector, credential_cookies=["auth"], cookie_policy=CookiePolicy(secure=False))
+    with pytest.raises(ConfigurationError, match="login cookie and the CSRF pre-session"):
+        CsrfRules(CsrfProtector(SECRET), credential_cookies=["__Host-csrf_pre"])
+
+
+def test_a_logout_response_expires_the_csrf_cookies_once() -> None:
+    plain = CookiePolicy(secure=False)
+    rules = CsrfRules(PROTECTOR, credential_cookies=["auth"], cookie_policy=plain)
+    state = rules.request({"cookie": "auth=x; csrf=t; csrf_pre=p"})
+    assert state.response_cookies(["auth=x; Path=/"]) == []  # not a logout
+    logout = "auth=; Max-Age=0; Path=/"
+    cleared = state.response_cookies([logout])
+    assert [c.partition("=")[0] for c in cleared] == ["csrf", "csrf_pre"]
+    assert all("Max-Age=0" in c for c in cleared)
+    # The app expired one itself: not a second time.
+    assert state.response_cookies([logout, "csrf=; Max-Age=0"]) == [cleared[1]]
+    # Only what the request carried.
+    assert rules.request({"cookie": "auth=x"}).response_cookies([logout]) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -171,3 +172,30 @@ def test_hybrid_script_sends_the_header(make_client: MakeClient) -> None:
     page = client.get("/").text
     assert "'x-csrf-token'" in page
     assert "input[name=csrf_token]" in page
+
+
+def test_public_origin_is_the_csrf_checks_own_origin(make_client: MakeClient) -> None:
+    # Behind a proxy the Host the demo sees is not the one in the browser's Origin:
+    # `coatcheck demo --public-origin URL` names the origin the browser uses.
+    client = make_client("session", public_origin="https://demo.example")
+    _login(client)
+    token = page_token(client)
+    proxied = {"Origin": "https://demo.example", "Host": "10.0.0.5:8000"}
+    other = client.post("/logout", data={"csrf_token": token}, csrf=False,
+                        headers={**proxied, "Origin": "https://elsewhere.example"})  # fmt: skip
+    assert other.json()["error"] == "csrf_cross_origin"
+    plain = client.post("/logout", data={"csrf_token": token}, csrf=False,
+                        headers={**proxied, "Origin": "http://demo.example"})  # fmt: skip
+    assert plain.json()["error"] == "csrf_cross_origin"  # another scheme
+    done = client.post("/logout", data={"csrf_token": token}, csrf=False, headers=proxied,
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303
+
+
+def test_a_bad_public_origin_fails_at_start_up(tmp_path: Any) -> None:
+    from coatcheck.demo import DemoConfig, create_app
+    from coatcheck.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="without a trailing '/'"):
+        create_app(DemoConfig(store_url="memory://", users_path=str(tmp_path / "u.db"),
+                              public_origin="https://demo.example/"))  # fmt: skip

@@ -312,3 +312,20 @@ def test_hybrid_texts_state_the_bounds_exactly(
     assert "This credential expires at" not in home  # it would go stale at the refresh
     assert "Remember me: on. The refresh cookie" in home
     assert 'data-leeway="10.0"' in home
+
+
+def test_the_home_page_reads_the_session_once(make_client: MakeClient, clock: FrozenClock) -> None:
+    # Regression: the picture, the details and the hybrid panel each read the login's
+    # session record (three store reads per page view); one is enough.
+    from coatcheck import events
+    from coatcheck.events import StoreCalled
+
+    client = make_client("hybrid", clock=clock, metrics=True)
+    register_and_login(client)
+    assert client.get("/").status_code == 200  # the page as it is after login, warmed
+    calls: list[StoreCalled] = []
+    with events.subscribe(calls.append, StoreCalled):
+        page = client.get("/")
+    assert page.status_code == 200
+    assert "Session and refresh token: valid until" in page.text
+    assert [c.operation for c in calls] == ["get"]

@@ -153,11 +153,18 @@ def test_registration_counts_against_the_address(make_client: MakeClient) -> Non
     limited = client.post("/api/register", json=more)
     assert limited.status_code == 429
     assert limited.json()["error"] == "rate_limited"
+    # Its own words: nobody was signing in.
+    wait = int(limited.headers["retry-after"])
+    assert limited.json()["message"] == (
+        f"too many registrations from this address; try again in {wait} second"
+        + ("" if wait == 1 else "s")
+    )
     # Bad input is refused before anything is counted or hashed.
     assert client.post("/api/register", json={**more, "username": "?"}).status_code == 400
     # The same address's sign-ins share that budget.
     login = client.post("/api/login", json={"username": "user1", "password": "long enough"})
     assert login.status_code == 429
+    assert login.json()["message"].startswith("too many failed sign-in attempts; try again in ")
 
 
 # -- no user enumeration: the same code path ---------------------------------------------------

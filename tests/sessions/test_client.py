@@ -14,6 +14,9 @@ from coatcheck.cookies import MAX_COOKIE_SIZE
 from coatcheck.errors import ConfigurationError, SessionTooLarge
 from coatcheck.sessions import GUEST, CookieSessions, Visitor
 
+# The session-data cookie's default name under the default (Secure) policy.
+DATA = "__Host-coatcheck_data"
+
 pytestmark = pytest.mark.anyio
 
 OLD = "the first secret of this app, long enough......"
@@ -45,7 +48,7 @@ async def test_a_round_trip_and_nothing_sent_when_nothing_changed(
     assert shown == {}
     assert len(headers) == 1
     set_cookie = headers[0][1]
-    assert set_cookie.startswith("session=")
+    assert set_cookie.startswith(DATA + "=")
     assert "Max-Age=1209600" in set_cookie
     assert "HttpOnly" in set_cookie
     clock.advance(60)
@@ -73,14 +76,14 @@ async def test_tampered_foreign_or_expired_cookies_are_a_fresh_guest(clock: Froz
     forged = base64.urlsafe_b64encode(payload).rstrip(b"=").decode() + value[value.index("."):]
     other = CookieSessions(NEW, clock=clock)
     for bad in (forged, value[:-2] + "AA", "junk", "a.b.c"):
-        shown, out = await _round(sessions, {"cookie": f"session={bad}"})
+        shown, out = await _round(sessions, {"cookie": f"{DATA}={bad}"})
         assert shown == {}
         assert out
         assert "Max-Age=0" in out[0][1]
-    shown, _ = await _round(other, {"cookie": f"session={value}"})
+    shown, _ = await _round(other, {"cookie": f"{DATA}={value}"})
     assert shown == {}  # another app's secret
     clock.advance(3601)
-    shown, out = await _round(sessions, {"cookie": f"session={value}"})
+    shown, out = await _round(sessions, {"cookie": f"{DATA}={value}"})
     assert shown == {}  # past max_age
     assert "Max-Age=0" in out[0][1]
 

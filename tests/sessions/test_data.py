@@ -118,4 +118,4 @@ async def test_misuse_is_a_configuration_error(manager: SessionManager) -> None:
     other = await CookieSessions("a secret of thirty-two bytes or more!").open({})
     with pytest.raises(ConfigurationError, match="not opened"):
         await sessions.save(other)
-    assert "cookie_name='session'" in repr(sessions)
+    assert "cookie_name='__Host-coatcheck_data'" in repr(sessions)

@@ -31,8 +31,9 @@ from typing import Any
 
 import pytest
 
+from coatcheck.adapters.http import error_status
 from coatcheck.clock import FrozenClock
-from coatcheck.errors import SessionTooLarge
+from coatcheck.errors import InputError, InvalidText, SessionTooLarge
 from coatcheck.policies import SessionPolicy
 from coatcheck.sessions import ReplayCache, SessionRecord, SessionStore
 from coatcheck.sessions.data import DATA_KEY, StoreSessions
@@ -286,6 +287,36 @@ class StoreContract:
         small = SessionManager(store, clock=clock, max_data_size=100)
         with pytest.raises(SessionTooLarge):
             await small.create("", data={"blob": "x" * 100})
+
+    @pytest.mark.parametrize("bad", ["a\x00b", "a\ud800b", "\udfff"], ids=["nul", "high", "low"])
+    async def test_text_no_store_can_keep_is_bad_input_not_a_store_error(
+        self, store: SessionStore, clock: FrozenClock, bad: str
+    ) -> None:
+        # Regression: a NUL reached PostgreSQL (StoreError, a 503) and a lone surrogate
+        # SQLite (UnicodeEncodeError, a 500); other stores kept them. The same 400 on all.
+        manager = SessionManager(store, clock=clock)
+        token, record = await manager.create(new_user(), data={"ok": ["fine"]})
+        attempts: list[Any] = [
+            lambda: manager.create(bad),
+            lambda: manager.create(new_user(), user_agent=bad),
+            lambda: manager.create(new_user(), ip=bad),
+            lambda: manager.create(new_user(), data={bad: 1}),
+            lambda: manager.create(new_user(), data={"k": [{"deep": bad}]}),
+            lambda: manager.update_data(record.id, lambda d: d.update({bad: 1})),
+            lambda: manager.update_data(record.id, lambda d: d.update(k={"x": bad})),
+            lambda: manager.list_user(bad),
+            lambda: manager.revoke_user(bad),
+            lambda: manager.revoke_id(bad),
+            lambda: manager.get_id(bad),
+        ]
+        for attempt in attempts:
+            with pytest.raises(InvalidText) as caught:
+                await attempt()
+            assert isinstance(caught.value, InputError)
+            assert error_status(caught.value) == 400
+            assert bad not in str(caught.value)
+        assert await manager.validate(token) == record  # nothing was written
+        assert await manager.list_user(record.user_id) == [record]
 
     # -- guests -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Run a store's coroutines through :func:`coatcheck._sync.run_sync`, as WSGI does.
+"""Run a store's coroutines through :func:`coatcheck.sync.run_sync`, as WSGI does.
 
 :class:`RunSyncStore` wraps a store so that every call the contract suite makes
 goes through ``run_sync``: a store method that ever suspended (waited on async I/O)
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coatcheck._sync import run_sync
 from coatcheck.sessions import SessionRecord, SessionStore
+from coatcheck.sync import run_sync
 
 __all__ = ["RunSyncStore"]
 

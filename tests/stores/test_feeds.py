@@ -39,3 +39,30 @@ def test_open_feed_by_scheme_and_channel() -> None:
 def test_bad_feed_urls_fail_at_start_up(url: str) -> None:
     with pytest.raises(ConfigurationError):
         open_feed(url, SET)
+
+
+def test_a_postgres_feed_keeps_the_urls_libpq_options() -> None:
+    # Regression: the feed derived from a store URL dropped its whole query, so
+    # sslmode=require (and sslrootcert ...) quietly became a feed without TLS.
+    url = "postgresql://u@h/db?table=t&sslmode=verify-full&sslrootcert=%2Fca.pem&schema=s"
+    feed = open_feed(url, SET)
+    assert isinstance(feed, PostgresRevocationFeed)
+    assert feed._url == "postgresql://u@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem"
+    bare = open_feed("postgresql://u@h/db?table=t", SET)
+    assert isinstance(bare, PostgresRevocationFeed)
+    assert bare._url == "postgresql://u@h/db"
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_the_feeds_sslmode_reaches_the_server(postgres_store_url: str) -> None:
+    # The shared test server speaks no TLS: sslmode=require must make the feed fail to
+    # connect, as it makes the store fail; sslmode=disable connects.
+    plain = open_feed(postgres_store_url + "&sslmode=disable", SET)
+    assert isinstance(plain, PostgresRevocationFeed)
+    conn = await plain._connect("test")  # what publishing and listening connect with
+    await conn.close()
+    tls = open_feed(postgres_store_url + "&sslmode=require", SET)
+    assert isinstance(tls, PostgresRevocationFeed)
+    with pytest.raises(Exception, match="does not support SSL"):
+        await tls._connect("test")

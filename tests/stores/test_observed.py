@@ -11,7 +11,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from coatcheck import events
-from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.events import StoreCalled
@@ -28,6 +27,7 @@ from coatcheck.stores import (
     observe_store,
     open_store,
 )
+from coatcheck.sync import run_sync
 
 from .._net import free_port
 from .contract import StoreContract, make_record, new_user

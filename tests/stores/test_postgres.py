@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
 
-from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreError, StoreUnavailable
 from coatcheck.ratelimit import AttemptRule
@@ -18,6 +18,7 @@ from coatcheck.sessions import SessionStore
 from coatcheck.stores import SyncPostgresStore, open_store
 from coatcheck.stores._pg_io import to_pyformat
 from coatcheck.stores.postgres import PostgresStore
+from coatcheck.sync import run_sync
 
 from ..conftest import POSTGRES_URL
 from .contract import StoreContract, make_record
@@ -299,3 +300,37 @@ async def test_read_write_skips_a_read_only_server(clock: FrozenClock) -> None:
             with contextlib.suppress(Exception):
                 server.stop()
             server.remove()
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("keepalives=1", "'keepalives' is not one the asyncio store (asyncpg) understands"),
+        ("sslmode=requre", "sslmode='requre' is not valid: use one of allow, disable"),
+        ("target_session_attrs=readwrite", "use one of any, prefer-standby"),
+    ],
+)
+def test_asyncpg_url_options_are_checked_at_start_up(
+    postgres_store_url: str, option: str, says: str
+) -> None:
+    # Regression: asyncpg sends an option it does not know to the server as a setting,
+    # and checks sslmode only when it connects: the first request failed, not start-up.
+    with pytest.raises(ConfigurationError, match=re.escape(says)):
+        open_store(f"{postgres_store_url}&{option}")
+    # psycopg (sync=True) is libpq: its options are libpq's, checked by libpq.
+    assert open_store(f"{postgres_store_url}&keepalives=1", sync=True) is not None
+
+
+@pytest.mark.anyio
+async def test_asyncpg_url_options_it_knows_reach_the_connection(
+    postgres_store_url: str, clock: FrozenClock
+) -> None:
+    good = open_store(f"{postgres_store_url}&sslmode=disable&application_name=cc-options")
+    record = make_record(clock.now())
+    await good.create(record)
+    assert await good.get(record.id, clock.now()) == record
+    await good.close()
+    tls = open_store(f"{postgres_store_url}&sslmode=require")  # this server has no TLS
+    with pytest.raises(StoreError):
+        await tls.get(record.id, clock.now())
+    await tls.close()

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError, StoreUnavailable
 from coatcheck.sessions import SessionStore
 from coatcheck.sessions.manager import SessionManager
 from coatcheck.stores import PostgresStore, SyncPostgresStore, open_store
+from coatcheck.sync import run_sync
 
 from .contract import StoreContract, make_record, new_user
 from .sync_driver import RunSyncStore

@@ -15,7 +15,6 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from coatcheck._sync import run_sync
 from coatcheck.clock import FrozenClock
 from coatcheck.errors import ConfigurationError
 from coatcheck.sessions import SessionStore
@@ -23,6 +22,7 @@ from coatcheck.sessions.manager import SessionManager
 from coatcheck.stores import RedisStore, SyncRedisStore, open_store
 from coatcheck.stores._redis_io import ClusterIO, NodeIO
 from coatcheck.stores._resp import FastGet
+from coatcheck.sync import run_sync
 
 from .contract import StoreContract, make_record, new_user
 from .sync_driver import RunSyncStore

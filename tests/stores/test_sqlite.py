@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -294,7 +295,7 @@ def test_a_real_fork_shares_the_file_not_the_connection(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     # What a pre-forking server (gunicorn) does: open in the parent, fork the workers.
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     store = SQLiteStore(str(tmp_path / "forked.db"))
     parent_record = make_record(clock.now())
@@ -451,7 +452,7 @@ def test_threads_sharing_the_connection_win_a_compare_and_set_once(
     # the connection's last change count; under a threaded WSGI server another thread's
     # UPDATE on the shared connection could set it in between, so a lost compare-and-set
     # looked won and that request's change was silently lost.
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     store = SQLiteStore(tmp_path / "threads.db")
     record = make_record(clock.now())
@@ -499,3 +500,83 @@ async def test_replay_table_is_swept_as_it_is_written(tmp_path: Path, clock: Fro
         assert left <= 300
     finally:
         await store.close()
+
+
+def _hammer(threads: int, work: Any) -> list[BaseException]:
+    """Run ``work(i)`` in ``threads`` real threads released together; their exceptions."""
+    gate = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def run(i: int) -> None:
+        gate.wait()
+        try:
+            work(i)
+        except BaseException as exc:  # collected for the assertion
+            failures.append(exc)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return failures
+
+
+def _put(key: str, value: int, data: dict[str, Any]) -> None:
+    data[key] = value
+
+
+def test_sixteen_threads_on_two_connections_neither_raise_nor_lose_writes(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    # A threaded WSGI server (16 threads) in each of two processes (two stores, so two
+    # connections on one WAL file): reads, compare-and-set writes, one-time values and
+    # sweeps interleave. Each session-data write must land, and no call may fail with
+    # SQLITE_BUSY / BUSY_SNAPSHOT ("database is locked") or a half-read statement.
+    from coatcheck.sync import run_sync
+
+    path = tmp_path / "wsgi.db"
+    stores = [SQLiteStore(path), SQLiteStore(path)]
+    managers = [SessionManager(s, clock=clock, update_attempts=10_000) for s in stores]
+    _, shared = run_sync(managers[0].create(new_user()))
+    rounds = 30
+    seen: list[bool] = []
+
+    def work(i: int) -> None:
+        manager = managers[i % 2]
+        own_token, own = run_sync(manager.create(new_user()))
+        for n in range(rounds):
+            run_sync(manager.update_data(shared.id, partial(_put, f"{i}-{n}", n)))
+            run_sync(manager.update_data(own.id, partial(_put, "n", n)))
+            assert run_sync(manager.validate(own_token)) is not None
+            seen.append(run_sync(stores[i % 2].remember_once(f"jti-{i}-{n}", 60, clock.now())))
+            if n % 10 == 0:
+                run_sync(manager.prune())
+
+    failures = _hammer(16, work)
+    assert failures == []
+    final = run_sync(stores[1].get(shared.id, clock.now()))
+    assert final is not None
+    assert final.data == {f"{i}-{n}": n for i in range(16) for n in range(rounds)}
+    assert seen == [True] * (16 * rounds)
+    for store in stores:
+        run_sync(store.close())
+
+
+def test_threads_racing_the_first_use_open_one_connection(clock: FrozenClock) -> None:
+    # The connection opens lazily. Sixteen threads arriving together must share one: in
+    # memory each connection is its own database, so a second one loses the writes made
+    # through the first (and on a file, all but one would be dropped mid-statement).
+    from coatcheck.sync import run_sync
+
+    for _ in range(5):
+        store = SQLiteStore.from_url("sqlite://")
+        records = [make_record(clock.now()) for _ in range(16)]
+
+        def create(i: int, store: SQLiteStore = store, records: list[Any] = records) -> None:
+            run_sync(store.create(records[i]))
+
+        assert _hammer(16, create) == []
+        found = [run_sync(store.get(r.id, clock.now())) for r in records]
+        assert found == records
+        run_sync(store.close())

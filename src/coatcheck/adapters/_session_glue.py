@@ -18,12 +18,21 @@ from collections.abc import Iterable, Mapping
 from ..auth.authenticator import Authenticator
 from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
-from ..cookies import find_cookie
-from ..errors import ConfigurationError
+from ..cookies import check_distinct_names, find_cookie
 from ..sessions.data import GUEST, SessionBackend, Visitor
 from ..sessions.record import SessionRecord
 
-__all__ = ["LoginWatch", "visitor_of"]
+__all__ = ["LoginWatch", "credential_cookie_names", "visitor_of"]
+
+
+def credential_cookie_names(authenticator: Authenticator) -> list[tuple[str, str]]:
+    """``(use, name)`` of every cookie the authenticator's cookie transports use."""
+    return [
+        pair
+        for t in authenticator.transports
+        if isinstance(t, CookieTransport)
+        for pair in t.cookie_names
+    ]
 
 
 def visitor_of(identity: Identity | None, record: SessionRecord | None) -> Visitor:
@@ -38,7 +47,8 @@ def visitor_of(identity: Identity | None, record: SessionRecord | None) -> Visit
 class LoginWatch:
     """Reads logins and logouts from the credential cookies an app's response sets.
 
-    :raises ConfigurationError: when the session cookie has a credential cookie's name.
+    :raises ConfigurationError: when the session-data cookie is named like a credential
+        cookie (the login or refresh cookie, or a previous name of one).
     """
 
     __slots__ = ("_authenticator", "_names")
@@ -50,11 +60,9 @@ class LoginWatch:
         self._names = frozenset(
             t.cookie_name for t in authenticator.transports if isinstance(t, CookieTransport)
         )
-        if sessions.cookie_name in self._names:
-            raise ConfigurationError(
-                f"the session cookie and the credential cookie are both named "
-                f"{sessions.cookie_name!r}: give the sessions another cookie_name"
-            )
+        check_distinct_names(
+            [*credential_cookie_names(authenticator), ("session-data", sessions.cookie_name)]
+        )
 
     def _event(
         self, set_cookies: Iterable[str], request: Mapping[str, str]

@@ -133,10 +133,16 @@ class CsrfMiddleware:
                 return
 
         async def send_with_cookies(message: Message) -> None:
-            if message["type"] == "http.response.start" and state.set_cookies:
+            if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or ())
-                headers += [(_SET_COOKIE, value.encode("latin-1")) for value in state.set_cookies]
-                message["headers"] = headers
+                # The app's own Set-Cookie: a logout there clears the CSRF cookies too.
+                app_cookies = [
+                    v.decode("latin-1") for k, v in headers if k.lower() == _SET_COOKIE
+                ]
+                extra = state.response_cookies(app_cookies)
+                if extra:
+                    headers += [(_SET_COOKIE, value.encode("latin-1")) for value in extra]
+                    message["headers"] = headers
             await send(message)
 
         await self._app(scope, receive, send_with_cookies)

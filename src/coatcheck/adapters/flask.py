@@ -22,7 +22,7 @@ what ``json.loads`` lets through and code after it chokes on (a lone surrogate f
 ``"\\ud800"``, a NUL, ``1e999``, nesting deep enough for a RecursionError) with a 400
 ``invalid_text`` / ``bad_request``, and a body over its limit with 413.
 
-The authenticator's coroutines run through :func:`~coatcheck._sync.run_sync`, so its
+The authenticator's coroutines run through :func:`~coatcheck.sync.run_sync`, so its
 store must never suspend: ``open_store(url, sync=True)``, memory or SQLite. Every
 coatcheck error becomes the JSON body ``{"error": code, "message": ...}`` with the
 status of :func:`~coatcheck.adapters.http.error_status` (401, 403, 503 ...).
@@ -47,12 +47,12 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request
 from werkzeug.local import LocalProxy
 
-from .._sync import run_sync
 from ..auth.authenticator import Authenticator, AuthResult, LoginResult
 from ..auth.hybrid_cookies import HybridCookieTransport
 from ..auth.identity import Identity
 from ..auth.transports import CookieTransport
 from ..bodies import parse_json
+from ..cookies import check_distinct_names
 from ..csrf import CsrfProtector
 from ..csrf.rules import CsrfRequest, CsrfRules
 from ..errors import (
@@ -68,7 +68,8 @@ from ..sessions.data import GUEST, SessionBackend
 from ..sessions.flash import flash as _flash
 from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
-from ._session_glue import LoginWatch, visitor_of
+from ..sync import run_sync
+from ._session_glue import LoginWatch, credential_cookie_names, visitor_of
 from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_body, error_headers, error_json, error_status
 from .wsgi import request_headers
@@ -117,8 +118,8 @@ class CoatCheck:
     A guest's CSRF tokens then bind to their session once it exists.
 
     :raises ConfigurationError: from :meth:`init_app` if a store in use suspends
-        (an async store in a sync app) on the first request; for a session cookie
-        named like the credential cookie.
+        (an async store in a sync app) on the first request; at construction, for two
+        coatcheck cookies (login, refresh, session data, CSRF) that share a name.
     """
 
     def __init__(
@@ -147,6 +148,17 @@ class CoatCheck:
             csrf, authenticator, own_origin=own_origin or "", max_body=csrf_max_body,
             protect_forms=protect_forms,
         )  # fmt: skip
+        if sessions is not None and self.csrf_rules is not None:
+            # The credential cookies were checked against each; now all of them at once.
+            rules = self.csrf_rules
+            check_distinct_names(
+                [
+                    *credential_cookie_names(authenticator),
+                    ("session-data", sessions.cookie_name),
+                    ("CSRF pre-session", rules.pre_cookie),
+                    ("CSRF double-submit", rules.double_cookie),
+                ]
+            )
         paths = [p.rstrip("/") or "/" for p in exclude_paths]
         self._exact = frozenset(paths)
         self._prefixes = tuple(p + "/" for p in paths if p != "/")
@@ -224,7 +236,12 @@ class CoatCheck:
         pending: list[tuple[str, str]] = g.get(_HEADERS, [])
         state = g.get(_CSRF)
         if isinstance(state, CsrfRequest):
-            pending = pending + [("set-cookie", c) for c in state.set_cookies]
+            # A logout (the view's cookies or cc.logout()'s) clears the CSRF cookies too.
+            app_cookies = [
+                *response.headers.getlist("set-cookie"),
+                *(v for k, v in pending if k.lower() == "set-cookie"),
+            ]
+            pending = pending + [("set-cookie", c) for c in state.response_cookies(app_cookies)]
         own = {v.split("=", 1)[0] for v in response.headers.getlist("set-cookie")}
         for name, value in pending:
             if name.lower() == "set-cookie" and value.split("=", 1)[0] in own:
@@ -349,7 +366,7 @@ class CoatCheckSessionInterface(SessionInterface):
     ``flask.session``, ``flask.flash`` and ``get_flashed_messages``. The session is
     saved once per request, after the ``after_request`` handlers, and only when it
     changed; a guest who stores nothing costs no store call and gets no cookie. The
-    backend's coroutines run with :func:`~coatcheck._sync.run_sync` (use a store that
+    backend's coroutines run with :func:`~coatcheck.sync.run_sync` (use a store that
     never suspends: ``open_store(url, sync=True)``, SQLite, memory).
 
     ``authenticator`` (given by :class:`CoatCheck`, which also authenticates the request

@@ -4,7 +4,7 @@
 session mapping (:func:`session_of`); :class:`CsrfMiddleware` refuses forged requests.
 
 The decisions are the core's, unchanged: the same :class:`~coatcheck.auth.Authenticator`
-coroutines, driven without an event loop by :func:`~coatcheck._sync.run_sync`. That
+coroutines, driven without an event loop by :func:`~coatcheck.sync.run_sync`. That
 works because coatcheck's coroutines suspend only on a store's network I/O, so use
 a store that never suspends: ``open_store(url, sync=True)`` (blocking Redis or
 PostgreSQL), or the memory and SQLite stores. Only the I/O and this glue differ
@@ -18,7 +18,6 @@ import io
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
-from .._sync import run_sync
 from ..auth.authenticator import Authenticator
 from ..auth.dpop import METHOD_HEADER, PATH_HEADER, SCHEME_HEADER
 from ..auth.identity import Identity
@@ -37,6 +36,7 @@ from ..sessions.data import SessionBackend
 from ..sessions.flash import flash as _flash
 from ..sessions.flash import pop_flashes as _pop_flashes
 from ..sessions.mapping import SessionMapping
+from ..sync import run_sync
 from ._session_glue import LoginWatch, visitor_of
 from .dbsc import dbsc_endpoint, method_not_allowed, serve_dbsc
 from .http import error_headers, error_json, error_status
@@ -486,8 +486,11 @@ class CsrfMiddleware:
         def start_with_cookies(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
-            if state.set_cookies:
-                headers = list(headers) + [("set-cookie", c) for c in state.set_cookies]
+            # The app's own Set-Cookie: a logout there clears the CSRF cookies too.
+            app_cookies = [v for k, v in headers if k.lower() == "set-cookie"]
+            extra = state.response_cookies(app_cookies)
+            if extra:
+                headers = list(headers) + [("set-cookie", c) for c in extra]
             return start_response(status, headers, exc_info)
 
         return self._app(environ, start_with_cookies)

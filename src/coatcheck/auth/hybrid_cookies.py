@@ -142,6 +142,14 @@ class HybridCookieTransport(CookieTransport):
         return self._refresh_path
 
     @property
+    def cookie_names(self) -> tuple[tuple[str, str], ...]:
+        """``(use, name)`` of every cookie this transport reads or writes."""
+        names = (*super().cookie_names, ("refresh", self._refresh_name))
+        if self._refresh_renamed_from is not None:
+            names += (("refresh (previous name)", self._refresh_renamed_from),)
+        return names
+
+    @property
     def refresh_renamed_from(self) -> str | None:
         """The refresh cookie's previous name, still read, or ``None``."""
         return self._refresh_renamed_from

@@ -123,15 +123,13 @@ class SessionStrategy:
 
         ``via`` names the transport the token came through (``Identity.via``).
         """
-        before = self._clock.now()
-        record = await self._manager.validate(token)
+        # lookup says whether this very call renewed the session (moved its expiry).
+        record, renewed = await self._manager.lookup(token)
         if record is None or not record.user_id:
             # Fail closed: a guest's session holds data, never an identity.
             return None
         identity = _session_identity(record, via)
-        # The manager stamps last_seen with its own "now" only when it renews, so a
-        # last_seen no older than our reading before the call means this call renewed.
-        if identity.persistent and record.last_seen >= before:
+        if identity.persistent and renewed:
             reissued = Issued(
                 token=token, expires_at=record.expires_at, session_id=record.id, identity=identity
             )

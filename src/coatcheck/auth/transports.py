@@ -126,6 +126,14 @@ class CookieTransport:
         return self._policy
 
     @property
+    def cookie_names(self) -> tuple[tuple[str, str], ...]:
+        """``(use, name)`` of every cookie this transport reads or writes."""
+        names: tuple[tuple[str, str], ...] = (("login", self._cookie_name),)
+        if self._renamed_from is not None:
+            names += (("login (previous name)", self._renamed_from),)
+        return names
+
+    @property
     def renamed_from(self) -> str | None:
         """The cookie's previous name, still read for logins before the rename, or ``None``."""
         return self._renamed_from

@@ -105,8 +105,9 @@ def register(subparsers: Any) -> None:
         "--public-origin",
         default=None,
         metavar="ORIGIN",
-        help="scheme://host[:port] API clients use when a proxy stands in front (their proofs "
-        "name it; default: the request's own scheme and Host)",
+        help="scheme://host[:port] browsers and API clients use when a proxy stands in front: "
+        "the CSRF Origin check's own origin, and the one DPoP proofs name (default: the "
+        "request's own scheme and Host)",
     )
     parser.add_argument(
         "--forwarded-allow-ips",

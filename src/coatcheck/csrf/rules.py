@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 from .._forms import FORM_MEDIA_TYPES, form_field, media_type
 from ..auth.identity import Identity
-from ..cookies import dump_cookie, parse_cookie
+from ..cookies import check_distinct_names, dump_cookie, expire_cookie, parse_cookie
 from ..errors import ConfigurationError, CsrfError, CsrfTokenMismatch, MissingCsrfToken
 from ..events import CsrfRefused, emit, note_cookie, observed
 from ..policies import CookiePolicy, validate_origin
@@ -127,8 +127,9 @@ class CsrfRules:
     :param max_body: largest form body searched for the token field, bytes.
     :param protect_forms: also demand a token from a guest posting a form without
         any credential cookie (login CSRF in browsers too old for Layer 1).
-    :raises ConfigurationError: for a non-positive ``max_body``, or an ``own_origin``
-        that is not ``scheme://host[:port]`` (a trailing ``/`` or a path is an error).
+    :raises ConfigurationError: for a non-positive ``max_body``, an ``own_origin``
+        that is not ``scheme://host[:port]`` (a trailing ``/`` or a path is an error),
+        or a CSRF cookie named like a credential cookie (``policy.cookie_name``).
     :raises CookieError: for a cookie name or policy the CSRF cookies cannot use.
     """
 
@@ -173,8 +174,16 @@ class CsrfRules:
         # Fails now (CookieError) rather than on the first page, for an illegal name.
         dump_cookie(self.pre_cookie, "x", self._pre_policy)
         dump_cookie(self.double_cookie, "x", self._double_policy)
+        credentials = tuple(credential_cookies)
+        check_distinct_names(
+            [
+                *(("login", name) for name in credentials),
+                ("CSRF pre-session", self.pre_cookie),
+                ("CSRF double-submit", self.double_cookie),
+            ]
+        )
         self._protector = protector
-        self._credential_cookies = tuple(credential_cookies)
+        self._credential_cookies = credentials
         self._own_origin = validate_origin(own_origin) if own_origin else ""
         paths = [p.rstrip("/") or "/" for p in exempt_paths]
         self._exact = frozenset(paths)
@@ -187,6 +196,20 @@ class CsrfRules:
     @property
     def protector(self) -> CsrfProtector:
         return self._protector
+
+    @property
+    def credential_cookies(self) -> tuple[str, ...]:
+        return self._credential_cookies
+
+    @property
+    def pre_policy(self) -> CookiePolicy:
+        """The pre-session cookie's attributes."""
+        return self._pre_policy
+
+    @property
+    def double_policy(self) -> CookiePolicy:
+        """The double-submit cookie's attributes."""
+        return self._double_policy
 
     def exempt(self, path: str) -> bool:
         """Whether ``path`` is one of ``exempt_paths`` (or below one)."""
@@ -330,6 +353,19 @@ class CsrfRules:
         return f"CsrfRules({self._protector!r})"
 
 
+def _expires_one_of(set_cookies: Iterable[str], names: Iterable[str]) -> bool:
+    """Whether one of ``set_cookies`` deletes a cookie named in ``names`` (a logout)."""
+    wanted = frozenset(names)
+    for value in set_cookies:
+        name, eq, rest = value.partition("=")
+        if not eq or name.strip() not in wanted:
+            continue
+        token, _, attributes = rest.partition(";")
+        if not token.strip() or "max-age=0" in attributes.lower().replace(" ", ""):
+            return True
+    return False
+
+
 def _refused(exc: CsrfError) -> None:
     if observed(CsrfRefused):
         emit(CsrfRefused(reason=exc.code))
@@ -339,7 +375,8 @@ class CsrfRequest:
     """One request's CSRF state: cookies parsed on first use, one page token.
 
     ``set_cookies`` holds the ``Set-Cookie`` values the adapter must add to the
-    response (a new pre-session or double-submit cookie).
+    response (a new pre-session or double-submit cookie); :meth:`response_cookies`
+    adds, at a logout, the ones that expire the CSRF cookies.
     """
 
     __slots__ = ("_cookies", "_for", "_rules", "_token", "headers", "set_cookies")
@@ -365,6 +402,29 @@ class CsrfRequest:
         if is_safe_method(method):
             return None  # before touching the cookies: safe requests cost nothing
         return self._rules.decide(method, self.headers, self.cookies, identity, guest)
+
+    def response_cookies(self, app_cookies: Iterable[str]) -> list[str]:
+        """The ``Set-Cookie`` values to add to a response that sets ``app_cookies``.
+
+        :attr:`set_cookies`, and at a logout (``app_cookies`` expire a credential
+        cookie) the expiry of each CSRF cookie the request carried that this response
+        does not set anew: the double-submit token was made for the login and must not
+        outlive it, and the next visitor of a shared browser starts from nothing.
+        """
+        rules = self._rules
+        out = list(self.set_cookies)
+        app_cookies = list(app_cookies)
+        if not _expires_one_of(app_cookies, rules.credential_cookies):
+            return out
+        # Not twice, and never over what the app or this request set itself.
+        fresh = {value.partition("=")[0].strip() for value in [*out, *app_cookies]}
+        for name, policy in (
+            (rules.double_cookie, rules.double_policy),
+            (rules.pre_cookie, rules.pre_policy),
+        ):
+            if name in self.cookies and name not in fresh:
+                out.append(expire_cookie(name, policy))
+        return out
 
     def token(self, identity: Identity | None, guest: str = "") -> str:
         """The page token for ``identity`` (``guest``: a guest session's id), the same

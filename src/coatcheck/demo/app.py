@@ -472,10 +472,8 @@ def _error_response(demo: DemoContext, request: Request, exc: Exception) -> Resp
         if isinstance(exc, RateLimited) and "retry-after" in headers:
             # The same number as Retry-After (RFC 9110 §10.2.3), in words.
             wait = int(headers["retry-after"])
-            message = (
-                "too many failed sign-in attempts; try again in "
-                f"{wait} second{'' if wait == 1 else 's'}"
-            )
+            what = exc.message.removesuffix("; try again later")
+            message = f"{what}; try again in {wait} second{'' if wait == 1 else 's'}"
             body = {**body, "message": message}
     if wants_json(request):
         return JSONResponse(body, status_code=status, headers=headers)

@@ -21,7 +21,7 @@ from ..auth import Authenticator, BearerTransport, CookieTransport, DPoPTranspor
 from ..bodies import content_length, parse_form, parse_json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, InputError, PayloadTooLarge
-from ..policies import SessionPolicy
+from ..policies import SessionPolicy, validate_origin
 from ..ratelimit import LoginLimiter
 from ..revocation import RevocationFeed
 from ..sessions import SessionManager, SessionStore, StoreSessions
@@ -92,7 +92,8 @@ class DemoConfig:
     (RFC 9449): a login or refresh with a proof gets a key-bound token;
     ``dpop_required`` refuses logins without one and unbound bearer tokens;
     ``dpop_nonce`` makes proofs carry a server nonce; ``public_origin`` is the origin
-    API clients use when a proxy stands in front (their proofs name it). ``dbsc``
+    browsers and API clients use when a proxy stands in front (the CSRF check compares
+    ``Origin`` with it; DPoP proofs name it). ``dbsc``
     offers browsers Device Bound Session Credentials in session and hybrid mode;
     ``bound_ttl`` is session mode's bound-cookie lifetime (hybrid mode's is
     ``access_ttl``). ``metrics`` serves Prometheus metrics at ``/metrics`` (every
@@ -123,6 +124,9 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODE_NAMES:
             raise ConfigurationError(f"mode must be one of {', '.join(sorted(MODE_NAMES))}")
+        if self.public_origin is not None:
+            # Now, not at the first request (Starlette builds its middleware lazily).
+            validate_origin(self.public_origin)
 
 
 @dataclass(slots=True)

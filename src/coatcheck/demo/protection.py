@@ -29,7 +29,7 @@ from ..auth import HybridCookieTransport
 from ..clock import Clock, SystemClock
 from ..cookies import expire_cookie
 from ..csrf import CsrfProtector
-from ..errors import CsrfError
+from ..errors import CsrfError, RateLimited
 from ..policies import CookiePolicy, CsrfPolicy
 from ..ratelimit import AttemptCounter, LoginLimiter
 from ..secret import Secret
@@ -91,6 +91,9 @@ def csrf_middleware(demo: DemoContext) -> Middleware:
         ),
         credential_cookies=names,
         cookie_policy=CookiePolicy(secure=demo.config.https),
+        # Behind a proxy the Host header is the proxy's idea, not the browser's origin:
+        # --public-origin names it (and a malformed one fails at start-up here).
+        own_origin=demo.config.public_origin or "",
         # The OAuth token endpoint takes no cookie: its credential is the refresh token
         # in the body (and its DPoP proof), nothing a browser would send by itself.
         exempt_paths=("/api/token",),
@@ -181,7 +184,13 @@ async def guarded_register(
     limiter = demo.limiter
     if limiter is None:
         return await register_user(demo, username, password, name)
-    attempt = await limiter.reserve(None, client_ip(request))
+    try:
+        attempt = await limiter.reserve(None, client_ip(request))
+    except RateLimited as exc:
+        raise RateLimited(
+            "too many registrations from this address; try again later",
+            retry_after=exc.retry_after,
+        ) from None
     try:
         return await register_user(demo, username, password, name)
     except DemoError as exc:

@@ -102,9 +102,14 @@ def store_survives_restart(store_url: str, mode: str) -> str:
 
 
 async def right_now(
-    demo: DemoContext, request: Request, identity: Identity | None, data: Mapping[str, object]
+    demo: DemoContext,
+    request: Request,
+    identity: Identity | None,
+    data: Mapping[str, object],
+    record: SessionRecord | None,
 ) -> Picture:
-    """The picture for this request. Raises StoreError when the store cannot be read."""
+    """The picture for this request; ``record`` is the login's session, read once by the
+    caller (``None`` when there is none)."""
     at = now(demo)
     cookies = request.cookies
     cookie = demo.cookie
@@ -112,9 +117,6 @@ async def right_now(
     mode = demo.config.mode
     held: list[visual.Held] = []
     kept: list[visual.Kept] = []
-    record = None
-    if identity is not None and identity.session_id and demo.manager is not None:
-        record = await demo.manager.get_id(identity.session_id)
     ends = None
     if identity is not None and identity.persistent:
         ends = record.expires_at if record is not None and mode == "hybrid" else identity.expires_at

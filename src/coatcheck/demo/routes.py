@@ -22,6 +22,7 @@ from ..errors import (
     StoreError,
 )
 from ..redirects import is_safe_redirect, safe_redirect
+from ..sessions import SessionRecord
 from . import pages, visual
 from .context import (
     DemoContext,
@@ -69,7 +70,7 @@ def _login_data(user: User) -> dict[str, str]:
     return {"username": user.username, "name": user.name}
 
 
-async def _details(demo: DemoContext, identity: Identity) -> list[str]:
+def _details(demo: DemoContext, identity: Identity, record: SessionRecord | None) -> list[str]:
     lines = [
         f"User id {identity.user_id}, username {identity.claims.get('username', '?')}.",
         f"Authenticated by {identity.mode} via {identity.via}; "
@@ -79,9 +80,6 @@ async def _details(demo: DemoContext, identity: Identity) -> list[str]:
     if isinstance(strategy, HybridStrategy) and identity.via == "cookie":
         # The access token's expiry changes at every refresh: the panel below shows it
         # live. What stays put is the session, which the refresh cookie stands for.
-        record = None
-        if demo.manager is not None and identity.session_id:
-            record = await demo.manager.get_id(identity.session_id)
         until = pages.when(record.expires_at) if record is not None else "?"
         policy = demo.config.session_policy
         lines.append(
@@ -135,12 +133,13 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
     if identity is None and not message and request.cookies.get(demo.cookie.cookie_name):
         # A credential cookie that no longer logs anyone in: say why, not just "guest".
         message = _ENDED.get(demo.config.mode, _ENDED["session"])
-    picture = await right_now(demo, request, identity, session)
+    # The login's session record, read once for the picture, the details and the panel.
+    record = None
+    if identity is not None and identity.session_id and demo.manager is not None:
+        record = await demo.manager.get_id(identity.session_id)
+    picture = await right_now(demo, request, identity, session, record)
     if identity is not None and isinstance(strategy, HybridStrategy):
         leeway = strategy.codec.policy.leeway.total_seconds()
-        record = None
-        if demo.manager is not None and identity.session_id:
-            record = await demo.manager.get_id(identity.session_id)
         issued = identity.claims.get("iat")
         panel = pages.hybrid_panel(
             expires_at=identity.expires_at,
@@ -164,7 +163,7 @@ async def _home(request: Request, *, status: int = 200, message: str = "", error
         mode=demo.config.mode,
         name=_name(identity) if identity else None,
         explainer=demo.explainer,
-        details=await _details(demo, identity) if identity else (),
+        details=_details(demo, identity, record) if identity else (),
         message=message,
         error=error,
         hidden=hidden,

@@ -95,7 +95,9 @@ class CookieSessions:
     :param secrets: a :class:`~coatcheck.secret.SecretRing`, one secret, or several,
         oldest first (at least 32 bytes each); the newest signs or encrypts.
     :param encrypt: a JWE (``dir`` + ``A256GCM``) instead of a signed, readable value.
-    :param cookie_name: ``session`` by default, as Starlette and Flask name theirs.
+    :param cookie_name: by default ``coatcheck_data`` with the strongest prefix
+        ``cookie_policy`` allows (``__Host-coatcheck_data`` over HTTPS); it must differ
+        from every other coatcheck cookie (checked at start-up).
     :param cookie_policy: its attributes (HttpOnly, Secure, SameSite=Lax, Path=/).
     :param max_age: how long a cookie is accepted after it was last written.
     :param persistent: the cookie outlives the browser (Max-Age = ``max_age``).
@@ -124,7 +126,7 @@ class CookieSessions:
         secrets: SecretRing | str | bytes | Secret | Sequence[str | bytes | Secret],
         *,
         encrypt: bool = False,
-        cookie_name: str = "session",
+        cookie_name: str | None = None,
         cookie_policy: CookiePolicy = CookiePolicy(),  # noqa: B008 - frozen, so sharing is safe
         max_age: timedelta = timedelta(days=14),
         persistent: bool = True,

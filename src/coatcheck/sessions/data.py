@@ -10,7 +10,8 @@ at the end, and returns the ``Set-Cookie`` headers to send.
 
 * a **guest** (no login) has none until something is stored: then a guest session is
   made, a :class:`~coatcheck.sessions.SessionRecord` with user id ``""`` under a token
-  of its own in the data cookie (``session`` by default). Guests' records are never
+  of its own in the data cookie (``__Host-coatcheck_data`` by default, see
+  :data:`DEFAULT_DATA_COOKIE_NAME`). Guests' records are never
   indexed under a user and never authenticate anyone. A request that stores nothing
   makes no store call and sends no cookie; a session whose data becomes empty is
   deleted and its cookie cleared.
@@ -56,7 +57,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ..cookies import dump_cookie, expire_cookie, find_cookie
+from ..cookies import dump_cookie, expire_cookie, find_cookie, prefixed_name
 from ..errors import ConfigurationError, InvalidCredentials
 from ..events import note_cookie
 from ..policies import CookiePolicy
@@ -66,6 +67,7 @@ from .record import SessionRecord
 
 __all__ = [
     "DATA_KEY",
+    "DEFAULT_DATA_COOKIE_NAME",
     "GUEST",
     "OWNER_KEY",
     "LegacyCookie",
@@ -75,6 +77,12 @@ __all__ = [
     "carry_all",
     "drop_all",
 ]
+
+#: The data cookie's name when the caller does not name it, before its prefix
+#: (:func:`~coatcheck.cookies.prefixed_name`: ``__Host-coatcheck_data`` over HTTPS).
+#: Not ``session``: that is the login cookie's name over plain HTTP
+#: (:class:`~coatcheck.auth.CookieTransport`), and Starlette's and Flask's.
+DEFAULT_DATA_COOKIE_NAME = "coatcheck_data"
 
 #: Key of a record's data under which the session mapping is kept.
 DATA_KEY = "_session"
@@ -178,7 +186,11 @@ class _CookieWriter:
 
     __slots__ = ("_clear", "_name", "_persistent", "_policy", "clock")
 
-    def __init__(self, name: str, policy: CookiePolicy, persistent: bool, clock: Any) -> None:
+    def __init__(
+        self, name: str | None, policy: CookiePolicy, persistent: bool, clock: Any
+    ) -> None:
+        if name is None:
+            name = prefixed_name(DEFAULT_DATA_COOKIE_NAME, policy)
         self._name = name
         self._policy = policy
         self._persistent = persistent
@@ -255,8 +267,9 @@ class StoreSessions:
         session mode, the one the :class:`~coatcheck.auth.SessionStrategy` uses, so the
         data can live in the login record). Its policy times guest sessions too; its
         ``max_data_size`` bounds the data.
-    :param cookie_name: the data cookie (guests, and jwt/hybrid logins); ``session``, as
-        Starlette and Flask name theirs. It must differ from the credential cookie.
+    :param cookie_name: the data cookie (guests, and jwt/hybrid logins); by default
+        :data:`DEFAULT_DATA_COOKIE_NAME` with the strongest prefix ``cookie_policy``
+        allows. It must differ from every other coatcheck cookie (checked at start-up).
     :param cookie_policy: its attributes (HttpOnly, Secure, SameSite=Lax, Path=/ by
         default; ``secure=False`` only for plain-HTTP development).
     :param persistent: the cookie outlives the browser (Max-Age up to the session's
@@ -274,7 +287,7 @@ class StoreSessions:
         self,
         manager: SessionManager,
         *,
-        cookie_name: str = "session",
+        cookie_name: str | None = None,
         cookie_policy: CookiePolicy = CookiePolicy(),  # noqa: B008 - frozen, so sharing is safe
         persistent: bool = True,
         on_login: Hook = carry_all,

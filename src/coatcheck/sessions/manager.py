@@ -16,7 +16,11 @@ revoke without telling the processes that check access tokens without the store.
 A guest's session is a record with user id ``""``: made by ``create("")``, read by
 :meth:`~SessionManager.validate` like any other, never indexed under a user and never
 an authentication (:class:`~coatcheck.auth.SessionStrategy` treats it as a guest).
-Every write of data checks its size against ``max_data_size``. Creations and revocations
+Every write of data checks its size against ``max_data_size``. Text that no store can
+keep (a NUL, which PostgreSQL refuses, or a lone surrogate, which UTF-8 cannot encode) in
+a user id, a user agent, an address or anywhere in the data is refused before any store
+sees it, with :class:`~coatcheck.errors.InvalidText` (a 400: such text comes from a
+client), the same on every store. Creations and revocations
 are told to observers as :mod:`coatcheck.events` (``SessionCreated``, ``SessionsRevoked``).
 """
 
@@ -28,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..bodies import check_text
 from ..clock import Clock, SystemClock
 from ..errors import (
     ConfigurationError,
@@ -53,6 +58,8 @@ __all__ = ["DEFAULT_MAX_DATA_SIZE", "SessionManager"]
 _DEFAULT_ATTEMPTS = 64
 #: Largest session data, as compact UTF-8 JSON, a manager writes by default (bytes).
 DEFAULT_MAX_DATA_SIZE = 64 * 1024
+# Data is walked this deep for bad text; deeper, json.dumps refuses it anyway.
+_TEXT_DEPTH = 256
 
 
 class SessionManager:
@@ -198,9 +205,14 @@ class SessionManager:
         """Start a new session; return ``(token, record)``. The token is shown only here.
 
         Always a fresh id (call it at every login: session fixation). ``user_id=""``
-        makes a guest's session. Raises StoreError, SessionTooLarge.
+        makes a guest's session. Raises InvalidText (NUL or lone surrogate in any
+        text), StoreError, SessionTooLarge.
         """
+        check_text(user_id, field="the user id")
+        check_text(user_agent, field="the user agent")
+        check_text(ip, field="the client address")
         stored = dict(data or {})
+        _check_data_text(stored)
         self.check_size(stored)
         now = self._clock.now()
         token = new_token(user_id)
@@ -292,8 +304,10 @@ class SessionManager:
         """The live session with this id, or ``None``; read only, never renews.
 
         For callers that hold a session id rather than a token (hybrid mode checks a
-        JWT's ``sid`` this way while its revocation feed is down). Raises StoreError.
+        JWT's ``sid`` this way while its revocation feed is down). Raises InvalidText,
+        StoreError.
         """
+        check_text(session_id, field="the session id")
         now = self._clock.now()
         record = await self._store.get(session_id, now)
         if record is None or decide(record, now, self._policy) is Decision.EXPIRED:
@@ -348,6 +362,7 @@ class SessionManager:
         """End a session by its id (device lists, the CLI) and publish it; return the
         removed record. Raises StoreError.
         """
+        check_text(session_id, field="the session id")
         removed = await self._store.delete(session_id)
         await self._published([session_id])
         if removed is not None:
@@ -358,8 +373,9 @@ class SessionManager:
         """End every session of ``user_id`` except session id ``keep``; their ids.
 
         ``keep`` is for "log out my other devices" and password changes, which keep
-        the current session. The ids are published. Raises StoreError.
+        the current session. The ids are published. Raises InvalidText, StoreError.
         """
+        check_text(user_id, field="the user id")
         if keep is None:
             revoked = await self._store.delete_user(user_id)
         else:
@@ -375,7 +391,8 @@ class SessionManager:
         return revoked
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
-        """The user's live sessions, oldest first. Raises StoreError."""
+        """The user's live sessions, oldest first. Raises InvalidText, StoreError."""
+        check_text(user_id, field="the user id")
         return await self._store.list_user(user_id, self._clock.now())
 
     async def update_data(
@@ -424,6 +441,7 @@ class SessionManager:
             if data is None:
                 await self._store.delete(current.id)
                 return None
+            _check_data_text(data)
             self.check_size(data)
             updated = current.with_data(data)
             if await self._store.update(updated):
@@ -443,6 +461,24 @@ class SessionManager:
 
     def __repr__(self) -> str:
         return f"SessionManager({self._store!r}, policy={self._policy!r})"
+
+
+def _check_data_text(value: Any, depth: int = 0) -> None:
+    """Refuse a NUL or lone surrogate in any key or string of session data.
+
+    :raises InvalidText: naming only where (never the text itself).
+    """
+    if isinstance(value, str):
+        check_text(value, field="a text in the session data")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                check_text(key, field="a key of the session data")
+            if depth < _TEXT_DEPTH:
+                _check_data_text(item, depth + 1)
+    elif isinstance(value, list | tuple) and depth < _TEXT_DEPTH:
+        for item in value:
+            _check_data_text(item, depth + 1)
 
 
 def _revoked(count: int) -> None:

@@ -91,7 +91,7 @@ def open_store(url: str, *, sync: bool = False) -> SessionStore:
     """The store a URL names, e.g. ``sqlite:///coatcheck.db`` or ``redis://127.0.0.1:6379/0``.
 
     With ``sync=True`` a network store does blocking I/O and never suspends, for WSGI
-    apps driving the core with :func:`coatcheck._sync.run_sync` (memory and SQLite
+    apps driving the core with :func:`coatcheck.sync.run_sync` (memory and SQLite
     stores are the same either way).
 
     Raises ConfigurationError for an unknown scheme, a malformed URL, or a store whose

@@ -11,7 +11,7 @@ asks of Redis goes through a :class:`RedisIO`:
 * ``ping()``, ``close()``, ``describe()``.
 
 Every method is a coroutine. Over a blocking driver (``sync=True``) none of them ever
-suspends, so :func:`coatcheck._sync.run_sync` drives the very same store for WSGI.
+suspends, so :func:`coatcheck.sync.run_sync` drives the very same store for WSGI.
 Replies are RESP as it comes (bytes, ints, lists, ``None``; a simple ``OK`` is
 ``b"OK"``). Failures are the store's: :class:`~coatcheck.errors.StoreUnavailable`
 when Redis cannot be reached, does not answer, is loading, or is between masters

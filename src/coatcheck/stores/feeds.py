@@ -18,6 +18,8 @@ __all__ = ["FEED_SCHEMES", "default_feed_url", "open_feed"]
 #: URL schemes a revocation feed can use.
 FEED_SCHEMES = ("redis", "rediss", "redis+cluster", "redis+sentinel", "postgresql", "postgres")
 _SYSTEM_CLOCK = SystemClock()
+# Query options of a PostgreSQL store or feed URL that are coatcheck's, not libpq's.
+_PG_NOT_LIBPQ = frozenset({"table", "schema", "channel"})
 
 
 def _scheme(url: str) -> str:
@@ -36,10 +38,12 @@ def open_feed(
     """The feed a URL names: ``redis://`` and ``redis+sentinel://`` (pub/sub),
     ``redis+cluster://`` (sharded pub/sub) or ``postgresql://`` (LISTEN/NOTIFY).
 
-    ``?channel=NAME`` picks the channel (default: the feed's own); other query
-    parameters (a store URL's options, such as ``prefix``) are ignored, so a store URL
-    works as a feed URL. The feed is not started (:meth:`RevocationFeed.start` listens;
-    :meth:`RevocationFeed.publish` works without it).
+    ``?channel=NAME`` picks the channel (default: the feed's own); a store URL's own
+    options (``prefix``; ``table``, ``schema``) are ignored, so a store URL works as a
+    feed URL. A PostgreSQL URL keeps its libpq options (``sslmode``, ``sslrootcert``,
+    ``target_session_attrs`` ...): the feed connects as the store does. The feed is
+    not started (:meth:`RevocationFeed.start` listens; :meth:`RevocationFeed.publish`
+    works without it).
 
     :raises ConfigurationError: for another scheme, a bad channel, or a missing driver.
     """
@@ -62,6 +66,15 @@ def open_feed(
         return RedisRevocationFeed(base, revocations, channel=channel, clock=clock)
     from .postgres_revocation import PostgresRevocationFeed
 
+    # libpq's options stay (sslmode=require must not quietly become a clear-text feed);
+    # the store's and the feed's own go.
+    kept = [
+        (k, v)
+        for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        if k not in _PG_NOT_LIBPQ
+    ]
+    if kept:
+        base += "?" + urlencode(kept)
     if channel is None:
         return PostgresRevocationFeed(base, revocations, clock=clock)
     return PostgresRevocationFeed(base, revocations, channel=channel, clock=clock)

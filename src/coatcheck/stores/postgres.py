@@ -36,7 +36,7 @@ import hashlib
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, StoreError
@@ -167,6 +167,8 @@ class PostgresStore:
         self._prune_batch = prune_batch
         self._creates = 0
         self._remembered = 0
+        if io is None:
+            _check_asyncpg_options(conninfo)
         self._io: PgIO = io or AsyncpgIO(
             _without(conninfo, "connect_timeout"), min_size=min_size, max_size=max_size,
             timeout=timeout, connect_timeout=_connect_timeout(conninfo),
@@ -448,6 +450,49 @@ def _connect_timeout(url: str) -> float:
         return max(float(raw), 0.1)
     except ValueError as exc:
         raise ConfigurationError("connect_timeout in the PostgreSQL URL is a number") from exc
+
+
+# What asyncpg reads from a URL's query (asyncpg/connect_utils.py, 0.29 to 0.32), with the
+# values it accepts where it checks them only when connecting. Any other option asyncpg
+# sends to the server as a setting, which fails at the first connection (or, for a libpq
+# option such as keepalives, means something else entirely): refused here instead.
+_ASYNCPG_OPTIONS: Final[dict[str, frozenset[str] | None]] = {
+    "host": None, "port": None, "user": None, "password": None, "dbname": None,
+    "database": None, "passfile": None, "service": None, "krbsrvname": None,
+    "sslcert": None, "sslkey": None, "sslrootcert": None, "sslcrl": None, "sslpassword": None,
+    "sslmode": frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
+    "sslnegotiation": frozenset({"postgres", "direct"}),
+    "ssl_min_protocol_version": frozenset({"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}),
+    "ssl_max_protocol_version": frozenset({"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}),
+    "target_session_attrs": frozenset(
+        {"any", "primary", "standby", "read-write", "read-only", "prefer-standby"}
+    ),
+    "gsslib": frozenset({"gssapi", "sspi"}),
+    # Server settings asyncpg passes on, which every PostgreSQL knows.
+    "application_name": None, "search_path": None, "timezone": None,
+    "statement_timeout": None, "lock_timeout": None,
+}  # fmt: skip
+
+
+def _check_asyncpg_options(conninfo: str) -> None:
+    """Refuse a URL option asyncpg would not understand, or a bad value. Raises
+    ConfigurationError saying what it takes, and where libpq's other options work."""
+    for name, value in parse_qsl(urlsplit(conninfo).query, keep_blank_values=True):
+        if name == "connect_timeout":
+            continue  # coatcheck's own (checked in _connect_timeout)
+        if name not in _ASYNCPG_OPTIONS:
+            raise ConfigurationError(
+                f"the PostgreSQL URL option {name!r} is not one the asyncio store (asyncpg) "
+                f"understands; it takes {', '.join(sorted(_ASYNCPG_OPTIONS))} and "
+                "connect_timeout. Remove it, or for other libpq options use "
+                "open_store(url, sync=True) (psycopg)"
+            )
+        allowed = _ASYNCPG_OPTIONS[name]
+        if allowed is not None and value not in allowed:
+            raise ConfigurationError(
+                f"the PostgreSQL URL option {name}={value!r} is not valid: use one of "
+                f"{', '.join(sorted(allowed))}"
+            )
 
 
 def _parse_url(url: str) -> tuple[str, dict[str, Any]]:

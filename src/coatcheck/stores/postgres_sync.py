@@ -1,10 +1,10 @@
 """SyncPostgresStore: the :class:`~coatcheck.stores.postgres.PostgresStore`, on blocking I/O.
 
-For WSGI apps and Flask (see :mod:`coatcheck._sync`). It is PostgresStore itself
+For WSGI apps and Flask (see :mod:`coatcheck.sync`). It is PostgresStore itself
 (SQL, schema migrations, record mapping, errors) over a blocking driver
 (:class:`~coatcheck.stores._pg_io.PsycopgIO`: psycopg's thread-safe
 ``ConnectionPool``). Every method is still a coroutine, but none ever suspends, so
-:func:`~coatcheck._sync.run_sync` can drive the core without an event loop.
+:func:`~coatcheck.sync.run_sync` can drive the core without an event loop.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """SyncRedisStore: the :class:`~coatcheck.stores.redis.RedisStore`, on blocking I/O.
 
-For WSGI apps and Flask (see :mod:`coatcheck._sync`). It is RedisStore itself (key
+For WSGI apps and Flask (see :mod:`coatcheck.sync`). It is RedisStore itself (key
 layout, Lua scripts, record mapping, error mapping) over a blocking driver
 (:mod:`coatcheck.stores._redis_io` with ``sync=True``: ``redis.Redis`` for one
 server or a Sentinel master, one ``redis.Redis`` per master on a cluster). Every
 method is still a coroutine, but none ever suspends, so
-:func:`~coatcheck._sync.run_sync` can drive the core without an event loop.
+:func:`~coatcheck.sync.run_sync` can drive the core without an event loop.
 redis-py's connection pools are thread-safe, so one store serves every thread of a
 threaded WSGI server.
 

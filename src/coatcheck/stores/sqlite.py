@@ -10,6 +10,15 @@ takes about 10 µs here, and a hop to a thread would cost about 200 µs. Every
 method is one statement (``delete_expired`` one per batch), so under write
 contention the loop waits at most ``busy_timeout``.
 
+Threads (a threaded WSGI server) share the store's one connection, one call at a
+time: each statement is read to its end under a lock, so no thread's half-read
+statement holds a stale snapshot that turns another's write into SQLITE_BUSY_SNAPSHOT,
+and a change count is never another thread's. Every write is its own ``BEGIN
+IMMEDIATE`` transaction: it takes the write lock before reading, so another process's
+writer makes it wait (``busy_timeout``) instead of failing, and a transaction that
+still meets a busy snapshot or a WAL recovery is retried from the start. The
+connection opens once, on first use, whichever thread gets there first.
+
 Login-attempt counters (:mod:`coatcheck.ratelimit`) live in ``coatcheck_attempts``
 (schema version 2): one upsert checks the lock and counts an attempt together, so
 processes sharing the file never let more through than the limit. One-time values
@@ -28,8 +37,9 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailable
@@ -40,6 +50,8 @@ if TYPE_CHECKING:
     from ..ratelimit import AttemptRule
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+T = TypeVar("T")
 
 SCHEMA_VERSION: Final = 3
 
@@ -150,9 +162,14 @@ _SWEEP_REPLAY = (
 _DELETE_SPENT_REPLAY = "DELETE FROM coatcheck_replay WHERE forget_at <= ?"
 _SWEEP_EVERY = 256
 
-# sqlite3 has no name for it: SQLITE_BUSY | (2 << 8), a write on a stale read snapshot.
+# sqlite3 has no names for them: SQLITE_BUSY | (1 << 8), another connection is
+# recovering the WAL index; SQLITE_BUSY | (2 << 8), a write on a stale read snapshot.
+# Both are returned at once, without the busy handler; a fresh transaction clears them.
+# A plain SQLITE_BUSY has already waited busy_timeout and is not retried.
+_SQLITE_BUSY_RECOVERY = 261
 _SQLITE_BUSY_SNAPSHOT = 517
-_SNAPSHOT_RETRIES = 20
+_RETRIED = frozenset({_SQLITE_BUSY_RECOVERY, _SQLITE_BUSY_SNAPSHOT})
+_BUSY_RETRIES = 20
 
 # SQLite page cache per connection, KiB.
 _PAGE_CACHE_KIB = 16384
@@ -168,6 +185,8 @@ _OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
 def _forget_connections_after_fork() -> None:
     for store in list(_OPEN_STORES):
         store._conn = None
+        # Another parent thread may have held it at fork(); none runs in the child.
+        store._lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
@@ -214,9 +233,9 @@ class SQLiteStore:
 
     __slots__ = (
         "__weakref__",
-        "_attempts_lock",
         "_busy_timeout",
         "_conn",
+        "_lock",
         "_path",
         "_remembered",
     )
@@ -236,9 +255,8 @@ class SQLiteStore:
         self._path = path if path == ":memory:" else os.path.abspath(path)
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
-        # Attempt counters are written by many threads at once under a sign-in burst
-        # (WSGI); one at a time on the shared connection (see _attempt_statement).
-        self._attempts_lock = threading.Lock()
+        # Guards opening the connection and every call on it (module docstring).
+        self._lock = threading.Lock()
         self._remembered = 0
 
     @classmethod
@@ -317,57 +335,71 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
 
-    def _db(self) -> sqlite3.Connection:
-        conn = self._conn
-        return conn if conn is not None else self._connect()
+    def _run(self, body: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        """``body(connection)``, alone on the connection; a write in BEGIN IMMEDIATE.
+
+        ``body`` reads every statement to its end (fetchall) and may run again, from
+        the start, when SQLite reports a busy snapshot or a WAL recovery. Raises
+        StoreUnavailable or StoreError.
+        """
+        try:
+            with self._lock:
+                conn = self._conn if self._conn is not None else self._connect()
+                for attempt in range(_BUSY_RETRIES):
+                    try:
+                        if not write:
+                            return body(conn)
+                        conn.execute("BEGIN IMMEDIATE")
+                        try:
+                            result = body(conn)
+                            conn.execute("COMMIT")
+                        except BaseException:
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                            raise
+                        return result
+                    except sqlite3.OperationalError as exc:
+                        code = getattr(exc, "sqlite_errorcode", 0)
+                        if code not in _RETRIED or attempt == _BUSY_RETRIES - 1:
+                            raise
+                raise AssertionError("unreachable")  # pragma: no cover
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+
+    def _rows(self, sql: str, params: Any, *, write: bool = False) -> list[Any]:
+        """The rows of one statement, run to its end by :meth:`_run`."""
+        return self._run(lambda conn: conn.execute(sql, params).fetchall(), write=write)
 
     # -- the store protocol -------------------------------------------------------------
 
     async def get(self, session_id: str, now: float) -> SessionRecord | None:
         """The live session with this id, or ``None``. Raises StoreError."""
-        try:
-            row = self._db().execute(_GET, (session_id, now, now)).fetchone()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        if row is None:
+        rows = self._rows(_GET, (session_id, now, now))
+        if not rows:
             return None
+        row = rows[0]
         # Decoded on every read: a cache of decoded records cost more on its misses
         # (with more users than entries) than it saved on its hits (bench/results).
         return SessionRecord.from_row(row, loads(row[7]))
 
     async def create(self, record: SessionRecord) -> None:
         """Store a new session. Raises StoreError."""
-        try:
-            self._db().execute(_CREATE, (*_fields(record), record.id))
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        self._rows(_CREATE, (*_fields(record), record.id), write=True)
 
     async def touch(self, session_id: str, last_seen: float, expires_at: float) -> None:
         """Record activity; a missing session is ignored. Raises StoreError."""
-        try:
-            self._db().execute(_TOUCH, (last_seen, expires_at, session_id))
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        self._rows(_TOUCH, (last_seen, expires_at, session_id), write=True)
 
     async def update(self, record: SessionRecord) -> bool:
         """Write ``record`` only over version ``record.version - 1``. Raises StoreError."""
         values = (*_fields(record), record.id, record.version - 1)
-        try:
-            # RETURNING, not rowcount: rowcount reads the connection's last change
-            # count, which another thread's statement on this shared connection may
-            # have set in between (a lost compare-and-set would look won).
-            row = self._db().execute(_UPDATE, values).fetchone()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        return row is not None
+        # RETURNING says whether this statement changed the row, whatever ran before.
+        return bool(self._rows(_UPDATE, values, write=True))
 
     async def delete(self, session_id: str) -> SessionRecord | None:
         """Remove one session; return it (``None`` if there was none). Raises StoreError."""
-        try:
-            row = self._db().execute(_DELETE, (session_id,)).fetchone()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        return None if row is None else SessionRecord.from_row(row, loads(row[7]))
+        rows = self._rows(_DELETE, (session_id,), write=True)
+        return SessionRecord.from_row(rows[0], loads(rows[0][7])) if rows else None
 
     async def delete_user(self, user_id: str) -> list[str]:
         """Remove every session of ``user_id``; return their ids. Raises StoreError.
@@ -376,20 +408,13 @@ class SQLiteStore:
         """
         if not user_id:
             return []
-        try:
-            rows = self._db().execute(_DELETE_USER, (user_id,)).fetchall()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        return [row[0] for row in rows]
+        return [row[0] for row in self._rows(_DELETE_USER, (user_id,), write=True)]
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's live sessions, oldest first (none for ``""``). Raises StoreError."""
         if not user_id:
             return []
-        try:
-            rows = self._db().execute(_LIST_USER, (user_id, now, now)).fetchall()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        rows = self._rows(_LIST_USER, (user_id, now, now))
         return [SessionRecord.from_row(row, loads(row[7])) for row in rows]
 
     async def delete_expired(self, now: float, limit: int | None = None) -> int:
@@ -400,19 +425,24 @@ class SQLiteStore:
         if limit is not None and limit <= 0:
             return 0
         removed = 0
-        try:
-            db = self._db()
-            while limit is None or removed < limit:
-                batch = _PRUNE_BATCH if limit is None else min(_PRUNE_BATCH, limit - removed)
-                count = db.execute(_DELETE_EXPIRED, (now, batch)).rowcount
-                removed += count
-                if count < batch:
-                    break
-            # Spent login-attempt counters and one-time values go too (not counted).
-            db.execute(_DELETE_SPENT_ATTEMPTS, (now,))
-            db.execute(_DELETE_SPENT_REPLAY, (now,))
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        # One transaction per batch, so no single write holds the lock long.
+        while limit is None or removed < limit:
+            batch = _PRUNE_BATCH if limit is None else min(_PRUNE_BATCH, limit - removed)
+
+            def prune(conn: sqlite3.Connection, batch: int = batch) -> int:
+                return conn.execute(_DELETE_EXPIRED, (now, batch)).rowcount
+
+            count = self._run(prune, write=True)
+            removed += count
+            if count < batch:
+                break
+
+        # Spent login-attempt counters and one-time values go too (not counted).
+        def spent(conn: sqlite3.Connection) -> None:
+            conn.execute(_DELETE_SPENT_ATTEMPTS, (now,))
+            conn.execute(_DELETE_SPENT_REPLAY, (now,))
+
+        self._run(spent, write=True)
         return removed
 
     # -- login-attempt counters (coatcheck.ratelimit.AttemptCounter) ------------------
@@ -432,50 +462,26 @@ class SQLiteStore:
             "base": rule.base_delay,
             "max": rule.max_delay,
         }
-        if self._attempt_statement(_RESERVE_ATTEMPT, params):
+        if self._rows(_RESERVE_ATTEMPT, params, write=True):
             return 0.0
         # Refused, nothing counted. How long is only for Retry-After; a count read a
         # moment later can only be the same or have run out.
-        rows = self._attempt_statement(_PEEK_ATTEMPTS, (key, now))
+        rows = self._rows(_PEEK_ATTEMPTS, (key, now))
         wait = rule.wait(int(rows[0][0]), float(rows[0][1]), now) if rows else 0.0
         return wait if wait > 0 else rule.base_delay
 
     async def release_attempt(self, key: str) -> None:
         """Take one counted attempt back (the count's window stays). Raises StoreError."""
-        self._attempt_statement(_RELEASE_ATTEMPT, (key,))
+        self._rows(_RELEASE_ATTEMPT, (key,), write=True)
 
     async def peek_attempts(self, key: str, now: float) -> tuple[int, float]:
         """``(count, resets_at)`` of ``key`` without counting; ``(0, now)`` if none."""
-        rows = self._attempt_statement(_PEEK_ATTEMPTS, (key, now))
+        rows = self._rows(_PEEK_ATTEMPTS, (key, now))
         return (int(rows[0][0]), float(rows[0][1])) if rows else (0, now)
 
     async def clear_attempts(self, key: str) -> None:
         """Forget the attempts counted under ``key``. Raises StoreError."""
-        self._attempt_statement(_CLEAR_ATTEMPTS, (key,))
-
-    def _attempt_statement(self, sql: str, params: Any) -> list[Any]:
-        """Run one attempt-counter statement to its end; its rows. Raises StoreError.
-
-        To its end (fetchall), so its transaction is over when it returns, and one at
-        a time on this store's connection, which threads share. Otherwise another
-        thread's statement left half-read holds the connection in a read transaction
-        whose snapshot can be older than another process's write, and the upsert then
-        fails with SQLITE_BUSY_SNAPSHOT at once, busy_timeout or not. A statement of
-        another kind (a session read) can still be mid-way on the connection, so that
-        error is retried a few times: each retry starts from a fresh snapshot.
-        """
-        try:
-            with self._attempts_lock:
-                db = self._db()
-                for _ in range(_SNAPSHOT_RETRIES):
-                    try:
-                        return db.execute(sql, params).fetchall()
-                    except sqlite3.OperationalError as exc:
-                        if getattr(exc, "sqlite_errorcode", 0) != _SQLITE_BUSY_SNAPSHOT:
-                            raise
-                return db.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
+        self._rows(_CLEAR_ATTEMPTS, (key,), write=True)
 
     # -- one-time values (coatcheck.sessions.ReplayCache) ------------------------------
 
@@ -485,22 +491,24 @@ class SQLiteStore:
         One statement; every 256th call also sweeps up to 1000 spent keys, so the
         table holds about one window's worth. Raises StoreError.
         """
-        try:
-            db = self._db()
-            fresh = db.execute(_REMEMBER_ONCE, (key, now + ttl, now)).rowcount == 1
+
+        def remember(conn: sqlite3.Connection) -> bool:
+            # rowcount is this statement's: no other runs on the connection meanwhile.
+            fresh = conn.execute(_REMEMBER_ONCE, (key, now + ttl, now)).rowcount == 1
             self._remembered += 1
             if self._remembered % _SWEEP_EVERY == 0:
-                db.execute(_SWEEP_REPLAY, (now, _PRUNE_BATCH))
-        except sqlite3.Error as exc:
-            raise _wrap(exc) from exc
-        return fresh
+                conn.execute(_SWEEP_REPLAY, (now, _PRUNE_BATCH))
+            return fresh
+
+        return self._run(remember, write=True)
 
     async def close(self) -> None:
         """Close the connection; the next call opens a new one."""
-        conn, self._conn = self._conn, None
-        _OPEN_STORES.discard(self)
-        if conn is not None:
-            conn.close()
+        with self._lock:  # not under another thread's statement
+            conn, self._conn = self._conn, None
+            _OPEN_STORES.discard(self)
+            if conn is not None:
+                conn.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"

@@ -7,6 +7,16 @@ only when a store awaits network I/O. With a store that never suspends
 the synchronous-I/O network stores from ``open_store(url, sync=True)``), such a
 coroutine runs to completion on its first step, so a synchronous caller can drive
 it directly: one code path for every decision, only the I/O differs.
+
+WSGI and Flask apps call :func:`run_sync` themselves for what the adapters do not do
+for them (a login in a view, ``manager.revoke_user`` from a task)::
+
+    from coatcheck import run_sync
+
+    result = run_sync(authenticator.login(user_id, headers=request_headers(environ)))
+
+Not for an ASGI app: there ``await`` the coroutine on the running loop. This module
+imports nothing of coatcheck but its errors, so anything may import it.
 """
 
 from __future__ import annotations
@@ -32,6 +42,10 @@ _ASYNC_IO = (
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion in the calling thread, without an event loop.
+
+    Far cheaper than ``asyncio.run`` (no loop is made per call), and it works inside a
+    thread of a threaded WSGI server or under a running loop alike. ``coro`` must use
+    stores that never suspend (memory, SQLite, ``open_store(url, sync=True)``).
 
     :raises ConfigurationError: when the coroutine waits on real I/O (it yielded a
         future): an async store (``redis.asyncio``, psycopg's async pool) was used
