@@ -274,7 +274,6 @@ def _coatcheck_store(kind: str) -> Any:
 
 def credentials(variant: str, users: list[Any], cleanup: list[Callable[[], None]]) -> list[str]:
     """One ``(header name, value)`` per user for ``variant``, as the WSGI environ key."""
-    from coatcheck._sync import run_sync
     from coatcheck.auth import (
         Authenticator,
         BearerTransport,
@@ -285,6 +284,7 @@ def credentials(variant: str, users: list[Any], cleanup: list[Callable[[], None]
     )
     from coatcheck.policies import CookiePolicy
     from coatcheck.sessions import SessionManager
+    from coatcheck.sync import run_sync
 
     if variant in ("simplejwt", "simplejwt-stateless"):
         from rest_framework_simplejwt.tokens import AccessToken

@@ -807,7 +807,7 @@ def _retry(sync: bool) -> Any:
 
 
 async def _blocking_pause(seconds: float) -> None:
-    # Under a blocking driver nothing may suspend (coatcheck._sync.run_sync).
+    # Under a blocking driver nothing may suspend (coatcheck.sync.run_sync).
     time.sleep(seconds)
 
 

@@ -11,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from coatcheck._sync import run_sync
 from coatcheck.auth import (
     Authenticator,
     BearerTransport,
@@ -23,6 +22,7 @@ from coatcheck.auth import (
 from coatcheck.policies import CookiePolicy
 from coatcheck.sessions import SessionManager
 from coatcheck.stores import open_store
+from coatcheck.sync import run_sync
 from coatcheck.tokens import JWTCodec, Key
 
 from . import drf_site

@@ -12,10 +12,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
-from coatcheck._sync import run_sync
 from coatcheck.adapters.django.conf import FeedThread, get_runtime
 from coatcheck.adapters.django.devices import devices
 from coatcheck.revocation import RevocationSet
+from coatcheck.sync import run_sync
 
 from .test_middleware import PASSWORD, coatcheck_settings, log_in, who
 

@@ -37,7 +37,7 @@ _RUN = secrets.token_hex(4)
 
 
 def _run(coro: Any) -> Any:
-    from coatcheck._sync import run_sync
+    from coatcheck.sync import run_sync
 
     return run_sync(coro)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..._sync import run_sync
 from ...auth.authenticator import AuthResult
 from ...auth.identity import Identity
+from ...sync import run_sync
 from ..wsgi import request_headers
 from .conf import get_runtime
 

@@ -21,9 +21,9 @@ from typing import Any
 from django.core.checks import Error, Tags
 from django.core.checks import register as register_check
 
-from ..._sync import run_sync
 from ...errors import ConfigurationError
 from ...stores import open_store
+from ...sync import run_sync
 from .conf import ENGINE, SETTING, get_config
 
 __all__ = ["check_settings", "register"]

@@ -67,7 +67,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from ..._sync import run_sync
 from ...auth.authenticator import Authenticator
 from ...auth.hybrid import HybridStrategy
 from ...auth.hybrid_cookies import DEFAULT_REFRESH_PATH, HybridCookieTransport
@@ -81,6 +80,7 @@ from ...sessions.manager import SessionManager
 from ...sessions.store import SessionStore
 from ...stores import open_store
 from ...stores.feeds import FEED_SCHEMES, default_feed_url, open_feed
+from ...sync import run_sync
 from ...tokens import JWTCodec, Key, KeyRing
 
 __all__ = [
@@ -411,7 +411,7 @@ class FeedThread:
 
 class _ThreadedFeed(RevocationFeed):
     """A feed running on a :class:`FeedThread`, published to from any thread: a sync
-    caller (WSGI, :func:`~coatcheck._sync.run_sync`) waits for the send, an async one
+    caller (WSGI, :func:`~coatcheck.sync.run_sync`) waits for the send, an async one
     awaits it without blocking its loop."""
 
     def __init__(self, inner: RevocationFeed, loop: asyncio.AbstractEventLoop) -> None:
@@ -517,7 +517,7 @@ class Runtime:
     """What ``settings.COATCHECK`` builds, once per process (see the module docstring).
 
     :attr:`sync` serves synchronous code (its store never suspends: drive it with
-    :func:`~coatcheck._sync.run_sync`); :meth:`async_parts` the event loop (opened on
+    :func:`~coatcheck.sync.run_sync`); :meth:`async_parts` the event loop (opened on
     first use, in the running loop). Revocations are shared by both paths.
     """
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._sync import run_sync
 from ...sessions.record import SessionRecord
+from ...sync import run_sync
 from .conf import get_runtime
 
 __all__ = ["adevices", "alog_out_everywhere", "devices", "log_out_everywhere", "revoke_device"]

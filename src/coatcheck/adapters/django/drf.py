@@ -59,7 +59,6 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..._sync import run_sync
 from ...auth import Authenticator, AuthResult, Identity
 from ...auth.transports import BearerTransport, CookieTransport
 from ...bodies import parse_json
@@ -71,6 +70,7 @@ from ...errors import (
     RateLimited,
     TokenError,
 )
+from ...sync import run_sync
 from ..http import error_status
 from ..wsgi import request_headers
 from .auth import RESULT_ATTR

@@ -29,7 +29,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..._sync import run_sync
 from ...auth import Authenticator, HybridStrategy
 from ...clock import SystemClock
 from ...errors import (
@@ -39,6 +38,7 @@ from ...errors import (
     RateLimited,
 )
 from ...ratelimit import LoginLimiter
+from ...sync import run_sync
 from ..wsgi import request_headers
 from .conf import get_runtime
 from .drf import (

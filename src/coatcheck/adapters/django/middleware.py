@@ -55,13 +55,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
-from ..._sync import run_sync
 from ...auth.authenticator import AuthResult
 from ...auth.hybrid_cookies import refresh_location
 from ...auth.identity import Identity
 from ...auth.transports import BearerTransport, CookieTransport
 from ...errors import CoatcheckError
 from ...redirects import safe_redirect
+from ...sync import run_sync
 from ..http import error_headers, error_json, error_status
 from .auth import aauthenticate_request, authenticate_request, headers_of
 from .conf import Runtime, get_runtime

@@ -35,13 +35,13 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.utils import timezone
 
-from ..._sync import run_sync
 from ...auth.identity import Identity
 from ...errors import InvalidCredentials
 from ...sessions.ids import session_id
 from ...sessions.manager import SessionManager
 from ...sessions.mapping import Changes, copy_json, same
 from ...sessions.record import SessionRecord
+from ...sync import run_sync
 from .conf import get_runtime
 
 __all__ = ["SessionStore"]

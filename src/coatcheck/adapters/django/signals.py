@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 
-from ..._sync import run_sync
+from ...sync import run_sync
 from .auth import RESULT_ATTR, headers_of
 from .conf import get_runtime
 
