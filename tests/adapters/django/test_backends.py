@@ -65,6 +65,18 @@ def test_an_inactive_user_is_refused_unless_the_subclass_allows_it(people: list[
     assert found.username == "bob"
 
 
+def test_aget_user_answers_as_get_user(people: list[Any]) -> None:
+    import asyncio
+
+    ada, bob = people
+    for key in (str(ada.pk), str(bob.pk), "999999999", "abc"):
+        found = asyncio.run(CoatcheckBackend().aget_user(key))
+        expected = CoatcheckBackend().get_user(key)
+        assert (found is None) == (expected is None), key
+        if found is not None:
+            assert found.pk == expected.pk
+
+
 def test_get_user_is_one_compiled_query(people: list[Any]) -> None:
     ada, _ = people
     model = get_user_model()
@@ -115,6 +127,7 @@ def test_a_session_logged_in_through_the_backend(
         with CaptureQueriesContext(connection) as queries:
             assert _who(client) == "ada"
         assert sum("auth_user" in q["sql"] for q in queries.captured_queries) == 1
+        assert client.get("/awhoami").json()["user"] == "ada"  # request.auser()
         ada.set_password("another long passphrase")
         ada.save()
         assert _who(client) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
@@ -52,3 +53,8 @@ class CoatcheckBackend(ModelBackend):  # type: ignore[misc]  # Django is untyped
         # of a logged-in session. A key that is no key of the user model is nobody.
         user = load_user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+    async def aget_user(self, user_id: Any) -> Any:
+        # Django 5's aget_user() (ASGI): the same answer; the ORM's aget() hops to a
+        # thread for its query just the same.
+        return await sync_to_async(self.get_user)(user_id)
