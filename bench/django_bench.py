@@ -19,8 +19,12 @@ DRF view that answers the user's name. Variants, side by side in one run:
 * ``django-db-postgresql``: Django's ``db`` session backend on PostgreSQL (as above);
 * ``coatcheck-session-postgresql``: the coatcheck class, session mode on PostgreSQL;
 * ``coatcheck-engine-redis`` / ``-postgresql``: coatcheck's session engine
-  (``SESSION_ENGINE``) with Django's own middleware and DRF's ``SessionAuthentication``,
-  when that engine is installed.
+  (``SESSION_ENGINE``) as docs/django.md sets it up: coatcheck's
+  ``AuthenticationMiddleware`` and ``CoatcheckBackend``, with DRF's
+  ``SessionAuthentication``, when that engine is installed;
+* ``coatcheck-engine-only-redis``: only ``SESSION_ENGINE`` swapped (Django's
+  ``AuthenticationMiddleware``, sessions logged in with ``ModelBackend``, as in the
+  Django rows): what the engine alone changes.
 
 Every variant loads the Django user from the database once per request (SQLite, the
 same table for all), as simplejwt's and Django's classes do. Regimes: ``many``
@@ -80,6 +84,9 @@ VARIANTS: list[tuple[str, str, str]] = [
      "django-cache-redis"),
     ("coatcheck-engine-postgresql", "coatcheck session engine on PostgreSQL",
      "django-db-postgresql"),
+    ("coatcheck-engine-only-redis",
+     "coatcheck session engine on Redis, Django's middleware and ModelBackend",
+     "django-cache-redis"),
 ]  # fmt: skip
 #: (variant, over, threshold, what the issue asks).
 TARGETS = [
@@ -100,6 +107,8 @@ TARGETS = [
      "session engine on Redis ahead of django-redis' cache backend"),
     ("coatcheck-engine-postgresql", "django-db-postgresql", 1.0,
      "session engine on PostgreSQL ahead of Django's db backend"),
+    ("coatcheck-engine-only-redis", "django-cache-redis", 1.0,
+     "only SESSION_ENGINE swapped, on Redis, ahead of django-redis' cache backend"),
 ]  # fmt: skip
 
 
@@ -235,6 +244,7 @@ def build_views() -> None:
         "coatcheck-session-postgresql": cookie("coatcheck-session-postgresql"),
         "coatcheck-engine-redis": SessionAuthentication,
         "coatcheck-engine-postgresql": SessionAuthentication,
+        "coatcheck-engine-only-redis": SessionAuthentication,
     }
     for name, cls in classes.items():
         VIEWS[name] = f"/{name}/"
@@ -352,11 +362,15 @@ def _engine_sessions(
         url = f"{POSTGRES}?table=bench_djeng_{TAG}"
         cleanup.append(lambda: _drop_table(f"bench_djeng_{TAG}"))
     SETTINGS[variant] = {"COATCHECK": {"STORE": url, "MODE": "session", "COOKIE_SECURE": False}}
+    backend = "django.contrib.auth.backends.ModelBackend"
+    if "-only-" not in variant:  # docs/django.md's setup: logins through CoatcheckBackend
+        backend = "coatcheck.adapters.django.backends.CoatcheckBackend"
+        SETTINGS[variant]["AUTHENTICATION_BACKENDS"] = [backend]
     keys = []
     with override_settings(**SETTINGS[variant]):
         for u in users:
             s = SessionStore()
-            s.update(_session_data(u))
+            s.update(_session_data(u, backend))
             s.save()
             keys.append(s.session_key)
     return [f"{settings.SESSION_COOKIE_NAME}={k}" for k in keys]
@@ -366,12 +380,14 @@ class Unavailable(Exception):
     """A variant that cannot run in this checkout (said in the results)."""
 
 
-def _session_data(user: Any) -> dict[str, Any]:
+def _session_data(
+    user: Any, backend: str = "django.contrib.auth.backends.ModelBackend"
+) -> dict[str, Any]:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
     return {
         SESSION_KEY: str(user.pk),
-        BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+        BACKEND_SESSION_KEY: backend,
         HASH_SESSION_KEY: user.get_session_auth_hash(),
     }
 
@@ -414,14 +430,18 @@ def handler_for(variant: str) -> Any:
         "django-db-postgresql": "django.contrib.sessions.backends.db",
         "coatcheck-engine-redis": "coatcheck.adapters.django.sessions",
         "coatcheck-engine-postgresql": "coatcheck.adapters.django.sessions",
+        "coatcheck-engine-only-redis": "coatcheck.adapters.django.sessions",
     }
     engine = engines.get(variant)
     if engine is None:
         with override_settings(MIDDLEWARE=[]):
             return WSGIHandler()
+    documented = variant in ("coatcheck-engine-redis", "coatcheck-engine-postgresql")
     middleware = [
         "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "coatcheck.adapters.django.middleware.AuthenticationMiddleware"
+        if documented
+        else "django.contrib.auth.middleware.AuthenticationMiddleware",
     ]
     with override_settings(MIDDLEWARE=middleware, SESSION_ENGINE=engine):
         return WSGIHandler()
@@ -683,6 +703,9 @@ def render(results: dict[str, Any]) -> str:
         "and authentication, the JSON renderer) on one view that answers the user's name; "
         "every variant but the stateless ones reads the user's row from the same SQLite "
         "table (coatcheck with its query compiled once, the others through the ORM). "
+        "The `coatcheck-engine-*` rows are docs/django.md's setup (coatcheck's "
+        "middleware and `CoatcheckBackend`); `coatcheck-engine-only-redis` swaps only "
+        "`SESSION_ENGINE` (Django's middleware, `ModelBackend`). "
         f"`many`: {meta['users']:,} users, each request the next user's credential (the "
         "headline); `one`: one credential repeated. "
         f"{meta['rounds']} interleaved rounds: req/s is the median round, a ratio the "

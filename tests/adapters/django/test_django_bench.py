@@ -29,7 +29,7 @@ def test_the_django_bench_runs_quickly(tmp_path: Path, redis_url: str, postgres_
     assert {"simplejwt", "coatcheck-jwt", "coatcheck-hybrid", "django-cache-redis",
             "coatcheck-session-redis", "django-db-postgresql",
             "coatcheck-session-postgresql", "coatcheck-engine-redis",
-            "coatcheck-engine-postgresql"} <= set(rows)  # fmt: skip
+            "coatcheck-engine-postgresql", "coatcheck-engine-only-redis"} <= set(rows)  # fmt: skip
     for name, row in rows.items():
         assert row["skipped"] is None, (name, row["skipped"])
         assert row["many"]["rps"] > 0

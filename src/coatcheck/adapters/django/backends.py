@@ -4,21 +4,23 @@
 is Django's ``ModelBackend`` (passwords, permissions, the admin) plus one thing:
 ``django.contrib.auth.authenticate(request)`` with no credentials returns the user
 whose coatcheck session or token the request carries. :func:`user_for` is what the
-middleware uses for ``request.user`` in jwt and hybrid mode.
+middleware uses for ``request.user`` in jwt and hybrid mode. Both read the user row with
+the query :mod:`.users` compiles once (``ModelBackend``'s query, without compiling it
+on every request).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from ...auth.identity import Identity
 from .auth import authenticate as identity_of
+from .users import load_user, user_of
 
 __all__ = ["CoatcheckBackend", "user_for"]
 
@@ -26,15 +28,8 @@ __all__ = ["CoatcheckBackend", "user_for"]
 def user_for(identity: Identity) -> Any:
     """The active user ``identity`` names, else ``AnonymousUser`` (a deleted or
     deactivated user, or a token whose subject is no primary key of the user model)."""
-    model = get_user_model()
-    try:
-        pk = model._meta.pk.to_python(identity.user_id)
-        user = model._default_manager.get(pk=pk)
-    except (model.DoesNotExist, ValidationError, ValueError, TypeError, OverflowError):
-        return AnonymousUser()
-    if not getattr(user, "is_active", True):
-        return AnonymousUser()
-    return user
+    user = user_of(identity)
+    return AnonymousUser() if user is None else user
 
 
 class CoatcheckBackend(ModelBackend):  # type: ignore[misc]  # Django is untyped
@@ -53,4 +48,13 @@ class CoatcheckBackend(ModelBackend):  # type: ignore[misc]  # Django is untyped
         return super().authenticate(request, username, password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any:
-        return super().get_user(user_id)
+        # ModelBackend's answer (the default manager's row, then user_can_authenticate),
+        # read with the compiled query: Django's get_user() calls this on every request
+        # of a logged-in session. A key that is no key of the user model is nobody.
+        user = load_user(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+    async def aget_user(self, user_id: Any) -> Any:
+        # Django 5's aget_user() (ASGI): the same answer; the ORM's aget() hops to a
+        # thread for its query just the same.
+        return await sync_to_async(self.get_user)(user_id)

@@ -29,7 +29,7 @@ from django.db.models.manager import BaseManager
 
 from ...auth.identity import Identity
 
-__all__ = ["user_of"]
+__all__ = ["load_user", "user_of"]
 
 # Values no primary key holds: the placeholder whose position in the compiled
 # parameters is where each request's key goes.
@@ -173,9 +173,22 @@ def user_of(identity: Identity) -> Any | None:
     not a valid key for the user model (a token of another app) is ``None`` too.
     Database errors propagate, as the ORM's would.
     """
+    user = load_user(identity.user_id)
+    if user is None or not getattr(user, "is_active", True):
+        return None
+    return user
+
+
+def load_user(user_id: object) -> Any | None:
+    """The user whose primary key is ``user_id``, active or not, or ``None``.
+
+    ``User._default_manager.get(pk=user_id)`` (what ``ModelBackend.get_user`` reads),
+    with the compiled query where it stands for that manager. A value that is no valid
+    key of the user model is ``None``, not an error.
+    """
     model: Any = get_user_model()
     try:
-        pk = model._meta.pk.to_python(identity.user_id)
+        pk = model._meta.pk.to_python(user_id)
     except (ValidationError, TypeError, ValueError):
         return None
     manager = model._default_manager
@@ -192,6 +205,4 @@ def user_of(identity: Identity) -> Any | None:
             user = _read(model, compiled, pk)
         except (ValidationError, TypeError, ValueError):
             return None
-    if user is None or not getattr(user, "is_active", True):
-        return None
     return user
