@@ -34,6 +34,10 @@ from coatcheck.stores import SQLiteStore
 OLD = "the old secret key of the app that is moving over"
 
 
+#: The data cookie's default name over HTTPS (every request here is https://).
+DATA_COOKIE = "__Host-coatcheck_data"
+
+
 def _starlette(middleware: Middleware) -> Starlette:
     async def set_(request: Request) -> JSONResponse:
         request.session.update({"user": "ada", "cart": ["hat"], "n": 2, "ok": True})
@@ -56,9 +60,16 @@ def test_a_starlette_session_moves_into_a_store_on_the_first_visit(tmp_path: Pat
     with TestClient(new, base_url="https://testserver") as client:
         first = client.get("/show", headers={"cookie": f"session={cookie}"})
         assert first.json() == {"user": "ada", "cart": ["hat"], "n": 2, "ok": True}
-        token = first.cookies["session"]
-        assert len(token) == 52  # now a coatcheck session token, the data in the store
-        assert client.get("/show", headers={"cookie": f"session={token}"}).json() == first.json()
+        # Now a coatcheck session token under coatcheck's own data cookie, the data in
+        # the store; the legacy cookie is cleared.
+        token = first.cookies[DATA_COOKIE]
+        assert len(token) == 52
+        assert any(
+            c.startswith("session=;") and "Max-Age=0" in c
+            for c in first.headers.get_list("set-cookie")
+        )
+        again = client.get("/show", headers={"cookie": f"{DATA_COOKIE}={token}"})
+        assert again.json() == first.json()
         # A forged or foreign cookie carries nothing over (and is cleared).
         other = itsdangerous.TimestampSigner("another secret entirely, just as long").sign(
             b"eyJ1c2VyIjogIm1hbGxvcnkifQ=="
@@ -137,7 +148,8 @@ def test_a_flask_session_moves_over_with_its_flashes(tmp_path: Path) -> None:
         }  # "raw" (bytes) cannot be JSON: it stays behind
         response = client.get("/flashes", base_url="https://localhost")
         assert response.get_json() == {"flashes": [["info", "Welcome back"]]}
-        assert len(client.get_cookie("session").value) == 52  # type: ignore[union-attr]
+        assert len(client.get_cookie(DATA_COOKIE).value) == 52  # type: ignore[union-attr]
+        assert client.get_cookie("session") is None  # the legacy cookie was cleared
 
 
 def test_the_legacy_cookie_may_have_another_name_and_is_cleared() -> None:
@@ -155,8 +167,20 @@ def test_the_legacy_cookie_may_have_another_name_and_is_cleared() -> None:
         response = client.get("/show", headers={"cookie": f"old_session={value}"})
         assert response.json() == {"theme": "dark"}
         set_cookies = response.headers.get_list("set-cookie")
-        assert any(c.startswith("session=") for c in set_cookies)
+        assert any(c.startswith(f"{DATA_COOKIE}=") for c in set_cookies)
         assert any(c.startswith("old_session=;") and "Max-Age=0" in c for c in set_cookies)
+    # One that cannot be read (another key signed it) carries nothing and is cleared too:
+    # it would otherwise be checked on every request, for ever.
+    forged = itsdangerous.URLSafeTimedSerializer(
+        "another secret entirely, just as long", salt="cookie-session",
+        signer_kwargs={"key_derivation": "hmac", "digest_method": __import__("hashlib").sha1},
+    ).dumps({"theme": "evil"})  # fmt: skip
+    with TestClient(app, base_url="https://testserver") as client:
+        response = client.get("/show", headers={"cookie": f"old_session={forged}"})
+        assert response.json() == {}
+        set_cookies = response.headers.get_list("set-cookie")
+        assert [c for c in set_cookies if not c.startswith("old_session=;")] == []
+        assert any("Max-Age=0" in c for c in set_cookies)
 
 
 def test_a_reader_needs_the_old_secret() -> None:

@@ -531,3 +531,16 @@ def test_jwks_still_refuses_a_broken_key_it_understands() -> None:
     mismatched = {**_published("ES256", "mis"), "alg": "ES384"}
     with pytest.raises(KeyRefused):
         KeyRing.from_jwks({"keys": [good, mismatched]})
+
+
+@pytest.mark.parametrize(
+    "jwk",
+    [
+        {"kty": "EC", "crv": "X25519", "x": "AQ", "y": "AQ"},  # found by hypothesis: a KeyError
+        {"kty": "OKP", "crv": "P-256", "x": "AQ"},
+    ],
+)
+def test_a_curve_of_the_other_key_type_is_malformed(jwk: dict[str, Any]) -> None:
+    for alg in ("ECDH-ES", "ECDH-ES+A128KW", None):
+        with pytest.raises(MalformedKey):
+            Key.from_jwk(jwk, alg=alg)

@@ -247,7 +247,8 @@ class CookieSessions:
             legacy = _legacy_data(self._legacy, header, self._cookie.name, value, self._clock.now())
             if legacy is not None:
                 data, name = legacy
-                session.load(self._transfer(data, "", visitor.user_id).items())
+                if data is not None:
+                    session.load(self._transfer(data, "", visitor.user_id).items())
                 state.legacy = name if name != self._cookie.name else None
         session.handle = state
         return session

@@ -536,7 +536,9 @@ def _precheck(data: Mapping[str, Any], spec: Spec, kid: str | None) -> None:
             )
     elif kty in ("EC", "OKP"):
         crv = data.get("crv")
-        if crv not in spec.curves:
+        # An algorithm may take both kinds (ECDH-ES: P-256 ... and X25519): the curve must
+        # still be one of its own key type's.
+        if crv not in spec.curves or (kty == "EC") != (crv in EC_CURVES):
             raise MalformedKey(
                 f"{named(kid)}: {spec.name} needs a {' or '.join(spec.curves)} key, "
                 f"not {crv!r}",
