@@ -109,6 +109,10 @@ def wsgi_call(app: Any, path: str, cookie: str | None) -> tuple[int, list[str]]:
     return out["status"], out["cookies"]
 
 
+#: coatcheck's data cookie over HTTPS (every request here is https), by default.
+DATA_COOKIE = "__Host-coatcheck_data"
+
+
 def _cookie(set_cookies: list[str], name: str) -> str:
     for value in set_cookies:
         pair = value.partition(";")[0]
@@ -207,7 +211,7 @@ async def _build(name: str, tmp: Path, redis_url: str) -> Row:
 
         sessions = CookieSessions(["bench secret " * 3])
         return Row(name, "coatcheck CookieSessions (signed cookie)", "asgi",
-                   _starlette([Middleware(CC, sessions=sessions)]))  # fmt: skip
+                   _starlette([Middleware(CC, sessions=sessions)]), cookie=DATA_COOKIE)  # fmt: skip
     if name in ("coatcheck-sqlite", "coatcheck-redis"):
         from coatcheck.adapters.asgi import SessionMiddleware as CC
         from coatcheck.sessions import SessionManager, StoreSessions
@@ -222,7 +226,7 @@ async def _build(name: str, tmp: Path, redis_url: str) -> Row:
         counted = StoreSessions(SessionManager(counting))
         label = "coatcheck StoreSessions, " + ("SQLite" if "sqlite" in name else "Redis")
         return Row(name, label, "asgi", _starlette([Middleware(CC, sessions=timed)]),
-                   store_backed=True, redis="redis" in name, counting=counting,
+                   cookie=DATA_COOKIE, store_backed=True, redis="redis" in name, counting=counting,
                    counted_app=_starlette([Middleware(CC, sessions=counted)]),
                    close=store.close)  # fmt: skip
     if name == "starsessions-redis":
@@ -289,7 +293,7 @@ async def _build(name: str, tmp: Path, redis_url: str) -> Row:
         )
         return Row(name, label, "wsgi",
                    _flask(lambda app: setattr(app, "session_interface", interface)),
-                   store_backed=True, redis="redis" in name, counting=counting,
+                   cookie=DATA_COOKIE, store_backed=True, redis="redis" in name, counting=counting,
                    counted_app=_flask(lambda app: setattr(app, "session_interface", counted)),
                    close=close_sync)  # fmt: skip
     raise ValueError(name)
