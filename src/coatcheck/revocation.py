@@ -32,6 +32,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import timedelta
@@ -64,7 +65,7 @@ class RevocationSet:
     :raises ConfigurationError: when ``retention`` is not positive or ``max_entries`` < 1.
     """
 
-    __slots__ = ("_clock", "_down", "_max", "_overflow_until", "_retention", "_until")
+    __slots__ = ("_clock", "_down", "_lock", "_max", "_overflow_until", "_retention", "_until")
 
     def __init__(
         self,
@@ -78,11 +79,13 @@ class RevocationSet:
             raise ConfigurationError("retention must be positive and max_entries at least 1")
         self._max = max_entries
         self._clock = clock
-        # Insertion-ordered: with one retention, the oldest entry expires first.
-        # Ordered by arrival, which is about the order of expiry: pruning pops from the
-        # front in O(1) (a plain dict's first key after many deletions is found by
-        # walking every deleted slot before it).
+        # Ordered by arrival, which with one retention is the order of expiry: pruning
+        # pops from the front in O(1) (a plain dict's first key after many deletions is
+        # found by walking every deleted slot before it).
         self._until: OrderedDict[str, float] = OrderedDict()
+        # Writers may be WSGI threads (a manager with no feed records its own revokes):
+        # two prunes at once must not pop a live entry. Readers take no lock.
+        self._lock = threading.Lock()
         self._overflow_until = 0.0
         self._down = 0
 
@@ -118,16 +121,19 @@ class RevocationSet:
         until = min(until, now + self._retention)
         if until <= now:
             return
-        self._prune(now)
-        table = self._until
-        for sid in session_ids:
-            if sid in table:
-                table[sid] = max(table[sid], until)
-            elif len(table) < self._max or self._sweep(now):
-                table[sid] = until
-            else:
-                self._overflow_until = max(self._overflow_until, until)
-                _log.warning("revocation set full (%d); checking the store meanwhile", self._max)
+        with self._lock:
+            self._prune(now)
+            table = self._until
+            for sid in session_ids:
+                if sid in table:
+                    table[sid] = max(table[sid], until)
+                elif len(table) < self._max or self._sweep(now):
+                    table[sid] = until
+                else:
+                    self._overflow_until = max(self._overflow_until, until)
+                    _log.warning(
+                        "revocation set full (%d); checking the store meanwhile", self._max
+                    )
 
     def mark_down(self) -> None:
         """A feed lost its connection: the set may miss revocations from now on."""

@@ -96,7 +96,7 @@ def test_greeting_login_api_refresh_logout(
         assert page.locator("#signed-in").inner_text() == "Signed in as alice"
         assert _greeting(page) == "Hello, Ada"  # login() keeps the session's data
         cookies = _cookies(context)
-        for name in ("coatcheck_access", "coatcheck_refresh"):
+        for name in ("__Host-coatcheck_access", "__Secure-coatcheck_refresh"):
             assert cookies[name]["httpOnly"], name
             assert cookies[name]["secure"], name
             assert name not in page.evaluate("document.cookie")
@@ -115,14 +115,14 @@ def test_greeting_login_api_refresh_logout(
         # middleware's 307), where the refresh cookie (sent only there) buys a new pair
         # and the browser comes back: the refresh token rotates, the login goes on.
         before = _cookies(context)
-        assert before["coatcheck_refresh"]["path"] == "/auth/refresh"
+        assert before["__Secure-coatcheck_refresh"]["path"] == "/auth/refresh"
         back = page.goto(site + "/auth/refresh?next=/")
         assert back is not None
         assert back.url == site + "/"
         assert page.locator("#signed-in").inner_text() == "Signed in as alice"
         after = _cookies(context)
-        assert after["coatcheck_refresh"]["value"] != before["coatcheck_refresh"]["value"]
-        assert after["coatcheck_access"]["value"] != before["coatcheck_access"]["value"]
+        for name in ("__Secure-coatcheck_refresh", "__Host-coatcheck_access"):
+            assert after[name]["value"] != before[name]["value"]
 
         page.click("#logout-form button")
         page.wait_for_url(site + "/")

@@ -76,7 +76,7 @@ def test_a_starlette_session_moves_into_a_store_on_the_first_visit(tmp_path: Pat
         ).decode()
         forged = client.get("/show", headers={"cookie": f"session={other}"})
         assert forged.json() == {}
-        assert "Max-Age=0" in forged.headers["set-cookie"]
+        assert forged.headers.get_list("set-cookie") == []  # nothing to carry, nothing sent
 
 
 def test_starlette_cookies_past_max_age_are_not_carried() -> None:
@@ -169,8 +169,9 @@ def test_the_legacy_cookie_may_have_another_name_and_is_cleared() -> None:
         set_cookies = response.headers.get_list("set-cookie")
         assert any(c.startswith(f"{DATA_COOKIE}=") for c in set_cookies)
         assert any(c.startswith("old_session=;") and "Max-Age=0" in c for c in set_cookies)
-    # One that cannot be read (another key signed it) carries nothing and is cleared too:
-    # it would otherwise be checked on every request, for ever.
+    # One that cannot be read (another key signed it) carries nothing over, and is left
+    # alone: a legacy reader's name may be another cookie's (a login cookie still called
+    # "session"), which must never be expired for it.
     forged = itsdangerous.URLSafeTimedSerializer(
         "another secret entirely, just as long", salt="cookie-session",
         signer_kwargs={"key_derivation": "hmac", "digest_method": __import__("hashlib").sha1},
@@ -178,9 +179,7 @@ def test_the_legacy_cookie_may_have_another_name_and_is_cleared() -> None:
     with TestClient(app, base_url="https://testserver") as client:
         response = client.get("/show", headers={"cookie": f"old_session={forged}"})
         assert response.json() == {}
-        set_cookies = response.headers.get_list("set-cookie")
-        assert [c for c in set_cookies if not c.startswith("old_session=;")] == []
-        assert any("Max-Age=0" in c for c in set_cookies)
+        assert response.headers.get_list("set-cookie") == []
 
 
 def test_a_reader_needs_the_old_secret() -> None:

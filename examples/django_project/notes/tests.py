@@ -83,7 +83,7 @@ class BrowserTests(TestCase):  # type: ignore[misc]
         )
         self.assertRedirects(done, "/", fetch_redirect_response=False)
         # Hybrid mode: a short access cookie and a rotating refresh cookie, HttpOnly.
-        for name in ("coatcheck_access", "coatcheck_refresh"):
+        for name in ("__Host-coatcheck_access", "__Secure-coatcheck_refresh"):
             self.assertTrue(self.client.cookies[name]["httponly"], name)
         home = self.client.get("/")
         self.assertContains(home, "Signed in as alice")
@@ -107,7 +107,7 @@ class BrowserTests(TestCase):  # type: ignore[misc]
             self.client.post(
                 "/login/", {"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token}
             )
-            refresh = self.client.cookies["coatcheck_refresh"].value
+            refresh = self.client.cookies["__Secure-coatcheck_refresh"].value
             clock.advance(settings.COATCHECK["ACCESS_TTL"] + 120)
             # The middleware sends the browser to the refresh path (the method kept) ...
             away = self.client.get("/?page=2")
@@ -116,7 +116,7 @@ class BrowserTests(TestCase):  # type: ignore[misc]
             # ... which rotates the refresh cookie and sends it back where it was going.
             back = self.client.get(away["Location"])
             self.assertEqual((back.status_code, back["Location"]), (307, "/?page=2"))
-            self.assertNotEqual(self.client.cookies["coatcheck_refresh"].value, refresh)
+            self.assertNotEqual(self.client.cookies["__Secure-coatcheck_refresh"].value, refresh)
             self.assertContains(self.client.get("/?page=2"), "Signed in as alice")
 
     def test_the_admin_sends_a_guest_to_its_login(self) -> None:

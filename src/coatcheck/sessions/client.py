@@ -247,8 +247,7 @@ class CookieSessions:
             legacy = _legacy_data(self._legacy, header, self._cookie.name, value, self._clock.now())
             if legacy is not None:
                 data, name = legacy
-                if data is not None:
-                    session.load(self._transfer(data, "", visitor.user_id).items())
+                session.load(self._transfer(data, "", visitor.user_id).items())
                 state.legacy = name if name != self._cookie.name else None
         session.handle = state
         return session

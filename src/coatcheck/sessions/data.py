@@ -248,14 +248,8 @@ def transfer(
 def _legacy_data(
     readers: Sequence[LegacyCookie], cookie_header: str | None, own: str, value: str | None,
     now: float,
-) -> tuple[dict[str, Any] | None, str] | None:
-    """Data of a migrated cookie and its name, from the first reader that accepts one.
-
-    When none accepts, a legacy cookie of another name that was sent but refused
-    (forged, expired, signed with a key no longer known) comes back with ``None`` data,
-    so that it is cleared: it can never be read, and would be checked on every request.
-    """
-    refused: str | None = None
+) -> tuple[dict[str, Any], str] | None:
+    """Data of a migrated cookie and its name, from the first reader that accepts one."""
     for reader in readers:
         name = reader.cookie_name
         found = value if name == own else find_cookie(cookie_header, name)
@@ -263,9 +257,7 @@ def _legacy_data(
             data = reader.load(found, now)
             if data is not None:
                 return data, name
-            if name != own and refused is None:
-                refused = name
-    return None if refused is None else (None, refused)
+    return None
 
 
 class StoreSessions:
@@ -384,8 +376,7 @@ class StoreSessions:
             )
             if legacy is not None:
                 data, name = legacy
-                if data is not None:
-                    session.load(self._transfer(data, "", visitor).items())
+                session.load(self._transfer(data, "", visitor).items())
                 state.legacy = name if name != self._cookie.name else None
                 state.clear = state.clear or name == self._cookie.name
         session.handle = state

@@ -19,7 +19,8 @@ The settings contract (a dict; only ``STORE`` is required)::
         # hybrid: the refresh tokens' HMAC secret (default: derived from SECRET_KEY).
         "REFRESH_SECRET": None,
         # Cookie names (defaults: session mode uses SESSION_COOKIE_NAME; jwt
-        # "coatcheck_token"; hybrid "coatcheck_access" and "coatcheck_refresh").
+        # "__Host-coatcheck_token"; hybrid "__Host-coatcheck_access" and
+        # "__Secure-coatcheck_refresh"; unprefixed when COOKIE_SECURE is False).
         "COOKIE_NAME": None,
         "REFRESH_COOKIE_NAME": None,
         "REFRESH_PATH": "/auth/refresh",
@@ -73,6 +74,7 @@ from ...auth.hybrid_cookies import DEFAULT_REFRESH_PATH, HybridCookieTransport
 from ...auth.strategies import JWTStrategy, SessionStrategy, Strategy
 from ...auth.transports import BearerTransport, CookieTransport, Transport
 from ...clock import Clock, SystemClock
+from ...cookies import prefixed_name
 from ...errors import CoatcheckError, ConfigurationError
 from ...policies import CookiePolicy, SessionPolicy
 from ...revocation import RevocationFeed, RevocationSet
@@ -134,7 +136,7 @@ _LOCAL_SCHEMES = ("memory", "sqlite")
 class CoatcheckConfig:
     """``settings.COATCHECK``, validated (see the module docstring for each field)."""
 
-    store_url: str
+    store_url: str = field(repr=False)  # may hold a password
     mode: Mode = "session"
     transports: tuple[str, ...] = ("cookie", "bearer")
     keys: KeyRing | None = field(default=None, repr=False)
@@ -300,6 +302,10 @@ def read_config(
     default_name = {"session": session_cookie_name, "jwt": "coatcheck_token",
                     "hybrid": "coatcheck_access"}[mode]  # fmt: skip
     cookie_name = _text(raw, "COOKIE_NAME", default_name)
+    if mode != "session" and raw.get("COOKIE_NAME") is None:
+        # A name coatcheck picks gets the strongest prefix (__Host- over HTTPS), so a
+        # sibling subdomain cannot toss a cookie of that name (see SECURITY.md).
+        cookie_name = prefixed_name(default_name, CookiePolicy(secure=secure))
     if mode == "session" and cookie_name != session_cookie_name:
         raise ConfigurationError(
             "in session mode the credential is the session engine's cookie: leave out "
@@ -343,7 +349,12 @@ def read_config(
         keys=_keys(raw, mode),
         refresh_secret=_refresh_secret(raw, mode, secret_key),
         cookie_name=cookie_name,
-        refresh_cookie_name=_text(raw, "REFRESH_COOKIE_NAME", "coatcheck_refresh"),
+        refresh_cookie_name=(
+            _text(raw, "REFRESH_COOKIE_NAME", "coatcheck_refresh")
+            if raw.get("REFRESH_COOKIE_NAME") is not None
+            # Path-limited, so __Secure- at most (bound to the access cookie's session).
+            else prefixed_name("coatcheck_refresh", CookiePolicy(secure=secure, path=refresh_path))
+        ),
         refresh_path=refresh_path,
         cookie_secure=secure,
         session_policy=policy,
