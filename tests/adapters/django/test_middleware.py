@@ -298,3 +298,34 @@ def test_a_store_outage_is_503_never_a_guest(user: User) -> None:
         assert response.status_code == 503
         assert response.json()["error"] == "store_unavailable"
         assert response["Retry-After"]
+
+
+@pytest.mark.parametrize("mode_name", ["session", "hybrid"])
+def test_a_password_set_outside_any_request_ends_every_session(
+    mode_name: str, user: User
+) -> None:
+    """The password-reset view, the admin's form and ``manage.py changepassword`` call no
+    update_session_auth_hash: the saved password change itself ends the sessions (DRF's
+    classes, which read no Django session hash, included)."""
+    with override_settings(COATCHECK=coatcheck_settings(mode_name)):
+        laptop, phone = Client(), Client()
+        for client in (laptop, phone):
+            log_in(client)
+        native = Client()
+        body = log_in(native)
+        token = body["token"] if mode_name != "session" else native.cookies["sessionid"].value
+        assert who(Client(), HTTP_AUTHORIZATION=f"Bearer {token}") == "ada"
+        assert len(devices(user)) == 3
+        fresh = User.objects.get(pk=user.pk)
+        fresh.set_password("a new long passphrase, set by a reset link")
+        fresh.save()
+        assert who(laptop) is None
+        assert who(phone) is None
+        assert devices(user) == []
+        assert who(Client(), HTTP_AUTHORIZATION=f"Bearer {token}") is None
+        # Saving the user without a new password ends nothing.
+        fresh.set_password(PASSWORD)
+        fresh.save()
+        log_in(laptop)
+        User.objects.get(pk=user.pk).save()
+        assert who(laptop) == "ada"

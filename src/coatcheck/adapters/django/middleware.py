@@ -66,6 +66,7 @@ from ..http import error_headers, error_json, error_status
 from .auth import aauthenticate_request, authenticate_request, headers_of
 from .conf import Runtime, get_runtime
 from .sessions import SessionStore
+from .signals import CURRENT_SESSION
 from .signals import connect as _connect_signals
 
 __all__ = ["COOKIES_ATTR", "AuthenticationMiddleware", "apply_set_cookies", "error_response"]
@@ -140,7 +141,11 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):  # type: ignore[
         early = self._attach(request, result, runtime)
         if early is not None:
             return early
-        response = self.get_response(request)
+        token = CURRENT_SESSION.set(_current(result))
+        try:
+            response = self.get_response(request)
+        finally:
+            CURRENT_SESSION.reset(token)
         return self._finish(request, result, response, runtime)
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -154,7 +159,11 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):  # type: ignore[
         early = self._attach(request, result, runtime)
         if early is not None:
             return early
-        response = await self.get_response(request)
+        token = CURRENT_SESSION.set(_current(result))
+        try:
+            response = await self.get_response(request)
+        finally:
+            CURRENT_SESSION.reset(token)
         return self._finish(request, result, response, runtime)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
@@ -257,6 +266,11 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):  # type: ignore[
         if result.presented:
             patch_vary_headers(response, ("Cookie", "Authorization"))
         return response
+
+
+def _current(result: AuthResult) -> tuple[str, str | None] | None:
+    identity = result.identity
+    return None if identity is None else (identity.user_id, identity.session_id)
 
 
 def _session_for(
