@@ -39,7 +39,7 @@ def test_the_schema_has_both_security_schemes_and_no_warning(hybrid: dict[str, A
     schemes = schema["components"]["securitySchemes"]
     assert schemes["coatcheckBearer"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     assert schemes["coatcheckCookie"] == {
-        "type": "apiKey", "in": "cookie", "name": "coatcheck_access",
+        "type": "apiKey", "in": "cookie", "name": "__Host-coatcheck_access",
     }  # fmt: skip
     me = schema["paths"]["/configured/me/"]["get"]
     assert {"coatcheckBearer": []} in me["security"]
