@@ -37,7 +37,6 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from .. import events
 from ..events import (
     CookieIssued,
     CsrfRefused,
@@ -55,8 +54,8 @@ from ..events import (
     SessionCreated,
     SessionsRevoked,
     StoreCalled,
-    Subscription,
 )
+from ._dispatch import Dispatching
 
 __all__ = ["OpenTelemetryObserver"]
 
@@ -67,7 +66,7 @@ _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 _COOKIE_BUCKETS = (64, 128, 256, 512, 1024, 2048, 3072, 4096, 8192)
 
 
-class OpenTelemetryObserver:
+class OpenTelemetryObserver(Dispatching):
     """Records :mod:`coatcheck.events` with OpenTelemetry instruments (see the module).
 
     ``meter_provider``: the provider to get the ``coatcheck`` meter from (the global
@@ -144,20 +143,6 @@ class OpenTelemetryObserver:
             ),
             RevocationsReceived: self._received,
         }
-
-    @property
-    def kinds(self) -> tuple[type[Event], ...]:
-        """The event types this observer records."""
-        return tuple(self._handlers)
-
-    def subscribe(self) -> Subscription:
-        """Record every event of the process from now on (close the subscription to stop)."""
-        return events.subscribe(self, *self.kinds)
-
-    def __call__(self, event: Event) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
 
     def _store_called(self, event: StoreCalled) -> None:
         attributes = {"store": event.store, "operation": event.operation}

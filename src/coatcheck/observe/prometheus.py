@@ -57,7 +57,6 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .. import events
 from ..events import (
     CookieIssued,
     CsrfRefused,
@@ -75,8 +74,8 @@ from ..events import (
     SessionCreated,
     SessionsRevoked,
     StoreCalled,
-    Subscription,
 )
+from ._dispatch import Dispatching
 
 __all__ = [
     "COOKIE_BUCKETS",
@@ -135,7 +134,7 @@ def mark_process_dead(pid: int | None = None) -> None:
         multiprocess.mark_process_dead(os.getpid() if pid is None else pid)  # type: ignore[no-untyped-call]
 
 
-class PrometheusObserver:
+class PrometheusObserver(Dispatching):
     """Counts :mod:`coatcheck.events` in Prometheus metrics (see the module docstring).
 
     ``registry``: where the metrics are registered (prometheus_client's ``REGISTRY``
@@ -232,20 +231,6 @@ class PrometheusObserver:
             RevocationsPublished: self._published,
             RevocationsReceived: self._received,
         }
-
-    @property
-    def kinds(self) -> tuple[type[Event], ...]:
-        """The event types this observer counts."""
-        return tuple(self._handlers)
-
-    def subscribe(self) -> Subscription:
-        """Count every event of the process from now on (close the subscription to stop)."""
-        return events.subscribe(self, *self.kinds)
-
-    def __call__(self, event: Event) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
 
     def _created(self, event: SessionCreated) -> None:
         self.sessions_created.labels("guest" if event.guest else "user").inc()
